@@ -1,0 +1,15 @@
+// The registry of built-in plugins, handed to the core by the CLI. A new layout is a folder in
+// plugins/ plus one line here. Layouts are asked in this order for layout=auto; the first layout
+// without detect() is the fallback.
+import type { PluginRegistry } from '../src/core/types.js';
+import { dracutGenerator } from './initramfs-dracut/index.js';
+import { noInitramfs } from './initramfs-none/index.js';
+import { compatLayout } from './layout-compat/index.js';
+import { grubLayout } from './layout-grub/index.js';
+
+export function builtinPlugins(): PluginRegistry {
+  return {
+    layouts: [grubLayout, compatLayout],
+    generators: [dracutGenerator, noInitramfs],
+  };
+}

@@ -1,0 +1,10 @@
+// The `none` generator: no initramfs (kernels with the root filesystem's drivers built in).
+import type { InitramfsGenerator } from '../../src/core/types.js';
+
+export const noInitramfs: InitramfsGenerator = {
+  name: 'none',
+  producesImage: false,
+  async generate() {
+    // Nothing to generate: the pipeline installs no initramfs for this generator.
+  },
+};

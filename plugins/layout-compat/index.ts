@@ -1,0 +1,108 @@
+// The compat layout: Gentoo's and Debian's file names in the boot dir (vmlinuz-KVER, System.map-KVER,
+// config-KVER, initramfs-KVER.img), the previous files of a reinstalled version kept as *.old, and the
+// version-less vmlinuz/initramfs.img links kept pointing at the newest install when they exist.
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from '../../src/core/context.js';
+import { checkWritableDir } from '../../src/core/preflight.js';
+import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
+
+const MODE = 0o644;
+
+export const imagePrefix = (kernel: StagedKernel) => (kernel.imageInfo.format === 'vmlinux' ? 'vmlinux' : 'vmlinuz');
+
+/** Boot-dir file names of one version, by role. */
+export function compatNames(version: string, prefix = 'vmlinuz') {
+  return {
+    image: `${prefix}-${version}`,
+    systemMap: `System.map-${version}`,
+    config: `config-${version}`,
+    initrd: `initramfs-${version}.img`,
+  };
+}
+
+const lstatOrUndefined = (p: string) => lstat(p).catch(() => undefined);
+
+/** Places `from` at `to`, first keeping what `to` holds now as `to.old`. */
+async function placeKeepingOld(plan: Plan, from: string, to: string): Promise<void> {
+  if ((await lstatOrUndefined(to))?.isFile()) plan.place.push({ from: to, to: `${to}.old`, mode: MODE });
+  plan.place.push({ from, to, mode: MODE });
+}
+
+/** Moves a version-less name (vmlinuz, initramfs.img) to the new file, the old one to NAME.old. */
+async function updateVersionless(plan: Plan, dir: string, name: string, targetName: string, targetFile: string): Promise<void> {
+  const current = path.join(dir, name);
+  const info = await lstatOrUndefined(current);
+  if (!info) return;
+  if (info.isSymbolicLink()) {
+    const old = await readlink(current);
+    if (old === targetName) return;
+    plan.link.push({ path: `${current}.old`, target: old });
+    plan.link.push({ path: current, target: targetName });
+  } else if (info.isFile()) {
+    plan.place.push({ from: current, to: `${current}.old`, mode: MODE });
+    plan.place.push({ from: targetFile, to: current, mode: MODE });
+  }
+}
+
+/** The compat files for a kernel; grub and lilo build on this plan. */
+export async function planCompatFiles(ctx: Context, kernel: StagedKernel): Promise<Plan> {
+  const plan = emptyPlan();
+  const boot = ctx.paths.boot;
+  const names = compatNames(kernel.version, imagePrefix(kernel));
+  const at = (name: string) => path.join(boot, name);
+  await placeKeepingOld(plan, kernel.image, at(names.image));
+  if (kernel.systemMap) await placeKeepingOld(plan, kernel.systemMap, at(names.systemMap));
+  if (kernel.config) await placeKeepingOld(plan, kernel.config, at(names.config));
+  if (kernel.initrd) {
+    await placeKeepingOld(plan, kernel.initrd, at(names.initrd));
+  } else if ((await lstatOrUndefined(at(names.initrd)))?.isFile()) {
+    // A stale initramfs of the same version would not match the new kernel's modules.
+    plan.place.push({ from: at(names.initrd), to: `${at(names.initrd)}.old`, mode: MODE });
+    plan.remove.push(at(names.initrd));
+  }
+  await updateVersionless(plan, boot, imagePrefix(kernel), names.image, kernel.image);
+  if (kernel.initrd) await updateVersionless(plan, boot, 'initramfs.img', names.initrd, kernel.initrd);
+  plan.image = at(names.image);
+  return plan;
+}
+
+export async function planCompatRemove(ctx: Context, version: string): Promise<Plan> {
+  const plan = emptyPlan();
+  for (const prefix of ['vmlinuz', 'vmlinux']) {
+    for (const name of Object.values(compatNames(version, prefix))) {
+      for (const file of [name, `${name}.old`]) {
+        const full = path.join(ctx.paths.boot, file);
+        if ((await lstatOrUndefined(full)) && !plan.remove.includes(full)) plan.remove.push(full);
+      }
+    }
+  }
+  return plan;
+}
+
+export async function listCompatKernels(ctx: Context, layout: string): Promise<InstalledKernel[]> {
+  const boot = ctx.paths.boot;
+  const names = await readdir(boot).catch(() => [] as string[]);
+  const kernels: InstalledKernel[] = [];
+  for (const name of names) {
+    const match = /^vmlinu[zx]-(.+)$/.exec(name);
+    if (!match?.[1] || name.endsWith('.old')) continue;
+    const version = match[1];
+    const files = Object.values(compatNames(version, name.slice(0, 7)))
+      .map((n) => path.join(boot, n))
+      .filter((f) => names.includes(path.basename(f)));
+    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
+    kernels.push({ version, layout, files, size: sizes.reduce((a, b) => a + b, 0) });
+  }
+  return kernels;
+}
+
+export const compatPreflight = async (ctx: Context) => checkWritableDir(ctx.paths.boot, 'boot dir');
+
+export const compatLayout: Layout = {
+  name: 'compat',
+  plan: planCompatFiles,
+  planRemove: planCompatRemove,
+  list: (ctx) => listCompatKernels(ctx, 'compat'),
+  preflight: compatPreflight,
+};

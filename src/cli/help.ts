@@ -1,0 +1,83 @@
+// All --help texts in one place; README and man/kinstall.8 say the same.
+
+const commonOptions = `Options (every command):
+  --root DIR          operate on the system mounted at DIR (/boot, /etc/kernel, /lib/modules,
+                      /var/log and the ESP all resolved under DIR); default /
+  --layout NAME       auto, compat, grub (default: install.conf's layout=, else auto)
+  --initramfs NAME    auto, dracut or none (default: install.conf's initrd_generator=, else auto)
+  --initrd FILE       install this prebuilt initramfs instead of generating one (repeatable;
+                      files are concatenated in order, microcode first)
+  --boot-dir DIR      the boot dir as the target system names it; default /boot
+  --esp DIR           the EFI system partition (ESP layouts); default BOOT_ROOT
+  --cmdline TEXT      kernel command line for layouts that write one
+  --config FILE       kinstall config file (default: searched in <root>/etc/kinstall/)
+  --dry-run           resolve, check and print the plan; change nothing
+  --force             install even when VERSION differs from the image's own version
+  --json              print the result as JSON on stdout
+  -v, --verbose       debug logging, tool output and stack traces
+  -h, --help          this help
+      --version       print kinstall's version`;
+
+export const kinstallHelp = `Usage: kinstall [COMMAND] [OPTIONS] [ARGS]
+
+Install Linux kernels: stage, depmod, initramfs, bootloader layout and hooks, rolled back on failure.
+
+Commands:
+  add [VERSION] [IMAGE]       install a kernel (the default command). With IMAGE, the image (and
+                              System.map and .config beside it) is staged first. Without IMAGE,
+                              the kernel staged in <root>/lib/modules/VERSION/ is installed.
+                              Without VERSION: the running kernel (uname -r), or under --root
+                              the newest kernel staged there.
+  stage --build-dir DIR       copy a built kernel (a make O=DIR tree) to the neutral location
+        [--modules-dir DIR]   <root>/lib/modules/KVER/{vmlinuz,System.map,config}, and an
+                              installed modules tree (make modules_install INSTALL_MOD_PATH=DIR)
+  inspect IMAGE               print an image's kernel version, format, architecture, EFI stub, size
+  help [COMMAND]              this help, or a command's
+
+${commonOptions}
+
+Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed, 5 a tool or hook failed
+and everything was rolled back, 6 rollback failed, 7 installed but a postinst hook failed.
+
+Examples:
+  kinstall stage --build-dir /var/tmp/linux-build
+  kinstall add 6.1.0-56-cloud-amd64
+  kinstall add --layout grub --initramfs dracut --root /mnt/gentoo 6.1.0-56-cloud-amd64
+  kinstall --layout grub               # reinstall the running kernel for GRUB
+  kinstall inspect /boot/vmlinuz-6.1.0-56-cloud-amd64
+  kinstall add --dry-run 6.1.0-56-cloud-amd64 arch/x86/boot/bzImage`;
+
+export const commandHelp: Record<string, string> = {
+  add: `Usage: kinstall add [VERSION] [IMAGE] [--initrd FILE]... [OPTIONS]
+
+Install a kernel: resolve, preflight, stage, depmod, initramfs, preinst hooks, plan, commit,
+activate the bootloader, postinst hooks. Any failure before the end restores every file.
+
+${commonOptions}`,
+  stage: `Usage: kinstall stage --build-dir DIR [--modules-dir DIR] [--root DIR] [--dry-run]
+
+Read include/config/kernel.release, arch/x86/boot/bzImage (arm64: arch/arm64/boot/Image),
+System.map and .config from a kbuild output tree and copy them to
+<root>/lib/modules/KVER/{vmlinuz,System.map,config}. Files that already hold the same content
+are left untouched. Nothing is written into the build tree.`,
+  inspect: `Usage: kinstall inspect IMAGE [--json]
+
+Print the kernel version recorded in IMAGE, its format (bzImage, arm64-image, vmlinux, pe, uki),
+architecture, whether the firmware can start it (EFI stub) and its size. Exit 3 if IMAGE is not
+a kernel.`,
+};
+
+export const installkernelHelp = `Usage: installkernel VERSION IMAGE [SYSTEM_MAP] [DIR] [OPTIONS]
+       installkernel --all [OPTIONS]
+       installkernel [OPTIONS]
+
+The interface the kernel's \`make install\` and ebuilds' pkg_postinst call: stage IMAGE
+(and SYSTEM_MAP, and the .config beside it) to <root>/lib/modules/VERSION/, then install it
+like \`kinstall add\`. Relative paths are taken from the current directory. DIR is the boot
+dir (default /boot). A fifth argument is ignored. With no arguments, the running kernel
+(under --root, the newest staged one) is reinstalled from the neutral location.
+
+  -a, --all           install every <root>/lib/modules/*/ that has a vmlinuz; continue past
+                      failures and exit non-zero if any failed
+
+${commonOptions}`;

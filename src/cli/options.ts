@@ -1,0 +1,82 @@
+// Command-line options shared by `kinstall` and `installkernel`, parsed with node:util into a Request.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import path from 'node:path';
+import type { Request } from '../core/context.js';
+import { KinstallError } from '../core/errors.js';
+
+export const globalOptions = {
+  root: { type: 'string' },
+  layout: { type: 'string' },
+  initramfs: { type: 'string' },
+  'boot-dir': { type: 'string' },
+  esp: { type: 'string' },
+  cmdline: { type: 'string' },
+  config: { type: 'string' },
+  keep: { type: 'string' },
+  initrd: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  json: { type: 'boolean' },
+  force: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  'build-dir': { type: 'string' },
+  'modules-dir': { type: 'string' },
+  all: { type: 'boolean', short: 'a' },
+} as const satisfies ParseArgsConfig['options'];
+
+export type ParsedValues = {
+  [K in keyof typeof globalOptions]?: (typeof globalOptions)[K] extends { multiple: true }
+    ? string[]
+    : (typeof globalOptions)[K]['type'] extends 'boolean'
+      ? boolean
+      : string;
+};
+
+export interface ParsedCommandLine {
+  values: ParsedValues;
+  positionals: string[];
+}
+
+export function parseCommandLine(argv: string[]): ParsedCommandLine {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: globalOptions, allowPositionals: true, strict: true });
+    return { values: values as ParsedValues, positionals };
+  } catch (error) {
+    const what = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
+    throw new KinstallError('EUSAGE', { what: `${what} (see --help)` });
+  }
+}
+
+/** Options that only some commands take; any other command refuses them. */
+export function refuseOptions(values: ParsedValues, names: Array<keyof ParsedValues>, command: string): void {
+  for (const name of names) {
+    if (values[name] !== undefined) throw new KinstallError('EUSAGE', { what: `--${name} is not an option of ${command} (see --help)` });
+  }
+}
+
+function parseKeep(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value)) throw new KinstallError('EUSAGE', { what: `--keep takes a whole number, found "${value}"` });
+  return Number(value);
+}
+
+export function buildRequest(values: ParsedValues, cwd: string, bootDir?: string): Request {
+  return {
+    root: path.resolve(cwd, values.root ?? '/'),
+    dryRun: values['dry-run'] ?? false,
+    verbose: values.verbose ?? false,
+    json: values.json ?? false,
+    force: values.force ?? false,
+    cwd,
+    overrides: {
+      layout: values.layout,
+      initrdGenerator: values.initramfs,
+      bootDir: bootDir ?? values['boot-dir'],
+      bootRoot: values.esp,
+      cmdline: values.cmdline,
+      keep: parseKeep(values.keep),
+      configFile: values.config === undefined ? undefined : path.resolve(cwd, values.config),
+    },
+  };
+}

@@ -1,0 +1,171 @@
+// The thin CLI: parse argv, build the context, call the core, print, return the exit code.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { builtinPlugins } from '../../plugins/index.js';
+import { createContext, type Context } from '../core/context.js';
+import { ExitCode, KinstallError } from '../core/errors.js';
+import { describePlan, installKernel, stagedVersions, type InstallResult } from '../core/install.js';
+import { inspectKernelImage } from '../core/kernel-image.js';
+import { stageBuild } from '../core/stage-build.js';
+import { commandHelp, installkernelHelp, kinstallHelp } from './help.js';
+import { buildRequest, parseCommandLine, refuseOptions, type ParsedValues } from './options.js';
+
+export interface Io {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** The package's top directory (holds package.json and hooks.d), from dist/ or from src/. */
+function packageDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageDir(), 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const shippedHooksDir = () => path.join(packageDir(), 'hooks.d');
+
+function reportError(io: Io, error: unknown, verbose: boolean): number {
+  const known = error instanceof KinstallError ? error : KinstallError.fromStep('kinstall', error);
+  io.stderr(`kinstall: ${known.code}: ${known.message}\n`);
+  for (const line of known.details) io.stderr(`  ${line}\n`);
+  if (verbose && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
+  return known.exitCode;
+}
+
+function printInstall(io: Io, ctx: Context, result: InstallResult): void {
+  if (ctx.request.json) {
+    io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  } else if (ctx.request.dryRun) {
+    io.stdout(`plan for ${result.version} (layout ${result.layout}, initramfs ${result.initrdGenerator}):\n`);
+    for (const line of describePlan(result.plan)) io.stdout(`  ${line}\n`);
+  }
+}
+
+const resolveFrom = (cwd: string, file: string | undefined) => (file === undefined ? undefined : path.resolve(cwd, file));
+
+async function add(io: Io, values: ParsedValues, args: string[], bootDir?: string): Promise<number> {
+  const request = buildRequest(values, io.cwd, bootDir);
+  const ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
+  const [version, image, systemMap] = args;
+  const result = await installKernel(ctx, {
+    version,
+    image: resolveFrom(io.cwd, image),
+    systemMap: resolveFrom(io.cwd, systemMap),
+    initrds: (values.initrd ?? []).map((f) => path.resolve(io.cwd, f)),
+    shippedHooksDir: shippedHooksDir(),
+  });
+  printInstall(io, ctx, result);
+  return ExitCode.ok;
+}
+
+async function stage(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: `stage takes no arguments, found "${args.join(' ')}" (use --build-dir)` });
+  const buildDir = values['build-dir'];
+  if (!buildDir) throw new KinstallError('EUSAGE', { what: 'stage needs --build-dir DIR (a make O=DIR tree)' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const result = await stageBuild(ctx, path.resolve(io.cwd, buildDir), resolveFrom(io.cwd, values['modules-dir']));
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else io.stdout(`staged ${result.version} in ${result.directory}${result.unchanged.length ? ` (unchanged: ${result.unchanged.join(', ')})` : ''}\n`);
+  return ExitCode.ok;
+}
+
+async function inspect(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'inspect takes exactly one IMAGE (see kinstall inspect --help)' });
+  const info = await inspectKernelImage(path.resolve(io.cwd, args[0] ?? ''));
+  if (values.json) {
+    io.stdout(`${JSON.stringify(info, null, 2)}\n`);
+  } else {
+    io.stdout(
+      [`file: ${info.path}`, `format: ${info.format}`, `arch: ${info.arch}`, `version: ${info.version ?? 'unknown'}`,
+        `efi-stub: ${info.efiStub ? 'yes' : 'no'}`, `size: ${info.size}`].join('\n') + '\n',
+    );
+  }
+  return ExitCode.ok;
+}
+
+const verbs = ['add', 'stage', 'inspect', 'help'] as const;
+type Verb = (typeof verbs)[number];
+
+export async function runKinstall(io: Io): Promise<number> {
+  let verbose = io.argv.includes('-v') || io.argv.includes('--verbose');
+  try {
+    const { values, positionals } = parseCommandLine(io.argv);
+    verbose = values.verbose ?? false;
+    const first = positionals[0];
+    const verb: Verb = verbs.includes(first as Verb) ? (first as Verb) : 'add';
+    const args = verbs.includes(first as Verb) ? positionals.slice(1) : positionals;
+    if (values.version) {
+      io.stdout(`kinstall ${packageVersion()}\n`);
+      return ExitCode.ok;
+    }
+    if (verb === 'help' || values.help) {
+      const topic = verb === 'help' ? args[0] : first && verbs.includes(first as Verb) ? first : undefined;
+      io.stdout(`${(topic && commandHelp[topic]) || kinstallHelp}\n`);
+      return ExitCode.ok;
+    }
+    refuseOptions(values, ['all'], `kinstall ${verb}`);
+    if (verb !== 'stage') refuseOptions(values, ['build-dir', 'modules-dir'], `kinstall ${verb}`);
+    if (verb === 'stage') return await stage(io, values, args);
+    if (verb === 'inspect') return await inspect(io, values, args);
+    if (args.length > 2) throw new KinstallError('EUSAGE', { what: `add takes at most VERSION and IMAGE, found ${args.length} arguments` });
+    return await add(io, values, args);
+  } catch (error) {
+    return reportError(io, error, verbose);
+  }
+}
+
+export async function runInstallkernel(io: Io): Promise<number> {
+  let verbose = io.argv.includes('-v') || io.argv.includes('--verbose');
+  try {
+    const { values, positionals } = parseCommandLine(io.argv);
+    verbose = values.verbose ?? false;
+    if (values.help) {
+      io.stdout(`${installkernelHelp}\n`);
+      return ExitCode.ok;
+    }
+    if (values.version) {
+      io.stdout(`installkernel (kinstall) ${packageVersion()}\n`);
+      return ExitCode.ok;
+    }
+    refuseOptions(values, ['build-dir', 'modules-dir'], 'installkernel');
+    if (values.all) {
+      if (positionals.length > 0) throw new KinstallError('EUSAGE', { what: 'installkernel --all takes no VERSION or IMAGE' });
+      return await installAll(io, values);
+    }
+    if (positionals.length === 1 || positionals.length > 5) {
+      throw new KinstallError('EUSAGE', { what: `installkernel takes VERSION IMAGE [SYSTEM_MAP] [DIR], found ${positionals.length} argument(s) (see --help)` });
+    }
+    const [version, image, systemMap, dir] = positionals;
+    return await add(io, values, [version, image, systemMap].filter((a): a is string => a !== undefined), dir);
+  } catch (error) {
+    return reportError(io, error, verbose);
+  }
+}
+
+async function installAll(io: Io, values: ParsedValues): Promise<number> {
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const versions = await stagedVersions(ctx);
+  const failed: string[] = [];
+  for (const version of versions) {
+    try {
+      const result = await installKernel(ctx, { version, initrds: [], shippedHooksDir: shippedHooksDir() });
+      printInstall(io, ctx, result);
+    } catch (error) {
+      reportError(io, error, values.verbose ?? false);
+      failed.push(version);
+    }
+  }
+  if (failed.length > 0) {
+    throw new KinstallError('EPARTIAL', { failed: String(failed.length), total: String(versions.length), versions: failed.join(', ') });
+  }
+  return ExitCode.ok;
+}

@@ -1,0 +1,84 @@
+// One error class, one registry of codes. Every failure a user can meet has a code here,
+// a one-line message and a documented exit code.
+
+/** Exit codes, one per class of failure (README, "Exit codes"). */
+export const ExitCode = {
+  ok: 0,
+  usage: 2,
+  badInput: 3,
+  preflight: 4,
+  rolledBack: 5,
+  rollbackFailed: 6,
+  /** The kernel is installed and bootable, but a postinst hook failed. */
+  postinstFailed: 7,
+} as const;
+export type ExitClass = keyof typeof ExitCode;
+
+interface CodeDefinition {
+  exit: ExitClass;
+  message: (args: Record<string, string>) => string;
+}
+
+const define = <T extends Record<string, CodeDefinition>>(codes: T): T => codes;
+
+export const errorCodes = define({
+  EUSAGE: { exit: 'usage', message: (a) => `${a.what}` },
+  ECONFIG: { exit: 'badInput', message: (a) => `invalid configuration: ${a.what}` },
+  ENOIMAGE: { exit: 'badInput', message: (a) => `kernel image not found: ${a.path}` },
+  ENOTKERNEL: { exit: 'badInput', message: (a) => `not a kernel image: ${a.path} (${a.why})` },
+  EVERSIONMISMATCH: {
+    exit: 'badInput',
+    message: (a) => `version ${a.version} does not match the image's version ${a.found} (use --force to install anyway)`,
+  },
+  EBADVERSION: { exit: 'badInput', message: (a) => `invalid kernel version "${a.version}": ${a.why}` },
+  ENOVERSION: { exit: 'badInput', message: (a) => `cannot tell the kernel version: ${a.why}` },
+  ENOSTAGED: {
+    exit: 'badInput',
+    message: (a) => `no staged kernel ${a.version}: ${a.path} is missing (give the image, or run kinstall stage)`,
+  },
+  ENOBUILD: { exit: 'badInput', message: (a) => `not a kernel build directory: ${a.dir} (${a.why})` },
+  ENOINITRD: { exit: 'badInput', message: (a) => `initramfs not found: ${a.path}` },
+  ENOTINSTALLED: { exit: 'badInput', message: (a) => `kernel ${a.version} is not installed in the ${a.layout} layout` },
+  EPREFLIGHT: { exit: 'preflight', message: (a) => `${a.count} preflight check(s) failed: ${a.summary}` },
+  ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
+  EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },
+  ESTEP: { exit: 'rolledBack', message: (a) => `${a.step} failed: ${a.why}; ${a.outcome}` },
+  EROLLBACK: {
+    exit: 'rollbackFailed',
+    message: (a) => `rollback failed after ${a.cause}: ${a.why}; the boot dir may need repair by hand`,
+  },
+  EPOSTINST: { exit: 'postinstFailed', message: (a) => `kernel installed, but ${a.count} postinst hook(s) failed: ${a.hooks}` },
+  EPARTIAL: { exit: 'rolledBack', message: (a) => `${a.failed} of ${a.total} kernels failed to install: ${a.versions}` },
+});
+export type ErrorCode = keyof typeof errorCodes;
+
+export class KinstallError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  /** What was found and how to fix it, one line each. */
+  readonly details: string[];
+  readonly args: Record<string, string>;
+
+  constructor(code: ErrorCode, args: Record<string, string> = {}, details: string[] = [], options?: ErrorOptions) {
+    super(errorCodes[code].message({ outcome: 'nothing was changed', ...args }), options);
+    this.name = 'KinstallError';
+    this.code = code;
+    this.args = args;
+    this.exitCode = ExitCode[errorCodes[code].exit];
+    this.details = details;
+  }
+
+  /** The same error with some message arguments replaced (the runner fills in the outcome). */
+  withArgs(args: Record<string, string>): KinstallError {
+    return new KinstallError(this.code, { ...this.args, ...args }, this.details, { cause: this.cause });
+  }
+
+  /** Any thrown value as a KinstallError of the step that threw it. */
+  static fromStep(step: string, error: unknown): KinstallError {
+    if (error instanceof KinstallError) return error;
+    const why = error instanceof Error ? error.message : String(error);
+    return new KinstallError('ESTEP', { step, why }, [], { cause: error });
+  }
+}
+
+export const isKinstallError = (error: unknown): error is KinstallError => error instanceof KinstallError;

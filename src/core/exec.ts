@@ -1,0 +1,93 @@
+// The one wrapper around execa: argv arrays only (never a shell), a timeout, output to the log,
+// and a dry-run mode that logs the command instead of running it.
+import { execa } from 'execa';
+import type { Logger } from './logger.js';
+import { KinstallError } from './errors.js';
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Milliseconds; default 10 minutes (dracut on a slow disk). */
+  timeout?: number;
+  /** For probes: return the result even when the command fails. */
+  reject?: boolean;
+  /** Run even in dry-run mode (read-only probes such as `uname`). */
+  readOnly?: boolean;
+  /** Stream each output line to the log at info level instead of debug. */
+  streamOutput?: boolean;
+  input?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  failed: boolean;
+  /** Set when the command could not start at all (ENOENT, EACCES). */
+  spawnError?: string;
+}
+
+export interface Exec {
+  run(file: string, args: string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Where a command name is found on PATH, or undefined. */
+  which(name: string): Promise<string | undefined>;
+  readonly dryRun: boolean;
+}
+
+export function createExec(log: Logger, env: Record<string, string | undefined>, dryRun: boolean): Exec {
+  const baseEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+
+  async function run(file: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const shown = [file, ...args].join(' ');
+    if (dryRun && !options.readOnly) {
+      log.info(`would run: ${shown}`);
+      return { exitCode: 0, stdout: '', stderr: '', failed: false };
+    }
+    log.debug(`run: ${shown}`);
+    const lineLevel = options.streamOutput ? 'info' : 'debug';
+    const toLog = function* (line: unknown) {
+      log.log(lineLevel, `  ${file.split('/').pop()}: ${String(line)}`);
+      yield line as string;
+    };
+    const result = await execa(file, args, {
+      cwd: options.cwd,
+      env: { ...baseEnv, ...options.env },
+      extendEnv: false,
+      timeout: options.timeout ?? 600_000,
+      reject: false,
+      stripFinalNewline: true,
+      input: options.input,
+      stdin: options.input === undefined ? 'ignore' : undefined,
+      stdout: [toLog],
+      stderr: [toLog],
+      lines: false,
+    });
+    const spawnError = result.failed && result.exitCode === undefined && !result.timedOut ? result.originalMessage : undefined;
+    const outcome: ExecResult = {
+      exitCode: result.exitCode ?? (result.timedOut ? 124 : 127),
+      stdout: String(result.stdout ?? ''),
+      stderr: String(result.stderr ?? ''),
+      failed: result.failed,
+      spawnError,
+    };
+    if (outcome.failed && options.reject !== false) {
+      const why = spawnError ?? (result.timedOut ? 'timed out' : `exit code ${outcome.exitCode}`);
+      const lastLines = (outcome.stderr || outcome.stdout).split('\n').filter(Boolean).slice(-5);
+      throw new KinstallError('ETOOL', { tool: file.split('/').pop() ?? file, why }, lastLines);
+    }
+    return outcome;
+  }
+
+  async function which(name: string): Promise<string | undefined> {
+    const { access, constants } = await import('node:fs/promises');
+    const { delimiter, join } = await import('node:path');
+    if (name.includes('/')) return (await access(name, constants.X_OK).then(() => true, () => false)) ? name : undefined;
+    for (const dir of (baseEnv.PATH ?? '').split(delimiter).filter(Boolean)) {
+      const candidate = join(dir, name);
+      if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+    }
+    return undefined;
+  }
+
+  return { run, which, dryRun };
+}

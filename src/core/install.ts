@@ -1,0 +1,257 @@
+// `kinstall add` and `installkernel`: the install pipeline as a table of steps over one state.
+import { copyFile, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { dir as tmpDir, type DirectoryResult } from 'tmp-promise';
+import { scopedLog, type Context } from './context.js';
+import { KinstallError } from './errors.js';
+import { appendHistory } from './history.js';
+import { discoverHooks, runHooks, type HookOutcome } from './hooks.js';
+import { inspectKernelImage } from './kernel-image.js';
+import { runPipeline, type PipelineState, type Step } from './pipeline.js';
+import { chooseGenerator, chooseLayout } from './select.js';
+import { NEUTRAL_NAMES, planStaging, type KernelSources } from './stage.js';
+import { Transaction } from './transaction.js';
+import type { InitramfsGenerator, KernelImageInfo, Layout, Plan, StagedKernel } from './types.js';
+import { checkVersionString, newestStagedVersion } from './versions.js';
+import { runPreflight } from './preflight.js';
+
+export interface InstallInput {
+  version?: string;
+  image?: string;
+  systemMap?: string;
+  config?: string;
+  /** Prebuilt initramfs files (--initrd); several are concatenated, microcode first. */
+  initrds: string[];
+  /** Where kinstall's own hooks live (the package's hooks.d). */
+  shippedHooksDir?: string;
+}
+
+export interface InstallResult {
+  version: string;
+  layout: string;
+  initrdGenerator: string;
+  dryRun: boolean;
+  staged: string[];
+  installed: string[];
+  plan: Plan;
+  hooks: { preinst: string[]; postinst: string[] };
+}
+
+interface InstallState extends PipelineState {
+  input: InstallInput;
+  version: string;
+  sources?: KernelSources;
+  imageInfo: KernelImageInfo;
+  layout: Layout;
+  generator?: InitramfsGenerator;
+  prebuiltInitrds: string[];
+  kernel: StagedKernel;
+  staging: DirectoryResult;
+  plan: Plan;
+  staged: string[];
+  preinst?: HookOutcome;
+  postinst?: HookOutcome;
+}
+
+const hasModules = async (dir: string) =>
+  (await stat(path.join(dir, 'modules.order')).then(() => true, () => false)) ||
+  (await stat(path.join(dir, 'kernel')).then((s) => s.isDirectory(), () => false));
+
+/** Step 1: which kernel, from where, in which layout, with which initramfs. */
+async function resolve(state: InstallState): Promise<void> {
+  const { ctx, input } = state;
+  let version = input.version;
+  let image = input.image;
+  if (!image) {
+    version ??= ctx.isHostRoot ? ctx.runningRelease : await newestStagedVersion(ctx);
+    checkVersionString(version);
+    image = path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES.image);
+    if (!(await stat(image).then((s) => s.isFile(), () => false))) {
+      throw new KinstallError('ENOSTAGED', { version, path: image });
+    }
+  }
+  const info = await inspectKernelImage(image);
+  if (version === undefined) {
+    if (!info.version) throw new KinstallError('ENOVERSION', { why: `${image} records no version; give VERSION` });
+    version = info.version;
+  }
+  checkVersionString(version);
+  if (info.version && info.version !== version && !ctx.request.force) {
+    throw new KinstallError('EVERSIONMISMATCH', { version, found: info.version }, [`image: ${image}`]);
+  }
+  state.version = version;
+  state.imageInfo = info;
+  if (input.image) {
+    const systemMap = input.systemMap;
+    const config = input.config ?? (systemMap ? await existing(path.join(path.dirname(systemMap), '.config')) : undefined);
+    state.sources = { version, image, systemMap, config };
+  }
+  const neighbourInitrd = input.image ? await existing(path.join(path.dirname(input.image), 'initrd')) : undefined;
+  state.prebuiltInitrds = input.initrds.length > 0 ? input.initrds : neighbourInitrd ? [neighbourInitrd] : [];
+  for (const file of state.prebuiltInitrds) {
+    if (!(await existing(file))) throw new KinstallError('ENOINITRD', { path: file });
+  }
+  state.layout = await chooseLayout(ctx, info);
+  state.generator = state.prebuiltInitrds.length > 0 ? undefined : await chooseGenerator(ctx);
+  const moduleDir = ctx.paths.moduleDir(version);
+  const produces = state.prebuiltInitrds.length > 0 || state.generator?.producesImage === true;
+  state.kernel = {
+    version,
+    moduleDir,
+    image: path.join(moduleDir, NEUTRAL_NAMES.image),
+    imageInfo: info,
+    systemMap: path.join(moduleDir, NEUTRAL_NAMES.systemMap),
+    config: path.join(moduleDir, NEUTRAL_NAMES.config),
+    initrd: produces ? path.join(state.staging.path, 'initrd') : undefined,
+    stagingArea: state.staging.path,
+  };
+  if (ctx.request.dryRun && input.image) state.kernel.image = input.image;
+  ctx.log.info(`installing ${version} (${info.format}, ${info.arch}) with layout ${state.layout.name}, initramfs ${generatorName(state)}`);
+}
+
+const existing = async (file: string) => ((await stat(file).then((s) => s.isFile(), () => false)) ? file : undefined);
+
+function generatorName(state: InstallState): string {
+  return state.prebuiltInitrds.length > 0 ? 'prebuilt' : (state.generator?.name ?? 'none');
+}
+
+/** Step 3: the kernel's files into the neutral location, through the transaction. */
+async function stage(state: InstallState): Promise<void> {
+  if (!state.sources) return;
+  const plan = await planStaging(state.ctx, state.sources);
+  await state.txn.apply(plan);
+  state.staged = plan.place.map((p) => p.to);
+  for (const [key, name] of Object.entries(NEUTRAL_NAMES) as Array<[keyof typeof NEUTRAL_NAMES, string]>) {
+    const file = path.join(state.kernel.moduleDir, name);
+    if (key !== 'image' && !(await existing(file))) state.kernel[key] = undefined;
+  }
+}
+
+async function depmod(state: InstallState): Promise<void> {
+  const { ctx, version } = state;
+  await ctx.exec.run('depmod', ['-a', '-b', ctx.paths.root, version]);
+}
+
+async function initramfs(state: InstallState): Promise<void> {
+  const { ctx, kernel } = state;
+  if (!kernel.initrd) return;
+  if (state.prebuiltInitrds.length > 0) {
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const parts = await Promise.all(state.prebuiltInitrds.map((f) => readFile(f)));
+    if (parts.length === 1) await copyFile(state.prebuiltInitrds[0] ?? '', kernel.initrd);
+    else await writeFile(kernel.initrd, Buffer.concat(parts));
+    ctx.log.info(`using prebuilt initramfs ${state.prebuiltInitrds.join(' + ')}`);
+    return;
+  }
+  const generator = state.generator;
+  if (!generator) return;
+  const log = scopedLog(ctx, generator.name);
+  log.info(`generating initramfs for ${kernel.version}`);
+  await generator.generate(ctx, kernel, kernel.initrd);
+  if (!(await existing(kernel.initrd))) {
+    throw new KinstallError('ETOOL', { tool: generator.name, why: `no initramfs was written to ${kernel.initrd}` });
+  }
+}
+
+function hookInfo(state: InstallState, image: string) {
+  return {
+    version: state.version,
+    image,
+    layout: state.layout.name,
+    initrdGenerator: generatorName(state),
+    stagingArea: state.staging.path,
+    initrd: state.kernel.initrd,
+  };
+}
+
+async function preinst(state: InstallState): Promise<void> {
+  const hooks = await discoverHooks(state.ctx, 'preinst', state.input.shippedHooksDir);
+  state.preinst = await runHooks(state.ctx, 'preinst', hooks, hookInfo(state, state.kernel.image));
+}
+
+async function plan(state: InstallState): Promise<void> {
+  state.plan = await state.layout.plan(state.ctx, state.kernel);
+  for (const line of describePlan(state.plan)) state.ctx.log.info(line);
+}
+
+async function commit(state: InstallState): Promise<void> {
+  await state.txn.apply(state.plan);
+}
+
+async function activate(state: InstallState): Promise<void> {
+  await state.layout.activate?.(state.ctx, state.plan, state.txn);
+}
+
+async function postinst(state: InstallState): Promise<void> {
+  const hooks = await discoverHooks(state.ctx, 'postinst', state.input.shippedHooksDir);
+  state.postinst = await runHooks(state.ctx, 'postinst', hooks, hookInfo(state, state.plan.image ?? state.kernel.image));
+}
+
+export function describePlan(plan: Plan): string[] {
+  return [
+    ...plan.place.map((p) => `place ${p.from} -> ${p.to}`),
+    ...plan.write.map((w) => `write ${w.path}`),
+    ...plan.link.map((l) => `link ${l.path} -> ${l.target}`),
+    ...plan.remove.map((r) => `remove ${r}`),
+    ...(plan.notes ?? []),
+  ];
+}
+
+const installSteps: Step<InstallState>[] = [
+  { name: 'resolve', run: resolve },
+  { name: 'preflight', run: (s) => runPreflight(s.ctx, { layout: s.layout, generator: s.generator, kernel: s.kernel }) },
+  { name: 'stage', mutates: true, run: stage },
+  { name: 'depmod', mutates: true, enabled: (s) => moduleCheck(s), run: depmod },
+  { name: 'initramfs', mutates: true, run: initramfs },
+  { name: 'preinst', mutates: true, run: preinst },
+  { name: 'plan', run: plan },
+  { name: 'commit', mutates: true, run: commit },
+  { name: 'activate', mutates: true, run: activate },
+  { name: 'postinst', mutates: true, run: postinst },
+];
+
+async function moduleCheck(state: InstallState): Promise<boolean> {
+  if (await hasModules(state.kernel.moduleDir)) return true;
+  state.ctx.log.info(`no modules installed in ${state.kernel.moduleDir}: skipping depmod`);
+  return false;
+}
+
+export async function installKernel(ctx: Context, input: InstallInput): Promise<InstallResult> {
+  const staging = await tmpDir({ prefix: 'kinstall-', unsafeCleanup: true, mode: 0o700 });
+  const state = { ctx, input, txn: new Transaction(ctx.log), staging, staged: [] as string[] } as unknown as InstallState;
+  try {
+    await runPipeline(installSteps, state);
+    const result: InstallResult = {
+      version: state.version,
+      layout: state.layout.name,
+      initrdGenerator: generatorName(state),
+      dryRun: ctx.request.dryRun,
+      staged: state.staged,
+      installed: [...state.plan.place.map((p) => p.to), ...state.plan.write.map((w) => w.path), ...state.plan.link.map((l) => l.path)],
+      plan: state.plan,
+      hooks: { preinst: state.preinst?.ran ?? [], postinst: state.postinst?.ran ?? [] },
+    };
+    if (!ctx.request.dryRun) {
+      await state.txn.finish();
+      await appendHistory(ctx, result);
+      ctx.log.info(`installed ${state.version} (${state.layout.name})`);
+    }
+    const failed = state.postinst?.failed ?? [];
+    if (failed.length > 0) {
+      throw new KinstallError('EPOSTINST', { count: String(failed.length), hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', ') });
+    }
+    return result;
+  } finally {
+    await staging.cleanup();
+  }
+}
+
+/** Every version staged under the root that has an image, for `installkernel --all`. */
+export async function stagedVersions(ctx: Context): Promise<string[]> {
+  const names = await readdir(ctx.paths.modulesBase).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const name of names) {
+    if (await existing(path.join(ctx.paths.moduleDir(name), NEUTRAL_NAMES.image))) found.push(name);
+  }
+  return found.sort();
+}

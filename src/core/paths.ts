@@ -1,0 +1,36 @@
+// Every system path kinstall touches, resolved under --root. Nothing else builds host paths.
+import path from 'node:path';
+
+export interface Paths {
+  root: string;
+  /** A system path (absolute, as on the target system) under the root. */
+  under(systemPath: string): string;
+  /** The same path as the target system sees it (strips the root). */
+  inTarget(hostPath: string): string;
+  boot: string;
+  moduleDir(version: string): string;
+  modulesBase: string;
+  etcKernel: string;
+  historyLog: string;
+  stateDir: string;
+}
+
+export function createPaths(root: string, bootDir: string): Paths {
+  const absRoot = path.resolve(root);
+  const under = (systemPath: string) => path.join(absRoot, path.resolve('/', systemPath));
+  const inTarget = (hostPath: string) => {
+    const rel = path.relative(absRoot, hostPath);
+    return rel.startsWith('..') ? hostPath : `/${rel}`;
+  };
+  return {
+    root: absRoot,
+    under,
+    inTarget,
+    boot: under(bootDir),
+    moduleDir: (version) => under(`/lib/modules/${version}`),
+    modulesBase: under('/lib/modules'),
+    etcKernel: under('/etc/kernel'),
+    historyLog: under('/var/log/installkernel.log'),
+    stateDir: under('/var/lib/kinstall'),
+  };
+}

@@ -1,0 +1,55 @@
+// The generic step runner: a table of named steps, each run in order with start/finish logged,
+// failures stamped with the step's name, and the transaction rolled back when a step fails.
+import type { Context } from './context.js';
+import { KinstallError } from './errors.js';
+import type { Transaction } from './transaction.js';
+
+export interface Step<S> {
+  name: string;
+  /** Whether the step applies to this run (for example depmod only when modules exist). */
+  enabled?: (state: S) => boolean | Promise<boolean>;
+  /** Steps that change the system are logged, not run, under --dry-run. */
+  mutates?: boolean;
+  run: (state: S) => Promise<void>;
+}
+
+export interface PipelineState {
+  ctx: Context;
+  txn: Transaction;
+}
+
+/** Turns a failure after changes began into the final error, naming what rollback did. */
+async function rollBack(state: PipelineState, error: KinstallError): Promise<KinstallError> {
+  const changed = state.txn.changedPaths.length;
+  try {
+    await state.txn.rollback();
+  } catch (rollbackError) {
+    const why = rollbackError instanceof Error ? rollbackError.message : String(rollbackError);
+    return new KinstallError('EROLLBACK', { cause: error.message, why }, error.details, { cause: error });
+  }
+  if (changed === 0 || error.exitCode !== 5) return error;
+  return error.withArgs({ outcome: `rolled back ${changed} change(s), nothing was changed` });
+}
+
+export async function runPipeline<S extends PipelineState>(steps: Step<S>[], state: S): Promise<void> {
+  const { ctx } = state;
+  for (const step of steps) {
+    if (step.enabled && !(await step.enabled(state))) {
+      ctx.log.debug(`step ${step.name}: skipped`);
+      continue;
+    }
+    if (step.mutates && ctx.request.dryRun) {
+      ctx.log.info(`dry run: would run step ${step.name}`);
+      continue;
+    }
+    ctx.log.debug(`step ${step.name}: start`);
+    try {
+      await step.run(state);
+    } catch (thrown) {
+      const error = KinstallError.fromStep(step.name, thrown);
+      ctx.log.debug(`step ${step.name}: failed: ${error.message}`);
+      throw await rollBack(state, error);
+    }
+    ctx.log.debug(`step ${step.name}: done`);
+  }
+}

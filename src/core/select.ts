@@ -1,0 +1,50 @@
+// Picks the layout and the initramfs generator: explicit names win; `auto` asks each layout's
+// detect() in registry order and logs the reason for the choice.
+import type { Context } from './context.js';
+import { KinstallError } from './errors.js';
+import type { InitramfsGenerator, KernelImageInfo, Layout } from './types.js';
+
+export function findLayout(ctx: Context, name: string): Layout {
+  const layout = ctx.registry.layouts.find((l) => l.name === name || l.aliases?.includes(name));
+  if (!layout) {
+    const known = ctx.registry.layouts.map((l) => l.name).join(', ');
+    throw new KinstallError('ECONFIG', { what: `unknown layout "${name}" (known: auto, ${known})` });
+  }
+  return layout;
+}
+
+export async function chooseLayout(ctx: Context, _image: KernelImageInfo): Promise<Layout> {
+  if (ctx.settings.layout !== 'auto') return findLayout(ctx, ctx.settings.layout);
+  for (const layout of ctx.registry.layouts) {
+    const reason = await layout.detect?.(ctx);
+    if (reason) {
+      ctx.log.info(`layout=auto: chose ${layout.name}: ${reason}`);
+      return layout;
+    }
+  }
+  // The fallback is the first layout that has no detection of its own.
+  const fallback = ctx.registry.layouts.find((l) => !l.detect);
+  if (!fallback) throw new KinstallError('ECONFIG', { what: 'layout=auto matched no layout and no fallback layout is registered' });
+  ctx.log.info(`layout=auto: chose ${fallback.name}: no other layout detected`);
+  return fallback;
+}
+
+export async function chooseGenerator(ctx: Context): Promise<InitramfsGenerator | undefined> {
+  const { generators } = ctx.registry;
+  const name = ctx.settings.initrdGenerator;
+  if (name !== 'auto') {
+    const generator = generators.find((g) => g.name === name);
+    if (!generator) throw new KinstallError('ECONFIG', { what: `unknown initramfs generator "${name}"` });
+    return generator;
+  }
+  // auto: the first generator whose tools are installed, else one that needs none.
+  for (const generator of generators) {
+    const tools = generator.requiredTools?.(ctx) ?? [];
+    if (tools.length === 0) continue;
+    if ((await Promise.all(tools.map((t) => ctx.exec.which(t)))).every(Boolean)) {
+      ctx.log.info(`initrd_generator=auto: chose ${generator.name}`);
+      return generator;
+    }
+  }
+  return generators.find((g) => (g.requiredTools?.(ctx) ?? []).length === 0);
+}

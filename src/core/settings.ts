@@ -1,0 +1,225 @@
+// Settings, merged once: defaults < install.conf chain < cosmiconfig file < environment < CLI flags.
+// Every problem is collected and reported together.
+import { cosmiconfig } from 'cosmiconfig';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { KinstallError } from './errors.js';
+import { readInstallConfChain } from './install-conf.js';
+import type { InitramfsGenerator, Layout, OptionSchema, PluginRegistry } from './types.js';
+
+export interface Settings {
+  /** `auto` or a layout name or alias. */
+  layout: string;
+  /** `auto` (dracut when installed, else none) or a generator name. */
+  initrdGenerator: string;
+  ukiGenerator?: string;
+  /** The boot dir as the target system names it. */
+  bootDir: string;
+  /** BOOT_ROOT: where ESP layouts put their files (as the target names it). */
+  bootRoot?: string;
+  machineId?: string;
+  cmdline?: string;
+  /** How many kernels to keep; undefined keeps all. */
+  keep?: number;
+  /** Plugin modules to load, by path (relative to the config file) or package name. */
+  plugins: string[];
+  /** Frozen option sections, by plugin name. */
+  pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Files that contributed, in order. */
+  sources: string[];
+}
+
+/** What the CLI contributes: flags win over everything. */
+export interface SettingsOverrides {
+  layout?: string;
+  initrdGenerator?: string;
+  bootDir?: string;
+  bootRoot?: string;
+  cmdline?: string;
+  keep?: number;
+  configFile?: string;
+}
+
+type Raw = Partial<Omit<Settings, 'pluginOptions' | 'sources'>> & { pluginOptions?: Record<string, unknown> };
+
+const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
+  layout: 'string',
+  initramfs: 'string',
+  ukiGenerator: 'string',
+  bootDir: 'string',
+  esp: 'string',
+  machineId: 'string',
+  cmdline: 'string',
+  keep: 'number',
+  plugins: 'string[]',
+};
+const coreKeyToSetting: Record<string, keyof Raw> = {
+  initramfs: 'initrdGenerator',
+  esp: 'bootRoot',
+};
+
+const installConfKeys: Record<string, keyof Raw> = {
+  layout: 'layout',
+  initrd_generator: 'initrdGenerator',
+  uki_generator: 'ukiGenerator',
+  BOOT_ROOT: 'bootRoot',
+  MACHINE_ID: 'machineId',
+};
+
+const envKeys: Record<string, keyof Raw> = {
+  INSTALLKERNEL_LAYOUT: 'layout',
+  INSTALLKERNEL_INITRD_GENERATOR: 'initrdGenerator',
+  INSTALLKERNEL_UKI_GENERATOR: 'ukiGenerator',
+  KINSTALL_LAYOUT: 'layout',
+  KINSTALL_INITRAMFS: 'initrdGenerator',
+  KINSTALL_BOOT_DIR: 'bootDir',
+  KINSTALL_ESP: 'bootRoot',
+  KINSTALL_CMDLINE: 'cmdline',
+  KINSTALL_KEEP: 'keep',
+  BOOT_ROOT: 'bootRoot',
+};
+
+function typeOf(value: unknown): string {
+  if (Array.isArray(value)) return value.every((v) => typeof v === 'string') ? 'string[]' : 'array';
+  return typeof value;
+}
+
+function checkSection(name: string, section: unknown, schema: OptionSchema, problems: string[], file: string) {
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) {
+    problems.push(`${file}: "${name}" must be an object`);
+    return;
+  }
+  for (const [key, value] of Object.entries(section)) {
+    const want = schema[key];
+    if (!want) problems.push(`${file}: unknown key "${name}.${key}" (known: ${Object.keys(schema).join(', ') || 'none'})`);
+    else if (typeOf(value) !== want) problems.push(`${file}: "${name}.${key}" must be a ${want}`);
+  }
+}
+
+async function loadConfigFile(configFile: string | undefined, under: (p: string) => string) {
+  const explorer = cosmiconfig('kinstall', {
+    searchStrategy: 'none',
+    searchPlaces: ['config.json', 'config.yaml', 'config.yml', 'config.js', 'config.mjs', 'kinstall.config.js', 'kinstall.config.mjs', 'kinstall.config.json', '.kinstallrc', '.kinstallrc.json', '.kinstallrc.yaml'],
+  });
+  try {
+    if (configFile) return await explorer.load(configFile);
+    return await explorer.search(under('/etc/kinstall'));
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new KinstallError('ECONFIG', { what: `cannot read ${configFile ?? under('/etc/kinstall')}: ${why}` });
+  }
+}
+
+/** Loads third-party plugins named by the config file into the registry. */
+async function loadPlugins(names: string[], baseDir: string, registry: PluginRegistry, problems: string[]) {
+  for (const name of names) {
+    const spec = name.startsWith('.') || name.startsWith('/') ? pathToFileURL(path.resolve(baseDir, name)).href : name;
+    try {
+      const mod = (await import(spec)) as { default?: unknown };
+      const exported = mod.default ?? mod;
+      const items = Array.isArray(exported) ? exported : [exported];
+      for (const item of items as Array<Partial<Layout & InitramfsGenerator>>) {
+        if (typeof item.plan === 'function' && typeof item.name === 'string') registry.layouts.push(item as Layout);
+        else if (typeof item.generate === 'function' && typeof item.name === 'string') registry.generators.push(item as InitramfsGenerator);
+        else problems.push(`plugin ${name}: exports neither a layout (name, plan) nor a generator (name, generate)`);
+      }
+    } catch (error) {
+      problems.push(`plugin ${name}: cannot load (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+    }
+  }
+}
+
+export async function loadSettings(
+  under: (p: string) => string,
+  env: Record<string, string | undefined>,
+  overrides: SettingsOverrides,
+  registry: PluginRegistry,
+): Promise<Settings> {
+  const problems: string[] = [];
+  const raw: Raw = {};
+  const sources: string[] = [];
+
+  const conf = await readInstallConfChain(under);
+  problems.push(...conf.problems);
+  sources.push(...conf.files);
+  for (const [key, value] of Object.entries(conf.values)) {
+    const setting = installConfKeys[key];
+    if (setting) (raw as Record<string, unknown>)[setting] = value;
+  }
+
+  const pluginOptions: Record<string, Record<string, unknown>> = {};
+  const configFile = overrides.configFile ?? env.KINSTALL_CONFIG;
+  const found = await loadConfigFile(configFile, under);
+  if (found && !found.isEmpty) {
+    const file = found.filepath;
+    sources.push(file);
+    const config: unknown = found.config;
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+      problems.push(`${file}: the configuration must be an object`);
+    } else {
+      const plugins = (config as Record<string, unknown>).plugins;
+      if (Array.isArray(plugins) && plugins.every((p) => typeof p === 'string')) {
+        await loadPlugins(plugins, path.dirname(file), registry, problems);
+      }
+      const pluginByName = new Map<string, OptionSchema>(
+        [...registry.layouts, ...registry.generators].map((p) => [p.name, p.optionSchema ?? {}]),
+      );
+      for (const [key, value] of Object.entries(config)) {
+        const want = coreKeys[key];
+        const schema = pluginByName.get(key);
+        if (want) {
+          if (typeOf(value) !== want) problems.push(`${file}: "${key}" must be a ${want}`);
+          else (raw as Record<string, unknown>)[coreKeyToSetting[key] ?? key] = value;
+        } else if (schema) {
+          checkSection(key, value, schema, problems, file);
+          pluginOptions[key] = value as Record<string, unknown>;
+        } else {
+          const known = [...Object.keys(coreKeys), ...pluginByName.keys()].join(', ');
+          problems.push(`${file}: unknown key "${key}" (known: ${known})`);
+        }
+      }
+    }
+  }
+
+  for (const [name, setting] of Object.entries(envKeys)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') (raw as Record<string, unknown>)[setting] = value;
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined && key !== 'configFile') (raw as Record<string, unknown>)[key] = value;
+  }
+
+  const keep = raw.keep === undefined ? undefined : Number(raw.keep);
+  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1)) problems.push(`keep must be a whole number of at least 1, found "${String(raw.keep)}"`);
+
+  const layout = raw.layout ?? 'auto';
+  const layoutNames = registry.layouts.flatMap((l) => [l.name, ...(l.aliases ?? [])]);
+  if (layout !== 'auto' && !layoutNames.includes(layout)) {
+    problems.push(`unknown layout "${layout}" (known: auto, ${layoutNames.join(', ')})`);
+  }
+  const initrdGenerator = raw.initrdGenerator ?? 'auto';
+  const generatorNames = registry.generators.map((g) => g.name);
+  if (initrdGenerator !== 'auto' && !generatorNames.includes(initrdGenerator)) {
+    problems.push(`unknown initramfs generator "${initrdGenerator}" (known: auto, ${generatorNames.join(', ')})`);
+  }
+  const bootDir = raw.bootDir ?? '/boot';
+  if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
+
+  if (problems.length > 0) {
+    throw new KinstallError('ECONFIG', { what: problems.length === 1 ? (problems[0] ?? '') : `${problems.length} problems: ${problems.join('; ')}` }, problems);
+  }
+  for (const section of Object.values(pluginOptions)) Object.freeze(section);
+  return Object.freeze({
+    layout,
+    initrdGenerator,
+    ukiGenerator: raw.ukiGenerator,
+    bootDir,
+    bootRoot: raw.bootRoot,
+    machineId: raw.machineId,
+    cmdline: raw.cmdline,
+    keep,
+    plugins: raw.plugins ?? [],
+    pluginOptions: Object.freeze(pluginOptions),
+    sources,
+  });
+}

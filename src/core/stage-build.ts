@@ -1,0 +1,45 @@
+// `kinstall stage`: a kbuild output tree into the neutral location, through the transaction.
+import path from 'node:path';
+import type { Context } from './context.js';
+import { KinstallError } from './errors.js';
+import { inspectKernelImage } from './kernel-image.js';
+import { copyModulesTree, NEUTRAL_NAMES, planStaging, readBuildDir } from './stage.js';
+import { Transaction } from './transaction.js';
+import { checkVersionString } from './versions.js';
+
+export interface StageResult {
+  version: string;
+  directory: string;
+  staged: string[];
+  unchanged: string[];
+  dryRun: boolean;
+}
+
+export async function stageBuild(ctx: Context, buildDir: string, modulesDir?: string): Promise<StageResult> {
+  const sources = await readBuildDir(buildDir);
+  checkVersionString(sources.version);
+  const info = await inspectKernelImage(sources.image);
+  if (info.version && info.version !== sources.version && !ctx.request.force) {
+    throw new KinstallError('EVERSIONMISMATCH', { version: sources.version, found: info.version }, [`kernel.release says ${sources.version}; rebuild the image`]);
+  }
+  const plan = await planStaging(ctx, sources);
+  const directory = ctx.paths.moduleDir(sources.version);
+  const staged = plan.place.map((p) => path.basename(p.to));
+  const unchanged = Object.values(NEUTRAL_NAMES).filter(
+    (name) => !staged.includes(name) && (name !== NEUTRAL_NAMES.systemMap || sources.systemMap) && (name !== NEUTRAL_NAMES.config || sources.config),
+  );
+  if (ctx.request.dryRun) {
+    for (const item of plan.place) ctx.log.info(`would place ${item.from} -> ${item.to}`);
+  } else {
+    const txn = new Transaction(ctx.log);
+    try {
+      if (modulesDir) await copyModulesTree(ctx, modulesDir, sources.version);
+      await txn.apply(plan);
+    } catch (error) {
+      await txn.rollback();
+      throw KinstallError.fromStep('stage', error);
+    }
+    await txn.finish();
+  }
+  return { version: sources.version, directory, staged, unchanged, dryRun: ctx.request.dryRun };
+}

@@ -1,0 +1,97 @@
+// The neutral location: <root>/lib/modules/KVER/{vmlinuz,System.map,config}, layout-independent.
+// Staging never writes into the build tree and leaves files that already hold the same content
+// alone (Gentoo's dist-kernels own them as symlinks into /usr/src).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { cp, readFile, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from './context.js';
+import { KinstallError } from './errors.js';
+import { emptyPlan, type Plan } from './types.js';
+
+export interface KernelSources {
+  version: string;
+  image: string;
+  systemMap?: string;
+  config?: string;
+}
+
+/** Names of the staged files inside the neutral location. */
+export const NEUTRAL_NAMES = { image: 'vmlinuz', systemMap: 'System.map', config: 'config' } as const;
+
+async function digest(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export async function sameContent(a: string, b: string): Promise<boolean> {
+  const [ra, rb] = await Promise.all([realpath(a).catch(() => undefined), realpath(b).catch(() => undefined)]);
+  if (!ra || !rb) return false;
+  if (ra === rb) return true;
+  const [sa, sb] = await Promise.all([stat(ra), stat(rb)]);
+  if (sa.size !== sb.size) return false;
+  return (await digest(ra)) === (await digest(rb));
+}
+
+/** The plan that puts a kernel's files into the neutral location, skipping what is already there. */
+export async function planStaging(ctx: Context, sources: KernelSources): Promise<Plan> {
+  const plan = emptyPlan();
+  const dir = ctx.paths.moduleDir(sources.version);
+  for (const key of ['image', 'systemMap', 'config'] as const) {
+    const from = sources[key];
+    if (!from) continue;
+    const to = path.join(dir, NEUTRAL_NAMES[key]);
+    if (await sameContent(from, to)) {
+      ctx.log.debug(`${to} already holds ${from}: left untouched`);
+      continue;
+    }
+    plan.place.push({ from, to, mode: 0o644 });
+  }
+  return plan;
+}
+
+async function firstExisting(candidates: string[]): Promise<string | undefined> {
+  for (const candidate of candidates) {
+    if (await stat(candidate).then((s) => s.isFile(), () => false)) return candidate;
+  }
+  return undefined;
+}
+
+/** Reads a kbuild output tree (`make O=DIR`): release, image, System.map and .config. */
+export async function readBuildDir(buildDir: string): Promise<KernelSources> {
+  const releaseFile = path.join(buildDir, 'include/config/kernel.release');
+  const release = await readFile(releaseFile, 'utf8').catch(() => undefined);
+  if (release === undefined) throw new KinstallError('ENOBUILD', { dir: buildDir, why: `${releaseFile} is missing; run make first` });
+  const version = release.trim();
+  const image = await firstExisting(
+    ['arch/x86/boot/bzImage', 'arch/arm64/boot/Image', 'arch/arm64/boot/Image.gz', 'vmlinux'].map((p) => path.join(buildDir, p)),
+  );
+  if (!image) throw new KinstallError('ENOBUILD', { dir: buildDir, why: 'no arch/x86/boot/bzImage or arch/arm64/boot/Image; run make first' });
+  return {
+    version,
+    image,
+    systemMap: await firstExisting([path.join(buildDir, 'System.map')]),
+    config: await firstExisting([path.join(buildDir, '.config')]),
+  };
+}
+
+/** Copies an installed modules tree (INSTALL_MOD_PATH output, or its lib/modules/KVER) into the root. */
+export async function copyModulesTree(ctx: Context, modulesDir: string, version: string): Promise<void> {
+  const candidates = [path.join(modulesDir, 'lib/modules', version), path.join(modulesDir, version), modulesDir];
+  let source: string | undefined;
+  for (const candidate of candidates) {
+    if (await stat(path.join(candidate, 'modules.order')).then(() => true, () => false)) {
+      source = candidate;
+      break;
+    }
+  }
+  if (!source) throw new KinstallError('ENOBUILD', { dir: modulesDir, why: `no modules.order for ${version} (run make modules_install INSTALL_MOD_PATH=DIR)` });
+  const target = ctx.paths.moduleDir(version);
+  if (ctx.request.dryRun) {
+    ctx.log.info(`would copy modules ${source} -> ${target}`);
+    return;
+  }
+  ctx.log.info(`copying modules ${source} -> ${target}`);
+  await cp(source, target, { recursive: true, force: true, preserveTimestamps: true, verbatimSymlinks: true });
+}

@@ -1,0 +1,118 @@
+// The contracts between the core and its plugins: plans, staged kernels, layouts, generators.
+// Plugins import these types and nothing else from the core's internals.
+import type { Context } from './context.js';
+
+/** What `inspect` learns from a kernel image file. */
+export interface KernelImageInfo {
+  path: string;
+  /** bzImage, arm64 Image, a plain ELF vmlinux, a PE/EFI application, or a Unified Kernel Image. */
+  format: 'bzImage' | 'arm64-image' | 'vmlinux' | 'pe' | 'uki';
+  arch: 'x86' | 'x86_64' | 'arm64' | 'unknown';
+  /** The kernel release (`uname -r`) found in the image, when the format records one. */
+  version?: string;
+  /** The image is a PE/COFF executable the firmware can start (EFI stub or UKI). */
+  efiStub: boolean;
+  size: number;
+}
+
+/** A kernel in the neutral location, ready for a layout to place. */
+export interface StagedKernel {
+  version: string;
+  /** `<root>/lib/modules/KVER`. */
+  moduleDir: string;
+  image: string;
+  imageInfo: KernelImageInfo;
+  systemMap?: string;
+  config?: string;
+  /** The initramfs to install, generated or prebuilt; absent when the generator is `none`. */
+  initrd?: string;
+  /** Where generated files go; removed when the run ends. */
+  stagingArea: string;
+}
+
+export interface PlacedFile {
+  from: string;
+  to: string;
+  mode?: number;
+}
+
+export interface WrittenFile {
+  path: string;
+  content: string | Buffer;
+  mode?: number;
+}
+
+export interface PlannedLink {
+  path: string;
+  target: string;
+}
+
+/**
+ * What a layout wants done to the boot dir or ESP. Pure data: the transaction is the only code
+ * that carries it out. Operations run in this order: place, write, link, remove.
+ */
+export interface Plan {
+  place: PlacedFile[];
+  write: WrittenFile[];
+  link: PlannedLink[];
+  remove: string[];
+  /** The installed kernel image, as hooks and the history log name it. */
+  image?: string;
+  /** Human notes shown with the plan (for example, what activation will run). */
+  notes?: string[];
+}
+
+export function emptyPlan(): Plan {
+  return { place: [], write: [], link: [], remove: [] };
+}
+
+/** One kernel as a layout sees it installed. */
+export interface InstalledKernel {
+  version: string;
+  layout: string;
+  files: string[];
+  entry?: string;
+  size: number;
+}
+
+/** A handle a layout's activate step uses to stage more changes into the running transaction. */
+export interface TransactionHandle {
+  apply(plan: Plan): Promise<void>;
+}
+
+/** The option keys a plugin accepts in its section of the config file, with their types. */
+export type OptionSchema = Record<string, 'string' | 'string[]' | 'number' | 'boolean'>;
+
+export interface Layout {
+  name: string;
+  optionSchema?: OptionSchema;
+  aliases?: string[];
+  /** For layout=auto: a reason string when this layout fits the machine, else undefined. */
+  detect?(ctx: Context): Promise<string | undefined>;
+  /** Pure: reads the machine, returns what to change, changes nothing. */
+  plan(ctx: Context, kernel: StagedKernel): Promise<Plan>;
+  /** Runs the bootloader tool after the plan was committed; idempotent. */
+  activate?(ctx: Context, plan: Plan, txn: TransactionHandle): Promise<void>;
+  planRemove(ctx: Context, version: string): Promise<Plan>;
+  list(ctx: Context): Promise<InstalledKernel[]>;
+  /** Tools this layout will run, checked in preflight. */
+  requiredTools?(ctx: Context): string[];
+  /** The layout's own checks; each problem is one line saying what is wrong and how to fix it. */
+  preflight?(ctx: Context, kernel: StagedKernel): Promise<string[]>;
+}
+
+export interface InitramfsGenerator {
+  name: string;
+  optionSchema?: OptionSchema;
+  /** Writes an initramfs for the kernel to outFile; undefined outFile never happens for `none`. */
+  generate(ctx: Context, kernel: StagedKernel, outFile: string): Promise<void>;
+  /** False for `none`: the pipeline then installs no initramfs. */
+  producesImage: boolean;
+  requiredTools?(ctx: Context): string[];
+}
+
+/** The built-in and loaded plugins, handed to the core by the CLI. */
+export interface PluginRegistry {
+  layouts: Layout[];
+  generators: InitramfsGenerator[];
+}

@@ -1,0 +1,62 @@
+// Throwaway target roots for integration tests. Every root lives under the OS temp dir and
+// the helpers refuse any other path, so no test can reach the host's /boot.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { testKernel } from './kernel.js';
+
+export interface TestRoot {
+  root: string;
+  boot: string;
+  /** A path inside the root, as the target names it. */
+  at(systemPath: string): string;
+  cleanup(): void;
+}
+
+export interface RootOptions {
+  /** Copy the test kernel's modules into <root>/lib/modules (hard links, so it is cheap). */
+  modules?: boolean;
+  /** The kinstall config file written to <root>/etc/kinstall/config.json; false for none. */
+  config?: Record<string, unknown> | false;
+}
+
+const tmp = os.tmpdir();
+
+export function assertScratch(dir: string): void {
+  const resolved = path.resolve(dir);
+  if (!resolved.startsWith(`${tmp}${path.sep}`)) throw new Error(`refusing to touch ${resolved}: not under ${tmp}`);
+}
+
+/** Dracut as the tests run it: generic, host config ignored, the base module only (about 5 s). */
+export function fastDracutArgs(emptyConfDir: string): string[] {
+  return ['--conf', '/dev/null', '--confdir', emptyConfDir, '-m', 'base', '--add-drivers', 'virtio_blk'];
+}
+
+export function makeRoot(options: RootOptions = {}): TestRoot {
+  const root = mkdtempSync(path.join(tmp, 'kinstall-root-'));
+  assertScratch(root);
+  const at = (p: string) => path.join(root, path.resolve('/', p));
+  mkdirSync(at('/boot'), { recursive: true });
+  mkdirSync(at('/etc/kinstall'), { recursive: true });
+  mkdirSync(at('/lib/modules'), { recursive: true });
+  const emptyConf = at('/etc/dracut-empty.conf.d');
+  mkdirSync(emptyConf);
+  if (options.modules) {
+    const kernel = testKernel();
+    execFileSync('cp', ['-al', kernel.modules, at('/lib/modules/')]);
+  }
+  if (options.config !== false) {
+    const config = { dracut: { args: fastDracutArgs(emptyConf) }, ...(options.config ?? {}) };
+    writeFileSync(at('/etc/kinstall/config.json'), JSON.stringify(config, null, 2));
+  }
+  return {
+    root,
+    boot: at('/boot'),
+    at,
+    cleanup: () => {
+      assertScratch(root);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}

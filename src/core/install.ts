@@ -81,11 +81,7 @@ async function resolve(state: InstallState): Promise<void> {
   }
   state.version = version;
   state.imageInfo = info;
-  if (input.image) {
-    const systemMap = input.systemMap;
-    const config = input.config ?? (systemMap ? await existing(path.join(path.dirname(systemMap), '.config')) : undefined);
-    state.sources = { version, image, systemMap, config };
-  }
+  if (input.image) state.sources = await findCompanions(version, image, input);
   const neighbourInitrd = input.image ? await existing(path.join(path.dirname(input.image), 'initrd')) : undefined;
   state.prebuiltInitrds = input.initrds.length > 0 ? input.initrds : neighbourInitrd ? [neighbourInitrd] : [];
   for (const file of state.prebuiltInitrds) {
@@ -93,20 +89,51 @@ async function resolve(state: InstallState): Promise<void> {
   }
   state.layout = await chooseLayout(ctx, info);
   state.generator = state.prebuiltInitrds.length > 0 ? undefined : await chooseGenerator(ctx);
-  const moduleDir = ctx.paths.moduleDir(version);
   const produces = state.prebuiltInitrds.length > 0 || state.generator?.producesImage === true;
   state.kernel = {
     version,
-    moduleDir,
-    image: path.join(moduleDir, NEUTRAL_NAMES.image),
+    moduleDir: ctx.paths.moduleDir(version),
+    image: (await stagedPath(state, 'image')) ?? image,
     imageInfo: info,
-    systemMap: path.join(moduleDir, NEUTRAL_NAMES.systemMap),
-    config: path.join(moduleDir, NEUTRAL_NAMES.config),
+    systemMap: await stagedPath(state, 'systemMap'),
+    config: await stagedPath(state, 'config'),
     initrd: produces ? path.join(state.staging.path, 'initrd') : undefined,
     stagingArea: state.staging.path,
   };
-  if (ctx.request.dryRun && input.image) state.kernel.image = input.image;
   ctx.log.info(`installing ${version} (${info.format}, ${info.arch}) with layout ${state.layout.name}, initramfs ${generatorName(state)}`);
+}
+
+/**
+ * System.map and .config that belong with an image: given, beside the System.map (make install),
+ * Debian-style beside the image, or at the top of a kbuild tree holding arch/x86/boot/bzImage.
+ */
+async function findCompanions(version: string, image: string, input: InstallInput): Promise<KernelSources> {
+  const imageDir = path.dirname(image);
+  const buildTop = path.resolve(imageDir, '../../..');
+  const systemMap = input.systemMap ?? (await firstExisting([path.join(imageDir, `System.map-${version}`), path.join(imageDir, 'System.map'), path.join(buildTop, 'System.map')]));
+  const config = input.config ?? (await firstExisting([
+    ...(systemMap ? [path.join(path.dirname(systemMap), '.config')] : []),
+    path.join(imageDir, `config-${version}`),
+    path.join(imageDir, '.config'),
+    path.join(buildTop, '.config'),
+  ]));
+  return { version, image, systemMap, config };
+}
+
+async function firstExisting(files: string[]): Promise<string | undefined> {
+  for (const file of files) if (await existing(file)) return file;
+  return undefined;
+}
+
+/**
+ * Where a kernel file will be in the neutral location once staged; the source itself under
+ * --dry-run (nothing is staged); undefined when there is no such file.
+ */
+async function stagedPath(state: InstallState, key: keyof typeof NEUTRAL_NAMES): Promise<string | undefined> {
+  const neutral = path.join(state.ctx.paths.moduleDir(state.version), NEUTRAL_NAMES[key]);
+  const source = state.sources?.[key];
+  if (source) return state.ctx.request.dryRun ? source : neutral;
+  return (await existing(neutral)) ? neutral : undefined;
 }
 
 const existing = async (file: string) => ((await stat(file).then((s) => s.isFile(), () => false)) ? file : undefined);
@@ -121,10 +148,6 @@ async function stage(state: InstallState): Promise<void> {
   const plan = await planStaging(state.ctx, state.sources);
   await state.txn.apply(plan);
   state.staged = plan.place.map((p) => p.to);
-  for (const [key, name] of Object.entries(NEUTRAL_NAMES) as Array<[keyof typeof NEUTRAL_NAMES, string]>) {
-    const file = path.join(state.kernel.moduleDir, name);
-    if (key !== 'image' && !(await existing(file))) state.kernel[key] = undefined;
-  }
 }
 
 async function depmod(state: InstallState): Promise<void> {

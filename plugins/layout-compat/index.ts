@@ -84,6 +84,7 @@ export async function listCompatKernels(ctx: Context, layout: string): Promise<I
   const boot = ctx.paths.boot;
   const names = await readdir(boot).catch(() => [] as string[]);
   const kernels: InstalledKernel[] = [];
+  const defaultImage = await readlink(path.join(boot, 'vmlinuz')).catch(() => undefined);
   for (const name of names) {
     const match = /^vmlinu[zx]-(.+)$/.exec(name);
     if (!match?.[1] || name.endsWith('.old')) continue;
@@ -92,7 +93,7 @@ export async function listCompatKernels(ctx: Context, layout: string): Promise<I
       .map((n) => path.join(boot, n))
       .filter((f) => names.includes(path.basename(f)));
     const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
-    kernels.push({ version, layout, files, size: sizes.reduce((a, b) => a + b, 0) });
+    kernels.push({ version, layout, files, size: sizes.reduce((a, b) => a + b, 0), isDefault: defaultImage === name });
   }
   return kernels;
 }

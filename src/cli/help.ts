@@ -11,6 +11,7 @@ const commonOptions = `Options (every command):
   --esp DIR           the EFI system partition (ESP layouts); default BOOT_ROOT
   --cmdline TEXT      kernel command line for layouts that write one
   --config FILE       kinstall config file (default: searched in <root>/etc/kinstall/)
+  --keep N            after installing, remove the oldest kernels beyond N
   --dry-run           resolve, check and print the plan; change nothing
   --force             install even when VERSION differs from the image's own version
   --json              print the result as JSON on stdout
@@ -32,6 +33,12 @@ Commands:
         [--modules-dir DIR]   <root>/lib/modules/KVER/{vmlinuz,System.map,config}, and an
                               installed modules tree (make modules_install INSTALL_MOD_PATH=DIR)
   inspect IMAGE               print an image's kernel version, format, architecture, EFI stub, size
+  list                        every installed kernel: version, layout, size, default/running, entry
+  remove VERSION              remove a kernel from the layout (bootloader updated, firmware entry
+        [--keep-modules]      deleted) and its neutral location and modules (unless
+                              --keep-modules); the running kernel needs --force
+  prune --keep N              remove the oldest kernels beyond N (never the running one);
+                              add --keep N (or keep = N in the config) does this after installing
   help [COMMAND]              this help, or a command's
 
 ${commonOptions}
@@ -60,6 +67,19 @@ Read include/config/kernel.release, arch/x86/boot/bzImage (arm64: arch/arm64/boo
 System.map and .config from a kbuild output tree and copy them to
 <root>/lib/modules/KVER/{vmlinuz,System.map,config}. Files that already hold the same content
 are left untouched. Nothing is written into the build tree.`,
+  list: `Usage: kinstall list [--json] [--root DIR]
+
+Every installed kernel as the layouts find it, newest first: version, layout, total size,
+whether it is the default and whether it is running (only without --root), and its entry or image.`,
+  remove: `Usage: kinstall remove VERSION [--keep-modules] [--force] [--dry-run] [--root DIR]
+
+Remove VERSION from the boot layout through the same transaction as add (rolled back on failure),
+update the bootloader, then delete <root>/lib/modules/VERSION unless --keep-modules.
+Removing the running kernel needs --force.`,
+  prune: `Usage: kinstall prune --keep N [--dry-run] [--root DIR]
+
+Remove the oldest installed kernels (by version order) beyond the newest N. The running kernel is
+never removed.`,
   inspect: `Usage: kinstall inspect IMAGE [--json]
 
 Print the kernel version recorded in IMAGE, its format (bzImage, arm64-image, vmlinux, pe, uki),

@@ -23,6 +23,7 @@ export const globalOptions = {
   'build-dir': { type: 'string' },
   'modules-dir': { type: 'string' },
   all: { type: 'boolean', short: 'a' },
+  'keep-modules': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 export type ParsedValues = {

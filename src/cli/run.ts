@@ -5,8 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { builtinPlugins } from '../../plugins/index.js';
 import { createContext, type Context } from '../core/context.js';
 import { ExitCode, KinstallError } from '../core/errors.js';
-import { describePlan, installKernel, stagedVersions, type InstallResult } from '../core/install.js';
+import { installKernel, stagedVersions, type InstallResult } from '../core/install.js';
+import { describePlan } from '../core/types.js';
 import { inspectKernelImage } from '../core/kernel-image.js';
+import { listKernels } from '../core/list.js';
+import { removeKernel } from '../core/remove.js';
+import { pruneKernels } from '../core/retain.js';
 import { stageBuild } from '../core/stage-build.js';
 import { commandHelp, installkernelHelp, kinstallHelp } from './help.js';
 import { buildRequest, parseCommandLine, refuseOptions, type ParsedValues } from './options.js';
@@ -92,7 +96,45 @@ async function inspect(io: Io, values: ParsedValues, args: string[]): Promise<nu
   return ExitCode.ok;
 }
 
-const verbs = ['add', 'stage', 'inspect', 'help'] as const;
+async function list(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'list takes no arguments' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const kernels = await listKernels(ctx);
+  if (ctx.request.json) {
+    io.stdout(`${JSON.stringify(kernels, null, 2)}\n`);
+    return ExitCode.ok;
+  }
+  for (const k of kernels) {
+    const marks = [k.isDefault ? 'default' : '', k.running ? 'running' : ''].filter(Boolean).join(',');
+    io.stdout(`${k.version}\t${k.layout}\t${k.size}\t${marks || '-'}\t${k.entry ?? k.files[0] ?? ''}\n`);
+  }
+  return ExitCode.ok;
+}
+
+async function remove(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'remove takes exactly one VERSION' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const result = await removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false });
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else if (ctx.request.dryRun) for (const file of result.removed) io.stdout(`would remove ${file}\n`);
+  return ExitCode.ok;
+}
+
+async function prune(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'prune takes no arguments (use --keep N)' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const keep = ctx.settings.keep;
+  if (keep === undefined) throw new KinstallError('EUSAGE', { what: 'prune needs --keep N (or keep = N in the config file)' });
+  const result = await pruneKernels(ctx, { keep, protect: [] });
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    for (const r of result.removed) io.stdout(`${ctx.request.dryRun ? 'would remove' : 'removed'} ${r.version}\n`);
+    io.stdout(`kept ${result.kept.join(' ') || 'none'}\n`);
+  }
+  return ExitCode.ok;
+}
+
+const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'help'] as const;
 type Verb = (typeof verbs)[number];
 
 export async function runKinstall(io: Io): Promise<number> {
@@ -116,6 +158,10 @@ export async function runKinstall(io: Io): Promise<number> {
     if (verb !== 'stage') refuseOptions(values, ['build-dir', 'modules-dir'], `kinstall ${verb}`);
     if (verb === 'stage') return await stage(io, values, args);
     if (verb === 'inspect') return await inspect(io, values, args);
+    if (verb === 'list') return await list(io, values, args);
+    if (verb === 'remove') return await remove(io, values, args);
+    if (verb === 'prune') return await prune(io, values, args);
+    refuseOptions(values, ['keep-modules'], `kinstall ${verb}`);
     if (args.length > 2) throw new KinstallError('EUSAGE', { what: `add takes at most VERSION and IMAGE, found ${args.length} arguments` });
     return await add(io, values, args);
   } catch (error) {

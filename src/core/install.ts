@@ -11,9 +11,10 @@ import { runPipeline, type PipelineState, type Step } from './pipeline.js';
 import { chooseGenerator, chooseLayout } from './select.js';
 import { NEUTRAL_NAMES, planStaging, type KernelSources } from './stage.js';
 import { Transaction } from './transaction.js';
-import type { InitramfsGenerator, KernelImageInfo, Layout, Plan, StagedKernel } from './types.js';
+import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from './types.js';
 import { checkVersionString, newestStagedVersion } from './versions.js';
 import { runPreflight } from './preflight.js';
+import { pruneKernels } from './retain.js';
 
 export interface InstallInput {
   version?: string;
@@ -35,6 +36,8 @@ export interface InstallResult {
   installed: string[];
   plan: Plan;
   hooks: { preinst: string[]; postinst: string[] };
+  /** Kernels removed afterwards to honour `keep`. */
+  pruned: string[];
 }
 
 interface InstallState extends PipelineState {
@@ -210,16 +213,6 @@ async function postinst(state: InstallState): Promise<void> {
   state.postinst = await runHooks(state.ctx, 'postinst', hooks, hookInfo(state, state.plan.image ?? state.kernel.image));
 }
 
-export function describePlan(plan: Plan): string[] {
-  return [
-    ...plan.place.map((p) => `place ${p.from} -> ${p.to}`),
-    ...plan.write.map((w) => `write ${w.path}`),
-    ...plan.link.map((l) => `link ${l.path} -> ${l.target}`),
-    ...plan.remove.map((r) => `remove ${r}`),
-    ...(plan.notes ?? []),
-  ];
-}
-
 const installSteps: Step<InstallState>[] = [
   { name: 'resolve', run: resolve },
   { name: 'preflight', run: (s) => runPreflight(s.ctx, { layout: s.layout, generator: s.generator, kernel: s.kernel }) },
@@ -253,11 +246,13 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       installed: [...state.plan.place.map((p) => p.to), ...state.plan.write.map((w) => w.path), ...state.plan.link.map((l) => l.path)],
       plan: state.plan,
       hooks: { preinst: state.preinst?.ran ?? [], postinst: state.postinst?.ran ?? [] },
+      pruned: [],
     };
     if (!ctx.request.dryRun) {
       await state.txn.finish();
       await appendHistory(ctx, result);
       ctx.log.info(`installed ${state.version} (${state.layout.name})`);
+      result.pruned = await retain(ctx, state.version);
     }
     const failed = state.postinst?.failed ?? [];
     if (failed.length > 0) {
@@ -266,6 +261,19 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
     return result;
   } finally {
     await staging.cleanup();
+  }
+}
+
+/** Step 11, after the install is final: a failed prune never undoes the install, it is reported. */
+async function retain(ctx: Context, installed: string): Promise<string[]> {
+  const keep = ctx.settings.keep;
+  if (keep === undefined) return [];
+  try {
+    const result = await pruneKernels(ctx, { keep, protect: [installed] });
+    return result.removed.map((r) => r.version);
+  } catch (error) {
+    ctx.log.error(`keep=${keep}: pruning old kernels failed: ${error instanceof Error ? error.message : String(error)}`);
+    return [];
   }
 }
 

@@ -13,7 +13,7 @@ export function findLayout(ctx: Context, name: string): Layout {
   return layout;
 }
 
-export async function chooseLayout(ctx: Context, _image: KernelImageInfo): Promise<Layout> {
+export async function chooseLayout(ctx: Context, _image?: KernelImageInfo): Promise<Layout> {
   if (ctx.settings.layout !== 'auto') return findLayout(ctx, ctx.settings.layout);
   for (const layout of ctx.registry.layouts) {
     const reason = await layout.detect?.(ctx);

@@ -66,6 +66,17 @@ export function emptyPlan(): Plan {
   return { place: [], write: [], link: [], remove: [] };
 }
 
+/** One line per operation, as --dry-run and the log show a plan. */
+export function describePlan(plan: Plan): string[] {
+  return [
+    ...plan.place.map((p) => `place ${p.from} -> ${p.to}`),
+    ...plan.write.map((w) => `write ${w.path}`),
+    ...plan.link.map((l) => `link ${l.path} -> ${l.target}`),
+    ...plan.remove.map((r) => `remove ${r}`),
+    ...(plan.notes ?? []),
+  ];
+}
+
 /** One kernel as a layout sees it installed. */
 export interface InstalledKernel {
   version: string;
@@ -73,6 +84,8 @@ export interface InstalledKernel {
   files: string[];
   entry?: string;
   size: number;
+  /** The layout knows this kernel boots by default (the vmlinuz link, the default entry). */
+  isDefault?: boolean;
 }
 
 /** A handle a layout's activate step uses to stage more changes into the running transaction. */
@@ -94,6 +107,8 @@ export interface Layout {
   /** Runs the bootloader tool after the plan was committed; idempotent. */
   activate?(ctx: Context, plan: Plan, txn: TransactionHandle): Promise<void>;
   planRemove(ctx: Context, version: string): Promise<Plan>;
+  /** Runs the bootloader tool after a removal plan was committed (grub-mkconfig, efibootmgr -B). */
+  deactivate?(ctx: Context, version: string, plan: Plan, txn: TransactionHandle): Promise<void>;
   list(ctx: Context): Promise<InstalledKernel[]>;
   /** Tools this layout will run, checked in preflight. */
   requiredTools?(ctx: Context): string[];

@@ -1,0 +1,29 @@
+// `kinstall list`: every kernel the layouts find installed, merged by version, newest first,
+// marked default and running (running only on the real root).
+import type { Context } from './context.js';
+import type { InstalledKernel } from './types.js';
+import { compareVersions } from './versions.js';
+
+export interface ListedKernel extends InstalledKernel {
+  running: boolean;
+}
+
+export async function listKernels(ctx: Context): Promise<ListedKernel[]> {
+  const seen = new Set<string>();
+  const listed: ListedKernel[] = [];
+  for (const layout of ctx.registry.layouts) {
+    for (const kernel of await layout.list(ctx)) {
+      // Layouts that share files (compat, grub, lilo) would list the same kernel more than once.
+      const key = `${kernel.version}\0${[...kernel.files].sort().join('\0')}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      listed.push({ ...kernel, running: ctx.isHostRoot && kernel.version === ctx.runningRelease });
+    }
+  }
+  return listed.sort((a, b) => compareVersions(b.version, a.version));
+}
+
+/** The distinct versions installed, oldest first. */
+export async function installedVersions(ctx: Context): Promise<string[]> {
+  return [...new Set((await listKernels(ctx)).map((k) => k.version))].sort(compareVersions);
+}

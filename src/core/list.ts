@@ -12,6 +12,8 @@ export async function listKernels(ctx: Context): Promise<ListedKernel[]> {
   const seen = new Set<string>();
   const listed: ListedKernel[] = [];
   for (const layout of ctx.registry.layouts) {
+    // A layout that can tell it is not in use (no grub.cfg, no loader/) has nothing installed.
+    if (layout.detect && !(await layout.detect(ctx))) continue;
     for (const kernel of await layout.list(ctx)) {
       // Layouts that share files (compat, grub, lilo) would list the same kernel more than once.
       const key = `${kernel.version}\0${[...kernel.files].sort().join('\0')}`;

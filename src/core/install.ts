@@ -15,6 +15,7 @@ import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layou
 import { checkVersionString, newestStagedVersion } from './versions.js';
 import { runPreflight } from './preflight.js';
 import { pruneKernels } from './retain.js';
+import { checkFreeSpace } from './space.js';
 
 export interface InstallInput {
   version?: string;
@@ -221,6 +222,7 @@ const installSteps: Step<InstallState>[] = [
   { name: 'initramfs', mutates: true, run: initramfs },
   { name: 'preinst', mutates: true, run: preinst },
   { name: 'plan', run: plan },
+  { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => checkFreeSpace(s.plan) },
   { name: 'commit', mutates: true, run: commit },
   { name: 'activate', mutates: true, run: activate },
   { name: 'postinst', mutates: true, run: postinst },

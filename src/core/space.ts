@@ -1,0 +1,47 @@
+// Free-space preflight for a plan: every filesystem the plan writes to must hold what it writes
+// (measured after the initramfs was generated) plus a margin, before anything is committed.
+import { lstat, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { KinstallError } from './errors.js';
+import type { Plan } from './types.js';
+
+const MARGIN_BYTES = 4 * 1024 * 1024;
+const MARGIN_RATIO = 0.05;
+const MiB = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** The nearest existing directory of a path that may not exist yet. */
+async function existingDir(p: string): Promise<string> {
+  let dir = path.dirname(p);
+  while (!(await stat(dir).then((s) => s.isDirectory(), () => false)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+/** Bytes each target directory's filesystem must take, keyed by filesystem id. */
+async function demand(plan: Plan): Promise<Map<string, { dir: string; bytes: number }>> {
+  const byFs = new Map<string, { dir: string; bytes: number }>();
+  const add = async (target: string, bytes: number) => {
+    const dir = await existingDir(target);
+    const fsid = String((await stat(dir)).dev);
+    const entry = byFs.get(fsid) ?? { dir, bytes: 0 };
+    entry.bytes += bytes;
+    byFs.set(fsid, entry);
+  };
+  for (const item of plan.place) await add(item.to, (await lstat(item.from).then(() => stat(item.from)).catch(() => ({ size: 0 }))).size);
+  for (const item of plan.write) await add(item.path, Buffer.byteLength(item.content));
+  return byFs;
+}
+
+export async function checkFreeSpace(plan: Plan): Promise<void> {
+  const problems: string[] = [];
+  for (const { dir, bytes } of (await demand(plan)).values()) {
+    const fs = await statfs(dir);
+    const free = Number(fs.bavail) * Number(fs.bsize);
+    const needed = bytes + Math.max(MARGIN_BYTES, bytes * MARGIN_RATIO);
+    if (free < needed) {
+      problems.push(`${dir} has ${MiB(free)} free but the install needs ${MiB(needed)} (${MiB(needed - free)} missing); free space with kinstall prune --keep N`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: problems[0] ?? '' }, problems);
+  }
+}

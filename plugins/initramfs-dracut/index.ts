@@ -1,5 +1,7 @@
 // The dracut initramfs generator. Hostonly for the running system; generic under another --root,
 // since hostonly would describe the host's hardware, not the target's.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Context } from '../../src/core/context.js';
 import type { InitramfsGenerator, StagedKernel } from '../../src/core/types.js';
 
@@ -29,6 +31,11 @@ export const dracutGenerator: InitramfsGenerator = {
   producesImage: true,
   optionSchema: { args: 'string[]', hostonly: 'boolean', command: 'string' },
   requiredTools: (ctx) => [options(ctx).command ?? 'dracut'],
+  async preflight(_ctx, kernel) {
+    // dracut stops late and obscurely without the modules tree and its modules.dep.
+    const present = await stat(path.join(kernel.moduleDir, 'modules.order')).then(() => true, () => false);
+    return present ? [] : [`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} (run make modules_install, or use --initramfs none)`];
+  },
   async generate(ctx, kernel, outFile) {
     await ctx.exec.run(options(ctx).command ?? 'dracut', dracutArguments(ctx, kernel, outFile), { streamOutput: ctx.request.verbose });
   },

@@ -4,7 +4,7 @@
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../../src/core/context.js';
-import { checkWritableDir } from '../../src/core/preflight.js';
+import { checkMountedPerFstab, checkWritableDir } from '../../src/core/preflight.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
 
 const MODE = 0o644;
@@ -98,7 +98,10 @@ export async function listCompatKernels(ctx: Context, layout: string): Promise<I
   return kernels;
 }
 
-export const compatPreflight = async (ctx: Context) => checkWritableDir(ctx.paths.boot, 'boot dir');
+export const compatPreflight = async (ctx: Context) => [
+  ...(await checkMountedPerFstab(ctx, ctx.settings.bootDir, 'boot dir')),
+  ...(await checkWritableDir(ctx.paths.boot, 'boot dir')),
+];
 
 export const compatLayout: Layout = {
   name: 'compat',

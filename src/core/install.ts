@@ -13,7 +13,7 @@ import { NEUTRAL_NAMES, planStaging, type KernelSources } from './stage.js';
 import { Transaction } from './transaction.js';
 import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from './types.js';
 import { checkVersionString, newestStagedVersion } from './versions.js';
-import { runPreflight } from './preflight.js';
+import { checkPlanTargets, runPreflight } from './preflight.js';
 import { pruneKernels } from './retain.js';
 import { checkFreeSpace } from './space.js';
 
@@ -75,6 +75,9 @@ async function resolve(state: InstallState): Promise<void> {
     }
   }
   const info = await inspectKernelImage(image);
+  if (info.format === 'vmlinux' && (info.arch === 'x86' || info.arch === 'x86_64')) {
+    throw new KinstallError('ENOTKERNEL', { path: image, why: 'an x86 ELF vmlinux cannot be booted; install arch/x86/boot/bzImage' });
+  }
   if (version === undefined) {
     if (!info.version) throw new KinstallError('ENOVERSION', { why: `${image} records no version; give VERSION` });
     version = info.version;
@@ -222,6 +225,7 @@ const installSteps: Step<InstallState>[] = [
   { name: 'initramfs', mutates: true, run: initramfs },
   { name: 'preinst', mutates: true, run: preinst },
   { name: 'plan', run: plan },
+  { name: 'targets', run: (s) => checkPlanTargets(s.plan) },
   { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => checkFreeSpace(s.plan) },
   { name: 'commit', mutates: true, run: commit },
   { name: 'activate', mutates: true, run: activate },

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
-import type { InitramfsGenerator, Layout, StagedKernel } from './types.js';
+import type { InitramfsGenerator, Layout, Plan, StagedKernel } from './types.js';
 
 export interface PreflightSubject {
   layout: Layout;
@@ -27,10 +27,39 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     ...(generator?.requiredTools?.(ctx) ?? []),
     ...(layout.requiredTools?.(ctx) ?? []),
   ];
-  const problems = [...(await missingTools(ctx, tools)), ...((await layout.preflight?.(ctx, kernel)) ?? [])];
+  const problems = [
+    ...(await missingTools(ctx, tools)),
+    ...(await checkBootDirInsideRoot(ctx)),
+    ...((await generator?.preflight?.(ctx, kernel)) ?? []),
+    ...((await layout.preflight?.(ctx, kernel)) ?? []),
+  ];
   if (problems.length > 0) {
     const summary = problems.length === 1 ? (problems[0] ?? '') : `${problems[0]} (and ${problems.length - 1} more)`;
     throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
+  }
+}
+
+/** A boot dir that is a symlink leading out of the root would put the kernel on another system. */
+async function checkBootDirInsideRoot(ctx: Context): Promise<string[]> {
+  const { realpath } = await import('node:fs/promises');
+  const real = await realpath(ctx.paths.boot).catch(() => undefined);
+  const root = await realpath(ctx.paths.root).catch(() => ctx.paths.root);
+  if (!real || ctx.isHostRoot) return [];
+  if (real === root || real.startsWith(`${root}/`)) return [];
+  return [`boot dir ${ctx.paths.boot} leads to ${real}, outside ${root} (replace the symlink with a directory or mount)`];
+}
+
+/** Plan targets must be files or absent: a directory in the way would fail half-way through the commit. */
+export async function checkPlanTargets(plan: Plan): Promise<void> {
+  const { lstat } = await import('node:fs/promises');
+  const targets = [...plan.place.map((p) => p.to), ...plan.write.map((w) => w.path), ...plan.link.map((l) => l.path)];
+  const problems: string[] = [];
+  for (const target of targets) {
+    const info = await lstat(target).catch(() => undefined);
+    if (info?.isDirectory()) problems.push(`${target} is a directory, where the new file goes (move it away)`);
+  }
+  if (problems.length > 0) {
+    throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: problems[0] ?? '' }, problems);
   }
 }
 
@@ -42,4 +71,27 @@ export async function checkWritableDir(dir: string, what: string): Promise<strin
   if (!info.isDirectory()) return [`${what} ${dir} is not a directory`];
   if (!(await access(dir, constants.W_OK).then(() => true, () => false))) return [`${what} ${dir} is not writable (mounted read-only?)`];
   return [];
+}
+
+/** Mount points /etc/fstab declares (second field), as the target names them. */
+async function fstabMountPoints(ctx: Context): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(ctx.paths.under('/etc/fstab'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim().split(/\s+/))
+    .filter((fields) => fields.length >= 2 && !(fields[3] ?? '').split(',').includes('noauto'))
+    .map((fields) => (fields[1] ?? '').replace(/\\040/g, ' '));
+}
+
+/**
+ * The classic way to lose a kernel: /boot is a separate partition in fstab but not mounted, so the
+ * install lands on the root filesystem underneath it and the bootloader never sees it.
+ */
+export async function checkMountedPerFstab(ctx: Context, targetPath: string, what: string): Promise<string[]> {
+  if (!(await fstabMountPoints(ctx)).includes(targetPath)) return [];
+  const dir = ctx.paths.under(targetPath);
+  const [self, parent] = await Promise.all([stat(dir).catch(() => undefined), stat(path.dirname(dir)).catch(() => undefined)]);
+  if (!self || !parent || self.dev !== parent.dev) return [];
+  return [`${what} ${dir} is listed in /etc/fstab but not mounted (run: mount ${targetPath})`];
 }

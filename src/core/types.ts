@@ -124,6 +124,8 @@ export interface InitramfsGenerator {
   /** False for `none`: the pipeline then installs no initramfs. */
   producesImage: boolean;
   requiredTools?(ctx: Context): string[];
+  /** The generator's own checks, as Layout.preflight. */
+  preflight?(ctx: Context, kernel: StagedKernel): Promise<string[]>;
 }
 
 /** The built-in and loaded plugins, handed to the core by the CLI. */

@@ -1,6 +1,6 @@
 // Facts about the target system that several layouts need: os-release, the machine id, the
 // BLS entry token and the kernel command line. All read under --root.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Context } from './context.js';
 import { parseInstallConf } from './install-conf.js';
 
@@ -54,7 +54,7 @@ export async function readKernelCmdline(ctx: Context): Promise<KernelCmdline | u
     const text = await readText(ctx.paths.under(file));
     if (text !== undefined) return { cmdline: foldCmdline(text), source: ctx.paths.under(file) };
   }
-  if (ctx.isHostRoot) {
+  if (ctx.isHostRoot && !(await inChroot())) {
     const proc = await readText('/proc/cmdline');
     if (proc !== undefined) {
       const kept = foldCmdline(proc).split(' ').filter((arg) => !/^(BOOT_IMAGE|initrd)=/.test(arg));
@@ -62,4 +62,14 @@ export async function readKernelCmdline(ctx: Context): Promise<KernelCmdline | u
     }
   }
   return undefined;
+}
+
+/**
+ * Inside a chroot (a Gentoo install from a live medium), /proc/cmdline is the live medium's, not
+ * the target's: PID 1's root differs from ours.
+ */
+export async function inChroot(): Promise<boolean> {
+  const [mine, init] = await Promise.all([stat('/').catch(() => undefined), stat('/proc/1/root/').catch(() => undefined)]);
+  if (!mine || !init) return false;
+  return mine.dev !== init.dev || mine.ino !== init.ino;
 }

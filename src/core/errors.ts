@@ -40,6 +40,7 @@ export const errorCodes = define({
   ENOINITRD: { exit: 'badInput', message: (a) => `initramfs not found: ${a.path}` },
   ENOTINSTALLED: { exit: 'badInput', message: (a) => `kernel ${a.version} is not installed in the ${a.layout} layout` },
   ERUNNING: { exit: 'badInput', message: (a) => `refusing to remove ${a.version}: it is the running kernel (use --force)` },
+  EINSECURE: { exit: 'preflight', message: (a) => `refusing to use the ${a.what}: ${a.why}` },
   EPREFLIGHT: { exit: 'preflight', message: (a) => `${a.count} preflight check(s) failed: ${a.summary}` },
   ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
   EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },

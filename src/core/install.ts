@@ -6,13 +6,12 @@ import { scopedLog, type Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { appendHistory } from './history.js';
 import { discoverHooks, runHooks, type HookOutcome } from './hooks.js';
-import { inspectKernelImage } from './kernel-image.js';
+import { existing, locateKernel } from './kernel-sources.js';
 import { runPipeline, type PipelineState, type Step } from './pipeline.js';
 import { chooseGenerator, chooseLayout } from './select.js';
 import { NEUTRAL_NAMES, planStaging, type KernelSources } from './stage.js';
 import { Transaction } from './transaction.js';
 import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from './types.js';
-import { checkVersionString, newestStagedVersion } from './versions.js';
 import { checkPlanTargets, runPreflight } from './preflight.js';
 import { pruneKernels } from './retain.js';
 import { checkFreeSpace } from './space.js';
@@ -64,31 +63,10 @@ const hasModules = async (dir: string) =>
 /** Step 1: which kernel, from where, in which layout, with which initramfs. */
 async function resolve(state: InstallState): Promise<void> {
   const { ctx, input } = state;
-  let version = input.version;
-  let image = input.image;
-  if (!image) {
-    version ??= ctx.isHostRoot ? ctx.runningRelease : await newestStagedVersion(ctx);
-    checkVersionString(version);
-    image = path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES.image);
-    if (!(await stat(image).then((s) => s.isFile(), () => false))) {
-      throw new KinstallError('ENOSTAGED', { version, path: image });
-    }
-  }
-  const info = await inspectKernelImage(image);
-  if (info.format === 'vmlinux' && (info.arch === 'x86' || info.arch === 'x86_64')) {
-    throw new KinstallError('ENOTKERNEL', { path: image, why: 'an x86 ELF vmlinux cannot be booted; install arch/x86/boot/bzImage' });
-  }
-  if (version === undefined) {
-    if (!info.version) throw new KinstallError('ENOVERSION', { why: `${image} records no version; give VERSION` });
-    version = info.version;
-  }
-  checkVersionString(version);
-  if (info.version && info.version !== version && !ctx.request.force) {
-    throw new KinstallError('EVERSIONMISMATCH', { version, found: info.version }, [`image: ${image}`]);
-  }
+  const { version, image, info, sources } = await locateKernel(ctx, input);
   state.version = version;
   state.imageInfo = info;
-  if (input.image) state.sources = await findCompanions(version, image, input);
+  state.sources = sources;
   const neighbourInitrd = input.image ? await existing(path.join(path.dirname(input.image), 'initrd')) : undefined;
   state.prebuiltInitrds = input.initrds.length > 0 ? input.initrds : neighbourInitrd ? [neighbourInitrd] : [];
   for (const file of state.prebuiltInitrds) {
@@ -111,28 +89,6 @@ async function resolve(state: InstallState): Promise<void> {
 }
 
 /**
- * System.map and .config that belong with an image: given, beside the System.map (make install),
- * Debian-style beside the image, or at the top of a kbuild tree holding arch/x86/boot/bzImage.
- */
-async function findCompanions(version: string, image: string, input: InstallInput): Promise<KernelSources> {
-  const imageDir = path.dirname(image);
-  const buildTop = path.resolve(imageDir, '../../..');
-  const systemMap = input.systemMap ?? (await firstExisting([path.join(imageDir, `System.map-${version}`), path.join(imageDir, 'System.map'), path.join(buildTop, 'System.map')]));
-  const config = input.config ?? (await firstExisting([
-    ...(systemMap ? [path.join(path.dirname(systemMap), '.config')] : []),
-    path.join(imageDir, `config-${version}`),
-    path.join(imageDir, '.config'),
-    path.join(buildTop, '.config'),
-  ]));
-  return { version, image, systemMap, config };
-}
-
-async function firstExisting(files: string[]): Promise<string | undefined> {
-  for (const file of files) if (await existing(file)) return file;
-  return undefined;
-}
-
-/**
  * Where a kernel file will be in the neutral location once staged; the source itself under
  * --dry-run (nothing is staged); undefined when there is no such file.
  */
@@ -143,7 +99,6 @@ async function stagedPath(state: InstallState, key: keyof typeof NEUTRAL_NAMES):
   return (await existing(neutral)) ? neutral : undefined;
 }
 
-const existing = async (file: string) => ((await stat(file).then((s) => s.isFile(), () => false)) ? file : undefined);
 
 function generatorName(state: InstallState): string {
   return state.prebuiltInitrds.length > 0 ? 'prebuilt' : (state.generator?.name ?? 'none');

@@ -1,0 +1,77 @@
+// Which kernel an install is about: the given image (with the System.map and .config that belong
+// with it), or the one staged in the neutral location; its version checked against the image.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from './context.js';
+import { KinstallError } from './errors.js';
+import { inspectKernelImage } from './kernel-image.js';
+import { NEUTRAL_NAMES, type KernelSources } from './stage.js';
+import type { KernelImageInfo } from './types.js';
+import { checkVersionString, newestStagedVersion } from './versions.js';
+
+export interface KernelRequest {
+  version?: string;
+  image?: string;
+  systemMap?: string;
+  config?: string;
+}
+
+export interface LocatedKernel {
+  version: string;
+  image: string;
+  info: KernelImageInfo;
+  /** Files to stage; absent when the kernel is already in the neutral location. */
+  sources?: KernelSources;
+}
+
+export const existing = async (file: string) => ((await stat(file).then((s) => s.isFile(), () => false)) ? file : undefined);
+
+async function firstExisting(files: string[]): Promise<string | undefined> {
+  for (const file of files) if (await existing(file)) return file;
+  return undefined;
+}
+
+/**
+ * System.map and .config that belong with an image: given, beside the System.map (make install),
+ * Debian-style beside the image, or at the top of a kbuild tree holding arch/x86/boot/bzImage.
+ */
+async function findCompanions(version: string, image: string, input: KernelRequest): Promise<KernelSources> {
+  const imageDir = path.dirname(image);
+  const buildTop = path.resolve(imageDir, '../../..');
+  const systemMap =
+    input.systemMap ?? (await firstExisting([path.join(imageDir, `System.map-${version}`), path.join(imageDir, 'System.map'), path.join(buildTop, 'System.map')]));
+  const config =
+    input.config ??
+    (await firstExisting([
+      ...(systemMap ? [path.join(path.dirname(systemMap), '.config')] : []),
+      path.join(imageDir, `config-${version}`),
+      path.join(imageDir, '.config'),
+      path.join(buildTop, '.config'),
+    ]));
+  return { version, image, systemMap, config };
+}
+
+export async function locateKernel(ctx: Context, input: KernelRequest): Promise<LocatedKernel> {
+  let version = input.version;
+  let image = input.image;
+  if (!image) {
+    version ??= ctx.isHostRoot ? ctx.runningRelease : await newestStagedVersion(ctx);
+    checkVersionString(version);
+    image = path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES.image);
+    if (!(await existing(image))) throw new KinstallError('ENOSTAGED', { version, path: image });
+  }
+  const info = await inspectKernelImage(image);
+  if (info.format === 'vmlinux' && (info.arch === 'x86' || info.arch === 'x86_64')) {
+    throw new KinstallError('ENOTKERNEL', { path: image, why: 'an x86 ELF vmlinux cannot be booted; install arch/x86/boot/bzImage' });
+  }
+  if (version === undefined) {
+    if (!info.version) throw new KinstallError('ENOVERSION', { why: `${image} records no version; give VERSION` });
+    version = info.version;
+  }
+  checkVersionString(version);
+  if (info.version && info.version !== version && !ctx.request.force) {
+    throw new KinstallError('EVERSIONMISMATCH', { version, found: info.version }, [`image: ${image}`]);
+  }
+  const sources = input.image ? await findCompanions(version, image, input) : undefined;
+  return { version, image, info, sources };
+}

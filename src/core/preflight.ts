@@ -34,7 +34,9 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     ...((await layout.preflight?.(ctx, kernel)) ?? []),
   ];
   if (problems.length > 0) {
-    const summary = problems.length === 1 ? (problems[0] ?? '') : `${problems[0]} (and ${problems.length - 1} more)`;
+    // A problem may carry an example to copy on its following lines; the one-line message keeps the first.
+    const first = (problems[0] ?? '').split('\n')[0] ?? '';
+    const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
     throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
   }
 }

@@ -13,10 +13,10 @@ export function findLayout(ctx: Context, name: string): Layout {
   return layout;
 }
 
-export async function chooseLayout(ctx: Context, _image?: KernelImageInfo): Promise<Layout> {
+export async function chooseLayout(ctx: Context, image?: KernelImageInfo): Promise<Layout> {
   if (ctx.settings.layout !== 'auto') return findLayout(ctx, ctx.settings.layout);
   for (const layout of ctx.registry.layouts) {
-    const reason = await layout.detect?.(ctx);
+    const reason = await layout.detect?.(ctx, image);
     if (reason) {
       ctx.log.info(`layout=auto: chose ${layout.name}: ${reason}`);
       return layout;

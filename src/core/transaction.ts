@@ -3,7 +3,7 @@
 // whatever it replaces is kept beside it until the whole run succeeded, so rollback is a rename.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readlink, rename, rm, rmdir, symlink, chmod, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, symlink, chmod, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from './logger.js';
 import type { Plan, TransactionHandle } from './types.js';
@@ -31,6 +31,9 @@ export class Transaction implements TransactionHandle {
   private readonly undo: UndoRecord[] = [];
   private readonly touched = new Set<string>();
   private readonly createdDirs: string[] = [];
+  /** Directories a plan removes (a BLS TOKEN/KVER dir): deleted at finish() when nothing else is in them. */
+  private readonly emptiedDirs: string[] = [];
+  private readonly rollbackActions: Array<() => Promise<void>> = [];
   private temps = 0;
 
   constructor(private readonly log: Logger) {}
@@ -100,6 +103,10 @@ export class Transaction implements TransactionHandle {
     await fsyncDir(path.dirname(target));
   }
 
+  onRollback(action: () => Promise<void>): void {
+    this.rollbackActions.push(action);
+  }
+
   async apply(plan: Plan): Promise<void> {
     for (const item of plan.place) {
       this.log.debug(`place ${item.from} -> ${item.to}`);
@@ -125,8 +132,13 @@ export class Transaction implements TransactionHandle {
       await fsyncDir(path.dirname(item.path));
     }
     for (const target of plan.remove) {
-      const exists = await lstat(target).then(() => true, () => false);
-      if (!exists) continue;
+      const info = await lstat(target).catch(() => undefined);
+      if (!info) continue;
+      // The backups of its files live in it until finish(), so an emptied directory goes only then.
+      if (info.isDirectory()) {
+        this.emptiedDirs.push(target);
+        continue;
+      }
       this.log.debug(`remove ${target}`);
       await this.remember(target, true);
       await fsyncDir(path.dirname(target));
@@ -148,17 +160,27 @@ export class Transaction implements TransactionHandle {
       }
     }
     for (const dir of [...this.createdDirs].reverse()) await rmdir(dir).catch(() => undefined);
+    for (const action of this.rollbackActions.splice(0).reverse()) {
+      await action().catch((error: unknown) => failures.push(error instanceof Error ? error.message : String(error)));
+    }
     this.undo.length = 0;
     this.touched.clear();
+    this.emptiedDirs.length = 0;
     if (failures.length > 0) throw new Error(failures.join('; '));
   }
 
   /** The run succeeded: drop the backups. */
   async finish(): Promise<void> {
+    this.rollbackActions.length = 0;
     for (const record of this.undo) {
       if (record.prior.kind === 'file') await rm(record.prior.backup, { force: true });
     }
     this.undo.length = 0;
     this.touched.clear();
+    for (const dir of this.emptiedDirs.splice(0)) {
+      if ((await readdir(dir).catch(() => ['?'])).length > 0) continue;
+      await rmdir(dir).catch(() => undefined);
+      this.log.debug(`removed ${dir}`);
+    }
   }
 }

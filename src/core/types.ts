@@ -55,6 +55,7 @@ export interface Plan {
   place: PlacedFile[];
   write: WrittenFile[];
   link: PlannedLink[];
+  /** Files and links; a directory is removed only when it is empty by then (its files listed first). */
   remove: string[];
   /** The installed kernel image, as hooks and the history log name it. */
   image?: string;
@@ -91,6 +92,11 @@ export interface InstalledKernel {
 /** A handle a layout's activate step uses to stage more changes into the running transaction. */
 export interface TransactionHandle {
   apply(plan: Plan): Promise<void>;
+  /**
+   * Work to do after a rollback restored the files: a bootloader tool that recorded the new files
+   * (lilo's map, a firmware entry) must run again on the restored ones. Run newest first.
+   */
+  onRollback(action: () => Promise<void>): void;
 }
 
 /** The option keys a plugin accepts in its section of the config file, with their types. */
@@ -100,8 +106,11 @@ export interface Layout {
   name: string;
   optionSchema?: OptionSchema;
   aliases?: string[];
-  /** For layout=auto: a reason string when this layout fits the machine, else undefined. */
-  detect?(ctx: Context): Promise<string | undefined>;
+  /**
+   * For layout=auto: a reason string when this layout fits the machine (and the image being
+   * installed, when there is one), else undefined. Without an image: whether the layout is in use.
+   */
+  detect?(ctx: Context, image?: KernelImageInfo): Promise<string | undefined>;
   /** Pure: reads the machine, returns what to change, changes nothing. */
   plan(ctx: Context, kernel: StagedKernel): Promise<Plan>;
   /** Runs the bootloader tool after the plan was committed; idempotent. */

@@ -1,0 +1,104 @@
+// The bls layout (alias systemd-boot), Boot Loader Specification Type #1: the kernel and initramfs
+// in BOOT/TOKEN/KVER/, an entry in BOOT/loader/entries/ naming them. The loader reads entries
+// itself, so there is nothing to activate and bootctl is not needed.
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { findBootRoot } from '../../src/core/boot-root.js';
+import type { Context } from '../../src/core/context.js';
+import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
+import { entryFields, formatEntry, parseEntry } from './entry.js';
+import { countedFileName, isVersionFile, readBootTries } from './naming.js';
+import { bootTargetProblems, cmdlineProblems, findBootTarget, loaderPath, requireBootTarget, type BootTarget } from './target.js';
+
+const MODE = 0o644;
+const ENTRY_EXT = '.conf';
+const exists = (p: string) => lstat(p).then(() => true, () => false);
+const entriesDir = (target: BootTarget) => path.join(target.boot.dir, 'loader', 'entries');
+const versionDir = (target: BootTarget, version: string) => path.join(target.boot.dir, target.token, version);
+
+/** Entry files of this version already there: counted, uncounted, or half-way through counting. */
+async function versionEntries(target: BootTarget, version: string): Promise<string[]> {
+  const names = await readdir(entriesDir(target)).catch(() => [] as string[]);
+  return names.filter((n) => isVersionFile(n, target.token, version, ENTRY_EXT)).map((n) => path.join(entriesDir(target), n));
+}
+
+async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
+  const target = await requireBootTarget(ctx);
+  const result = emptyPlan();
+  const dir = versionDir(target, kernel.version);
+  const linux = path.join(dir, 'linux');
+  const initrd = path.join(dir, 'initrd');
+  result.place.push({ from: kernel.image, to: linux, mode: MODE });
+  if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
+  // A stale initramfs of the same version would not match the new kernel's modules.
+  else if (await exists(initrd)) result.remove.push(initrd);
+  const fields = await entryFields(ctx, kernel.version, loaderPath(target.boot, linux), kernel.initrd ? loaderPath(target.boot, initrd) : undefined);
+  const { tries } = await readBootTries(ctx);
+  const entry = path.join(entriesDir(target), countedFileName(target.token, kernel.version, ENTRY_EXT, tries));
+  result.write.push({ path: entry, content: formatEntry(fields), mode: MODE });
+  // A reinstall starts boot counting afresh: one entry per version, never a second one.
+  for (const old of await versionEntries(target, kernel.version)) if (old !== entry) result.remove.push(old);
+  result.image = linux;
+  return result;
+}
+
+async function planRemove(ctx: Context, version: string): Promise<Plan> {
+  const result = emptyPlan();
+  const target = await findBootTarget(ctx);
+  if (!target) return result;
+  result.remove.push(...(await versionEntries(target, version)));
+  const dir = versionDir(target, version);
+  const names = await readdir(dir).catch(() => undefined);
+  if (names === undefined) return result;
+  for (const name of names.sort()) {
+    if ((await lstat(path.join(dir, name))).isFile()) result.remove.push(path.join(dir, name));
+  }
+  // Emptied directories go too (kept if something else is in them), so a remove undoes an add.
+  result.remove.push(dir);
+  result.remove.push(path.dirname(dir));
+  return result;
+}
+
+async function list(ctx: Context): Promise<InstalledKernel[]> {
+  const target = await findBootTarget(ctx);
+  if (!target) return [];
+  const names = (await readdir(entriesDir(target)).catch(() => [] as string[])).filter((n) => n.startsWith(`${target.token}-`) && n.endsWith(ENTRY_EXT));
+  const kernels: InstalledKernel[] = [];
+  for (const name of names.sort()) {
+    const entry = path.join(entriesDir(target), name);
+    const fields = parseEntry(await readFile(entry, 'utf8').catch(() => ''));
+    const version = fields.get('version')?.[0];
+    const linux = fields.get('linux')?.[0];
+    if (!version || !linux) continue;
+    const files = [linux, ...(fields.get('initrd') ?? [])].map((p) => path.join(target.boot.dir, p));
+    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
+    kernels.push({ version, layout: 'bls', files, entry, size: sizes.reduce((a, b) => a + b, 0) });
+  }
+  return kernels;
+}
+
+async function preflight(ctx: Context): Promise<string[]> {
+  const problems = [...(await bootTargetProblems(ctx)), ...(await cmdlineProblems(ctx, 'for the boot entry'))];
+  const boot = await findBootRoot(ctx);
+  if (boot && !(await exists(path.join(boot.dir, 'loader', 'loader.conf')))) {
+    ctx.log.warn(`${path.join(boot.dir, 'loader', 'loader.conf')} is missing: systemd-boot seems not installed; run bootctl install (the entry is written anyway)`);
+  }
+  return problems;
+}
+
+export const blsLayout: Layout = {
+  name: 'bls',
+  aliases: ['systemd-boot'],
+  async detect(ctx) {
+    const boot = await findBootRoot(ctx);
+    if (!boot) return undefined;
+    for (const marker of ['loader/entries', 'loader/loader.conf']) {
+      if (await exists(path.join(boot.dir, marker))) return `${path.join(boot.dir, marker)} exists`;
+    }
+    return undefined;
+  },
+  preflight,
+  plan,
+  planRemove,
+  list,
+};

@@ -1,0 +1,37 @@
+// How BLS entries and UKIs are named on the boot root, shared by the bls and uki layouts:
+// TOKEN-KVER, with boot counting (`+TRIES`, later `+LEFT-DONE`) from /etc/kernel/tries.
+import { readFile } from 'node:fs/promises';
+import type { Context } from '../../src/core/context.js';
+
+/** A token becomes a directory and a file name prefix on a FAT filesystem. */
+export const validEntryToken = (token: string) => /^[A-Za-z0-9._+-]+$/.test(token) && token !== '.' && token !== '..';
+
+export type TriesResult = { tries?: number; problem?: string };
+
+/** /etc/kernel/tries: absent → no counting; an integer N → `+N`; anything else is a problem to report. */
+export async function readBootTries(ctx: Context): Promise<TriesResult> {
+  const file = ctx.paths.under('/etc/kernel/tries');
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return {};
+  const value = text.trim();
+  if (!/^[0-9]{1,9}$/.test(value)) return { problem: `${file} must hold a whole number of boot tries, found "${value}" (write for example 3, or delete the file)` };
+  return { tries: Number(value) };
+}
+
+/** `TOKEN-KVER.EXT`, or `TOKEN-KVER+N.EXT` with boot counting. */
+export function countedFileName(token: string, version: string, ext: string, tries?: number): string {
+  return `${token}-${version}${tries === undefined ? '' : `+${tries}`}${ext}`;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Whether a file name is this version's entry, counted or not (`+3`, `+2-1`, `+0-3`). */
+export function isVersionFile(name: string, token: string, version: string, ext: string): boolean {
+  return new RegExp(`^${escapeRegExp(`${token}-${version}`)}(\\+\\d+(-\\d+)?)?${escapeRegExp(ext)}$`).test(name);
+}
+
+/** The version of a `TOKEN-KVER[+N[-M]].EXT` name of this token, else undefined. */
+export function versionOfFile(name: string, token: string, ext: string): string | undefined {
+  const match = new RegExp(`^${escapeRegExp(`${token}-`)}(.+?)(\\+\\d+(-\\d+)?)?${escapeRegExp(ext)}$`).exec(name);
+  return match?.[1];
+}

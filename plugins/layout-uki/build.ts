@@ -1,0 +1,83 @@
+// Where the uki layout's image comes from: the installed image when it already is a UKI, a prebuilt
+// uki.efi (from a preinst hook in the staging area, or beside the staged image), else one built
+// with dracut --uefi from the kernel, the embedded command line and a fresh initramfs.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from '../../src/core/context.js';
+import { readKernelCmdline } from '../../src/core/system-info.js';
+import type { StagedKernel } from '../../src/core/types.js';
+import { dracutArguments } from '../initramfs-dracut/index.js';
+
+/** dracut 059 puts .linux at VMA 0x2000000 and .initrd at 0x3000000: the kernel gets 16 MiB. */
+export const MAX_KERNEL_BYTES = 0x3000000 - 0x2000000;
+const BUILT_NAME = 'kinstall-uki.efi';
+
+interface UkiOptions {
+  stub?: string;
+}
+
+export const ukiOptions = (ctx: Context): UkiOptions => (ctx.settings.pluginOptions.uki ?? {}) as UkiOptions;
+export const dracutCommand = (ctx: Context) => ((ctx.settings.pluginOptions.dracut ?? {}) as { command?: string }).command ?? 'dracut';
+
+const STUB_ARCH: Record<string, string> = { x86_64: 'x64', x86: 'ia32', arm64: 'aa64' };
+
+/** The systemd EFI stub on the host, where dracut runs. */
+export function stubPath(ctx: Context, kernel: StagedKernel): string {
+  const configured = ukiOptions(ctx).stub;
+  if (configured) return configured;
+  return `/usr/lib/systemd/boot/efi/linux${STUB_ARCH[kernel.imageInfo.arch] ?? 'x64'}.efi.stub`;
+}
+
+const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
+
+/** A ready UKI for this kernel, or undefined when one must be built. */
+export async function prebuiltUki(kernel: StagedKernel): Promise<string | undefined> {
+  if (kernel.imageInfo.format === 'uki') return kernel.image;
+  for (const candidate of [path.join(kernel.stagingArea, 'uki.efi'), path.join(path.dirname(kernel.image), 'uki.efi')]) {
+    if (await isFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+export const ukiGenerator = (ctx: Context) => ctx.settings.ukiGenerator ?? 'dracut';
+
+/**
+ * Builds the UKI into the staging area. This runs from plan(): the staging area is kinstall's own
+ * scratch dir, removed when the run ends, so nothing on the system changes until the commit places
+ * the file; under --dry-run the exec wrapper only logs the dracut command.
+ */
+export async function buildUki(ctx: Context, kernel: StagedKernel): Promise<string> {
+  const out = path.join(kernel.stagingArea, BUILT_NAME);
+  const cmdline = (await readKernelCmdline(ctx))?.cmdline ?? '';
+  const base = dracutArguments(ctx, kernel, out);
+  const uefi = [
+    '--uefi',
+    '--uefi-stub', stubPath(ctx, kernel),
+    '--kernel-image', kernel.image,
+    // Without this dracut would embed the host's /proc/cmdline when the line is empty.
+    '--no-hostonly-cmdline',
+    ...(cmdline ? ['--kernel-cmdline', cmdline] : []),
+  ];
+  await ctx.exec.run(dracutCommand(ctx), [...base.slice(0, -1), ...uefi, out], { streamOutput: ctx.request.verbose });
+  return out;
+}
+
+/** Problems only a build has: the generator, the stub, the modules, the kernel's size. */
+export async function buildProblems(ctx: Context, kernel: StagedKernel): Promise<string[]> {
+  const problems: string[] = [];
+  const generator = ukiGenerator(ctx);
+  if (generator !== 'dracut') problems.push(`uki_generator=${generator} is not supported: kinstall builds UKIs with dracut (set uki_generator=dracut)`);
+  if (!(await ctx.exec.which(dracutCommand(ctx)))) problems.push(`${dracutCommand(ctx)} is not installed (needed to build the UKI)`);
+  if (!(await ctx.exec.which('objcopy'))) problems.push('objcopy is not installed (dracut needs it to build the UKI; install binutils)');
+  const stub = stubPath(ctx, kernel);
+  if (!(await isFile(stub))) problems.push(`the EFI stub ${stub} is missing (install systemd-boot-efi, or set uki.stub in the config file)`);
+  if (!kernel.imageInfo.efiStub) problems.push(`${kernel.image} has no EFI stub (PE header), which the UKI stub starts it through: build it with CONFIG_EFI_STUB=y`);
+  if (kernel.imageInfo.size > MAX_KERNEL_BYTES) {
+    const mib = (kernel.imageInfo.size / 1024 / 1024).toFixed(1);
+    problems.push(`the kernel image is ${mib} MiB, over the 16 MiB a dracut 059 UKI has room for (it places the kernel at 0x2000000 and the initrd at 0x3000000): build a smaller kernel, or use the bls layout`);
+  }
+  if (!(await isFile(path.join(kernel.moduleDir, 'modules.order')))) {
+    problems.push(`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} to build the UKI's initramfs (run make modules_install)`);
+  }
+  return problems;
+}

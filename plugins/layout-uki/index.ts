@@ -1,0 +1,78 @@
+// The uki layout: one Unified Kernel Image (kernel, initramfs, command line in one PE file) at
+// ESP/EFI/Linux/TOKEN-KVER.efi, where systemd-boot finds it without an entry file.
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from '../../src/core/context.js';
+import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
+import { countedFileName, isVersionFile, readBootTries, versionOfFile } from '../layout-bls/naming.js';
+import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget, type BootTarget } from '../layout-bls/target.js';
+import { buildProblems, buildUki, prebuiltUki } from './build.js';
+
+const MODE = 0o644;
+const EXT = '.efi';
+const linuxDir = (target: BootTarget) => path.join(target.boot.dir, 'EFI', 'Linux');
+
+async function versionImages(target: BootTarget, version: string): Promise<string[]> {
+  const names = await readdir(linuxDir(target)).catch(() => [] as string[]);
+  return names.filter((n) => isVersionFile(n, target.token, version, EXT)).map((n) => path.join(linuxDir(target), n));
+}
+
+async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> {
+  const problems = await bootTargetProblems(ctx);
+  if (await prebuiltUki(kernel)) return problems;
+  return [...problems, ...(await cmdlineProblems(ctx, 'to embed in the UKI')), ...(await buildProblems(ctx, kernel))];
+}
+
+async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
+  const target = await requireBootTarget(ctx);
+  const prebuilt = await prebuiltUki(kernel);
+  if (!prebuilt && kernel.initrd) {
+    ctx.log.info('dracut builds the UKI its own initramfs; the one generated before goes unused (--initramfs none skips it)');
+  }
+  const source = prebuilt ?? (await buildUki(ctx, kernel));
+  const { tries } = await readBootTries(ctx);
+  const image = path.join(linuxDir(target), countedFileName(target.token, kernel.version, EXT, tries));
+  const result = emptyPlan();
+  result.place.push({ from: source, to: image, mode: MODE });
+  // A reinstall starts boot counting afresh: one image per version, never a second one.
+  for (const old of await versionImages(target, kernel.version)) if (old !== image) result.remove.push(old);
+  result.image = image;
+  return result;
+}
+
+async function planRemove(ctx: Context, version: string): Promise<Plan> {
+  const result = emptyPlan();
+  const target = await findBootTarget(ctx);
+  if (target) result.remove.push(...(await versionImages(target, version)));
+  return result;
+}
+
+async function list(ctx: Context): Promise<InstalledKernel[]> {
+  const target = await findBootTarget(ctx);
+  if (!target) return [];
+  const kernels: InstalledKernel[] = [];
+  for (const name of (await readdir(linuxDir(target)).catch(() => [] as string[])).sort()) {
+    const version = versionOfFile(name, target.token, EXT);
+    if (!version) continue;
+    const file = path.join(linuxDir(target), name);
+    kernels.push({ version, layout: 'uki', files: [file], entry: file, size: await stat(file).then((s) => s.size, () => 0) });
+  }
+  return kernels;
+}
+
+export const ukiLayout: Layout = {
+  name: 'uki',
+  optionSchema: { stub: 'string' },
+  async detect(ctx, image) {
+    if (image) return image.format === 'uki' ? `${image.path} is a Unified Kernel Image` : undefined;
+    // Without an image (list, remove): in use when EFI/Linux holds this machine's UKIs.
+    const target = await findBootTarget(ctx);
+    if (!target) return undefined;
+    const names = await readdir(linuxDir(target)).catch(() => [] as string[]);
+    return names.some((n) => versionOfFile(n, target.token, EXT)) ? `${linuxDir(target)} holds UKIs of ${target.token}` : undefined;
+  },
+  preflight,
+  plan,
+  planRemove,
+  list,
+};

@@ -1,0 +1,154 @@
+// The uki layout under a temporary --root: a Unified Kernel Image built by the real dracut from the
+// real kernel, checked with objdump and kinstall inspect; prebuilt UKIs, boot counting, remove, refusals.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { kinstall } from '../helpers/cli.js';
+import { testKernel } from '../helpers/kernel.js';
+import { fastDracutArgs, makeRoot, type TestRoot } from '../helpers/root.js';
+import { snapshotTree } from '../helpers/tree.js';
+
+const kernel = testKernel();
+const V = kernel.version;
+const MACHINE_ID = 'fedcba9876543210fedcba9876543210';
+const CMDLINE = 'root=/dev/vda2 ro quiet';
+// Same initramfs bytes on every build, so two builds differ only in the PE header's time stamp.
+const env = { SOURCE_DATE_EPOCH: '1700000000' };
+let root: TestRoot | undefined;
+afterEach(() => root?.cleanup());
+
+function ukiRoot(options: { esp?: boolean; cmdline?: boolean } = {}): TestRoot {
+  const r = makeRoot({ modules: true, config: false });
+  const confDir = r.at('/etc/dracut-empty.conf.d');
+  writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: [...fastDracutArgs(confDir), '--reproducible'] } }));
+  if (options.esp !== false) {
+    mkdirSync(r.at('/efi/EFI/Linux'), { recursive: true });
+    mkdirSync(r.at('/efi/loader'), { recursive: true });
+  }
+  mkdirSync(r.at('/etc/kernel'), { recursive: true });
+  if (options.cmdline !== false) writeFileSync(r.at('/etc/kernel/cmdline'), `${CMDLINE}\n`);
+  writeFileSync(r.at('/etc/machine-id'), `${MACHINE_ID}\n`);
+  return r;
+}
+
+const add = (r: TestRoot, ...args: string[]) => kinstall(['add', '--root', r.root, '--initramfs', 'none', ...args], { env });
+
+/** Section name → VMA, from objdump -h. */
+function sections(file: string): Record<string, string> {
+  const out = execFileSync('objdump', ['-h', file], { encoding: 'utf8' });
+  const found: Record<string, string> = {};
+  for (const match of out.matchAll(/^\s+\d+\s+(\.\S+)\s+[0-9a-f]+\s+([0-9a-f]+)/gm)) found[match[1] ?? ''] = `0x${(match[2] ?? '').replace(/^0+/, '')}`;
+  return found;
+}
+
+function section(file: string, name: string): Buffer {
+  const out = path.join(path.dirname(file), `.section${name}`);
+  execFileSync('objcopy', ['-O', 'binary', `--only-section=${name}`, file, out]);
+  try {
+    return readFileSync(out);
+  } finally {
+    execFileSync('rm', ['-f', out]);
+  }
+}
+
+/** A snapshot where a UKI counts by its sections, not its PE time stamp. */
+function ukiTree(dir: string): Record<string, string> {
+  const tree = snapshotTree(dir);
+  for (const name of Object.keys(tree).filter((n) => n.endsWith('.efi'))) {
+    const file = path.join(dir, name);
+    const parts = ['.linux', '.initrd', '.cmdline'].map((s) => `${s}=${createHash('sha256').update(section(file, s)).digest('hex')}`);
+    tree[name] = `${tree[name]?.split(' ').slice(0, 2).join(' ')} ${parts.join(' ')}`;
+  }
+  return tree;
+}
+
+describe('uki layout', () => {
+  it('builds a UKI with dracut: .linux is the kernel, .cmdline the command line, .initrd a real initramfs; again is the same; remove restores the tree', async () => {
+    root = ukiRoot();
+    const esp = root.at('/efi');
+    const before = snapshotTree(esp);
+    const result = await add(root, '--layout', 'uki', V, kernel.image);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const name = `${MACHINE_ID}-${V}.efi`;
+    expect(Object.keys(snapshotTree(esp)).sort()).toEqual([...Object.keys(before), `EFI/Linux/${name}`].sort());
+    const uki = root.at(`/efi/EFI/Linux/${name}`);
+    expect(sections(uki)).toMatchObject({ '.osrel': '0x20000', '.cmdline': '0x30000', '.linux': '0x2000000', '.initrd': '0x3000000' });
+    expect(section(uki, '.linux').equals(readFileSync(kernel.image))).toBe(true);
+    expect(section(uki, '.cmdline').toString('latin1').replace(/\0+$/, '').trim()).toBe(CMDLINE);
+    writeFileSync(root.at('/initrd-from-uki.img'), section(uki, '.initrd'));
+    const listing = execFileSync('lsinitrd', [root.at('/initrd-from-uki.img')], { encoding: 'utf8' });
+    expect(listing).toContain(`usr/lib/modules/${V}/modules.dep`);
+    const inspected = await kinstall(['inspect', '--json', uki]);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ format: 'uki', efiStub: true });
+
+    const installed = ukiTree(esp);
+    const again = await add(root, '--layout', 'uki', V);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(ukiTree(esp)).toEqual(installed);
+
+    const listed = await kinstall(['list', '--json', '--root', root.root, '--layout', 'uki']);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ version: V, layout: 'uki', files: [uki] }]);
+    const removed = await kinstall(['remove', '--root', root.root, '--layout', 'uki', V]);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(snapshotTree(esp)).toEqual(before);
+  });
+
+  it('layout=auto takes a prebuilt UKI as it is, named by the entry token and +N from /etc/kernel/tries; a reinstall leaves one image', async () => {
+    root = ukiRoot();
+    const built = await add(root, '--layout', 'uki', V, kernel.image);
+    expect(built.exitCode, built.stderr).toBe(0);
+    const prebuilt = root.at('/prebuilt.efi');
+    copyFileSync(root.at(`/efi/EFI/Linux/${MACHINE_ID}-${V}.efi`), prebuilt);
+    expect((await kinstall(['remove', '--keep-modules', '--root', root.root, '--layout', 'uki', V])).exitCode).toBe(0);
+
+    writeFileSync(root.at('/etc/kernel/entry-token'), 'gentoo\n');
+    writeFileSync(root.at('/etc/kernel/tries'), '3\n');
+    const result = await add(root, V, prebuilt);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`layout=auto: chose uki: ${prebuilt} is a Unified Kernel Image`);
+    expect(readdirSync(root.at('/efi/EFI/Linux'))).toEqual([`gentoo-${V}+3.efi`]);
+    expect(readFileSync(root.at(`/efi/EFI/Linux/gentoo-${V}+3.efi`)).equals(readFileSync(prebuilt))).toBe(true);
+
+    writeFileSync(root.at('/etc/kernel/tries'), '5\n');
+    const again = await add(root, V, prebuilt);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(readdirSync(root.at('/efi/EFI/Linux'))).toEqual([`gentoo-${V}+5.efi`]);
+  });
+
+  it('refuses a kernel image over 16 MiB with the reason, nothing changed', async () => {
+    root = ukiRoot();
+    const big = root.at('/big-bzImage');
+    copyFileSync(kernel.image, big);
+    truncateSync(big, 17 * 1024 * 1024);
+    const before = snapshotTree(root.root);
+    const result = await add(root, '--layout', 'uki', V, big);
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: .*the kernel image is 17\.0 MiB, over the 16 MiB a dracut 059 UKI has room for \(it places the kernel at 0x2000000 and the initrd at 0x3000000\)/m);
+    expect(snapshotTree(root.root)).toEqual(before);
+  });
+
+  it('no ESP: exit 4 naming the places tried; no command line: exit 4 naming /etc/kernel/cmdline', async () => {
+    root = ukiRoot({ esp: false });
+    const before = snapshotTree(root.root);
+    const noEsp = await add(root, '--layout', 'uki', V, kernel.image);
+    expect(noEsp.exitCode).toBe(4);
+    expect(noEsp.stderr).toContain(`no boot root found (tried ${root.at('/efi')}, ${root.at('/boot/efi')}, ${root.at('/boot')})`);
+    expect(snapshotTree(root.root)).toEqual(before);
+    root.cleanup();
+
+    root = ukiRoot({ cmdline: false });
+    const noCmdline = await add(root, '--layout', 'uki', V, kernel.image);
+    expect(noCmdline.exitCode).toBe(4);
+    expect(noCmdline.stderr).toMatch(new RegExp(`^kinstall: EPREFLIGHT: .*no kernel command line to embed in the UKI: create ${root.at('/etc/kernel/cmdline')}`, 'm'));
+  });
+
+  it('an unsupported uki_generator is refused in preflight', async () => {
+    root = ukiRoot();
+    writeFileSync(root.at('/etc/kernel/install.conf'), 'uki_generator=ukify\n');
+    const result = await add(root, '--layout', 'uki', V, kernel.image);
+    expect(result.exitCode).toBe(4);
+    expect(result.stderr).toContain('uki_generator=ukify is not supported: kinstall builds UKIs with dracut');
+  });
+});

@@ -1,0 +1,95 @@
+// The efistub layout's firmware side: one boot entry per kernel, never a duplicate, first (or last)
+// in BootOrder; removed with the kernel. Without EFI variables it says what to run later.
+import type { Context } from '../../src/core/context.js';
+import { KinstallError } from '../../src/core/errors.js';
+import { readKernelCmdline } from '../../src/core/system-info.js';
+import type { TransactionHandle } from '../../src/core/types.js';
+import { createArgs, Efibootmgr, entryFor, espDevice, sameLoader, shellLine, type BootState, type WantedEntry } from './firmware.js';
+import { efibootmgrCommand, efistubOptions, firmwareAvailable, type EfistubTarget } from './target.js';
+
+/** The entry a kernel should have: label, loader and command line with its initrd. */
+export async function wantedEntry(ctx: Context, target: EfistubTarget, version: string, hasInitrd: boolean): Promise<WantedEntry> {
+  const cmdline = (await readKernelCmdline(ctx))?.cmdline ?? '';
+  const initrd = hasInitrd ? `initrd=${target.efiPath(target.initrdName(version))}` : '';
+  return {
+    label: `${target.label} ${version}`,
+    loader: target.efiPath(target.imageName(version)),
+    args: [cmdline, initrd].filter(Boolean).join(' '),
+  };
+}
+
+/** Disk and partition: the options, else the ESP's mount. */
+export async function firmwareDisk(ctx: Context, target: EfistubTarget): Promise<{ disk: string; part: number } | undefined> {
+  const { disk, part } = efistubOptions(ctx);
+  if (disk !== undefined && part !== undefined) return { disk, part };
+  const found = await espDevice(ctx, target.esp.dir);
+  return found && { disk: disk ?? found.disk, part: part ?? found.part };
+}
+
+const desiredOrder = (order: string[], num: string, first: boolean) => {
+  const others = order.filter((n) => n !== num);
+  return first ? [num, ...others] : [...others, num];
+};
+
+/** Undoes this run's firmware changes: entries it created go, BootOrder returns. */
+function restoreOnRollback(txn: TransactionHandle, efi: Efibootmgr, before: BootState): void {
+  txn.onRollback(async () => {
+    const now = await efi.read();
+    const known = new Set(before.entries.map((e) => e.num));
+    for (const entry of now.entries.filter((e) => !known.has(e.num))) await efi.remove(entry.num);
+    const order = before.order.filter((n) => now.entries.some((e) => e.num === n));
+    if (order.join(',') !== now.order.filter((n) => known.has(n)).join(',')) await efi.setOrder(order);
+  });
+}
+
+export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, version: string, hasInitrd: boolean, txn: TransactionHandle): Promise<void> {
+  const wanted = await wantedEntry(ctx, target, version, hasInitrd);
+  const command = efibootmgrCommand(ctx);
+  const firmware = await firmwareAvailable(ctx);
+  const device = await firmwareDisk(ctx, target);
+  if (!firmware.available) {
+    const args = createArgs(wanted, device?.disk ?? '/dev/DISK', device?.part ?? 'N');
+    ctx.log.warn(`EFI variables are not available (${firmware.why}): the files are installed but no firmware boot entry was created`);
+    ctx.log.warn(`to create it later, run: ${shellLine(command, args)}${device ? '' : ' (DISK and N: the ESP\'s disk and partition number)'}`);
+    return;
+  }
+  if (!device) throw new KinstallError('ETOOL', { tool: 'efibootmgr', why: `cannot tell which disk and partition hold ${target.esp.dir}` });
+  const efi = new Efibootmgr(ctx, command);
+  const before = await efi.read();
+  restoreOnRollback(txn, efi, before);
+  const ours = before.entries.filter((e) => sameLoader(e.loader, wanted.loader) || e.label === wanted.label);
+  let entry = ours.find((e) => e.label === wanted.label && sameLoader(e.loader, wanted.loader) && e.args === wanted.args);
+  if (entry) ctx.log.info(`firmware entry Boot${entry.num} already boots ${wanted.loader}: reusing it`);
+  for (const stale of ours.filter((e) => e !== entry)) {
+    // Same kernel, but an older command line or loader: replaced, so the firmware never lists it twice.
+    ctx.log.info(`replacing firmware entry Boot${stale.num} (${stale.label}): it differs from the wanted entry`);
+    await efi.remove(stale.num);
+  }
+  let state = before;
+  if (!entry) {
+    await efi.create(wanted, device.disk, device.part);
+    state = await efi.read();
+    entry = entryFor(state, wanted.loader);
+    ctx.log.info(`created firmware entry Boot${entry.num} "${wanted.label}" for ${wanted.loader}`);
+  }
+  const order = desiredOrder(state.order, entry.num, efistubOptions(ctx).bootOrderFirst !== false);
+  if (order.join(',') !== state.order.join(',')) await efi.setOrder(order);
+}
+
+export async function deleteFirmwareEntries(ctx: Context, target: EfistubTarget, version: string): Promise<void> {
+  const loader = target.efiPath(target.imageName(version));
+  const command = efibootmgrCommand(ctx);
+  const firmware = await firmwareAvailable(ctx);
+  if (!firmware.available) {
+    ctx.log.warn(`EFI variables are not available (${firmware.why}): the firmware entry for ${loader} was not removed`);
+    ctx.log.warn(`to remove it later, find its number with "${command} -v" and run: ${command} --delete-bootnum --bootnum XXXX`);
+    return;
+  }
+  const efi = new Efibootmgr(ctx, command);
+  const entries = (await efi.read()).entries.filter((e) => sameLoader(e.loader, loader));
+  if (entries.length === 0) ctx.log.info(`no firmware entry boots ${loader}`);
+  for (const entry of entries) {
+    await efi.remove(entry.num);
+    ctx.log.info(`removed firmware entry Boot${entry.num} (${entry.label})`);
+  }
+}

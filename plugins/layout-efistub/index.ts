@@ -1,0 +1,110 @@
+// The efistub layout: the firmware starts the kernel itself. The image goes to
+// ESP/EFI/<vendor>/vmlinuz-KVER.efi with initramfs-KVER.img beside it, and one firmware boot entry
+// (efibootmgr) names both. No auto-detection: an ESP alone does not say the firmware boots kernels directly.
+import { lstat, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { bootRootCandidates } from '../../src/core/boot-root.js';
+import type { Context } from '../../src/core/context.js';
+import { checkWritableDir } from '../../src/core/preflight.js';
+import { readKernelCmdline } from '../../src/core/system-info.js';
+import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
+import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk } from './entry.js';
+import { efibootmgrCommand, efistubOptions, efistubSchema, efistubTarget, firmwareAvailable, validVendor, type EfistubTarget } from './target.js';
+
+const MODE = 0o644;
+const isFile = (p: string) => lstat(p).then((s) => s.isFile(), () => false);
+
+async function requireTarget(ctx: Context): Promise<EfistubTarget> {
+  const target = await efistubTarget(ctx);
+  // Preflight already refused this; plan and remove may run without it (remove has no preflight).
+  if (!target) throw new Error(`no ESP found (tried ${espPlaces(ctx)})`);
+  return target;
+}
+
+const espPlaces = (ctx: Context) =>
+  ctx.settings.bootRoot ? `--esp/BOOT_ROOT ${ctx.settings.bootRoot}` : bootRootCandidates().map((c) => ctx.paths.under(c)).join(', ');
+
+async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> {
+  const problems: string[] = [];
+  if (!kernel.imageInfo.efiStub) {
+    problems.push(`${kernel.image} is not EFI-stub capable (a ${kernel.imageInfo.format} without a PE header): build the kernel with CONFIG_EFI_STUB=y, or use another layout`);
+  }
+  const vendor = efistubOptions(ctx).vendor;
+  if (vendor !== undefined && !validVendor(vendor)) problems.push(`efistub.vendor "${vendor}" is not a plain directory name (letters, digits, . _ + -)`);
+  if (!(await readKernelCmdline(ctx))) {
+    problems.push(`no kernel command line for the firmware entry: create ${ctx.paths.under('/etc/kernel/cmdline')} (for example "root=UUID=... ro") or pass --cmdline`);
+  }
+  const target = await efistubTarget(ctx);
+  if (!target) {
+    problems.push(`no ESP found (tried ${espPlaces(ctx)}): mount the ESP or pass --esp DIR`);
+    return problems;
+  }
+  problems.push(...(await checkWritableDir(target.esp.dir, 'ESP')));
+  if ((await firmwareAvailable(ctx)).available) {
+    const command = efibootmgrCommand(ctx);
+    if (!(await ctx.exec.which(command))) problems.push(`${command} is not installed (needed to create the firmware boot entry)`);
+    if (!(await firmwareDisk(ctx, target))) {
+      problems.push(`cannot tell which disk and partition hold the ESP ${target.esp.dir}: set efistub.disk and efistub.part in the config file`);
+    }
+  }
+  return problems;
+}
+
+async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
+  const target = await requireTarget(ctx);
+  const result = emptyPlan();
+  const image = path.join(target.dir, target.imageName(kernel.version));
+  const initrd = path.join(target.dir, target.initrdName(kernel.version));
+  result.place.push({ from: kernel.image, to: image, mode: MODE });
+  if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
+  // A stale initramfs of the same version would not match the new kernel's modules.
+  else if (await isFile(initrd)) result.remove.push(initrd);
+  result.image = image;
+  result.notes = [`then create the firmware entry for ${target.efiPath(target.imageName(kernel.version))} with ${efibootmgrCommand(ctx)}`];
+  return result;
+}
+
+async function planRemove(ctx: Context, version: string): Promise<Plan> {
+  const target = await efistubTarget(ctx);
+  const result = emptyPlan();
+  if (!target) return result;
+  for (const name of [target.imageName(version), target.initrdName(version)]) {
+    if (await isFile(path.join(target.dir, name))) result.remove.push(path.join(target.dir, name));
+  }
+  return result;
+}
+
+async function list(ctx: Context): Promise<InstalledKernel[]> {
+  const target = await efistubTarget(ctx);
+  if (!target) return [];
+  const names = await readdir(target.dir).catch(() => [] as string[]);
+  const kernels: InstalledKernel[] = [];
+  for (const name of names) {
+    const version = /^vmlinuz-(.+)\.efi$/.exec(name)?.[1];
+    if (!version) continue;
+    const files = [target.imageName(version), target.initrdName(version)].filter((n) => names.includes(n)).map((n) => path.join(target.dir, n));
+    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
+    kernels.push({ version, layout: 'efistub', files, entry: target.efiPath(target.imageName(version)), size: sizes.reduce((a, b) => a + b, 0) });
+  }
+  return kernels;
+}
+
+export const efistubLayout: Layout = {
+  name: 'efistub',
+  optionSchema: efistubSchema,
+  preflight,
+  plan,
+  async activate(ctx, installed, txn) {
+    const target = await requireTarget(ctx);
+    const version = /^vmlinuz-(.+)\.efi$/.exec(path.basename(installed.image ?? ''))?.[1];
+    if (!version) throw new Error(`the efistub plan names no kernel image (${installed.image ?? 'none'})`);
+    const hasInitrd = installed.place.some((p) => p.to === path.join(target.dir, target.initrdName(version)));
+    await createFirmwareEntry(ctx, target, version, hasInitrd, txn);
+  },
+  planRemove,
+  async deactivate(ctx, version) {
+    const target = await efistubTarget(ctx);
+    if (target) await deleteFirmwareEntries(ctx, target, version);
+  },
+  list,
+};

@@ -1,0 +1,83 @@
+// Where the efistub layout puts a kernel on the ESP and how the firmware names it, from the
+// plugin's options (`efistub` section of the config file) and os-release.
+import path from 'node:path';
+import { findBootRoot, type BootRoot } from '../../src/core/boot-root.js';
+import type { Context } from '../../src/core/context.js';
+import { readOsRelease } from '../../src/core/system-info.js';
+import type { OptionSchema } from '../../src/core/types.js';
+
+export interface EfistubOptions {
+  /** The directory under ESP/EFI/; default os-release NAME, else Gentoo. */
+  vendor?: string;
+  /** The entry label before the version; default os-release NAME, else the vendor. */
+  label?: string;
+  disk?: string;
+  part?: number;
+  /** Put the kernel's entry first in BootOrder (default true); false puts it last. */
+  bootOrderFirst?: boolean;
+  /** Whether EFI variables may be written; default: /sys/firmware/efi/efivars exists on the real root, never under --root. */
+  efivars?: boolean;
+  efibootmgr?: string;
+}
+
+export const efistubSchema: OptionSchema = {
+  vendor: 'string',
+  label: 'string',
+  disk: 'string',
+  part: 'number',
+  bootOrderFirst: 'boolean',
+  efivars: 'boolean',
+  efibootmgr: 'string',
+};
+
+export const efistubOptions = (ctx: Context): EfistubOptions => (ctx.settings.pluginOptions.efistub ?? {}) as EfistubOptions;
+export const efibootmgrCommand = (ctx: Context) => efistubOptions(ctx).efibootmgr ?? 'efibootmgr';
+
+/** os-release NAME as a directory name on a FAT filesystem: "Debian GNU/Linux" → "Debian_GNU_Linux". */
+const asDirName = (name: string) => name.replace(/[^A-Za-z0-9._+-]+/g, '_').replace(/^[._]+|_+$/g, '');
+
+export interface EfistubTarget {
+  esp: BootRoot;
+  vendor: string;
+  label: string;
+  /** Host directory ESP/EFI/<vendor>. */
+  dir: string;
+  imageName(version: string): string;
+  initrdName(version: string): string;
+  /** The path the firmware loads, `\EFI\<vendor>\<name>`. */
+  efiPath(name: string): string;
+}
+
+export function validVendor(vendor: string): boolean {
+  return /^[A-Za-z0-9._+-]+$/.test(vendor) && vendor !== '.' && vendor !== '..';
+}
+
+/** Undefined when no ESP is found. */
+export async function efistubTarget(ctx: Context): Promise<EfistubTarget | undefined> {
+  const esp = await findBootRoot(ctx);
+  if (!esp) return undefined;
+  const options = efistubOptions(ctx);
+  const osName = (await readOsRelease(ctx)).NAME;
+  const vendor = options.vendor ?? (osName && asDirName(osName) ? asDirName(osName) : 'Gentoo');
+  return {
+    esp,
+    vendor,
+    label: options.label ?? osName ?? vendor,
+    dir: path.join(esp.dir, 'EFI', vendor),
+    imageName: (version) => `vmlinuz-${version}.efi`,
+    initrdName: (version) => `initramfs-${version}.img`,
+    efiPath: (name) => `\\EFI\\${vendor}\\${name}`,
+  };
+}
+
+/** EFI variables are writable: the option wins; else only the real root's efivars count. */
+export async function firmwareAvailable(ctx: Context): Promise<{ available: boolean; why: string }> {
+  const option = efistubOptions(ctx).efivars;
+  if (option !== undefined) return { available: option, why: `efistub.efivars is ${String(option)}` };
+  if (!ctx.isHostRoot) {
+    return { available: false, why: `installing under --root ${ctx.paths.root} (set efistub.efivars to true to write this machine's firmware entries)` };
+  }
+  const { stat } = await import('node:fs/promises');
+  const present = await stat('/sys/firmware/efi/efivars').then((s) => s.isDirectory(), () => false);
+  return { available: present, why: present ? '/sys/firmware/efi/efivars exists' : 'no /sys/firmware/efi/efivars (booted without EFI, or efivarfs not mounted)' };
+}

@@ -6,10 +6,15 @@ import { dracutGenerator } from './initramfs-dracut/index.js';
 import { noInitramfs } from './initramfs-none/index.js';
 import { compatLayout } from './layout-compat/index.js';
 import { grubLayout } from './layout-grub/index.js';
+import { efistubLayout } from './layout-efistub/index.js';
+import { liloLayout } from './layout-lilo/index.js';
+import { blsLayout } from './layout-bls/index.js';
+import { ukiLayout } from './layout-uki/index.js';
 
 export function builtinPlugins(): PluginRegistry {
   return {
-    layouts: [grubLayout, compatLayout],
+    // efistub has no detect(); it stays after compat so compat remains the fallback.
+    layouts: [ukiLayout, blsLayout, liloLayout, grubLayout, compatLayout, efistubLayout],
     generators: [dracutGenerator, noInitramfs],
   };
 }

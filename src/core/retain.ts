@@ -17,11 +17,13 @@ export interface PruneResult {
   dryRun: boolean;
 }
 
-/** Which versions a prune would remove, oldest first. */
+/** Which versions (sorted oldest first) a prune would remove, oldest first. */
 export function selectForPruning(versions: string[], keep: number, protectedVersions: string[]): string[] {
   const excess = versions.length - keep;
   if (excess <= 0) return [];
-  return versions.filter((v) => !protectedVersions.includes(v)).slice(0, excess);
+  // The newest is kept whatever N says: it is the kernel a user is about to boot.
+  const kept = new Set([...protectedVersions, ...versions.slice(-1)]);
+  return versions.filter((v) => !kept.has(v)).slice(0, excess);
 }
 
 export async function pruneKernels(ctx: Context, input: PruneInput): Promise<PruneResult> {

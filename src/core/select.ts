@@ -29,6 +29,26 @@ export async function chooseLayout(ctx: Context, image?: KernelImageInfo): Promi
   return fallback;
 }
 
+/**
+ * The layouts a kernel version is installed in, for remove: with layout=auto every layout in use
+ * whose list() holds the version, skipping one whose files an earlier one already covers (grub and
+ * compat share theirs); an explicit layout is taken as named.
+ */
+export async function layoutsHolding(ctx: Context, version: string): Promise<Layout[]> {
+  if (ctx.settings.layout !== 'auto') return [findLayout(ctx, ctx.settings.layout)];
+  const chosen: Layout[] = [];
+  const covered = new Set<string>();
+  for (const layout of ctx.registry.layouts) {
+    if (layout.detect && !(await layout.detect(ctx))) continue;
+    const files = (await layout.list(ctx)).filter((k) => k.version === version).flatMap((k) => k.files);
+    if (files.length === 0 || files.every((f) => covered.has(f))) continue;
+    for (const file of files) covered.add(file);
+    ctx.log.info(`layout=auto: ${version} is installed in the ${layout.name} layout`);
+    chosen.push(layout);
+  }
+  return chosen.length > 0 ? chosen : [await chooseLayout(ctx)];
+}
+
 export async function chooseGenerator(ctx: Context): Promise<InitramfsGenerator | undefined> {
   const { generators } = ctx.registry;
   const name = ctx.settings.initrdGenerator;

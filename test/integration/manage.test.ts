@@ -1,5 +1,5 @@
 // list, remove and prune on a root holding five kernels, and keep=N after an install.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectForPruning } from '../../src/core/retain.js';
 import { kinstall } from '../helpers/cli.js';
@@ -79,10 +79,40 @@ describe('managing installed kernels', () => {
   });
 });
 
+describe('remove with layout=auto', () => {
+  it('takes the version out of every layout that holds it, and the tree is as before the adds', async () => {
+    root = makeRoot();
+    mkdirSync(root.at('/efi/loader/entries'), { recursive: true });
+    mkdirSync(root.at('/etc/kernel'), { recursive: true });
+    writeFileSync(root.at('/etc/kernel/cmdline'), 'root=/dev/vda1 ro\n');
+    writeFileSync(root.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
+    const before = { boot: snapshotTree(root.boot), esp: snapshotTree(root.at('/efi')) };
+    for (const layout of ['compat', 'bls']) {
+      const added = await kinstall(['add', '--root', root.root, '--layout', layout, '--initramfs', 'none', kernel.version, kernel.image]);
+      expect(added.exitCode, added.stderr).toBe(0);
+    }
+    expect(existsSync(root.at(`/boot/vmlinuz-${kernel.version}`))).toBe(true);
+    expect(readdirSync(root.at('/efi/loader/entries'))).toHaveLength(1);
+
+    const result = await kinstall(['remove', '--root', root.root, kernel.version]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`${kernel.version} is installed in the bls layout`);
+    expect(result.stderr).toContain(`${kernel.version} is installed in the compat layout`);
+    expect(snapshotTree(root.boot)).toEqual(before.boot);
+    expect(snapshotTree(root.at('/efi'))).toEqual(before.esp);
+    expect(readFileSync(root.at('/var/log/installkernel.log'), 'utf8')).toMatch(/remove.*bls\+compat/);
+  });
+});
+
 describe('selectForPruning', () => {
   it('never picks a protected version (the running kernel, the one just installed)', () => {
     expect(selectForPruning(['1', '2', '3', '4', '5'], 2, ['1'])).toEqual(['2', '3', '4']);
     expect(selectForPruning(['1', '2', '3'], 3, [])).toEqual([]);
     expect(selectForPruning(['1', '2', '3', '4'], 1, ['4', '1'])).toEqual(['2', '3']);
+  });
+
+  it('never picks the newest, even when the running kernel is the oldest and N is 1', () => {
+    expect(selectForPruning(['1', '2', '3'], 1, ['1'])).toEqual(['2']);
+    expect(selectForPruning(['1', '2', '3'], 0, [])).toEqual(['1', '2']);
   });
 });

@@ -3,7 +3,8 @@
 const commonOptions = `Options (every command):
   --root DIR          operate on the system mounted at DIR (/boot, /etc/kernel, /lib/modules,
                       /var/log and the ESP all resolved under DIR); default /
-  --layout NAME       auto, compat, grub (default: install.conf's layout=, else auto)
+  --layout NAME       auto, compat, grub, bls (alias systemd-boot), uki, efistub, lilo
+                      (default: install.conf's layout=, else auto)
   --initramfs NAME    auto, dracut or none (default: install.conf's initrd_generator=, else auto)
   --initrd FILE       install this prebuilt initramfs instead of generating one (repeatable;
                       files are concatenated in order, microcode first)
@@ -34,14 +35,27 @@ Commands:
                               installed modules tree (make modules_install INSTALL_MOD_PATH=DIR)
   inspect IMAGE               print an image's kernel version, format, architecture, EFI stub, size
   list                        every installed kernel: version, layout, size, default/running, entry
-  remove VERSION              remove a kernel from the layout (bootloader updated, firmware entry
-        [--keep-modules]      deleted) and its neutral location and modules (unless
-                              --keep-modules); the running kernel needs --force
-  prune --keep N              remove the oldest kernels beyond N (never the running one);
+  remove VERSION              remove a kernel from its layout (with layout=auto, from every layout
+        [--keep-modules]      holding it; bootloader updated, firmware entry deleted) and its
+                              neutral location and modules (unless --keep-modules); the running
+                              kernel needs --force
+  prune --keep N              remove the oldest kernels beyond N (never the running one, never
+                              the newest);
                               add --keep N (or keep = N in the config) does this after installing
   help [COMMAND]              this help, or a command's
 
 ${commonOptions}
+
+Layouts:
+  compat    /boot/vmlinuz-KVER, System.map-KVER, config-KVER, initramfs-KVER.img (.old kept)
+  grub      compat files, then grub-mkconfig (chroot under --root); grub.cfg~ kept
+  bls       Boot Loader Specification entry for systemd-boot: ESP/TOKEN/KVER/{linux,initrd},
+            ESP/loader/entries/TOKEN-KVER[+TRIES].conf
+  uki       a Unified Kernel Image (dracut --uefi, or a prebuilt one) in ESP/EFI/Linux/
+  efistub   ESP/EFI/VENDOR/vmlinuz-KVER.efi and one firmware entry (efibootmgr), no duplicates
+  lilo      compat files, vmlinuz/vmlinuz.old links always kept, then lilo (lilo -t first)
+  auto      uki for a UKI image; bls when the ESP has loader/; lilo when /etc/lilo.conf exists;
+            grub when <boot>/grub/grub.cfg exists; else compat
 
 Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed, 5 a tool or hook failed
 and everything was rolled back, 6 rollback failed, 7 installed but a postinst hook failed.
@@ -73,13 +87,15 @@ Every installed kernel as the layouts find it, newest first: version, layout, to
 whether it is the default and whether it is running (only without --root), and its entry or image.`,
   remove: `Usage: kinstall remove VERSION [--keep-modules] [--force] [--dry-run] [--root DIR]
 
-Remove VERSION from the boot layout through the same transaction as add (rolled back on failure),
-update the bootloader, then delete <root>/lib/modules/VERSION unless --keep-modules.
+Remove VERSION from the boot layout through the same transaction as add (rolled back on failure);
+with layout=auto, from every layout that lists it (a kernel installed for both compat and bls
+is removed from both). Then the bootloader is updated and <root>/lib/modules/VERSION deleted unless
+--keep-modules.
 Removing the running kernel needs --force.`,
   prune: `Usage: kinstall prune --keep N [--dry-run] [--root DIR]
 
-Remove the oldest installed kernels (by version order) beyond the newest N. The running kernel is
-never removed.`,
+Remove the oldest installed kernels (by version order) beyond the newest N. The running kernel and
+the newest kernel are never removed.`,
   inspect: `Usage: kinstall inspect IMAGE [--json]
 
 Print the kernel version recorded in IMAGE, its format (bzImage, arm64-image, vmlinux, pe, uki),

@@ -1,0 +1,150 @@
+// Boots what kinstall installed in QEMU (TCG, OVMF or direct kernel boot) and reads the verdict
+// from the serial log: the marker line of test/fixtures/boot-marker, or the first sign of failure.
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { top } from './cli.js';
+import { fastDracutArgs, type TestRoot } from './root.js';
+
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS.fd';
+export const MARKER_HOOKS = path.join(top, 'test/fixtures/boot-marker/hooks');
+/** The command line every boot test gives its kernel: serial console, and a panic ends the VM. */
+export const BOOT_CMDLINE = 'console=ttyS0 panic=-1 rd.shell=0';
+
+/** What the marker hook saw in the booted system. */
+export interface BootMarker {
+  version: string;
+  efi: boolean;
+  /** EFI variables of systemd-boot and its stub; undefined when not set. */
+  loaderEntry?: string;
+  loaderInfo?: string;
+  stubInfo?: string;
+  cmdline: string;
+}
+
+export type FailureReason = 'kernel-panic' | 'initramfs-error' | 'loader-error' | 'no-marker' | 'timeout';
+
+export type Judgement = { booted: true; marker: BootMarker } | { booted: false; reason: FailureReason; evidence: string };
+export type BootVerdict = Judgement & { seconds: number; log: string };
+
+export interface BootOptions {
+  /** A FAT image the firmware boots from (OVMF). */
+  esp?: string;
+  /** Direct kernel boot without firmware, as the compat layout is booted. */
+  direct?: { kernel: string; initrd?: string; append: string };
+  /** Where the serial log goes; OVMF's variable store is copied beside it. */
+  log: string;
+  timeoutSeconds?: number;
+  /** Reaching the UEFI shell is expected (startup.nsh starts the kernel), not a loader failure. */
+  shellExpected?: boolean;
+}
+
+const MARKER = /KINSTALL-BOOT-MARKER version=(\S+) efi=(yes|no) loader_entry=(\S+) loader_info=(\S+) stubinfo=(\S+) cmdline=([^\r\n]*)\r?\n/;
+
+/**
+ * Failures in the order they are told apart; each names the firmware, loader or kernel message.
+ * Loader failures count only before the kernel's banner, so a kernel's own "Failed to" is not one.
+ */
+const FAILURES: Array<{ reason: FailureReason; pattern: RegExp; unlessShell?: boolean }> = [
+  { reason: 'kernel-panic', pattern: /Kernel panic - not syncing[^\r\n]*/ },
+  { reason: 'initramfs-error', pattern: /Initramfs unpacking failed[^\r\n]*|Could not boot\.|Entering emergency mode[^\r\n]*/ },
+  // systemd-boot ("Error preparing initrd: Not Found"), OVMF's boot manager, GRUB ("error: file ... not found").
+  { reason: 'loader-error', pattern: /Error (?:preparing|loading|opening|starting)[^\r\n]*|Failed to (?:load|start|execute)[^\r\n]*/ },
+  { reason: 'loader-error', pattern: /BdsDxe: failed to start[^\r\n]*|EFI stub: ERROR[^\r\n]*/ },
+  { reason: 'loader-error', pattern: /(?:^|[\r\n])error: [^\r\n]*/ },
+  // systemd-boot shows its menu with timeout 0 only when it has nothing to boot by default.
+  { reason: 'loader-error', pattern: /Reboot Into Firmware Interface/ },
+  { reason: 'loader-error', pattern: /is not recognized as an internal or external command[^\r\n]*|Command Error Status[^\r\n]*/ },
+  { reason: 'loader-error', pattern: /BdsDxe: starting Boot[0-9A-F]+ "EFI Internal Shell"/, unlessShell: true },
+];
+
+const efiValue = (value: string | undefined) => (value === undefined || value === '-' ? undefined : value.replace(/_/g, ' '));
+
+export function parseMarker(log: string): BootMarker | undefined {
+  const m = MARKER.exec(log);
+  if (!m) return undefined;
+  return {
+    version: m[1] ?? '',
+    efi: m[2] === 'yes',
+    loaderEntry: efiValue(m[3]),
+    loaderInfo: efiValue(m[4]),
+    stubInfo: efiValue(m[5]),
+    cmdline: (m[6] ?? '').trim(),
+  };
+}
+
+/** The verdict a log gives so far: booted, failed, or undefined while the VM is still on its way. */
+export function judgeLog(log: string, shellExpected = false): Judgement | undefined {
+  const marker = parseMarker(log);
+  if (marker) return { booted: true, marker };
+  const beforeKernel = log.split(/Linux version \d/)[0] ?? '';
+  for (const failure of FAILURES) {
+    if (failure.unlessShell && shellExpected) continue;
+    const found = failure.pattern.exec(failure.reason === 'loader-error' ? beforeKernel : log);
+    if (found) return { booted: false, reason: failure.reason, evidence: found[0].trim() };
+  }
+  return undefined;
+}
+
+function qemuArgs(options: BootOptions): string[] {
+  const args = ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-nic', 'none', '-no-reboot', '-display', 'none', '-serial', `file:${options.log}`];
+  if (options.direct) {
+    const { kernel, initrd, append } = options.direct;
+    return [...args, '-kernel', kernel, ...(initrd ? ['-initrd', initrd] : []), '-append', append];
+  }
+  if (!options.esp) throw new Error('bootVm needs an ESP image or a direct kernel');
+  const vars = `${options.log}.OVMF_VARS.fd`;
+  copyFileSync(OVMF_VARS, vars);
+  return [
+    ...args,
+    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive', `if=pflash,format=raw,file=${vars}`,
+    '-drive', `format=raw,file=${options.esp}`,
+  ];
+}
+
+/** Boots once and returns the verdict; QEMU is always killed before this returns. */
+export async function bootVm(options: BootOptions): Promise<BootVerdict> {
+  const limit = (options.timeoutSeconds ?? 120) * 1000;
+  writeFileSync(options.log, '');
+  const started = Date.now();
+  const vm = spawn('qemu-system-x86_64', qemuArgs(options), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  vm.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited = false;
+  const exit = new Promise<void>((resolve) => vm.on('close', () => resolve()));
+  void exit.then(() => (exited = true));
+  const read = () => (existsSync(options.log) ? readFileSync(options.log, 'latin1') : '');
+  try {
+    for (;;) {
+      const wasExited = exited;
+      const log = read();
+      const seconds = (Date.now() - started) / 1000;
+      const verdict = judgeLog(log, options.shellExpected);
+      if (verdict) return { ...verdict, seconds, log };
+      if (wasExited) return { booted: false, reason: 'no-marker', evidence: `qemu exited (${vm.exitCode ?? vm.signalCode}) without a marker ${stderr.trim()}`.trim(), seconds, log };
+      if (Date.now() - started > limit) return { booted: false, reason: 'timeout', evidence: `no marker after ${limit / 1000} s`, seconds, log };
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    if (!exited) vm.kill('SIGKILL');
+    await exit;
+  }
+}
+
+/** Dracut as boot tests run it: the fast generic build plus the marker hooks and efivarfs. */
+export function markerDracutArgs(root: TestRoot): string[] {
+  return [...fastDracutArgs(root.at('/etc/dracut-empty.conf.d')), '--add-drivers', 'efivarfs', '--include', MARKER_HOOKS, '/lib/dracut/hooks'];
+}
+
+/** The marker hooks as the initramfs must hold them (checked with lsinitrd before booting). */
+export const MARKER_HOOK_FILES = ['usr/lib/dracut/hooks/cmdline/99-kinstall-rootok.sh', 'usr/lib/dracut/hooks/pre-mount/99-kinstall-marker.sh'];
+
+/** A short description of a verdict, for assertion messages. */
+export function describeVerdict(verdict: BootVerdict): string {
+  // Firmware and loaders paint the screen with ANSI escapes; without them the tail is readable.
+  // eslint-disable-next-line no-control-regex
+  const tail = verdict.log.replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, ' ').slice(-1500);
+  return verdict.booted ? `booted in ${verdict.seconds.toFixed(1)} s` : `${verdict.reason}: ${verdict.evidence} after ${verdict.seconds.toFixed(1)} s\n${tail}`;
+}

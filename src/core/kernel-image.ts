@@ -62,7 +62,8 @@ function readPeSections(buffer: Buffer): PeSection[] | undefined {
   const sections: PeSection[] = [];
   for (let i = 0; i < sectionCount; i += 1) {
     const at = table + i * 40;
-    if (at + 40 > buffer.length) break;
+    // A section table cut off by the end of the file: a fragment, not an image.
+    if (at + 40 > buffer.length) return undefined;
     sections.push({
       name: buffer.toString('latin1', at, at + 8).replace(/\0+$/, ''),
       size: buffer.readUInt32LE(at + 16),
@@ -103,7 +104,7 @@ export async function inspectKernelImage(file: string): Promise<KernelImageInfo>
     const arch = machine === 0x3e ? 'x86_64' : machine === 0xb7 ? 'arm64' : machine === 3 ? 'x86' : 'unknown';
     return { ...base, format: 'vmlinux', arch, version, efiStub: false };
   }
-  if (sections) {
+  if (sections && sections.length > 0) {
     return { ...base, format: 'pe', arch: 'unknown', version: findBanner(await whole()), efiStub: true };
   }
   const why = buffer.length <= BZIMAGE_MAGIC_OFFSET ? 'too short to hold a kernel header' : 'no bzImage, arm64, ELF or PE header';

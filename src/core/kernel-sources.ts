@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { inspectKernelImage } from './kernel-image.js';
-import { NEUTRAL_NAMES, type KernelSources } from './stage.js';
+import { NEUTRAL_NAMES, resolveInRoot, type KernelSources } from './stage.js';
 import type { KernelImageInfo } from './types.js';
 import { checkVersionString, newestStagedVersion } from './versions.js';
 
@@ -57,7 +57,7 @@ export async function locateKernel(ctx: Context, input: KernelRequest): Promise<
   if (!image) {
     version ??= ctx.isHostRoot ? ctx.runningRelease : await newestStagedVersion(ctx);
     checkVersionString(version);
-    image = path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES.image);
+    image = await resolveInRoot(ctx, path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES.image));
     if (!(await existing(image))) throw new KinstallError('ENOSTAGED', { version, path: image });
   }
   const info = await inspectKernelImage(image);

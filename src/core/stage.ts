@@ -3,7 +3,7 @@
 // alone (Gentoo's dist-kernels own them as symlinks into /usr/src).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, readFile, realpath, stat } from 'node:fs/promises';
+import { cp, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
@@ -34,6 +34,13 @@ export async function sameContent(a: string, b: string): Promise<boolean> {
   return (await digest(ra)) === (await digest(rb));
 }
 
+/** A link in the neutral location names its target as the target system sees it (Gentoo's are absolute). */
+export async function resolveInRoot(ctx: Context, file: string): Promise<string> {
+  const target = await readlink(file).catch(() => undefined);
+  if (target === undefined) return file;
+  return path.isAbsolute(target) ? ctx.paths.under(target) : path.resolve(path.dirname(file), target);
+}
+
 /** The plan that puts a kernel's files into the neutral location, skipping what is already there. */
 export async function planStaging(ctx: Context, sources: KernelSources): Promise<Plan> {
   const plan = emptyPlan();
@@ -42,7 +49,7 @@ export async function planStaging(ctx: Context, sources: KernelSources): Promise
     const from = sources[key];
     if (!from) continue;
     const to = path.join(dir, NEUTRAL_NAMES[key]);
-    if (await sameContent(from, to)) {
+    if (await sameContent(from, await resolveInRoot(ctx, to))) {
       ctx.log.debug(`${to} already holds ${from}: left untouched`);
       continue;
     }

@@ -25,3 +25,7 @@ echo "== kinstall list"
 kinstall list --root "$root" --layout compat
 echo "== history"
 cat "$root/var/log/installkernel.log"
+# Boots the installed kernel and initramfs in QEMU (TCG, no disk): passes once the initramfs's
+# init (dracut) prints to the console, which it does before it looks for a root device.
+echo "== kinstall verify --root $root $version"
+kinstall verify --root "$root" "$version"

@@ -24,6 +24,7 @@ export const globalOptions = {
   'modules-dir': { type: 'string' },
   all: { type: 'boolean', short: 'a' },
   'keep-modules': { type: 'boolean' },
+  timeout: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export type ParsedValues = {

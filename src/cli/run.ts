@@ -9,9 +9,13 @@ import { installKernel, stagedVersions, type InstallResult } from '../core/insta
 import { describePlan } from '../core/types.js';
 import { inspectKernelImage } from '../core/kernel-image.js';
 import { listKernels } from '../core/list.js';
+import { withLock } from '../core/lock.js';
+import { noteInterrupt } from '../core/interrupt.js';
+import { describeRecovery, recoverBeforeCommand, recoverUnfinished } from '../core/recover.js';
 import { removeKernel } from '../core/remove.js';
 import { pruneKernels } from '../core/retain.js';
 import { stageBuild } from '../core/stage-build.js';
+import { describeVerify, verifyKernel } from '../core/verify.js';
 import { commandHelp, installkernelHelp, kinstallHelp } from './help.js';
 import { buildRequest, parseCommandLine, refuseOptions, type ParsedValues } from './options.js';
 
@@ -59,16 +63,19 @@ const resolveFrom = (cwd: string, file: string | undefined) => (file === undefin
 async function add(io: Io, values: ParsedValues, args: string[], bootDir?: string): Promise<number> {
   const request = buildRequest(values, io.cwd, bootDir);
   const ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
-  const [version, image, systemMap] = args;
-  const result = await installKernel(ctx, {
-    version,
-    image: resolveFrom(io.cwd, image),
-    systemMap: resolveFrom(io.cwd, systemMap),
-    initrds: (values.initrd ?? []).map((f) => path.resolve(io.cwd, f)),
-    shippedHooksDir: shippedHooksDir(),
+  return withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    const [version, image, systemMap] = args;
+    const result = await installKernel(ctx, {
+      version,
+      image: resolveFrom(io.cwd, image),
+      systemMap: resolveFrom(io.cwd, systemMap),
+      initrds: (values.initrd ?? []).map((f) => path.resolve(io.cwd, f)),
+      shippedHooksDir: shippedHooksDir(),
+    });
+    printInstall(io, ctx, result);
+    return ExitCode.ok;
   });
-  printInstall(io, ctx, result);
-  return ExitCode.ok;
 }
 
 async function stage(io: Io, values: ParsedValues, args: string[]): Promise<number> {
@@ -99,6 +106,7 @@ async function inspect(io: Io, values: ParsedValues, args: string[]): Promise<nu
 async function list(io: Io, values: ParsedValues, args: string[]): Promise<number> {
   if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'list takes no arguments' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  await recoverBeforeCommand(ctx);
   const kernels = await listKernels(ctx);
   if (ctx.request.json) {
     io.stdout(`${JSON.stringify(kernels, null, 2)}\n`);
@@ -114,7 +122,10 @@ async function list(io: Io, values: ParsedValues, args: string[]): Promise<numbe
 async function remove(io: Io, values: ParsedValues, args: string[]): Promise<number> {
   if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'remove takes exactly one VERSION' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  const result = await removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false });
+  const result = await withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    return removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false });
+  });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else if (ctx.request.dryRun) for (const file of result.removed) io.stdout(`would remove ${file}\n`);
   return ExitCode.ok;
@@ -125,7 +136,10 @@ async function prune(io: Io, values: ParsedValues, args: string[]): Promise<numb
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   const keep = ctx.settings.keep;
   if (keep === undefined) throw new KinstallError('EUSAGE', { what: 'prune needs --keep N (or keep = N in the config file)' });
-  const result = await pruneKernels(ctx, { keep, protect: [] });
+  const result = await withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    return pruneKernels(ctx, { keep, protect: [] });
+  });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else {
     for (const r of result.removed) io.stdout(`${ctx.request.dryRun ? 'would remove' : 'removed'} ${r.version}\n`);
@@ -134,11 +148,53 @@ async function prune(io: Io, values: ParsedValues, args: string[]): Promise<numb
   return ExitCode.ok;
 }
 
-const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'help'] as const;
+async function recover(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'recover takes no arguments' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const report = await withLock(ctx, () => recoverUnfinished(ctx));
+  if (ctx.request.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else for (const line of describeRecovery(report)) io.stdout(`${line}\n`);
+  return ExitCode.ok;
+}
+
+/**
+ * SIGINT/SIGTERM: the core stops at its next safe point and rolls back; a second signal never
+ * cuts the rollback short. Returns the function that removes the handlers.
+ */
+function catchSignals(io: Io): () => void {
+  let count = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    count += 1;
+    noteInterrupt(signal);
+    io.stderr(count === 1 ? `kinstall: ${signal} received: stopping and rolling back\n` : `kinstall: ${signal} received again: the rollback is finishing, please wait\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
+async function verify(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'verify takes exactly one VERSION' });
+  const timeout = values.timeout;
+  if (timeout !== undefined && !/^[1-9][0-9]*$/.test(timeout)) throw new KinstallError('EUSAGE', { what: `--timeout takes a whole number of seconds, found "${timeout}"` });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const result = await verifyKernel(ctx, { version: args[0] ?? '', timeoutSeconds: timeout === undefined ? undefined : Number(timeout) });
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else for (const line of describeVerify(result)) io.stdout(`${line}\n`);
+  if (result.verdict === 'pass') return ExitCode.ok;
+  if (ctx.request.json) return ExitCode.verifyFailed;
+  throw new KinstallError('EVERIFY', { version: result.version, why: result.verdict });
+}
+
+const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'recover', 'verify', 'help'] as const;
 type Verb = (typeof verbs)[number];
 
 export async function runKinstall(io: Io): Promise<number> {
   let verbose = io.argv.includes('-v') || io.argv.includes('--verbose');
+  const releaseSignals = catchSignals(io);
   try {
     const { values, positionals } = parseCommandLine(io.argv);
     verbose = values.verbose ?? false;
@@ -161,16 +217,21 @@ export async function runKinstall(io: Io): Promise<number> {
     if (verb === 'list') return await list(io, values, args);
     if (verb === 'remove') return await remove(io, values, args);
     if (verb === 'prune') return await prune(io, values, args);
-    refuseOptions(values, ['keep-modules'], `kinstall ${verb}`);
+    if (verb === 'recover') return await recover(io, values, args);
+    if (verb === 'verify') return await verify(io, values, args);
+    refuseOptions(values, ['keep-modules', 'timeout'], `kinstall ${verb}`);
     if (args.length > 2) throw new KinstallError('EUSAGE', { what: `add takes at most VERSION and IMAGE, found ${args.length} arguments` });
     return await add(io, values, args);
   } catch (error) {
     return reportError(io, error, verbose);
+  } finally {
+    releaseSignals();
   }
 }
 
 export async function runInstallkernel(io: Io): Promise<number> {
   let verbose = io.argv.includes('-v') || io.argv.includes('--verbose');
+  const releaseSignals = catchSignals(io);
   try {
     const { values, positionals } = parseCommandLine(io.argv);
     verbose = values.verbose ?? false;
@@ -194,24 +255,29 @@ export async function runInstallkernel(io: Io): Promise<number> {
     return await add(io, values, [version, image, systemMap].filter((a): a is string => a !== undefined), dir);
   } catch (error) {
     return reportError(io, error, verbose);
+  } finally {
+    releaseSignals();
   }
 }
 
 async function installAll(io: Io, values: ParsedValues): Promise<number> {
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  const versions = await stagedVersions(ctx);
-  const failed: string[] = [];
-  for (const version of versions) {
-    try {
-      const result = await installKernel(ctx, { version, initrds: [], shippedHooksDir: shippedHooksDir() });
-      printInstall(io, ctx, result);
-    } catch (error) {
-      reportError(io, error, values.verbose ?? false);
-      failed.push(version);
+  return withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    const versions = await stagedVersions(ctx);
+    const failed: string[] = [];
+    for (const version of versions) {
+      try {
+        const result = await installKernel(ctx, { version, initrds: [], shippedHooksDir: shippedHooksDir() });
+        printInstall(io, ctx, result);
+      } catch (error) {
+        reportError(io, error, values.verbose ?? false);
+        failed.push(version);
+      }
     }
-  }
-  if (failed.length > 0) {
-    throw new KinstallError('EPARTIAL', { failed: String(failed.length), total: String(versions.length), versions: failed.join(', ') });
-  }
-  return ExitCode.ok;
+    if (failed.length > 0) {
+      throw new KinstallError('EPARTIAL', { failed: String(failed.length), total: String(versions.length), versions: failed.join(', ') });
+    }
+    return ExitCode.ok;
+  });
 }

@@ -11,6 +11,8 @@ export const ExitCode = {
   rollbackFailed: 6,
   /** The kernel is installed and bootable, but a postinst hook failed. */
   postinstFailed: 7,
+  /** `kinstall verify`: the kernel and initramfs did not reach init in QEMU. */
+  verifyFailed: 8,
 } as const;
 export type ExitClass = keyof typeof ExitCode;
 
@@ -41,6 +43,10 @@ export const errorCodes = define({
   ENOTINSTALLED: { exit: 'badInput', message: (a) => `kernel ${a.version} is not installed in the ${a.layout} layout` },
   ERUNNING: { exit: 'badInput', message: (a) => `refusing to remove ${a.version}: it is the running kernel (use --force)` },
   EINSECURE: { exit: 'preflight', message: (a) => `refusing to use the ${a.what}: ${a.why}` },
+  ELOCKED: {
+    exit: 'preflight',
+    message: (a) => `another kinstall (pid ${a.pid}) still holds ${a.file} after ${a.seconds} s (raise lockTimeout, or wait for it to finish)`,
+  },
   EPREFLIGHT: { exit: 'preflight', message: (a) => `${a.count} preflight check(s) failed: ${a.summary}` },
   ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
   EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },
@@ -49,7 +55,10 @@ export const errorCodes = define({
     exit: 'rollbackFailed',
     message: (a) => `rollback failed after ${a.cause}: ${a.why}; the boot dir may need repair by hand`,
   },
+  EINTERRUPTED: { exit: 'rolledBack', message: (a) => `interrupted by ${a.signal}; ${a.outcome}` },
   EPOSTINST: { exit: 'postinstFailed', message: (a) => `kernel installed, but ${a.count} postinst hook(s) failed: ${a.hooks}` },
+  ENOQEMU: { exit: 'preflight', message: (a) => `${a.tool} not found on PATH: install the Debian package ${a.package}` },
+  EVERIFY: { exit: 'verifyFailed', message: (a) => `${a.version} did not boot in QEMU: ${a.why}` },
   EPARTIAL: { exit: 'rolledBack', message: (a) => `${a.failed} of ${a.total} kernels failed to install: ${a.versions}` },
 });
 export type ErrorCode = keyof typeof errorCodes;

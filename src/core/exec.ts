@@ -16,6 +16,8 @@ export interface ExecOptions {
   /** Stream each output line to the log at info level instead of debug. */
   streamOutput?: boolean;
   input?: string;
+  /** Hooks: `env` is the whole environment, nothing inherited from kinstall's own. */
+  explicitEnv?: boolean;
 }
 
 export interface ExecResult {
@@ -51,7 +53,7 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
     };
     const result = await execa(file, args, {
       cwd: options.cwd,
-      env: { ...baseEnv, ...options.env },
+      env: options.explicitEnv ? { ...options.env } : { ...baseEnv, ...options.env },
       extendEnv: false,
       timeout: options.timeout ?? 600_000,
       reject: false,

@@ -4,6 +4,7 @@ import { access, constants, lstat, readdir, readlink, stat } from 'node:fs/promi
 import path from 'node:path';
 import { scopedLog, type Context } from './context.js';
 import { KinstallError } from './errors.js';
+import { assertTrusted } from './trust.js';
 
 export type HookPhase = 'preinst' | 'postinst';
 
@@ -44,7 +45,7 @@ async function isDisabled(file: string): Promise<boolean> {
 }
 
 /** Masking pairs the kinstall dirs with each other and Gentoo's /usr/lib with /etc. */
-export async function discoverHooks(ctx: Context, phase: HookPhase, shippedDir: string | undefined): Promise<Hook[]> {
+export async function discoverHooks(ctx: Context, phase: HookPhase, shippedDir: string | undefined, warnSkipped = true): Promise<Hook[]> {
   const dirs = hookDirectories(ctx, phase, shippedDir);
   const families = [dirs.slice(0, dirs.length - 2), dirs.slice(dirs.length - 2)];
   const hooks: Hook[] = [];
@@ -64,9 +65,12 @@ export async function discoverHooks(ctx: Context, phase: HookPhase, shippedDir: 
       const info = await stat(file).catch(() => undefined);
       if (!info?.isFile()) continue;
       if (!(await access(file, constants.X_OK).then(() => true, () => false))) {
-        log.warn(`skipping ${file}: not executable (chmod +x to enable it)`);
+        if (warnSkipped) log.warn(`skipping ${file}: not executable (chmod +x to enable it)`);
         continue;
       }
+      // Whoever can replace the file or the directory holding it runs code as root.
+      await assertTrusted(path.dirname(file), 'hook directory');
+      await assertTrusted(file, 'hook');
       hooks.push({ name, path: file });
     }
   }
@@ -97,6 +101,8 @@ export function hookEnvironment(ctx: Context, phase: HookPhase, info: HookEnviro
     KERNEL_INSTALL_VERBOSE: verbose,
   };
   if (info.initrd) env.KINSTALL_INITRD = info.initrd;
+  // Messages in the admin's language; nothing else of kinstall's environment reaches a hook.
+  if (ctx.env.LANG) env.LANG = ctx.env.LANG;
   return env;
 }
 
@@ -116,7 +122,7 @@ export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], in
   const outcome: HookOutcome = { ran: [], failed: [] };
   for (const hook of hooks) {
     log.info(`running hook ${hook.path}`);
-    const result = await ctx.exec.run(hook.path, [info.version, info.image], { env, reject: false, streamOutput: true, cwd: '/' });
+    const result = await ctx.exec.run(hook.path, [info.version, info.image], { env, explicitEnv: true, reject: false, streamOutput: true, cwd: '/' });
     outcome.ran.push(hook.path);
     if (result.exitCode === STOP_REMAINING) {
       log.info(`hook ${hook.name} exited 77: skipping the remaining ${phase} hooks`);
@@ -132,4 +138,10 @@ export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], in
     }
   }
   return outcome;
+}
+
+/** Before anything changes: an untrusted hook of either phase stops the run (EINSECURE). */
+export async function checkHooksTrusted(ctx: Context, shippedDir: string | undefined): Promise<void> {
+  await discoverHooks(ctx, 'preinst', shippedDir, false);
+  await discoverHooks(ctx, 'postinst', shippedDir, false);
 }

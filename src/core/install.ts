@@ -5,12 +5,12 @@ import { dir as tmpDir, type DirectoryResult } from 'tmp-promise';
 import { scopedLog, type Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { appendHistory } from './history.js';
-import { discoverHooks, runHooks, type HookOutcome } from './hooks.js';
+import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome } from './hooks.js';
 import { existing, locateKernel } from './kernel-sources.js';
 import { runPipeline, type PipelineState, type Step } from './pipeline.js';
 import { chooseGenerator, chooseLayout } from './select.js';
-import { NEUTRAL_NAMES, planStaging, type KernelSources } from './stage.js';
-import { Transaction } from './transaction.js';
+import { NEUTRAL_NAMES, planStaging, resolveInRoot, type KernelSources } from './stage.js';
+import { transactionFor } from './recover.js';
 import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from './types.js';
 import { checkPlanTargets, runPreflight } from './preflight.js';
 import { pruneKernels } from './retain.js';
@@ -96,7 +96,8 @@ async function stagedPath(state: InstallState, key: keyof typeof NEUTRAL_NAMES):
   const neutral = path.join(state.ctx.paths.moduleDir(state.version), NEUTRAL_NAMES[key]);
   const source = state.sources?.[key];
   if (source) return state.ctx.request.dryRun ? source : neutral;
-  return (await existing(neutral)) ? neutral : undefined;
+  const inRoot = await resolveInRoot(state.ctx, neutral);
+  return (await existing(inRoot)) ? inRoot : undefined;
 }
 
 
@@ -110,6 +111,11 @@ async function stage(state: InstallState): Promise<void> {
   const plan = await planStaging(state.ctx, state.sources);
   await state.txn.apply(plan);
   state.staged = plan.place.map((p) => p.to);
+  // Files left untouched may be links naming the target's /usr/src: read them through the root.
+  const { kernel, ctx } = state;
+  kernel.image = await resolveInRoot(ctx, kernel.image);
+  if (kernel.systemMap) kernel.systemMap = await resolveInRoot(ctx, kernel.systemMap);
+  if (kernel.config) kernel.config = await resolveInRoot(ctx, kernel.config);
 }
 
 async function depmod(state: InstallState): Promise<void> {
@@ -164,7 +170,7 @@ async function commit(state: InstallState): Promise<void> {
 }
 
 async function activate(state: InstallState): Promise<void> {
-  await state.layout.activate?.(state.ctx, state.plan, state.txn);
+  await state.layout.activate?.(state.ctx, state.plan, state.txn.forLayout(state.layout.name));
 }
 
 async function postinst(state: InstallState): Promise<void> {
@@ -175,12 +181,13 @@ async function postinst(state: InstallState): Promise<void> {
 const installSteps: Step<InstallState>[] = [
   { name: 'resolve', run: resolve },
   { name: 'preflight', run: (s) => runPreflight(s.ctx, { layout: s.layout, generator: s.generator, kernel: s.kernel }) },
+  { name: 'trust', run: (s) => checkHooksTrusted(s.ctx, s.input.shippedHooksDir) },
   { name: 'stage', mutates: true, run: stage },
   { name: 'depmod', mutates: true, enabled: (s) => moduleCheck(s), run: depmod },
   { name: 'initramfs', mutates: true, run: initramfs },
   { name: 'preinst', mutates: true, run: preinst },
   { name: 'plan', run: plan },
-  { name: 'targets', run: (s) => checkPlanTargets(s.plan) },
+  { name: 'targets', run: (s) => checkPlanTargets(s.plan, s.ctx) },
   { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => checkFreeSpace(s.plan) },
   { name: 'commit', mutates: true, run: commit },
   { name: 'activate', mutates: true, run: activate },
@@ -195,7 +202,7 @@ async function moduleCheck(state: InstallState): Promise<boolean> {
 
 export async function installKernel(ctx: Context, input: InstallInput): Promise<InstallResult> {
   const staging = await tmpDir({ prefix: 'kinstall-', unsafeCleanup: true, mode: 0o700 });
-  const state = { ctx, input, txn: new Transaction(ctx.log), staging, staged: [] as string[] } as unknown as InstallState;
+  const state = { ctx, input, txn: transactionFor(ctx), staging, staged: [] as string[] } as unknown as InstallState;
   try {
     await runPipeline(installSteps, state);
     const result: InstallResult = {

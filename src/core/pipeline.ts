@@ -2,6 +2,7 @@
 // failures stamped with the step's name, and the transaction rolled back when a step fails.
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
+import { interruptedBy, throwIfInterrupted } from './interrupt.js';
 import type { Transaction } from './transaction.js';
 
 export interface Step<S> {
@@ -19,7 +20,10 @@ export interface PipelineState {
 }
 
 /** Turns a failure after changes began into the final error, naming what rollback did. */
-async function rollBack(state: PipelineState, error: KinstallError): Promise<KinstallError> {
+async function rollBack(state: PipelineState, failure: KinstallError): Promise<KinstallError> {
+  // A tool killed by the same Ctrl-C fails on its own: the signal is the cause worth reporting.
+  const signal = interruptedBy();
+  const error = signal && failure.code !== 'EINTERRUPTED' ? new KinstallError('EINTERRUPTED', { signal }, [], { cause: failure }) : failure;
   const changed = state.txn.changedPaths.length;
   try {
     await state.txn.rollback();
@@ -44,6 +48,7 @@ export async function runPipeline<S extends PipelineState>(steps: Step<S>[], sta
     }
     ctx.log.debug(`step ${step.name}: start`);
     try {
+      throwIfInterrupted();
       await step.run(state);
     } catch (thrown) {
       const error = KinstallError.fromStep(step.name, thrown);
@@ -51,5 +56,10 @@ export async function runPipeline<S extends PipelineState>(steps: Step<S>[], sta
       throw await rollBack(state, error);
     }
     ctx.log.debug(`step ${step.name}: done`);
+  }
+  try {
+    throwIfInterrupted();
+  } catch (thrown) {
+    throw await rollBack(state, KinstallError.fromStep('finish', thrown));
   }
 }

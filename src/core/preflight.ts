@@ -52,7 +52,7 @@ async function checkBootDirInsideRoot(ctx: Context): Promise<string[]> {
 }
 
 /** Plan targets must be files or absent: a directory in the way would fail half-way through the commit. */
-export async function checkPlanTargets(plan: Plan): Promise<void> {
+export async function checkPlanTargets(plan: Plan, ctx?: Context): Promise<void> {
   const { lstat } = await import('node:fs/promises');
   const targets = [...plan.place.map((p) => p.to), ...plan.write.map((w) => w.path), ...plan.link.map((l) => l.path)];
   const problems: string[] = [];
@@ -60,6 +60,7 @@ export async function checkPlanTargets(plan: Plan): Promise<void> {
     const info = await lstat(target).catch(() => undefined);
     if (info?.isDirectory()) problems.push(`${target} is a directory, where the new file goes (move it away)`);
   }
+  if (ctx) problems.push(...(await checkTargetsStayInside(ctx, [...targets, ...plan.remove])));
   if (problems.length > 0) {
     throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: problems[0] ?? '' }, problems);
   }
@@ -96,4 +97,33 @@ export async function checkMountedPerFstab(ctx: Context, targetPath: string, wha
   const [self, parent] = await Promise.all([stat(dir).catch(() => undefined), stat(path.dirname(dir)).catch(() => undefined)]);
   if (!self || !parent || self.dev !== parent.dev) return [];
   return [`${what} ${dir} is listed in /etc/fstab but not mounted (run: mount ${targetPath})`];
+}
+
+/** The deepest existing directory on the way to a path, resolved: where a write there really lands. */
+async function realParent(file: string): Promise<string | undefined> {
+  const { realpath } = await import('node:fs/promises');
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const real = await realpath(dir).catch(() => undefined);
+    if (real !== undefined) return path.join(real, path.relative(dir, path.dirname(file)));
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * A symlinked directory inside the boot dir or ESP must not carry a write or delete elsewhere: each
+ * target's parent, resolved, stays inside the area (boot dir, ESP, else the root) it is named under.
+ */
+async function checkTargetsStayInside(ctx: Context, targets: string[]): Promise<string[]> {
+  const { realpath } = await import('node:fs/promises');
+  const within = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
+  const areas = [ctx.paths.boot, ...(ctx.settings.bootRoot ? [ctx.paths.under(ctx.settings.bootRoot)] : []), ctx.paths.root]
+    .sort((a, b) => b.length - a.length);
+  const problems: string[] = [];
+  for (const target of targets) {
+    const area = areas.find((a) => within(target, a));
+    if (!area || (ctx.isHostRoot && area === ctx.paths.root)) continue;
+    const [realArea, real] = await Promise.all([realpath(area).catch(() => area), realParent(target)]);
+    if (real && !within(real, realArea)) problems.push(`${target} would land in ${real}, outside ${realArea} (a symlinked directory on the way; replace it with a real directory)`);
+  }
+  return problems;
 }

@@ -6,7 +6,7 @@ import { KinstallError } from './errors.js';
 import { appendHistory } from './history.js';
 import { runPipeline, type PipelineState, type Step } from './pipeline.js';
 import { layoutsHolding } from './select.js';
-import { Transaction } from './transaction.js';
+import { transactionFor } from './recover.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from './types.js';
 import { checkVersionString } from './versions.js';
 
@@ -66,7 +66,7 @@ const removeSteps: Step<RemoveState>[] = [
     name: 'deactivate',
     mutates: true,
     run: async (s) => {
-      for (const { layout, plan: p } of s.targets) await layout.deactivate?.(s.ctx, s.input.version, p, s.txn);
+      for (const { layout, plan: p } of s.targets) await layout.deactivate?.(s.ctx, s.input.version, p, s.txn.forLayout(layout.name));
     },
   },
 ];
@@ -75,7 +75,7 @@ const layoutNames = (state: RemoveState) => state.targets.map((t) => t.layout.na
 const removedFiles = (state: RemoveState) => [...new Set(state.targets.flatMap((t) => t.plan.remove))];
 
 export async function removeKernel(ctx: Context, input: RemoveInput): Promise<RemoveResult> {
-  const state = { ctx, input, txn: new Transaction(ctx.log) } as RemoveState;
+  const state = { ctx, input, txn: transactionFor(ctx) } as RemoveState;
   await runPipeline(removeSteps, state);
   const removeModules = state.hasNeutral && !input.keepModules;
   if (!ctx.request.dryRun) {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KinstallError } from './errors.js';
 import { readInstallConfChain } from './install-conf.js';
+import { assertTrusted } from './trust.js';
 import type { InitramfsGenerator, Layout, OptionSchema, PluginRegistry } from './types.js';
 
 export interface Settings {
@@ -21,6 +22,8 @@ export interface Settings {
   cmdline?: string;
   /** How many kernels to keep; undefined keeps all. */
   keep?: number;
+  /** Seconds a run waits for another kinstall on the same root before ELOCKED. */
+  lockTimeout: number;
   /** Plugin modules to load, by path (relative to the config file) or package name. */
   plugins: string[];
   /** Frozen option sections, by plugin name. */
@@ -51,6 +54,7 @@ const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
   machineId: 'string',
   cmdline: 'string',
   keep: 'number',
+  lockTimeout: 'number',
   plugins: 'string[]',
 };
 const coreKeyToSetting: Record<string, keyof Raw> = {
@@ -76,6 +80,7 @@ const envKeys: Record<string, keyof Raw> = {
   KINSTALL_ESP: 'bootRoot',
   KINSTALL_CMDLINE: 'cmdline',
   KINSTALL_KEEP: 'keep',
+  KINSTALL_LOCK_TIMEOUT: 'lockTimeout',
   BOOT_ROOT: 'bootRoot',
 };
 
@@ -97,10 +102,11 @@ function checkSection(name: string, section: unknown, schema: OptionSchema, prob
 }
 
 async function loadConfigFile(configFile: string | undefined, under: (p: string) => string) {
-  const explorer = cosmiconfig('kinstall', {
-    searchStrategy: 'none',
-    searchPlaces: ['config.json', 'config.yaml', 'config.yml', 'config.js', 'config.mjs', 'kinstall.config.js', 'kinstall.config.mjs', 'kinstall.config.json', '.kinstallrc', '.kinstallrc.json', '.kinstallrc.yaml'],
-  });
+  const searchPlaces = ['config.json', 'config.yaml', 'config.yml', 'config.js', 'config.mjs', 'kinstall.config.js', 'kinstall.config.mjs', 'kinstall.config.json', '.kinstallrc', '.kinstallrc.json', '.kinstallrc.yaml'];
+  const explorer = cosmiconfig('kinstall', { searchStrategy: 'none', searchPlaces });
+  // Checked before cosmiconfig reads them: loading a .js config runs it.
+  const candidates = configFile ? [configFile] : searchPlaces.map((name) => path.join(under('/etc/kinstall'), name));
+  for (const file of candidates) await assertTrusted(file, 'config file');
   try {
     if (configFile) return await explorer.load(configFile);
     return await explorer.search(under('/etc/kinstall'));
@@ -113,8 +119,10 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
 /** Loads third-party plugins named by the config file into the registry. */
 async function loadPlugins(names: string[], baseDir: string, registry: PluginRegistry, problems: string[]) {
   for (const name of names) {
-    const spec = name.startsWith('.') || name.startsWith('/') ? pathToFileURL(path.resolve(baseDir, name)).href : name;
+    const byPath = name.startsWith('.') || name.startsWith('/');
+    const spec = byPath ? pathToFileURL(path.resolve(baseDir, name)).href : name;
     try {
+      if (byPath) await assertTrusted(path.resolve(baseDir, name), 'plugin');
       const mod = (await import(spec)) as { default?: unknown };
       const exported = mod.default ?? mod;
       const items = Array.isArray(exported) ? exported : [exported];
@@ -124,6 +132,7 @@ async function loadPlugins(names: string[], baseDir: string, registry: PluginReg
         else problems.push(`plugin ${name}: exports neither a layout (name, plan) nor a generator (name, generate)`);
       }
     } catch (error) {
+      if (error instanceof KinstallError) throw error;
       problems.push(`plugin ${name}: cannot load (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
     }
   }
@@ -140,6 +149,7 @@ export async function loadSettings(
   const sources: string[] = [];
 
   const conf = await readInstallConfChain(under);
+  for (const file of conf.files) await assertTrusted(file, 'config file');
   problems.push(...conf.problems);
   sources.push(...conf.files);
   for (const [key, value] of Object.entries(conf.values)) {
@@ -202,6 +212,8 @@ export async function loadSettings(
   if (initrdGenerator !== 'auto' && !generatorNames.includes(initrdGenerator)) {
     problems.push(`unknown initramfs generator "${initrdGenerator}" (known: auto, ${generatorNames.join(', ')})`);
   }
+  const lockTimeout = raw.lockTimeout === undefined ? 600 : Number(raw.lockTimeout);
+  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
   const bootDir = raw.bootDir ?? '/boot';
   if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
 
@@ -218,6 +230,7 @@ export async function loadSettings(
     machineId: raw.machineId,
     cmdline: raw.cmdline,
     keep,
+    lockTimeout,
     plugins: raw.plugins ?? [],
     pluginOptions: Object.freeze(pluginOptions),
     sources,

@@ -1,18 +1,20 @@
 // The transaction: the only code that writes to the boot dir, the ESP and the neutral location.
-// Each change is a temp file in the target's directory, fsynced and renamed over the target;
-// whatever it replaces is kept beside it until the whole run succeeded, so rollback is a rename.
+// Each change is journaled first (journal.ts), then made as a temp file in the target's directory,
+// fsynced and renamed over the target; what it replaces stays beside it until the run succeeded.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, symlink, chmod, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readlink, rename, rm, symlink, chmod, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { throwIfInterrupted } from './interrupt.js';
+import { completeEntries, crashHook, Journal, undoEntries, type JournalData, type JournalEntry } from './journal.js';
 import type { Logger } from './logger.js';
 import type { Plan, TransactionHandle } from './types.js';
 
-type Prior = { kind: 'absent' } | { kind: 'file'; backup: string } | { kind: 'symlink'; target: string };
-
-interface UndoRecord {
-  path: string;
-  prior: Prior;
+export interface TransactionOptions {
+  /** Where the intent journal lives; without it the transaction only keeps it in memory. */
+  journal?: string;
+  /** Test-only crash point (see crashHook). */
+  crashAfter?: string;
 }
 
 async function fsyncPath(p: string, flags = constants.O_RDONLY): Promise<void> {
@@ -28,19 +30,32 @@ const fsyncDir = (dir: string) => fsyncPath(dir, constants.O_RDONLY | constants.
 
 export class Transaction implements TransactionHandle {
   private readonly id = randomBytes(4).toString('hex');
-  private readonly undo: UndoRecord[] = [];
+  private readonly journal?: Journal;
+  private readonly crash: (point: string) => void;
+  /** Created, and first written to disk, just before the first change. */
+  private data?: JournalData;
   private readonly touched = new Set<string>();
-  private readonly createdDirs: string[] = [];
-  /** Directories a plan removes (a BLS TOKEN/KVER dir): deleted at finish() when nothing else is in them. */
-  private readonly emptiedDirs: string[] = [];
   private readonly rollbackActions: Array<() => Promise<void>> = [];
   private temps = 0;
+  private ops = 0;
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger, options: TransactionOptions = {}) {
+    this.journal = options.journal ? new Journal(options.journal) : undefined;
+    this.crash = crashHook(options.crashAfter);
+  }
 
   /** Paths this transaction changed, in order. */
   get changedPaths(): string[] {
-    return this.undo.map((u) => u.path);
+    return (this.data?.entries ?? []).filter((e) => e.kind !== 'mkdir').map((e) => e.path);
+  }
+
+  /** Writes the journal, with one more entry first; the first write marks the run as committing. */
+  private record(entry?: JournalEntry): void {
+    const first = !this.data;
+    this.data ??= { format: 1, id: this.id, pid: process.pid, started: new Date().toISOString(), phase: 'committing', entries: [], emptiedDirs: [], reactivate: [] };
+    if (entry) this.data.entries.push(entry);
+    this.journal?.save(this.data);
+    if (first) this.crash('journal');
   }
 
   private sideName(target: string, tag: string): string {
@@ -51,45 +66,58 @@ export class Transaction implements TransactionHandle {
   private async ensureDir(dir: string): Promise<void> {
     const missing: string[] = [];
     for (let d = dir; ; d = path.dirname(d)) {
-      const info = await lstat(d).catch(() => undefined);
-      if (info) break;
+      if (await lstat(d).then(() => true, () => false)) break;
       missing.unshift(d);
       if (path.dirname(d) === d) break;
     }
     for (const d of missing) {
+      this.record({ kind: 'mkdir', path: d, prior: 'absent' });
       await mkdir(d, { mode: 0o755 });
-      this.createdDirs.push(d);
     }
   }
 
-  /** Records what a path holds before its first change, keeping a same-directory backup of a file. */
-  private async remember(target: string, moveAway: boolean): Promise<Prior> {
+  /** Journals what a path holds before its first change, then keeps a same-directory backup of a file. */
+  private async remember(target: string, kind: JournalEntry['kind'], moveAway: boolean): Promise<void> {
     if (this.touched.has(target)) {
       if (moveAway) await rm(target, { force: true });
-      return { kind: 'absent' };
+      return;
     }
     await this.ensureDir(path.dirname(target));
     const info = await lstat(target).catch(() => undefined);
-    let prior: Prior;
-    if (!info) prior = { kind: 'absent' };
-    else if (info.isSymbolicLink()) {
-      prior = { kind: 'symlink', target: await readlink(target) };
+    if (!info) {
+      this.record({ kind, path: target, prior: 'absent' });
+    } else if (info.isSymbolicLink()) {
+      this.record({ kind, path: target, prior: 'symlink', linkTarget: await readlink(target) });
       if (moveAway) await unlink(target);
     } else if (info.isFile()) {
       const backup = this.sideName(target, 'old');
+      this.record({ kind, path: target, prior: 'file', backup });
       if (moveAway) await rename(target, backup);
-      else await link(target, backup).catch(() => copyFile(target, backup, constants.COPYFILE_EXCL));
-      prior = { kind: 'file', backup };
+      else await link(target, backup).catch(() => this.copyBackup(target, backup));
     } else {
       throw new Error(`${target} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a file`);
     }
     this.touched.add(target);
-    this.undo.push({ path: target, prior });
-    return prior;
+    this.crash(`backup:${this.ops + 1}`);
   }
 
-  private async placeBytes(target: string, fill: (temp: string) => Promise<void>, mode: number): Promise<void> {
-    await this.remember(target, false);
+  /** Where hard links are impossible (vfat ESP): a copy, renamed into place so a backup is never partial. */
+  private async copyBackup(target: string, backup: string): Promise<void> {
+    const partial = `${backup}.part`;
+    await copyFile(target, partial, constants.COPYFILE_EXCL);
+    await fsyncPath(partial);
+    await rename(partial, backup);
+  }
+
+  private done(dir: string): Promise<void> {
+    return fsyncDir(dir).then(() => {
+      this.ops += 1;
+      this.crash(`op:${this.ops}`);
+    });
+  }
+
+  private async placeBytes(target: string, kind: JournalEntry['kind'], fill: (temp: string) => Promise<void>, mode: number): Promise<void> {
+    await this.remember(target, kind, false);
     const temp = this.sideName(target, 'new');
     try {
       await fill(temp);
@@ -100,21 +128,42 @@ export class Transaction implements TransactionHandle {
       await rm(temp, { force: true });
       throw error;
     }
-    await fsyncDir(path.dirname(target));
+    await this.done(path.dirname(target));
   }
 
   onRollback(action: () => Promise<void>): void {
     this.rollbackActions.push(action);
   }
 
+  /**
+   * The handle a layout's activate/deactivate gets: its rollback work is a closure in this process,
+   * so the journal records the layout's name and a recovery after a crash re-runs its activate.
+   */
+  forLayout(layout: string): TransactionHandle {
+    return {
+      apply: (plan) => this.apply(plan),
+      onRollback: (action) => {
+        this.onRollback(action);
+        this.record();
+        if (this.data && !this.data.reactivate.includes(layout)) {
+          this.data.reactivate.push(layout);
+          this.journal?.save(this.data);
+        }
+        this.crash('reactivate');
+      },
+    };
+  }
+
   async apply(plan: Plan): Promise<void> {
     for (const item of plan.place) {
+      throwIfInterrupted();
       this.log.debug(`place ${item.from} -> ${item.to}`);
-      await this.placeBytes(item.to, (temp) => copyFile(item.from, temp), item.mode ?? 0o644);
+      await this.placeBytes(item.to, 'place', (temp) => copyFile(item.from, temp), item.mode ?? 0o644);
     }
     for (const item of plan.write) {
+      throwIfInterrupted();
       this.log.debug(`write ${item.path}`);
-      await this.placeBytes(item.path, async (temp) => {
+      await this.placeBytes(item.path, 'write', async (temp) => {
         const handle = await open(temp, 'wx', 0o600);
         try {
           await handle.writeFile(item.content);
@@ -124,63 +173,64 @@ export class Transaction implements TransactionHandle {
       }, item.mode ?? 0o644);
     }
     for (const item of plan.link) {
+      throwIfInterrupted();
       this.log.debug(`link ${item.path} -> ${item.target}`);
-      await this.remember(item.path, false);
+      await this.remember(item.path, 'link', false);
       const temp = this.sideName(item.path, 'new');
       await symlink(item.target, temp);
       await rename(temp, item.path);
-      await fsyncDir(path.dirname(item.path));
+      await this.done(path.dirname(item.path));
     }
     for (const target of plan.remove) {
+      throwIfInterrupted();
       const info = await lstat(target).catch(() => undefined);
       if (!info) continue;
       // The backups of its files live in it until finish(), so an emptied directory goes only then.
       if (info.isDirectory()) {
-        this.emptiedDirs.push(target);
+        this.record();
+        this.data?.emptiedDirs.push(target);
+        this.journal?.save(this.data as JournalData);
         continue;
       }
       this.log.debug(`remove ${target}`);
-      await this.remember(target, true);
-      await fsyncDir(path.dirname(target));
+      await this.remember(target, 'remove', true);
+      await this.done(path.dirname(target));
     }
   }
 
   /** Puts every path back as it was, newest change first. Throws only if a restore failed. */
   async rollback(): Promise<void> {
     const failures: string[] = [];
-    for (const record of [...this.undo].reverse()) {
-      try {
-        await rm(record.path, { force: true });
-        if (record.prior.kind === 'file') await rename(record.prior.backup, record.path);
-        else if (record.prior.kind === 'symlink') await symlink(record.prior.target, record.path);
-        await fsyncDir(path.dirname(record.path));
-        this.log.debug(`restored ${record.path}`);
-      } catch (error) {
-        failures.push(`${record.path}: ${error instanceof Error ? error.message : String(error)}`);
-      }
+    if (this.data) {
+      this.data.phase = 'rolling-back';
+      this.journal?.save(this.data);
+      const result = await undoEntries(this.data, (n) => this.crash(`rollback:${n}`));
+      for (const restored of result.restored) this.log.debug(`restored ${restored}`);
+      failures.push(...result.failures);
     }
-    for (const dir of [...this.createdDirs].reverse()) await rmdir(dir).catch(() => undefined);
     for (const action of this.rollbackActions.splice(0).reverse()) {
       await action().catch((error: unknown) => failures.push(error instanceof Error ? error.message : String(error)));
     }
-    this.undo.length = 0;
-    this.touched.clear();
-    this.emptiedDirs.length = 0;
+    // A failed rollback keeps its journal: the next kinstall command (or `kinstall recover`) retries it.
     if (failures.length > 0) throw new Error(failures.join('; '));
+    this.reset();
   }
 
-  /** The run succeeded: drop the backups. */
+  /** The run succeeded: mark it final, then drop the backups. */
   async finish(): Promise<void> {
     this.rollbackActions.length = 0;
-    for (const record of this.undo) {
-      if (record.prior.kind === 'file') await rm(record.prior.backup, { force: true });
+    if (this.data) {
+      this.data.phase = 'committed';
+      this.journal?.save(this.data);
+      this.crash('committed');
+      for (const dropped of await completeEntries(this.data)) this.log.debug(`removed ${dropped}`);
     }
-    this.undo.length = 0;
+    this.reset();
+  }
+
+  private reset(): void {
+    if (this.data) this.journal?.delete();
+    this.data = undefined;
     this.touched.clear();
-    for (const dir of this.emptiedDirs.splice(0)) {
-      if ((await readdir(dir).catch(() => ['?'])).length > 0) continue;
-      await rmdir(dir).catch(() => undefined);
-      this.log.debug(`removed ${dir}`);
-    }
   }
 }

@@ -1,0 +1,119 @@
+// Recovery of a run that died mid-transaction (SIGKILL, power loss): its journal is rolled back,
+// or finished when the run had already succeeded. Every mutating command does this first.
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Context } from './context.js';
+import { KinstallError } from './errors.js';
+import { completeEntries, Journal, JOURNAL_PATH, undoEntries, type JournalData } from './journal.js';
+import { Transaction } from './transaction.js';
+import { emptyPlan } from './types.js';
+
+export interface RecoveryReport {
+  /** What was found: 'nothing to recover', or the dead run's outcome now. */
+  outcome: 'nothing to recover' | 'rolled back' | 'completed';
+  pid?: number;
+  started?: string;
+  /** Paths put back as they were before the dead run. */
+  restored: string[];
+  /** Backups, leftover temp files and emptied directories deleted. */
+  dropped: string[];
+  /** Layouts whose activate ran again on the restored files. */
+  reactivated: string[];
+  warnings: string[];
+}
+
+const journalFor = (ctx: Context) => new Journal(ctx.paths.under(JOURNAL_PATH));
+
+/** The transaction every command uses: journaled under the root, with the test-only crash point. */
+export function transactionFor(ctx: Context): Transaction {
+  return new Transaction(ctx.log, { journal: ctx.paths.under(JOURNAL_PATH), crashAfter: ctx.env.KINSTALL_TEST_CRASH_AFTER });
+}
+
+/**
+ * The bootloader tool of the dead run may have recorded the new files (lilo's map): its layout's
+ * activate runs again on the restored ones. A layout whose activate needs the dead run's plan
+ * (efistub's firmware entry) cannot be redone this way; that is reported, not hidden.
+ */
+async function reactivate(ctx: Context, data: JournalData, report: RecoveryReport): Promise<void> {
+  for (const name of [...data.reactivate].reverse()) {
+    const layout = ctx.registry.layouts.find((l) => l.name === name);
+    const txn = new Transaction(ctx.log);
+    try {
+      if (!layout?.activate) throw new Error(`no layout ${name} with an activate step is loaded`);
+      ctx.log.warn(`running the ${name} layout's bootloader step again on the restored files`);
+      await layout.activate(ctx, emptyPlan(), txn);
+      await txn.finish();
+      report.reactivated.push(name);
+    } catch (error) {
+      await txn.rollback().catch(() => undefined);
+      const why = error instanceof Error ? error.message : String(error);
+      report.warnings.push(`the ${name} bootloader step could not run again (${why}): check the boot loader's entries by hand`);
+    }
+  }
+}
+
+/**
+ * A tool killed mid-write leaves the output kinstall told it to write (`grub.cfg.kinstall-new`, and
+ * grub-mkconfig's own `.new` of it) before the transaction ever saw it: swept from the boot dir.
+ */
+async function sweepToolOutputs(dir: string, depth: number, swept: string[]): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() && !entry.isSymbolicLink() && depth > 0) await sweepToolOutputs(full, depth - 1, swept);
+    else if (entry.isFile() && /\.kinstall-new(\.new)?$/.test(entry.name)) {
+      await rm(full, { force: true });
+      swept.push(full);
+    }
+  }
+}
+
+export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
+  const report: RecoveryReport = { outcome: 'nothing to recover', restored: [], dropped: [], reactivated: [], warnings: [] };
+  const journal = journalFor(ctx);
+  const data = journal.load();
+  if (!data) return report;
+  Object.assign(report, { pid: data.pid, started: data.started });
+  if (data.phase === 'committed') {
+    report.outcome = 'completed';
+    report.dropped = await completeEntries(data);
+    journal.delete();
+    return report;
+  }
+  data.phase = 'rolling-back';
+  journal.save(data);
+  const { restored, failures } = await undoEntries(data);
+  report.restored = restored;
+  await sweepToolOutputs(ctx.paths.boot, 2, report.dropped);
+  if (failures.length > 0) {
+    throw new KinstallError('EROLLBACK', { cause: `an interrupted run (pid ${data.pid})`, why: failures.join('; ') }, [
+      `the journal ${journal.file} is kept; fix the cause and run kinstall recover again`,
+    ]);
+  }
+  // Files are back; what is left is the bootloader step, idempotent, so a crash here only repeats it.
+  journal.save({ ...data, entries: [] });
+  await reactivate(ctx, data, report);
+  journal.delete();
+  report.outcome = 'rolled back';
+  return report;
+}
+
+/** One line per thing recovery did, for the log and for `kinstall recover`. */
+export function describeRecovery(report: RecoveryReport): string[] {
+  if (report.outcome === 'nothing to recover') return ['nothing to recover'];
+  const lines = [`an unfinished kinstall run (pid ${report.pid ?? '?'}, started ${report.started ?? '?'}) was found: ${report.outcome}`];
+  for (const p of report.restored) lines.push(`restored ${p}`);
+  for (const p of report.dropped) lines.push(`removed ${p}`);
+  for (const name of report.reactivated) lines.push(`ran the ${name} bootloader step again`);
+  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  return lines;
+}
+
+/** Before any command: an unfinished run is recovered with a warning (only reported under --dry-run). */
+export async function recoverBeforeCommand(ctx: Context): Promise<void> {
+  if (ctx.request.dryRun) {
+    if (journalFor(ctx).load()) ctx.log.warn(`an unfinished kinstall run left ${journalFor(ctx).file}: run kinstall recover`);
+    return;
+  }
+  const report = await recoverUnfinished(ctx);
+  for (const line of report.outcome === 'nothing to recover' ? [] : describeRecovery(report)) ctx.log.warn(line);
+}

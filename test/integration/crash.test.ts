@@ -1,0 +1,217 @@
+// SIGKILL at known moments of add and remove (KINSTALL_TEST_CRASH_AFTER, a test-only hook point),
+// then the next command's recovery: the boot dir must be byte-identical to before the run, or to
+// the result of a successful run when the crash came after the run was final.
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { kinstall, kinstallBin, top } from '../helpers/cli.js';
+import { testKernel } from '../helpers/kernel.js';
+import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { snapshotTree } from '../helpers/tree.js';
+
+const kernel = testKernel();
+const V = kernel.version;
+const V2 = `${V}-second`;
+const LILO = path.join(top, 'test/fakes/lilo');
+const LILO_CONF = `boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=linux\n    initrd=/boot/initramfs.img\n    read-only\nimage=/boot/vmlinuz.old\n    label=linux.old\n    initrd=/boot/initramfs.img.old\n    optional\n    read-only\n`;
+
+const roots: TestRoot[] = [];
+afterEach(() => {
+  for (const r of roots.splice(0)) r.cleanup();
+});
+
+function newRoot(layout: 'compat' | 'lilo'): TestRoot {
+  const r = makeRoot({ config: layout === 'lilo' ? { lilo: { command: LILO } } : {} });
+  roots.push(r);
+  mkdirSync(r.at('/var/fake'), { recursive: true });
+  if (layout === 'lilo') writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
+  for (const tag of ['a', 'b', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), `prebuilt initramfs ${tag}\n`);
+  return r;
+}
+
+const env = (r: TestRoot, extra: Record<string, string> = {}) => ({ LILO_FAKE_LOG: r.at('/var/fake/lilo.log'), ...extra });
+const addArgs = (r: TestRoot, version: string, initrd: string) =>
+  ['add', '--force', '--root', r.root, '--initrd', r.at(`/var/fake/initrd-${initrd}`), version, kernel.image];
+const journal = (r: TestRoot) => r.at('/var/lib/kinstall/journal.json');
+const liloRuns = (r: TestRoot) => (existsSync(r.at('/var/fake/lilo.log')) ? readFileSync(r.at('/var/fake/lilo.log'), 'utf8').trim().split('\n').length : 0);
+
+/** Runs the built CLI with the crash point set and asserts it died by SIGKILL with its journal on disk. */
+async function crashAt(r: TestRoot, point: string, args: string[]): Promise<void> {
+  const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: env(r, { KINSTALL_TEST_CRASH_AFTER: point }) });
+  expect(result.signal, `${point}: ${String(result.stderr)}`).toBe('SIGKILL');
+  expect(existsSync(journal(r)), `${point}: journal left behind`).toBe(true);
+}
+
+async function ok(r: TestRoot, args: string[]): Promise<string> {
+  const result = await kinstall(args, { env: env(r) });
+  expect(result.exitCode, result.stderr).toBe(0);
+  return result.stdout + result.stderr;
+}
+
+async function recover(r: TestRoot): Promise<string> {
+  const out = await ok(r, ['recover', '--root', r.root]);
+  expect(existsSync(journal(r))).toBe(false);
+  return out;
+}
+
+/** Two roots set up alike: one for the crash, one for the reference successful run. */
+async function pair(layout: 'compat' | 'lilo', setup: (r: TestRoot) => Promise<void>) {
+  const crashed = newRoot(layout);
+  const reference = newRoot(layout);
+  await setup(crashed);
+  await setup(reference);
+  return { crashed, reference };
+}
+
+describe('kinstall recover', () => {
+  it('says there is nothing to recover on a clean root and changes nothing', async () => {
+    const r = newRoot('compat');
+    await ok(r, addArgs(r, V, 'a'));
+    const before = snapshotTree(r.boot);
+    expect(await recover(r)).toContain('nothing to recover');
+    expect(snapshotTree(r.boot)).toEqual(before);
+  });
+});
+
+describe('SIGKILL during kinstall add (compat), then kinstall recover', () => {
+  // A reinstall: every target exists, so each change keeps a backup, and *.old files appear.
+  const points = ['journal', 'backup:1', 'op:1', 'backup:2', 'op:2', 'op:3', 'op:5', 'backup:8', 'op:7', 'op:8'];
+  for (const point of points) {
+    it(`crash at ${point}: the boot dir is byte-identical to before`, async () => {
+      const r = newRoot('compat');
+      await ok(r, addArgs(r, V, 'a'));
+      const before = snapshotTree(r.boot);
+      await crashAt(r, point, addArgs(r, V, 'b'));
+      expect(snapshotTree(r.boot)).not.toEqual(point === 'journal' || point === 'backup:1' ? {} : before);
+      // What a bootloader tool killed mid-write leaves (grub-mkconfig -o grub.cfg.kinstall-new).
+      mkdirSync(r.at('/boot/grub'), { recursive: true });
+      writeFileSync(r.at('/boot/grub/grub.cfg.kinstall-new'), 'half a grub.cfg');
+      writeFileSync(r.at('/boot/grub/grub.cfg.kinstall-new.new'), 'half a grub.cfg');
+      expect(await recover(r)).toContain('rolled back');
+      rmdirSync(r.at('/boot/grub'));
+      expect(snapshotTree(r.boot)).toEqual(before);
+    });
+  }
+
+  it('crash after the run was final (committed): recovery finishes it, the tree is the successful result', async () => {
+    const { crashed, reference } = await pair('compat', async (r) => void (await ok(r, addArgs(r, V, 'a'))));
+    await ok(reference, addArgs(reference, V, 'b'));
+    await crashAt(crashed, 'committed', addArgs(crashed, V, 'b'));
+    expect(Object.keys(snapshotTree(crashed.boot)).some((n) => n.includes('.kinstall-old-'))).toBe(true);
+    expect(await recover(crashed)).toContain('completed');
+    expect(snapshotTree(crashed.boot)).toEqual(snapshotTree(reference.boot));
+  });
+
+  it('a fresh install killed half-way: the next plain kinstall add rolls it back with a warning, then installs', async () => {
+    const { crashed, reference } = await pair('compat', async (r) => void (await ok(r, addArgs(r, V, 'a'))));
+    await ok(reference, addArgs(reference, V2, 'c'));
+    await crashAt(crashed, 'op:3', addArgs(crashed, V2, 'c'));
+    expect(snapshotTree(crashed.boot)[`vmlinuz-${V2}`]).toBeDefined();
+    const out = await ok(crashed, addArgs(crashed, V2, 'c'));
+    expect(out).toMatch(/an unfinished kinstall run \(pid \d+, started .*\) was found: rolled back/);
+    expect(existsSync(journal(crashed))).toBe(false);
+    expect(snapshotTree(crashed.boot)).toEqual(snapshotTree(reference.boot));
+  });
+
+  it('list also recovers first', async () => {
+    const r = newRoot('compat');
+    await ok(r, addArgs(r, V, 'a'));
+    const before = snapshotTree(r.boot);
+    await crashAt(r, 'op:2', addArgs(r, V2, 'c'));
+    const result = await kinstall(['list', '--root', r.root], { env: env(r) });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('was found: rolled back');
+    expect(result.stdout).toContain(V);
+    expect(result.stdout).not.toContain(V2);
+    expect(snapshotTree(r.boot)).toEqual(before);
+  });
+});
+
+describe('SIGKILL during kinstall remove (compat), then kinstall recover', () => {
+  const installBoth = async (r: TestRoot) => {
+    await ok(r, addArgs(r, V, 'a'));
+    await ok(r, addArgs(r, V2, 'c'));
+  };
+  for (const point of ['journal', 'backup:1', 'op:1', 'backup:2', 'op:2']) {
+    it(`crash at ${point}: the boot dir is byte-identical to before`, async () => {
+      const r = newRoot('compat');
+      await installBoth(r);
+      const before = snapshotTree(r.boot);
+      await crashAt(r, point, ['remove', '--root', r.root, V2]);
+      expect(await recover(r)).toContain('rolled back');
+      expect(snapshotTree(r.boot)).toEqual(before);
+    });
+  }
+
+  it('crash at committed: recovery completes the removal', async () => {
+    const { crashed, reference } = await pair('compat', installBoth);
+    await ok(reference, ['remove', '--root', reference.root, V2]);
+    await crashAt(crashed, 'committed', ['remove', '--root', crashed.root, V2]);
+    expect(await recover(crashed)).toContain('completed');
+    expect(snapshotTree(crashed.boot)).toEqual(snapshotTree(reference.boot));
+  });
+});
+
+describe('SIGKILL with the lilo layout: recovery runs lilo again on the restored files', () => {
+  it('add killed just before lilo rewrites the map: files restored, lilo re-run, map as before', async () => {
+    const r = newRoot('lilo');
+    await ok(r, addArgs(r, V, 'a'));
+    const before = snapshotTree(r.boot);
+    const runs = liloRuns(r);
+    await crashAt(r, 'reactivate', addArgs(r, V2, 'c'));
+    const out = await recover(r);
+    expect(out).toContain('ran the lilo bootloader step again');
+    // lilo -t, then lilo -r ROOT: the map is rewritten from the restored files.
+    expect(liloRuns(r)).toBe(runs + 2);
+    expect(snapshotTree(r.boot)).toEqual(before);
+  });
+
+  it('add killed before any file changed lilo would see: no lilo run is needed', async () => {
+    const r = newRoot('lilo');
+    await ok(r, addArgs(r, V, 'a'));
+    const before = snapshotTree(r.boot);
+    const runs = liloRuns(r);
+    await crashAt(r, 'op:4', addArgs(r, V2, 'c'));
+    expect(await recover(r)).not.toContain('bootloader step');
+    expect(liloRuns(r)).toBe(runs);
+    expect(snapshotTree(r.boot)).toEqual(before);
+  });
+
+  it('remove killed as lilo is about to run: the removed kernel and its links come back', async () => {
+    const r = newRoot('lilo');
+    await ok(r, addArgs(r, V, 'a'));
+    await ok(r, addArgs(r, V2, 'c'));
+    const before = snapshotTree(r.boot);
+    await crashAt(r, 'reactivate', ['remove', '--root', r.root, V2]);
+    expect(snapshotTree(r.boot)[`vmlinuz-${V2}`]).toBeUndefined();
+    await recover(r);
+    expect(snapshotTree(r.boot)).toEqual(before);
+  });
+});
+
+describe('SIGKILL with the efistub layout', () => {
+  it('recovery restores the ESP files and says the firmware entries need a look (the entry step needs the dead run\'s plan)', async () => {
+    const r = makeRoot({ config: { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } } });
+    roots.push(r);
+    mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
+    mkdirSync(r.at('/etc/kernel'), { recursive: true });
+    mkdirSync(r.at('/var/fake'), { recursive: true });
+    writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
+    writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
+    const state = JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': { label: 'Windows Boot Manager', loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '', active: true } } });
+    writeFileSync(r.at('/var/fake/efi.json'), state);
+    const before = snapshotTree(r.boot);
+    const efiEnv = { EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json') };
+    const args = ['add', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', V, kernel.image];
+    const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: { ...efiEnv, KINSTALL_TEST_CRASH_AFTER: 'reactivate' } });
+    expect(result.signal, String(result.stderr)).toBe('SIGKILL');
+    expect(snapshotTree(r.boot)[`efi/EFI/Gentoo/vmlinuz-${V}.efi`]).toBeDefined();
+    const recovered = await kinstall(['recover', '--root', r.root], { env: efiEnv });
+    expect(recovered.exitCode, recovered.stderr).toBe(0);
+    expect(recovered.stdout).toContain('rolled back');
+    expect(recovered.stdout).toMatch(/warning: the efistub bootloader step could not run again \(.*\): check the boot loader's entries by hand/);
+    expect(snapshotTree(r.boot)).toEqual(before);
+    expect(readFileSync(r.at('/var/fake/efi.json'), 'utf8')).toBe(state);
+  });
+});

@@ -1,0 +1,136 @@
+// kinstall verify boots what kinstall add installed in real QEMU (TCG): a good kernel and initramfs
+// pass, a damaged initramfs or a non-kernel image fail with their verdict and exit code 8.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { kinstall, kinstallBin } from '../helpers/cli.js';
+import { testKernel } from '../helpers/kernel.js';
+import { makeRoot, type TestRoot } from '../helpers/root.js';
+
+const kernel = testKernel();
+const V = kernel.version;
+let root: TestRoot;
+
+/** A root with the kernel installed by kinstall add (compat layout, real dracut); one per test, from a copy. */
+let pristine: TestRoot;
+beforeAll(async () => {
+  pristine = makeRoot({ modules: true });
+  const added = await kinstall(['add', '--root', pristine.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
+  expect(added.exitCode).toBe(0);
+}, 120_000);
+afterAll(() => {
+  pristine.cleanup();
+  root?.cleanup();
+});
+
+function freshRoot(): TestRoot {
+  root?.cleanup();
+  root = makeRoot({ config: false });
+  execFileSync('cp', ['-a', `${pristine.boot}/.`, root.boot]);
+  execFileSync('cp', ['-a', pristine.at('/etc/kinstall/config.json'), root.at('/etc/kinstall/config.json')]);
+  return root;
+}
+
+const noQemuLeft = () => {
+  const procs = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+  expect(procs.split('\n').filter((l) => l.includes('qemu-system') && l.includes(root.root))).toEqual([]);
+};
+
+describe('kinstall verify', () => {
+  it('passes for the kernel and dracut initramfs kinstall installed', async () => {
+    const r = freshRoot();
+    const result = await kinstall(['verify', '--root', r.root, V]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`${V}: pass: reached the initramfs's init`);
+    expect(result.stdout).toContain('dracut:');
+    noQemuLeft();
+  }, 120_000);
+
+  it('--json gives version, verdict, lines and seconds', async () => {
+    const r = freshRoot();
+    const result = await kinstall(['verify', '--json', '--root', r.root, V]);
+    expect(result.exitCode).toBe(0);
+    const report = JSON.parse(result.stdout) as { version: string; verdict: string; lines: string[]; seconds: number };
+    expect(report.version).toBe(V);
+    expect(report.verdict).toBe('pass');
+    expect(report.lines.some((l) => l.includes('Run /init as init process'))).toBe(true);
+    expect(report.lines.length).toBeLessThanOrEqual(15);
+    expect(report.seconds).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a truncated initramfs gives initramfs-unpack-failed, exit 8', async () => {
+    const r = freshRoot();
+    const initrd = r.at(`/boot/initramfs-${V}.img`);
+    truncateSync(initrd, Math.floor(statSync(initrd).size / 2));
+    const result = await kinstall(['verify', '--root', r.root, V]);
+    expect(result.stdout).toContain(`${V}: initramfs-unpack-failed`);
+    expect(result.stdout).toContain('Initramfs unpacking failed');
+    expect(result.stderr).toContain(`kinstall: EVERIFY: ${V} did not boot in QEMU: initramfs-unpack-failed`);
+    expect(result.exitCode).toBe(8);
+    noQemuLeft();
+  }, 120_000);
+
+  it('random bytes instead of a kernel give no-output with qemu\'s reason, exit 8', async () => {
+    const r = freshRoot();
+    writeFileSync(r.at(`/boot/vmlinuz-${V}`), randomBytes(4 * 1024 * 1024));
+    const result = await kinstall(['verify', '--json', '--root', r.root, V]);
+    expect(result.exitCode).toBe(8);
+    const report = JSON.parse(result.stdout) as { verdict: string; lines: string[] };
+    expect(report.verdict).toBe('no-output');
+    expect(report.lines.join('\n')).toContain('linux kernel too old');
+  }, 120_000);
+
+  it('--timeout bounds the boot: a 1 s limit gives timeout, exit 8, and no qemu left', async () => {
+    const r = freshRoot();
+    const result = await kinstall(['verify', '--timeout', '1', '--root', r.root, V]);
+    expect(result.stdout).toContain(`${V}: timeout`);
+    expect(result.exitCode).toBe(8);
+    noQemuLeft();
+  }, 60_000);
+
+  it('SIGINT stops qemu (its whole process group) and reports EINTERRUPTED', async () => {
+    const r = freshRoot();
+    const child = execa('node', [kinstallBin, 'verify', '--root', r.root, V], { reject: false, stdin: 'ignore' });
+    await new Promise<void>((resolve) => {
+      child.stderr?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('booting')) setTimeout(resolve, 300);
+      });
+    });
+    child.kill('SIGINT');
+    const result = await child;
+    expect(String(result.stderr)).toContain('kinstall: EINTERRUPTED: interrupted by SIGINT; QEMU was stopped; nothing was changed');
+    expect(result.exitCode).toBe(5);
+    noQemuLeft();
+  }, 60_000);
+
+  it('a version that is not installed is ENOTINSTALLED, exit 3', async () => {
+    const r = freshRoot();
+    const result = await kinstall(['verify', '--root', r.root, '9.9.9-none']);
+    expect(result.stderr).toMatch(/^kinstall: ENOTINSTALLED: kernel 9\.9\.9-none is not installed/);
+    expect(result.exitCode).toBe(3);
+  });
+
+  it('without qemu on PATH names the Debian package, exit 4', async () => {
+    const r = freshRoot();
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'kinstall-path-'));
+    symlinkSync(process.execPath, path.join(bin, 'node'));
+    try {
+      const result = await kinstall(['verify', '--root', r.root, V], { env: { PATH: bin } });
+      expect(result.stderr.trim()).toBe('kinstall: ENOQEMU: qemu-system-x86_64 not found on PATH: install the Debian package qemu-system-x86');
+      expect(result.exitCode).toBe(4);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad --timeout is a usage error', async () => {
+    const r = freshRoot();
+    const result = await kinstall(['verify', '--timeout', 'soon', '--root', r.root, V]);
+    expect(result.stderr).toContain('--timeout takes a whole number of seconds');
+    expect(result.exitCode).toBe(2);
+  });
+});

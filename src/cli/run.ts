@@ -9,9 +9,9 @@ import { installKernel, stagedVersions, type InstallResult } from '../core/insta
 import { describePlan } from '../core/types.js';
 import { inspectKernelImage } from '../core/kernel-image.js';
 import { listKernels } from '../core/list.js';
-import { withLock } from '../core/lock.js';
+import { recoverIfIdle, withLock } from '../core/lock.js';
 import { noteInterrupt } from '../core/interrupt.js';
-import { describeRecovery, recoverBeforeCommand, recoverUnfinished } from '../core/recover.js';
+import { describeRecovery, hasJournal, recoverBeforeCommand, recoverUnfinished } from '../core/recover.js';
 import { removeKernel } from '../core/remove.js';
 import { pruneKernels } from '../core/retain.js';
 import { stageBuild } from '../core/stage-build.js';
@@ -106,7 +106,7 @@ async function inspect(io: Io, values: ParsedValues, args: string[]): Promise<nu
 async function list(io: Io, values: ParsedValues, args: string[]): Promise<number> {
   if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'list takes no arguments' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  await recoverBeforeCommand(ctx);
+  if (await hasJournal(ctx)) await recoverIfIdle(ctx, () => recoverBeforeCommand(ctx));
   const kernels = await listKernels(ctx);
   if (ctx.request.json) {
     io.stdout(`${JSON.stringify(kernels, null, 2)}\n`);
@@ -189,7 +189,7 @@ async function verify(io: Io, values: ParsedValues, args: string[]): Promise<num
   throw new KinstallError('EVERIFY', { version: result.version, why: result.verdict });
 }
 
-const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'recover', 'verify', 'help'] as const;
+export const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'recover', 'verify', 'help'] as const;
 type Verb = (typeof verbs)[number];
 
 export async function runKinstall(io: Io): Promise<number> {

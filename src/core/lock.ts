@@ -78,12 +78,12 @@ async function makeLockDir(dir: string): Promise<string[]> {
   return created;
 }
 
-/** Takes the root's lock, waiting up to `lockTimeout` seconds for another run to finish. */
-export async function acquireLock(ctx: Context): Promise<HeldLock> {
+/** Takes the root's lock, waiting up to `waitSeconds` (lockTimeout) for another run to finish. */
+export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockTimeout): Promise<HeldLock> {
   const file = lockFile(ctx);
   const mine = `${file}.${process.pid}`;
   const content = `${process.pid} ${(await startTime(process.pid)) ?? ''}\n`;
-  const deadline = Date.now() + ctx.settings.lockTimeout * 1000;
+  const deadline = Date.now() + waitSeconds * 1000;
   const created: string[] = [];
   let announced = false;
   try {
@@ -109,7 +109,7 @@ export async function acquireLock(ctx: Context): Promise<HeldLock> {
         continue;
       }
       if (Date.now() >= deadline) {
-        throw new KinstallError('ELOCKED', { pid: String(holder?.pid ?? 'unknown'), file, seconds: String(ctx.settings.lockTimeout) });
+        throw new KinstallError('ELOCKED', { pid: String(holder?.pid ?? 'unknown'), file, seconds: String(waitSeconds) });
       }
       if (!announced) {
         ctx.log.warn(`waiting for another kinstall (pid ${holder?.pid ?? 'unknown'}) to finish…`);
@@ -154,6 +154,27 @@ export async function withLock<T>(ctx: Context, run: () => Promise<T>): Promise<
   const lock = await acquireLock(ctx);
   try {
     return await run();
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * For read-only commands (list): a journal left by a killed run is recovered, under the lock, but
+ * one belonging to a run that is still going (it holds the lock) is that run's business.
+ */
+export async function recoverIfIdle(ctx: Context, recover: () => Promise<void>): Promise<void> {
+  if (ctx.request.dryRun) return recover();
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(ctx, 0);
+  } catch (error) {
+    if (!(error instanceof KinstallError) || error.code !== 'ELOCKED') throw error;
+    ctx.log.warn(`another kinstall (pid ${error.args.pid ?? 'unknown'}) is running: showing the state as it is now`);
+    return;
+  }
+  try {
+    await recover();
   } finally {
     await lock.release();
   }

@@ -108,6 +108,9 @@ export function describeRecovery(report: RecoveryReport): string[] {
   return lines;
 }
 
+/** Whether a run left its journal (a cheap check before taking the lock to recover it). */
+export const hasJournal = async (ctx: Context): Promise<boolean> => journalFor(ctx).load() !== undefined;
+
 /** Before any command: an unfinished run is recovered with a warning (only reported under --dry-run). */
 export async function recoverBeforeCommand(ctx: Context): Promise<void> {
   if (ctx.request.dryRun) {

@@ -91,6 +91,22 @@ describe('one kinstall at a time per root', () => {
     expect(list.exitCode, list.stderr).toBe(0);
   }, 30_000);
 
+  it('list during a running install leaves that run\'s journal alone; the install completes', async () => {
+    root = makeRoot();
+    const order = loggingHooks(root, 3);
+    const first = add(root, V);
+    await waitFor(order);
+    expect(existsSync(root.at('/var/lib/kinstall/journal.json')), 'the running install has a journal').toBe(true);
+    const list = await kinstall(['list', '--root', root.root, '--layout', 'compat']);
+    expect(list.exitCode, list.stderr).toBe(0);
+    expect(list.stderr).toMatch(/another kinstall \(pid \d+\) is running: showing the state as it is now/);
+    expect(list.stderr).not.toContain('rolled back');
+    const firstResult = await first;
+    expect(firstResult.exitCode, firstResult.stderr).toBe(0);
+    expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
+    expect(existsSync(root.at('/var/lib/kinstall/journal.json'))).toBe(false);
+  }, 60_000);
+
   it('takes over a lock left by a run that was killed', async () => {
     root = makeRoot();
     const dead = spawnSync('true');

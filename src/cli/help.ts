@@ -42,6 +42,10 @@ Commands:
   prune --keep N              remove the oldest kernels beyond N (never the running one, never
                               the newest);
                               add --keep N (or keep = N in the config) does this after installing
+  verify VERSION              boot the installed kernel and initramfs in QEMU (no disk, serial
+        [--timeout SECONDS]   console) and report whether the initramfs's init was reached
+  recover                     roll back (or finish) a run that was killed or lost power,
+                              from its intent journal; every changing command does this first
   help [COMMAND]              this help, or a command's
 
 ${commonOptions}
@@ -57,8 +61,14 @@ Layouts:
   auto      uki for a UKI image; bls when the ESP has loader/; lilo when /etc/lilo.conf exists;
             grub when <boot>/grub/grub.cfg exists; else compat
 
-Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed, 5 a tool or hook failed
-and everything was rolled back, 6 rollback failed, 7 installed but a postinst hook failed.
+Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed (also: lock not obtained,
+unsafe file ownership or mode, qemu missing), 5 a tool or hook failed or a signal arrived and
+everything was rolled back, 6 rollback failed, 7 installed but a postinst hook failed,
+8 verify: the kernel did not reach init.
+
+One kinstall runs at a time per root (lock <root>/run/lock/kinstall.lock); another waits up to
+lockTimeout seconds (default 600). SIGINT or SIGTERM stops the run at its next safe point and
+rolls it back; a second signal does not cut the rollback short.
 
 Examples:
   kinstall stage --build-dir /var/tmp/linux-build
@@ -66,7 +76,8 @@ Examples:
   kinstall add --layout grub --initramfs dracut --root /mnt/gentoo 6.1.0-56-cloud-amd64
   kinstall --layout grub               # reinstall the running kernel for GRUB
   kinstall inspect /boot/vmlinuz-6.1.0-56-cloud-amd64
-  kinstall add --dry-run 6.1.0-56-cloud-amd64 arch/x86/boot/bzImage`;
+  kinstall add --dry-run 6.1.0-56-cloud-amd64 arch/x86/boot/bzImage
+  kinstall verify 6.1.0-56-cloud-amd64 # boot it in QEMU before rebooting`;
 
 export const commandHelp: Record<string, string> = {
   add: `Usage: kinstall add [VERSION] [IMAGE] [--initrd FILE]... [OPTIONS]
@@ -96,6 +107,28 @@ Removing the running kernel needs --force.`,
 
 Remove the oldest installed kernels (by version order) beyond the newest N. The running kernel and
 the newest kernel are never removed.`,
+  verify: `Usage: kinstall verify VERSION [--timeout SECONDS] [--json] [--root DIR]
+
+Boot the installed kernel and initramfs of VERSION (as its layout lists them) in QEMU: direct
+kernel boot, no disk, no network, serial console, panic=-1, at most --timeout seconds (default 90).
+The verdict is one of: pass (the initramfs's init was reached and printed), kernel-panic,
+initramfs-unpack-failed (e.g. a compression the kernel was not built with), no-output (e.g. not
+a bootable image), timeout; the last console lines are shown. With --json: {version, verdict,
+lines, seconds}.
+It checks the kernel and the initramfs only, not the real root device, the boot loader or the
+firmware. A UKI-only install cannot be booted directly.
+Exit 0 on pass, 8 otherwise, 3 when VERSION is not installed, 4 when qemu-system-x86_64 is missing
+(Debian package qemu-system-x86).`,
+  recover: `Usage: kinstall recover [--json] [--root DIR]
+
+Before changing anything, every run writes an intent journal to <root>/var/lib/kinstall/journal.json.
+A run killed with SIGKILL or cut off by a power loss leaves it behind; recover puts every file back
+as it was before that run (or, when the run had already finished its changes, completes it),
+removes leftover temporary files, and runs the bootloader step (lilo, grub-mkconfig) again on the
+restored files. add, remove, prune, list and installkernel recover first, with a warning.
+Firmware entries (efistub) of the dead run are not recreated: a warning says to check them.
+Prints what it did, or "nothing to recover". Exit 0, or 6 if a file could not be restored (the
+journal is kept).`,
   inspect: `Usage: kinstall inspect IMAGE [--json]
 
 Print the kernel version recorded in IMAGE, its format (bzImage, arm64-image, vmlinux, pe, uki),

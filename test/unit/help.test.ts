@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { builtinPlugins } from '../../plugins/index.js';
-import { kinstallHelp } from '../../src/cli/help.js';
+import { commandHelp, kinstallHelp } from '../../src/cli/help.js';
+import { verbs } from '../../src/cli/run.js';
+import { ExitCode } from '../../src/core/errors.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const man = readFileSync(new URL('../../man/kinstall.8', import.meta.url), 'utf8');
@@ -23,4 +25,23 @@ describe('documentation in step with the registry', () => {
       for (const key of Object.keys(schema)) expect(row).toContain(`\`${key}\``);
     },
   );
+});
+
+describe('documentation in step with the commands and exit codes', () => {
+  it.each(verbs.filter((v) => v !== 'help'))('command %s is in --help, its own help, the README and the man page', (verb) => {
+    expect(kinstallHelp).toMatch(new RegExp(`^  ${verb}\\b`, 'm'));
+    expect(commandHelp[verb] ?? '').toContain(`Usage: kinstall ${verb}`);
+    expect(readme).toMatch(new RegExp(`^\\| \`${verb}\\b`, 'm'));
+    expect(man).toMatch(new RegExp(`^\\.B kinstall ${verb}\\b|\\[\\\\fB${verb}\\\\fR\\]`, 'm'));
+  });
+
+  it.each(Object.entries(ExitCode))('exit code %s (%i) is in the README table, --help and the man page', (_name, code) => {
+    expect(readme).toMatch(new RegExp(`^\\| ${code} \\|`, 'm'));
+    expect(kinstallHelp).toMatch(new RegExp(`\\b${code} [a-z]`));
+    expect(man.split('.SH EXIT STATUS')[1]).toMatch(new RegExp(`\\b${code} [a-z]`));
+  });
+
+  it('every error code whose exit is not the obvious one is named in the README', () => {
+    for (const code of ['ELOCKED', 'EINSECURE', 'ENOQEMU', 'EINTERRUPTED', 'EVERIFY']) expect(readme).toContain(code);
+  });
 });

@@ -4,7 +4,7 @@ import type { Context } from '../../src/core/context.js';
 import { KinstallError } from '../../src/core/errors.js';
 import { readKernelCmdline } from '../../src/core/system-info.js';
 import type { TransactionHandle } from '../../src/core/types.js';
-import { createArgs, Efibootmgr, entryFor, espDevice, sameLoader, shellLine, type BootState, type WantedEntry } from './firmware.js';
+import { createArgs, Efibootmgr, entryFor, espDevice, sameLoader, shellLine, type BootEntry, type BootState, type WantedEntry } from './firmware.js';
 import { efibootmgrCommand, efistubOptions, firmwareAvailable, type EfistubTarget } from './target.js';
 
 /** The entry a kernel should have: label, loader and command line with its initrd. */
@@ -31,15 +31,42 @@ const desiredOrder = (order: string[], num: string, first: boolean) => {
   return first ? [num, ...others] : [...others, num];
 };
 
-/** Undoes this run's firmware changes: entries it created go, BootOrder returns. */
-function restoreOnRollback(txn: TransactionHandle, efi: Efibootmgr, before: BootState): void {
-  txn.onRollback(async () => {
-    const now = await efi.read();
-    const known = new Set(before.entries.map((e) => e.num));
-    for (const entry of now.entries.filter((e) => !known.has(e.num))) await efi.remove(entry.num);
-    const order = before.order.filter((n) => now.entries.some((e) => e.num === n));
-    if (order.join(',') !== now.order.filter((n) => known.has(n)).join(',')) await efi.setOrder(order);
-  });
+/** What a rollback, in this process or after a crash, needs to put the firmware back. */
+export interface FirmwareNote {
+  before: BootState;
+  disk?: string;
+  part?: number;
+}
+
+const sameEntry = (a: BootEntry, b: BootEntry) => a.num === b.num && a.label === b.label && sameLoader(a.loader, b.loader ?? '') && a.args === b.args;
+
+/**
+ * Puts the firmware entries back as they were: entries this run created (or changed) go, entries
+ * it deleted come back (under a new number when the firmware reused theirs), BootOrder returns.
+ */
+export async function restoreFirmware(efi: Efibootmgr, note: FirmwareNote): Promise<void> {
+  const { before } = note;
+  let now = await efi.read();
+  const kept = now.entries.filter((e) => before.entries.some((b) => sameEntry(b, e)));
+  for (const entry of now.entries.filter((e) => !kept.includes(e))) await efi.remove(entry.num);
+  const renumbered = new Map<string, string>();
+  for (const lost of before.entries.filter((b) => !kept.some((k) => k.num === b.num))) {
+    if (!lost.loader || note.disk === undefined || note.part === undefined) {
+      throw new Error(`firmware entry Boot${lost.num} (${lost.label}) was deleted and cannot be recreated here`);
+    }
+    await efi.create({ label: lost.label, loader: lost.loader, args: lost.args }, note.disk, note.part);
+    const taken = new Set([...kept.map((k) => k.num), ...renumbered.values()]);
+    const created = (await efi.read()).entries.find((e) => !taken.has(e.num) && e.label === lost.label && sameLoader(e.loader, lost.loader ?? ''));
+    if (created) renumbered.set(lost.num, created.num);
+  }
+  now = await efi.read();
+  const order = before.order.map((n) => renumbered.get(n) ?? n).filter((n) => now.entries.some((e) => e.num === n));
+  if (order.join(',') !== now.order.join(',')) await efi.setOrder(order);
+}
+
+/** Undoes this run's firmware changes on rollback; the same note lets a recovery after a crash do it. */
+function restoreOnRollback(txn: TransactionHandle, efi: Efibootmgr, note: FirmwareNote): void {
+  txn.onRollback(() => restoreFirmware(efi, note), note);
 }
 
 export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, version: string, hasInitrd: boolean, txn: TransactionHandle): Promise<void> {
@@ -56,7 +83,7 @@ export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, v
   if (!device) throw new KinstallError('ETOOL', { tool: 'efibootmgr', why: `cannot tell which disk and partition hold ${target.esp.dir}` });
   const efi = new Efibootmgr(ctx, command);
   const before = await efi.read();
-  restoreOnRollback(txn, efi, before);
+  restoreOnRollback(txn, efi, { before, ...device });
   const ours = before.entries.filter((e) => sameLoader(e.loader, wanted.loader) || e.label === wanted.label);
   let entry = ours.find((e) => e.label === wanted.label && sameLoader(e.loader, wanted.loader) && e.args === wanted.args);
   if (entry) ctx.log.info(`firmware entry Boot${entry.num} already boots ${wanted.loader}: reusing it`);
@@ -76,7 +103,7 @@ export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, v
   if (order.join(',') !== state.order.join(',')) await efi.setOrder(order);
 }
 
-export async function deleteFirmwareEntries(ctx: Context, target: EfistubTarget, version: string): Promise<void> {
+export async function deleteFirmwareEntries(ctx: Context, target: EfistubTarget, version: string, txn: TransactionHandle): Promise<void> {
   const loader = target.efiPath(target.imageName(version));
   const command = efibootmgrCommand(ctx);
   const firmware = await firmwareAvailable(ctx);
@@ -86,7 +113,9 @@ export async function deleteFirmwareEntries(ctx: Context, target: EfistubTarget,
     return;
   }
   const efi = new Efibootmgr(ctx, command);
-  const entries = (await efi.read()).entries.filter((e) => sameLoader(e.loader, loader));
+  const before = await efi.read();
+  const entries = before.entries.filter((e) => sameLoader(e.loader, loader));
+  if (entries.length > 0) restoreOnRollback(txn, efi, { before, ...(await firmwareDisk(ctx, target)) });
   if (entries.length === 0) ctx.log.info(`no firmware entry boots ${loader}`);
   for (const entry of entries) {
     await efi.remove(entry.num);

@@ -8,7 +8,8 @@ import type { Context } from '../../src/core/context.js';
 import { checkWritableDir } from '../../src/core/preflight.js';
 import { readKernelCmdline } from '../../src/core/system-info.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
-import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk } from './entry.js';
+import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk, restoreFirmware, type FirmwareNote } from './entry.js';
+import { Efibootmgr } from './firmware.js';
 import { efibootmgrCommand, efistubOptions, efistubSchema, efistubTarget, firmwareAvailable, validVendor, type EfistubTarget } from './target.js';
 
 const MODE = 0o644;
@@ -102,9 +103,12 @@ export const efistubLayout: Layout = {
     await createFirmwareEntry(ctx, target, version, hasInitrd, txn);
   },
   planRemove,
-  async deactivate(ctx, version) {
+  async deactivate(ctx, version, _plan, txn) {
     const target = await efistubTarget(ctx);
-    if (target) await deleteFirmwareEntries(ctx, target, version);
+    if (target) await deleteFirmwareEntries(ctx, target, version, txn);
+  },
+  async recover(ctx, note) {
+    await restoreFirmware(new Efibootmgr(ctx, efibootmgrCommand(ctx)), note as FirmwareNote);
   },
   list,
 };

@@ -171,6 +171,7 @@ async function commit(state: InstallState): Promise<void> {
 
 async function activate(state: InstallState): Promise<void> {
   await state.layout.activate?.(state.ctx, state.plan, state.txn.forLayout(state.layout.name));
+  state.txn.checkpoint('activated');
 }
 
 async function postinst(state: InstallState): Promise<void> {

@@ -30,6 +30,8 @@ export interface JournalData {
   emptiedDirs: string[];
   /** Layouts whose bootloader tool ran on the new files: recovery re-runs their activate on the restored ones. */
   reactivate: string[];
+  /** Per layout, the note its first onRollback gave (the tool's state before this run). */
+  notes?: Record<string, unknown>;
 }
 
 export const JOURNAL_PATH = '/var/lib/kinstall/journal.json';
@@ -91,7 +93,8 @@ export class Journal {
  * Test-only hook point: KINSTALL_TEST_CRASH_AFTER=POINT makes the process SIGKILL itself at that
  * point, so the crash tests can reproduce a power loss at a known moment. Points: `journal` (first
  * journal write, nothing changed), `backup:N` (Nth change's backup made, target not yet replaced),
- * `op:N` (Nth change done), `reactivate` (a bootloader tool is about to run), `committed` (run
+ * `op:N` (Nth change done), `reactivate` (a bootloader tool is about to run), `activated` (a layout's bootloader step
+ * finished, the run not final yet), `committed` (run
  * final, backups not yet dropped), `rollback:N` (Nth restore of a rollback done).
  */
 export function crashHook(point: string | undefined): (name: string) => void {

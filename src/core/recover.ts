@@ -39,6 +39,13 @@ async function reactivate(ctx: Context, data: JournalData, report: RecoveryRepor
     const layout = ctx.registry.layouts.find((l) => l.name === name);
     const txn = new Transaction(ctx.log);
     try {
+      const note = data.notes?.[name];
+      if (layout?.recover && note !== undefined) {
+        ctx.log.warn(`undoing the ${name} layout's bootloader changes of the interrupted run`);
+        await layout.recover(ctx, note);
+        report.reactivated.push(name);
+        continue;
+      }
       if (!layout?.activate) throw new Error(`no layout ${name} with an activate step is loaded`);
       ctx.log.warn(`running the ${name} layout's bootloader step again on the restored files`);
       await layout.activate(ctx, emptyPlan(), txn);

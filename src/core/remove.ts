@@ -67,6 +67,7 @@ const removeSteps: Step<RemoveState>[] = [
     mutates: true,
     run: async (s) => {
       for (const { layout, plan: p } of s.targets) await layout.deactivate?.(s.ctx, s.input.version, p, s.txn.forLayout(layout.name));
+      s.txn.checkpoint('activated');
     },
   },
 ];

@@ -142,16 +142,22 @@ export class Transaction implements TransactionHandle {
   forLayout(layout: string): TransactionHandle {
     return {
       apply: (plan) => this.apply(plan),
-      onRollback: (action) => {
+      onRollback: (action, note) => {
         this.onRollback(action);
         this.record();
-        if (this.data && !this.data.reactivate.includes(layout)) {
-          this.data.reactivate.push(layout);
+        if (this.data && (!this.data.reactivate.includes(layout) || (note !== undefined && this.data.notes?.[layout] === undefined))) {
+          if (!this.data.reactivate.includes(layout)) this.data.reactivate.push(layout);
+          if (note !== undefined) this.data.notes = { [layout]: note, ...this.data.notes };
           this.journal?.save(this.data);
         }
         this.crash('reactivate');
       },
     };
+  }
+
+  /** A named moment between steps, for the test-only crash point. */
+  checkpoint(name: string): void {
+    this.crash(name);
   }
 
   async apply(plan: Plan): Promise<void> {

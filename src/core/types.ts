@@ -95,8 +95,10 @@ export interface TransactionHandle {
   /**
    * Work to do after a rollback restored the files: a bootloader tool that recorded the new files
    * (lilo's map, a firmware entry) must run again on the restored ones. Run newest first.
+   * `note` (JSON) is what a recovery after a crash needs to do the same without this process: the
+   * journal keeps the layout's first note and gives it to the layout's `recover`.
    */
-  onRollback(action: () => Promise<void>): void;
+  onRollback(action: () => Promise<void>, note?: unknown): void;
 }
 
 /** The option keys a plugin accepts in its section of the config file, with their types. */
@@ -118,6 +120,12 @@ export interface Layout {
   planRemove(ctx: Context, version: string): Promise<Plan>;
   /** Runs the bootloader tool after a removal plan was committed (grub-mkconfig, efibootmgr -B). */
   deactivate?(ctx: Context, version: string, plan: Plan, txn: TransactionHandle): Promise<void>;
+  /**
+   * After a crash, once the files are restored: undo what the bootloader tool changed outside the
+   * file system (firmware entries), from the note given to onRollback. Without it, recovery runs
+   * activate with an empty plan on the restored files (lilo, grub-mkconfig).
+   */
+  recover?(ctx: Context, note: unknown): Promise<void>;
   list(ctx: Context): Promise<InstalledKernel[]>;
   /** Tools this layout will run, checked in preflight. */
   requiredTools?(ctx: Context): string[];

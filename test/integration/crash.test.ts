@@ -190,8 +190,9 @@ describe('SIGKILL with the lilo layout: recovery runs lilo again on the restored
   });
 });
 
-describe('SIGKILL with the efistub layout', () => {
-  it('recovery restores the ESP files and says the firmware entries need a look (the entry step needs the dead run\'s plan)', async () => {
+describe('SIGKILL with the efistub layout: files and firmware entries both come back', () => {
+  const windows = { label: 'Windows Boot Manager', loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '', active: true, disk: '/dev/vda', part: 1 };
+  function efiRoot() {
     const r = makeRoot({ config: { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } } });
     roots.push(r);
     mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
@@ -199,19 +200,49 @@ describe('SIGKILL with the efistub layout', () => {
     mkdirSync(r.at('/var/fake'), { recursive: true });
     writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
     writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
-    const state = JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': { label: 'Windows Boot Manager', loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '', active: true } } });
-    writeFileSync(r.at('/var/fake/efi.json'), state);
-    const before = snapshotTree(r.boot);
+    writeFileSync(r.at('/var/fake/efi.json'), JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': windows } }));
     const efiEnv = { EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json') };
-    const args = ['add', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', V, kernel.image];
-    const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: { ...efiEnv, KINSTALL_TEST_CRASH_AFTER: 'reactivate' } });
+    const firmware = () => {
+      const state = JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as { bootOrder: string[]; entries: Record<string, unknown> };
+      return { bootOrder: state.bootOrder, entries: state.entries };
+    };
+    const args = (verb: string) => [verb, '--root', r.root, '--layout', 'efistub', ...(verb === 'add' ? ['--initramfs', 'none', V, kernel.image] : [V])];
+    return { r, efiEnv, firmware, args };
+  }
+  const killAt = async (env: Record<string, string>, point: string, args: string[]) => {
+    const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: { ...env, KINSTALL_TEST_CRASH_AFTER: point } });
     expect(result.signal, String(result.stderr)).toBe('SIGKILL');
-    expect(snapshotTree(r.boot)[`efi/EFI/Gentoo/vmlinuz-${V}.efi`]).toBeDefined();
+  };
+
+  for (const point of ['reactivate', 'activated']) {
+    it(`add killed at ${point}: recover restores the ESP and the firmware's entries and BootOrder`, async () => {
+      const { r, efiEnv, firmware, args } = efiRoot();
+      const before = snapshotTree(r.boot);
+      const entriesBefore = firmware();
+      await killAt(efiEnv, point, args('add'));
+      expect(snapshotTree(r.boot)[`efi/EFI/Gentoo/vmlinuz-${V}.efi`]).toBeDefined();
+      if (point === 'activated') expect(Object.keys(firmware().entries)).toHaveLength(2);
+      const recovered = await kinstall(['recover', '--root', r.root], { env: efiEnv });
+      expect(recovered.exitCode, recovered.stderr).toBe(0);
+      expect(recovered.stdout).toContain('rolled back');
+      expect(recovered.stdout).not.toContain('warning');
+      expect(snapshotTree(r.boot)).toEqual(before);
+      expect(firmware()).toEqual(entriesBefore);
+    });
+  }
+
+  it('remove killed after it deleted the firmware entry: recover brings back the files, the entry and BootOrder', async () => {
+    const { r, efiEnv, firmware, args } = efiRoot();
+    expect((await kinstall(args('add'), { env: efiEnv })).exitCode).toBe(0);
+    const installed = snapshotTree(r.boot);
+    const entriesInstalled = firmware();
+    expect(entriesInstalled.bootOrder).toEqual(['0001', '0000']);
+    await killAt(efiEnv, 'activated', args('remove'));
+    expect(Object.keys(firmware().entries)).toEqual(['0000']);
     const recovered = await kinstall(['recover', '--root', r.root], { env: efiEnv });
     expect(recovered.exitCode, recovered.stderr).toBe(0);
-    expect(recovered.stdout).toContain('rolled back');
-    expect(recovered.stdout).toMatch(/warning: the efistub bootloader step could not run again \(.*\): check the boot loader's entries by hand/);
-    expect(snapshotTree(r.boot)).toEqual(before);
-    expect(readFileSync(r.at('/var/fake/efi.json'), 'utf8')).toBe(state);
+    expect(recovered.stdout).not.toContain('warning');
+    expect(snapshotTree(r.boot)).toEqual(installed);
+    expect(firmware()).toEqual(entriesInstalled);
   });
 });

@@ -125,8 +125,8 @@ Before changing anything, every run writes an intent journal to <root>/var/lib/k
 A run killed with SIGKILL or cut off by a power loss leaves it behind; recover puts every file back
 as it was before that run (or, when the run had already finished its changes, completes it),
 removes leftover temporary files, and runs the bootloader step (lilo, grub-mkconfig) again on the
-restored files. add, remove, prune, list and installkernel recover first, with a warning.
-Firmware entries (efistub) of the dead run are not recreated: a warning says to check them.
+restored files, and puts firmware entries (efistub) and BootOrder back as the journal recorded them.
+add, remove, prune, list and installkernel recover first, with a warning.
 Prints what it did, or "nothing to recover". Exit 0, or 6 if a file could not be restored (the
 journal is kept).`,
   inspect: `Usage: kinstall inspect IMAGE [--json]

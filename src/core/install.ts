@@ -118,8 +118,22 @@ async function stage(state: InstallState): Promise<void> {
   if (kernel.config) kernel.config = await resolveInRoot(ctx, kernel.config);
 }
 
+/** Every name depmod (kmod) writes in lib/modules/KVER; the rest of modules.* is its input. */
+const DEPMOD_OUTPUTS = [
+  'modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.weakdep',
+  'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin', 'modules.devname',
+];
+const DEPMOD_INPUTS = new Set(['modules.order', 'modules.builtin', 'modules.builtin.modinfo']);
+
+/**
+ * Step 4. depmod writes its index itself, so what it may write is preserved through the transaction
+ * first: a rollback puts back a previous depmod's files byte for byte and deletes new ones.
+ */
 async function depmod(state: InstallState): Promise<void> {
   const { ctx, version } = state;
+  const dir = state.kernel.moduleDir;
+  const present = (await readdir(dir)).filter((name) => name.startsWith('modules.') && !DEPMOD_INPUTS.has(name));
+  await state.txn.preserve([...new Set([...DEPMOD_OUTPUTS, ...present])].map((name) => path.join(dir, name)));
   await ctx.exec.run('depmod', ['-a', '-b', ctx.paths.root, version]);
 }
 

@@ -76,8 +76,11 @@ export class Transaction implements TransactionHandle {
     }
   }
 
-  /** Journals what a path holds before its first change, then keeps a same-directory backup of a file. */
-  private async remember(target: string, kind: JournalEntry['kind'], moveAway: boolean): Promise<void> {
+  /**
+   * Journals what a path holds before its first change, then keeps a same-directory backup of a file:
+   * a hard link, or a copy where the file may be rewritten in place (`copy`, or no hard links).
+   */
+  private async remember(target: string, kind: JournalEntry['kind'], moveAway: boolean, copy = false): Promise<void> {
     if (this.touched.has(target)) {
       if (moveAway) await rm(target, { force: true });
       return;
@@ -93,6 +96,7 @@ export class Transaction implements TransactionHandle {
       const backup = this.sideName(target, 'old');
       this.record({ kind, path: target, prior: 'file', backup });
       if (moveAway) await rename(target, backup);
+      else if (copy) await this.copyBackup(target, backup);
       else await link(target, backup).catch(() => this.copyBackup(target, backup));
     } else {
       throw new Error(`${target} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a file`);
@@ -129,6 +133,17 @@ export class Transaction implements TransactionHandle {
       throw error;
     }
     await this.done(path.dirname(target));
+  }
+
+  /**
+   * For files a tool writes itself (depmod's index): each path is journaled and its bytes copied
+   * aside before the tool runs, so a rollback restores it, or deletes it if it did not exist.
+   */
+  async preserve(paths: string[]): Promise<void> {
+    for (const target of paths) {
+      throwIfInterrupted();
+      await this.remember(target, 'write', false, true);
+    }
   }
 
   onRollback(action: () => Promise<void>): void {

@@ -140,7 +140,7 @@ describe('failing hooks', () => {
     expect(result.stderr).toMatch(new RegExp(`^kinstall: EHOOK: hook ${root.at('/etc/kernel/preinst.d/10-fails')} failed with exit code 3`, 'm'));
     expect(hookLog(root)).toEqual([`preinst 10-fails ${V} ${root.at(`/lib/modules/${V}/vmlinuz`)}`]);
     expect(snapshotTree(root.boot)).toEqual(before);
-    // The staged image is rolled back; depmod's index files are not yet part of the rollback.
+    // The staged image is rolled back (depmod's index files too: faults.test.ts).
     expect(existsSync(root.at(`/lib/modules/${V}/vmlinuz`))).toBe(false);
   });
 

@@ -83,7 +83,11 @@ async function stage(io: Io, values: ParsedValues, args: string[]): Promise<numb
   const buildDir = values['build-dir'];
   if (!buildDir) throw new KinstallError('EUSAGE', { what: 'stage needs --build-dir DIR (a make O=DIR tree)' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  const result = await stageBuild(ctx, path.resolve(io.cwd, buildDir), resolveFrom(io.cwd, values['modules-dir']));
+  // stage journals like add: under the lock, after a killed run's journal is recovered, never over it.
+  const result = await withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    return stageBuild(ctx, path.resolve(io.cwd, buildDir), resolveFrom(io.cwd, values['modules-dir']));
+  });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else io.stdout(`staged ${result.version} in ${result.directory}${result.unchanged.length ? ` (unchanged: ${result.unchanged.join(', ')})` : ''}\n`);
   return ExitCode.ok;

@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { inspectKernelImage } from './kernel-image.js';
+import { transactionFor } from './recover.js';
 import { copyModulesTree, NEUTRAL_NAMES, planStaging, readBuildDir } from './stage.js';
-import { Transaction } from './transaction.js';
 import { checkVersionString } from './versions.js';
 
 export interface StageResult {
@@ -31,7 +31,7 @@ export async function stageBuild(ctx: Context, buildDir: string, modulesDir?: st
   if (ctx.request.dryRun) {
     for (const item of plan.place) ctx.log.info(`would place ${item.from} -> ${item.to}`);
   } else {
-    const txn = new Transaction(ctx.log);
+    const txn = transactionFor(ctx);
     try {
       if (modulesDir) await copyModulesTree(ctx, modulesDir, sources.version);
       await txn.apply(plan);

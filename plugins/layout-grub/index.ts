@@ -42,7 +42,10 @@ async function regenerate(ctx: Context, txn: { apply(plan: Plan): Promise<void> 
     if (ctx.isHostRoot) {
       await ctx.exec.run(command, ['-o', temp]);
     } else {
-      await ctx.exec.run('chroot', [ctx.paths.root, command, '-o', temp]);
+      // A failure is grub-mkconfig's, not chroot's: the message names it.
+      await ctx.exec.run('chroot', [ctx.paths.root, command, '-o', temp]).catch((error: unknown) => {
+        throw error instanceof KinstallError && error.code === 'ETOOL' ? error.withArgs({ tool: `${path.basename(command)} (in chroot ${ctx.paths.root})` }) : error;
+      });
     }
     if (!(await isFile(hostTemp))) {
       throw new KinstallError('ETOOL', { tool: 'grub-mkconfig', why: `it wrote no ${temp}` });
@@ -79,5 +82,7 @@ export const grubLayout: Layout = {
   },
   activate: (ctx, _plan, txn) => regenerate(ctx, txn),
   planRemove: planCompatRemove,
+  // grub.cfg must stop naming the removed kernel: regenerated the same way, rolled back the same way.
+  deactivate: (ctx, _version, _plan, txn) => regenerate(ctx, txn),
   list: (ctx) => listCompatKernels(ctx, 'grub'),
 };

@@ -25,6 +25,7 @@ async function runLilo(ctx: Context, txn: TransactionHandle): Promise<void> {
 
 export const liloLayout: Layout = {
   name: 'lilo',
+  architectures: ['x86', 'x86_64'],
   optionSchema: liloSchema,
   async detect(ctx) {
     const conf = ctx.paths.under(liloConfig(ctx));

@@ -52,6 +52,13 @@ interface PeSection {
   size: number;
 }
 
+/** The COFF header's Machine field, as kinstall names architectures. */
+function readPeArch(buffer: Buffer): KernelImageInfo['arch'] {
+  const pe = buffer.readUInt32LE(PE_POINTER_OFFSET);
+  const machine = pe + 6 <= buffer.length ? buffer.readUInt16LE(pe + 4) : 0;
+  return machine === 0x8664 ? 'x86_64' : machine === 0xaa64 ? 'arm64' : machine === 0x14c ? 'x86' : 'unknown';
+}
+
 function readPeSections(buffer: Buffer): PeSection[] | undefined {
   if (buffer.length < 0x40 || buffer.toString('latin1', 0, 2) !== 'MZ') return undefined;
   const pe = buffer.readUInt32LE(PE_POINTER_OFFSET);
@@ -92,7 +99,7 @@ export async function inspectKernelImage(file: string): Promise<KernelImageInfo>
   if (sections?.some((s) => s.name === '.linux')) {
     const uname = sections.find((s) => s.name === '.uname');
     const version = uname ? releaseFrom(cString(await whole(), uname.offset).slice(0, uname.size)) : undefined;
-    return { ...base, format: 'uki', arch: 'unknown', version, efiStub: true };
+    return { ...base, format: 'uki', arch: readPeArch(buffer), version, efiStub: true };
   }
   if (buffer.length > ARM64_MAGIC_OFFSET + 4 && buffer.toString('latin1', ARM64_MAGIC_OFFSET, ARM64_MAGIC_OFFSET + 4) === 'ARM\x64') {
     return { ...base, format: 'arm64-image', arch: 'arm64', version: findBanner(await whole()), efiStub: sections !== undefined };
@@ -105,7 +112,7 @@ export async function inspectKernelImage(file: string): Promise<KernelImageInfo>
     return { ...base, format: 'vmlinux', arch, version, efiStub: false };
   }
   if (sections && sections.length > 0) {
-    return { ...base, format: 'pe', arch: 'unknown', version: findBanner(await whole()), efiStub: true };
+    return { ...base, format: 'pe', arch: readPeArch(buffer), version: findBanner(await whole()), efiStub: true };
   }
   const why = buffer.length <= BZIMAGE_MAGIC_OFFSET ? 'too short to hold a kernel header' : 'no bzImage, arm64, ELF or PE header';
   throw new KinstallError('ENOTKERNEL', { path: file, why });

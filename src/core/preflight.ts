@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
+import { archMismatch, readTargetArch } from './system-info.js';
 import type { InitramfsGenerator, Layout, Plan, StagedKernel } from './types.js';
 
 export interface PreflightSubject {
@@ -28,6 +29,7 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     ...(layout.requiredTools?.(ctx) ?? []),
   ];
   const problems = [
+    ...(await checkArchitecture(ctx, layout, kernel)),
     ...(await missingTools(ctx, tools)),
     ...(await checkBootDirInsideRoot(ctx)),
     ...((await generator?.preflight?.(ctx, kernel)) ?? []),
@@ -39,6 +41,18 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
     throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
   }
+}
+
+/** The kernel must run the target's programs, and the layout's bootloader must boot it. */
+async function checkArchitecture(ctx: Context, layout: Layout, kernel: StagedKernel): Promise<string[]> {
+  const arch = kernel.imageInfo.arch;
+  const problems: string[] = [];
+  const mismatch = archMismatch(arch, await readTargetArch(ctx));
+  if (mismatch) problems.push(`${mismatch} (${ctx.paths.root}): install a kernel built for the target`);
+  if (layout.architectures && arch !== 'unknown' && !layout.architectures.includes(arch)) {
+    problems.push(`the ${layout.name} layout boots ${layout.architectures.join('/')} kernels only; this image is ${arch}`);
+  }
+  return problems;
 }
 
 /** A boot dir that is a symlink leading out of the root would put the kernel on another system. */

@@ -1,8 +1,10 @@
 // Facts about the target system that several layouts need: os-release, the machine id, the
 // BLS entry token and the kernel command line. All read under --root.
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Context } from './context.js';
 import { parseInstallConf } from './install-conf.js';
+import type { KernelImageInfo } from './types.js';
 
 const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
 
@@ -72,4 +74,50 @@ export async function inChroot(): Promise<boolean> {
   const [mine, init] = await Promise.all([stat('/').catch(() => undefined), stat('/proc/1/root/').catch(() => undefined)]);
   if (!mine || !init) return false;
   return mine.dev !== init.dev || mine.ino !== init.ino;
+}
+
+type Arch = KernelImageInfo['arch'];
+
+const nodeArch: Record<string, Arch> = { x64: 'x86_64', ia32: 'x86', arm64: 'arm64' };
+
+/** The ELF machine of a program, as kinstall names architectures. */
+async function elfArch(file: string): Promise<Arch> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return 'unknown';
+  try {
+    const header = Buffer.alloc(20);
+    const { bytesRead } = await handle.read(header, 0, 20, 0);
+    if (bytesRead < 20 || header.toString('latin1', 0, 4) !== '\x7fELF') return 'unknown';
+    const machine = header.readUInt16LE(18);
+    return machine === 0x3e ? 'x86_64' : machine === 0xb7 ? 'arm64' : machine === 3 ? 'x86' : 'unknown';
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The architecture of the system the kernel is for: the running one on `/`; under another
+ * --root, that of the root's own shell (links followed only while they stay inside the root).
+ * `unknown` when the root holds no programs (nothing to compare against).
+ */
+export async function readTargetArch(ctx: Context): Promise<Arch> {
+  if (ctx.isHostRoot) return nodeArch[process.arch] ?? 'unknown';
+  const root = await realpath(ctx.paths.root).catch(() => ctx.paths.root);
+  for (const program of ['/bin/sh', '/usr/bin/sh', '/usr/bin/env', '/bin/busybox']) {
+    const real = await realpath(ctx.paths.under(program)).catch(() => undefined);
+    if (!real || !real.startsWith(`${root}${path.sep}`)) continue;
+    const arch = await elfArch(real);
+    if (arch !== 'unknown') return arch;
+  }
+  return 'unknown';
+}
+
+/** Why a kernel of `image`'s architecture cannot run the target's programs, or undefined. */
+export function archMismatch(image: Arch, target: Arch): string | undefined {
+  if (image === 'unknown' || target === 'unknown') return undefined;
+  const family = (a: Arch) => (a === 'arm64' ? 'arm64' : 'x86');
+  if (family(image) !== family(target) || (image === 'x86' && target === 'x86_64')) {
+    return `the image is an ${image} kernel, but the target system's programs are ${target}`;
+  }
+  return undefined;
 }

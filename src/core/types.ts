@@ -108,6 +108,8 @@ export interface Layout {
   name: string;
   optionSchema?: OptionSchema;
   aliases?: string[];
+  /** The kernel architectures its bootloader can start; absent: any. */
+  architectures?: KernelImageInfo['arch'][];
   /**
    * For layout=auto: a reason string when this layout fits the machine (and the image being
    * installed, when there is one), else undefined. Without an image: whether the layout is in use.

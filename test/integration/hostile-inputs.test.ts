@@ -2,7 +2,7 @@
 // exactly as it was (the boot dir and the neutral location).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installkernel, kinstall, type CliResult } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
@@ -37,6 +37,14 @@ const file = (r: TestRoot, name: string, content: Buffer | string) => {
   return p;
 };
 
+/** An arm64 Image header (magic at 0x38) with a version banner: what `inspect` reads of one. */
+function arm64Image(): Buffer {
+  const image = Buffer.alloc(8192);
+  image.write('ARM\x64', 0x38, 'latin1');
+  image.write(`Linux version ${V} (gcc) #1 SMP PREEMPT\0`, 4096, 'latin1');
+  return image;
+}
+
 const cases: Case[] = [
   { name: 'missing image', exit: 3, code: 'ENOIMAGE', setup: (r) => add(r, V, r.at('/nothere/bzImage')) },
   { name: 'empty image', exit: 3, code: 'ENOTKERNEL', setup: (r) => add(r, V, file(r, 'empty', '')), message: /empty/ },
@@ -54,6 +62,24 @@ const cases: Case[] = [
       elf.write(`Linux version ${V} (gcc) #1 SMP\0`, 1024, 'latin1');
       return add(r, V, file(r, 'vmlinux', elf));
     },
+  },
+  {
+    name: 'an arm64 Image for an x86_64 root',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /the image is an arm64 kernel, but the target system's programs are x86_64/,
+    setup: (r) => {
+      mkdirSync(r.at('/bin'), { recursive: true });
+      copyFileSync('/bin/dash', r.at('/bin/sh'));
+      return add(r, V, file(r, 'Image', arm64Image()));
+    },
+  },
+  {
+    name: 'an arm64 Image with the lilo layout',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /the lilo layout boots x86\/x86_64 kernels only; this image is arm64/,
+    setup: (r) => ['add', '--root', r.root, '--layout', 'lilo', '--initramfs', 'none', V, file(r, 'Image', arm64Image())],
   },
   { name: 'version mismatch', exit: 3, code: 'EVERSIONMISMATCH', setup: (r) => add(r, '6.6.6-other', kernel.image) },
   { name: 'version ../../etc', exit: 3, code: 'EBADVERSION', setup: (r) => add(r, '../../etc', kernel.image) },

@@ -1,7 +1,7 @@
 // Facts read from the target: the command line and the BLS entry token, in their documented order.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { foldCmdline, readEntryToken, readKernelCmdline } from '../../src/core/system-info.js';
+import { archMismatch, foldCmdline, readEntryToken, readKernelCmdline, readTargetArch } from '../../src/core/system-info.js';
 import { testContext } from '../helpers/context.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 
@@ -41,5 +41,30 @@ describe('entry token', () => {
     expect(await readEntryToken(await testContext(root.root))).toBe('0123456789abcdef0123456789abcdef');
     put(root, '/etc/kernel/entry-token', 'mytoken\n');
     expect(await readEntryToken(await testContext(root.root))).toBe('mytoken');
+  });
+});
+
+describe('target architecture', () => {
+  it('is read from the root\'s shell through links inside the root; unknown without programs or through a link leaving it', async () => {
+    root = makeRoot({ config: false });
+    expect(await readTargetArch(await testContext(root.root))).toBe('unknown');
+    symlinkSync('/bin/dash', root.at('/bin-outside'));
+    mkdirSync(root.at('/usr/bin'), { recursive: true });
+    symlinkSync('/usr/bin/env', root.at('/usr/bin/env'));
+    expect(await readTargetArch(await testContext(root.root))).toBe('unknown');
+    copyFileSync('/bin/dash', root.at('/usr/bin/dash'));
+    symlinkSync('usr/bin', root.at('/bin'));
+    symlinkSync('dash', root.at('/usr/bin/sh'));
+    expect(await readTargetArch(await testContext(root.root))).toBe('x86_64');
+  });
+
+  it('tells which kernels cannot run the target\'s programs', () => {
+    expect(archMismatch('x86_64', 'x86_64')).toBeUndefined();
+    expect(archMismatch('x86_64', 'x86')).toBeUndefined();
+    expect(archMismatch('unknown', 'x86_64')).toBeUndefined();
+    expect(archMismatch('arm64', 'unknown')).toBeUndefined();
+    expect(archMismatch('arm64', 'x86_64')).toBe("the image is an arm64 kernel, but the target system's programs are x86_64");
+    expect(archMismatch('x86_64', 'arm64')).toMatch(/x86_64 kernel.*arm64/);
+    expect(archMismatch('x86', 'x86_64')).toMatch(/x86 kernel.*x86_64/);
   });
 });

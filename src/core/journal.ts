@@ -93,7 +93,8 @@ export class Journal {
  * Test-only hook point: KINSTALL_TEST_CRASH_AFTER=POINT makes the process SIGKILL itself at that
  * point, so the crash tests can reproduce a power loss at a known moment. Points: `journal` (first
  * journal write, nothing changed), `backup:N` (Nth change's backup made, target not yet replaced),
- * `op:N` (Nth change done), `reactivate` (a bootloader tool is about to run), `activated` (a layout's bootloader step
+ * `op:N` (Nth change done), `reactivate` (a bootloader tool is about to run), `step:NAME` (a pipeline step is about to
+ * run), `activated` (a layout's bootloader step
  * finished, the run not final yet), `committed` (run
  * final, backups not yet dropped), `rollback:N` (Nth restore of a rollback done).
  */

@@ -47,6 +47,7 @@ export async function runPipeline<S extends PipelineState>(steps: Step<S>[], sta
       continue;
     }
     ctx.log.debug(`step ${step.name}: start`);
+    state.txn.checkpoint(`step:${step.name}`);
     try {
       throwIfInterrupted();
       await step.run(state);

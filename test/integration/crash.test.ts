@@ -190,6 +190,50 @@ describe('SIGKILL with the lilo layout: recovery runs lilo again on the restored
   });
 });
 
+describe('SIGKILL as each pipeline step begins, then kinstall recover: boot dir and lib/modules/KVER as before', () => {
+  /** A root with the kernel installed once (modules, depmod index, hooks that succeed). */
+  async function installedRoot(): Promise<TestRoot> {
+    const r = makeRoot({ modules: true });
+    roots.push(r);
+    mkdirSync(r.at('/var/fake'), { recursive: true });
+    for (const tag of ['a', 'b']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), `prebuilt initramfs ${tag}\n`);
+    for (const phase of ['preinst', 'postinst']) {
+      mkdirSync(r.at(`/etc/kernel/${phase}.d`), { recursive: true });
+      writeFileSync(r.at(`/etc/kernel/${phase}.d/10-ok`), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    }
+    await ok(r, ['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-a'), V, kernel.image]);
+    return r;
+  }
+  const state = (r: TestRoot) => ({ boot: snapshotTree(r.boot), modules: snapshotTree(r.at(`/lib/modules/${V}`)) });
+
+  for (const step of ['stage', 'depmod', 'initramfs', 'preinst', 'plan', 'commit', 'activate', 'postinst']) {
+    it(`add killed at step:${step}`, async () => {
+      const r = await installedRoot();
+      const before = state(r);
+      const args = ['add', '--force', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-b'), V, kernel.image];
+      const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: `step:${step}` } });
+      expect(result.signal, String(result.stderr)).toBe('SIGKILL');
+      // The journal is written with the first change: the staged files are unchanged (same image),
+      // so that is depmod's, once its step runs.
+      const changed = !['stage', 'depmod'].includes(step);
+      expect(existsSync(journal(r))).toBe(changed);
+      expect(await recover(r)).toContain(changed ? 'rolled back' : 'nothing to recover');
+      expect(state(r)).toEqual(before);
+    });
+  }
+
+  for (const step of ['commit', 'deactivate']) {
+    it(`remove killed at step:${step}`, async () => {
+      const r = await installedRoot();
+      const before = state(r);
+      const result = await execa('node', [kinstallBin, 'remove', '--root', r.root, '--layout', 'compat', V], { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: `step:${step}` } });
+      expect(result.signal, String(result.stderr)).toBe('SIGKILL');
+      expect(await recover(r)).toContain(step === 'commit' ? 'nothing to recover' : 'rolled back');
+      expect(state(r)).toEqual(before);
+    });
+  }
+});
+
 describe('SIGKILL with the efistub layout: files and firmware entries both come back', () => {
   const windows = { label: 'Windows Boot Manager', loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '', active: true, disk: '/dev/vda', part: 1 };
   function efiRoot() {

@@ -126,7 +126,7 @@ A run killed with SIGKILL or cut off by a power loss leaves it behind; recover p
 as it was before that run (or, when the run had already finished its changes, completes it),
 removes leftover temporary files, and runs the bootloader step (lilo, grub-mkconfig) again on the
 restored files, and puts firmware entries (efistub) and BootOrder back as the journal recorded them.
-add, stage, remove, prune, list and installkernel recover first, with a warning.
+add, stage, remove, prune, list, verify and installkernel recover first, with a warning.
 Prints what it did, or "nothing to recover". Exit 0, or 6 if a file could not be restored (the
 journal is kept).`,
   inspect: `Usage: kinstall inspect IMAGE [--json]

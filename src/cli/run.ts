@@ -185,6 +185,8 @@ async function verify(io: Io, values: ParsedValues, args: string[]): Promise<num
   const timeout = values.timeout;
   if (timeout !== undefined && !/^[1-9][0-9]*$/.test(timeout)) throw new KinstallError('EUSAGE', { what: `--timeout takes a whole number of seconds, found "${timeout}"` });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  // Boots what is installed: a killed run's half-changed files are put back first, as list does.
+  if (await hasJournal(ctx)) await recoverIfIdle(ctx, () => recoverBeforeCommand(ctx));
   const result = await verifyKernel(ctx, { version: args[0] ?? '', timeoutSeconds: timeout === undefined ? undefined : Number(timeout) });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else for (const line of describeVerify(result)) io.stdout(`${line}\n`);

@@ -128,6 +128,21 @@ describe('SIGKILL during kinstall add (compat), then kinstall recover', () => {
   });
 });
 
+describe('verify recovers first too', () => {
+  it('a fresh install killed half-way is rolled back before verify looks for it: not installed, exit 3', async () => {
+    const r = newRoot('compat');
+    const before = snapshotTree(r.boot);
+    await crashAt(r, 'op:2', addArgs(r, V, 'a'));
+    expect(existsSync(r.at(`/lib/modules/${V}/vmlinuz`)), 'the killed run staged the image').toBe(true);
+    const result = await kinstall(['verify', '--root', r.root, '--layout', 'compat', V], { env: env(r) });
+    expect(result.stderr).toContain('was found: rolled back');
+    expect(result.exitCode, result.stderr).toBe(3);
+    expect(result.stderr).toMatch(/^kinstall: ENOTINSTALLED: /m);
+    expect(snapshotTree(r.boot)).toEqual(before);
+    expect(existsSync(r.at(`/lib/modules/${V}/vmlinuz`))).toBe(false);
+  });
+});
+
 describe('SIGKILL during kinstall remove (compat), then kinstall recover', () => {
   const installBoth = async (r: TestRoot) => {
     await ok(r, addArgs(r, V, 'a'));

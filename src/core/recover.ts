@@ -74,6 +74,21 @@ async function sweepToolOutputs(dir: string, depth: number, swept: string[]): Pr
   }
 }
 
+/**
+ * depmod (kmod) writes each index as `NAME.PID.USEC.SEC` and renames it into place: one killed
+ * with kinstall leaves those beside the index files the journal preserved.
+ */
+async function sweepDepmodTemps(data: JournalData, swept: string[]): Promise<void> {
+  const dirs = new Set(data.entries.filter((e) => path.basename(e.path).startsWith('modules.')).map((e) => path.dirname(e.path)));
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!/^modules\.[a-z.]+\.\d+\.\d+\.\d+$/.test(name)) continue;
+      await rm(path.join(dir, name), { force: true });
+      swept.push(path.join(dir, name));
+    }
+  }
+}
+
 export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   const report: RecoveryReport = { outcome: 'nothing to recover', restored: [], dropped: [], reactivated: [], warnings: [] };
   const journal = journalFor(ctx);
@@ -91,6 +106,7 @@ export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   const { restored, failures } = await undoEntries(data);
   report.restored = restored;
   await sweepToolOutputs(ctx.paths.boot, 2, report.dropped);
+  await sweepDepmodTemps(data, report.dropped);
   if (failures.length > 0) {
     throw new KinstallError('EROLLBACK', { cause: `an interrupted run (pid ${data.pid})`, why: failures.join('; ') }, [
       `the journal ${journal.file} is kept; fix the cause and run kinstall recover again`,

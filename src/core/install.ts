@@ -60,6 +60,17 @@ const hasModules = async (dir: string) =>
   (await stat(path.join(dir, 'modules.order')).then(() => true, () => false)) ||
   (await stat(path.join(dir, 'kernel')).then((s) => s.isDirectory(), () => false));
 
+/**
+ * The initramfs a distribution kernel ships with its image (Gentoo's dist-kernels with
+ * USE=initramfs): an `initrd` beside the image, or in the neutral location beside its vmlinuz.
+ */
+async function findNeighbourInitrd(ctx: Context, image: string, version: string): Promise<string | undefined> {
+  const beside = await existing(path.join(path.dirname(image), 'initrd'));
+  if (beside) return beside;
+  const neutral = path.join(ctx.paths.moduleDir(version), 'initrd');
+  return existing(await resolveInRoot(ctx, neutral));
+}
+
 /** Step 1: which kernel, from where, in which layout, with which initramfs. */
 async function resolve(state: InstallState): Promise<void> {
   const { ctx, input } = state;
@@ -67,7 +78,7 @@ async function resolve(state: InstallState): Promise<void> {
   state.version = version;
   state.imageInfo = info;
   state.sources = sources;
-  const neighbourInitrd = input.image ? await existing(path.join(path.dirname(input.image), 'initrd')) : undefined;
+  const neighbourInitrd = await findNeighbourInitrd(ctx, image, version);
   state.prebuiltInitrds = input.initrds.length > 0 ? input.initrds : neighbourInitrd ? [neighbourInitrd] : [];
   for (const file of state.prebuiltInitrds) {
     if (!(await existing(file))) throw new KinstallError('ENOINITRD', { path: file });

@@ -31,7 +31,7 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
   const problems = [
     ...(await checkArchitecture(ctx, layout, kernel)),
     ...(await missingTools(ctx, tools)),
-    ...(await checkBootDirInsideRoot(ctx)),
+    ...(await checkAreasInsideRoot(ctx)),
     ...((await generator?.preflight?.(ctx, kernel)) ?? []),
     ...((await layout.preflight?.(ctx, kernel)) ?? []),
   ];
@@ -55,14 +55,27 @@ async function checkArchitecture(ctx: Context, layout: Layout, kernel: StagedKer
   return problems;
 }
 
-/** A boot dir that is a symlink leading out of the root would put the kernel on another system. */
-async function checkBootDirInsideRoot(ctx: Context): Promise<string[]> {
+/**
+ * The places kinstall writes and deletes under --root (the boot dir, the ESP named by --esp or
+ * BOOT_ROOT, the neutral location /lib/modules) must resolve inside the root: a symlink leading out
+ * would put the kernel on, or delete it from, another system (the host's /boot, its ESP).
+ */
+export async function checkAreasInsideRoot(ctx: Context): Promise<string[]> {
+  if (ctx.isHostRoot) return [];
   const { realpath } = await import('node:fs/promises');
-  const real = await realpath(ctx.paths.boot).catch(() => undefined);
   const root = await realpath(ctx.paths.root).catch(() => ctx.paths.root);
-  if (!real || ctx.isHostRoot) return [];
-  if (real === root || real.startsWith(`${root}/`)) return [];
-  return [`boot dir ${ctx.paths.boot} leads to ${real}, outside ${root} (replace the symlink with a directory or mount)`];
+  const areas: Array<[string, string]> = [
+    ['boot dir', ctx.paths.boot],
+    ...(ctx.settings.bootRoot ? [['ESP', ctx.paths.under(ctx.settings.bootRoot)] as [string, string]] : []),
+    ['modules dir', ctx.paths.under('/lib/modules')],
+  ];
+  const problems: string[] = [];
+  for (const [what, dir] of areas) {
+    const real = await realpath(dir).catch(() => undefined);
+    if (!real || real === root || real.startsWith(`${root}/`)) continue;
+    problems.push(`${what} ${dir} leads to ${real}, outside ${root} (replace the symlink with a directory or mount)`);
+  }
+  return problems;
 }
 
 /** Plan targets must be files or absent: a directory in the way would fail half-way through the commit. */

@@ -193,9 +193,13 @@ describe('kinstall stage', () => {
       expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
       expect(snapshotTree(build)).toEqual(buildBefore);
 
-      // Later, from the neutral location alone: the links are read through the root.
-      const again = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V]);
+      // Later, from the neutral location alone: the links are read through the root, and the
+      // initramfs the package ships beside its bzImage (USE=initramfs) is the one installed.
+      writeFileSync(root.at(`${src}/arch/x86/boot/initrd`), 'the dist-kernel\'s prebuilt initramfs\n');
+      const again = await kinstall(['add', '--root', root.root, '--layout', 'compat', V]);
       expect(again.exitCode, again.stderr).toBe(0);
+      expect(again.stderr).toContain('initramfs prebuilt');
+      expect(readFileSync(root.at(`/boot/initramfs-${V}.img`), 'utf8')).toBe('the dist-kernel\'s prebuilt initramfs\n');
       expect(readFileSync(root.at(`/boot/System.map-${V}`)).equals(readFileSync(kernel.systemMap))).toBe(true);
       expect(snapshotTree(root.at('/lib/modules'))).toEqual(before);
     });

@@ -35,6 +35,8 @@ const initOutput = /^\[\s*\d+\.\d+\]\s+(dracut|systemd|initramfs|init)\b/i;
 const timestamped = /^\[\s*\d+\.\d+\]/;
 const unpackFailed = /Initramfs unpacking failed|junk in compressed archive|compression method \S+ not configured|decompressor failed|invalid magic at start of compressed archive/i;
 const panic = /Kernel panic - not syncing/;
+// The kernel's own complaints about init: never taken for init's output, timestamp or not.
+const kernelInitError = /Failed to execute|No working init found|Starting init: .* exists but couldn't execute|Kernel panic/;
 
 /** The installed image and initramfs of a version, as a layout lists them. */
 async function findInstalled(ctx: Context, version: string): Promise<{ kernel: string; initrd?: string }> {
@@ -66,10 +68,12 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
     if (unpackFailed.test(line)) unpackError = true;
     if (panic.test(line)) verdict = unpackError ? 'initramfs-unpack-failed' : 'kernel-panic';
     else if (runInit.test(line)) initStarted = true;
-    else if (initStarted && !unpackError && line.trim() !== '' && (initOutput.test(line) || !timestamped.test(line))) verdict = 'pass';
+    else if (initStarted && !unpackError && line.trim() !== '' && !kernelInitError.test(line) && (initOutput.test(line) || !timestamped.test(line))) verdict = 'pass';
     return verdict !== undefined;
   };
-  const append = ['console=ttyS0', 'panic=-1', ctx.settings.cmdline].filter(Boolean).join(' ');
+  // printk.time=1 last, so that it wins over the configured line: the kernel's messages carry a
+  // timestamp and a line without one can only come from userspace (the initramfs's init).
+  const append = ['console=ttyS0', 'panic=-1', ctx.settings.cmdline, 'printk.time=1'].filter(Boolean).join(' ');
   ctx.log.info(`booting ${found.kernel}${found.initrd ? ` with ${found.initrd}` : ''} in QEMU (up to ${timeoutSeconds} s)`);
   const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined));
   const outcome = await bootDirect({ qemu, kernel: found.kernel, initrd: found.initrd, append, timeoutMs: timeoutSeconds * 1000, env, onLine });

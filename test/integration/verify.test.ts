@@ -74,6 +74,21 @@ describe('kinstall verify', () => {
     noQemuLeft();
   }, 120_000);
 
+  it('an init the kernel cannot execute is a kernel panic even with printk.time=0 in the command line, exit 8', async () => {
+    const r = freshRoot();
+    // A newc cpio whose /init is not executable: the kernel prints "Failed to execute /init" and panics.
+    const tree = mkdtempSync(path.join(os.tmpdir(), 'kinstall-badinit-'));
+    writeFileSync(path.join(tree, 'init'), '#!/bin/sh\necho never runs\n', { mode: 0o644 });
+    const cpio = execFileSync('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: tree, input: 'init\n' });
+    rmSync(tree, { recursive: true, force: true });
+    writeFileSync(r.at(`/boot/initramfs-${V}.img`), cpio);
+    const result = await kinstall(['verify', '--root', r.root, '--cmdline', 'printk.time=0', V]);
+    expect(result.stdout).toContain(`${V}: kernel-panic`);
+    expect(result.stdout).toMatch(/Failed to execute \/init|No working init found/);
+    expect(result.exitCode).toBe(8);
+    noQemuLeft();
+  }, 120_000);
+
   it('random bytes instead of a kernel give no-output with qemu\'s reason, exit 8', async () => {
     const r = freshRoot();
     writeFileSync(r.at(`/boot/vmlinuz-${V}`), randomBytes(4 * 1024 * 1024));

@@ -3,6 +3,20 @@
 import { execa } from 'execa';
 import type { Logger } from './logger.js';
 import { KinstallError } from './errors.js';
+import { commandAbortSignal } from './interrupt.js';
+
+/** After SIGTERM, how long a stopped command's process group gets before SIGKILL. */
+const KILL_GRACE_MS = 5000;
+
+/** Signals a whole process group (the command and whatever it forked); gone already is fine. */
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group has exited
+  }
+}
 
 export interface ExecOptions {
   cwd?: string;
@@ -51,7 +65,10 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
       log.log(lineLevel, `  ${file.split('/').pop()}: ${String(line)}`);
       yield line as string;
     };
-    const result = await execa(file, args, {
+    // Its own process group, so that stopping it (on SIGINT/SIGTERM, on a timeout) reaches
+    // everything it started: dracut's cpio and compressor, a hook's sleep.
+    const subprocess = execa(file, args, {
+      detached: true,
       cwd: options.cwd,
       env: options.explicitEnv ? { ...options.env } : { ...baseEnv, ...options.env },
       extendEnv: false,
@@ -64,6 +81,19 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
       stderr: [toLog],
       lines: false,
     });
+    const abort = commandAbortSignal();
+    let grace: NodeJS.Timeout | undefined;
+    const stop = () => {
+      log.warn(`stopping ${file.split('/').pop()} (pid ${subprocess.pid ?? '?'})`);
+      signalGroup(subprocess.pid, 'SIGTERM');
+      grace = setTimeout(() => signalGroup(subprocess.pid, 'SIGKILL'), KILL_GRACE_MS);
+    };
+    abort?.addEventListener('abort', stop, { once: true });
+    const result = await subprocess;
+    abort?.removeEventListener('abort', stop);
+    clearTimeout(grace);
+    // A stopped or timed-out command's group may outlive its leader: nothing of it may go on.
+    if (grace !== undefined || result.timedOut) signalGroup(subprocess.pid, 'SIGKILL');
     const spawnError = result.failed && result.exitCode === undefined && !result.timedOut ? result.originalMessage : undefined;
     const outcome: ExecResult = {
       exitCode: result.exitCode ?? (result.timedOut ? 124 : 127),

@@ -3,11 +3,21 @@
 import { KinstallError } from './errors.js';
 
 let received: string | undefined;
+const commands = new AbortController();
 
 /** Called by the CLI's signal handler; the first signal counts, later ones change nothing. */
 export function noteInterrupt(signal: string): void {
-  received ??= signal;
+  if (received) return;
+  received = signal;
+  commands.abort();
 }
+
+/**
+ * For a command about to start: aborted by the first signal, so a running dracut or hook is
+ * stopped instead of holding the run; undefined once a signal arrived, so the commands of the
+ * rollback itself (lilo on the restored files) run to their end.
+ */
+export const commandAbortSignal = (): AbortSignal | undefined => (received ? undefined : commands.signal);
 
 export const interruptedBy = (): string | undefined => received;
 

@@ -127,3 +127,31 @@ describe('SIGINT and SIGTERM roll back and exit 5', () => {
     expect(await ok(r, ['recover', '--root', r.root])).toContain('nothing to recover');
   });
 });
+
+describe('a signal stops the command that is running, not only kinstall', () => {
+  /** Running (a zombie waiting to be reaped by init has already stopped). */
+  const alive = (pid: number) => {
+    const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+    return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  };
+
+  it('SIGTERM during a long preinst hook: the hook and what it started are stopped, the run rolled back', async () => {
+    const { r, before } = await installedRoot();
+    const mark = r.at('/var/fake/hook-pids');
+    mkdirSync(r.at('/etc/kernel/preinst.d'), { recursive: true });
+    writeFileSync(r.at('/etc/kernel/preinst.d/10-slow'), `#!/bin/sh\nsleep 60 &\necho "$$ $!" > ${mark}\nwait\necho finished >> ${mark}\n`, { mode: 0o755 });
+    const run = start(r, addArgs(r, V2, 'c'), '0');
+    for (let i = 0; i < 300 && !existsSync(mark); i += 1) await sleep(50);
+    const pids = readFileSync(mark, 'utf8').trim().split(' ').map(Number);
+    sleepers.push(...pids);
+    expect(pids.every(alive)).toBe(true);
+    run.kill('SIGTERM');
+    const result = await run;
+    expect(result.exitCode, String(result.stderr)).toBe(5);
+    expect(String(result.stderr)).toMatch(/kinstall: EINTERRUPTED: interrupted by SIGTERM; rolled back \d+ change\(s\), nothing was changed/);
+    // The hook's shell and its sleep are gone: nothing of the interrupted run goes on.
+    expect(pids.filter(alive)).toEqual([]);
+    expect(readFileSync(mark, 'utf8')).not.toContain('finished');
+    expect(snapshotTree(r.boot)).toEqual(before);
+  });
+});

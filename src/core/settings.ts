@@ -2,7 +2,8 @@
 // Every problem is collected and reported together.
 import { cosmiconfig } from 'cosmiconfig';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KinstallError } from './errors.js';
 import { readInstallConfChain } from './install-conf.js';
 import { assertTrusted } from './trust.js';
@@ -117,12 +118,27 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
 }
 
 /** Loads third-party plugins named by the config file into the registry. */
+/** Where a plugin named by package resolves, as import() will load it; undefined when it does not. */
+function resolvePackage(name: string): string | undefined {
+  try {
+    const url = typeof import.meta.resolve === 'function' ? import.meta.resolve(name) : pathToFileURL(createRequire(import.meta.url).resolve(name)).href;
+    return url.startsWith('file:') ? fileURLToPath(url) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function loadPlugins(names: string[], baseDir: string, registry: PluginRegistry, problems: string[]) {
   for (const name of names) {
     const byPath = name.startsWith('.') || name.startsWith('/');
     const spec = byPath ? pathToFileURL(path.resolve(baseDir, name)).href : name;
     try {
-      if (byPath) await assertTrusted(path.resolve(baseDir, name), 'plugin');
+      // A plugin is code run as root: its file, and for a package the directory holding it, must be root's.
+      const file = byPath ? path.resolve(baseDir, name) : resolvePackage(name);
+      if (file) {
+        await assertTrusted(file, 'plugin');
+        if (!byPath) await assertTrusted(path.dirname(file), 'plugin directory');
+      }
       const mod = (await import(spec)) as { default?: unknown };
       const exported = mod.default ?? mod;
       const items = Array.isArray(exported) ? exported : [exported];

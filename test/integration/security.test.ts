@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kinstall } from '../helpers/cli.js';
+import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
@@ -126,6 +126,23 @@ describe('trust checks when running as root', () => {
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toContain(`refusing to use the plugin: ${plugin} is writable by others`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('refuses a plugin named by package whose file others can write, without running it', async () => {
+    root = rootWithModules();
+    const marker = root.at('/var/tmp/plugin-ran');
+    // import() of a package name resolves from kinstall's own node_modules.
+    const pkg = path.join(top, 'node_modules', `kinstall-test-plugin-${process.pid}`);
+    outside = pkg;
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: path.basename(pkg), type: 'module', exports: './index.js' }));
+    writeFileSync(path.join(pkg, 'index.js'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`);
+    chmodSync(path.join(pkg, 'index.js'), 0o646);
+    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: [path.basename(pkg)] }));
+    const result = await add(root);
+    expect(result.exitCode, result.stderr).toBe(4);
+    expect(result.stderr).toContain(`refusing to use the plugin: ${path.join(pkg, 'index.js')} is writable by others`);
     expect(existsSync(marker)).toBe(false);
   });
 });

@@ -15,7 +15,8 @@ const commonOptions = `Options (every command):
   --keep N            after installing, remove the oldest kernels beyond N
   --dry-run           resolve, check and print the plan; change nothing
   --force             install even when VERSION differs from the image's own version
-  --json              print the result as JSON on stdout
+  --json              print the result as JSON on stdout (an error as {"error": {code,
+                      exitCode, message, details}})
   -v, --verbose       debug logging, tool output and stack traces
   -h, --help          this help
       --version       print kinstall's version`;

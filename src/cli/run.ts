@@ -41,8 +41,12 @@ function packageVersion(): string {
 
 const shippedHooksDir = () => path.join(packageDir(), 'hooks.d');
 
-function reportError(io: Io, error: unknown, verbose: boolean): number {
+/** The one-line coded error on stderr; with --json also `{"error": …}` on stdout, for scripts. */
+function reportError(io: Io, error: unknown, verbose: boolean, json = io.argv.includes('--json')): number {
   const known = error instanceof KinstallError ? error : KinstallError.fromStep('kinstall', error);
+  if (json) {
+    io.stdout(`${JSON.stringify({ error: { code: known.code, exitCode: known.exitCode, message: known.message, details: known.details } }, null, 2)}\n`);
+  }
   io.stderr(`kinstall: ${known.code}: ${known.message}\n`);
   for (const line of known.details) io.stderr(`  ${line}\n`);
   if (verbose && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);

@@ -55,6 +55,16 @@ describe('kinstall inspect', () => {
     });
   });
 
+  it('with --json an error is also a JSON object on stdout: code, exit code, message, details', async () => {
+    root = makeRoot();
+    const result = await kinstall(['add', '--json', '--root', root.root, '--layout', 'compat', V, root.at('/nothere/bzImage')]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toMatch(/^kinstall: ENOIMAGE: kernel image not found: /m);
+    expect(JSON.parse(result.stdout)).toEqual({
+      error: { code: 'ENOIMAGE', exitCode: 3, message: `kernel image not found: ${root.at('/nothere/bzImage')}`, details: [] },
+    });
+  });
+
   it('recognises a synthetic arm64 Image by its magic and finds its banner', async () => {
     root = makeRoot();
     const image = Buffer.alloc(8192);

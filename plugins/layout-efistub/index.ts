@@ -5,12 +5,11 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { bootRootCandidates } from '../../src/core/boot-root.js';
 import type { Context } from '../../src/core/context.js';
-import { checkWritableDir } from '../../src/core/preflight.js';
 import { readKernelCmdline } from '../../src/core/system-info.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
 import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk, restoreFirmware, type FirmwareNote } from './entry.js';
-import { Efibootmgr } from './firmware.js';
-import { efibootmgrCommand, efistubOptions, efistubSchema, efistubTarget, firmwareAvailable, validVendor, type EfistubTarget } from './target.js';
+import { Efibootmgr, sameLoader } from './firmware.js';
+import { efibootmgrCommand, efistubOptions, efistubSchema, efistubTarget, espProblems, firmwareAvailable, validVendor, type EfistubTarget } from './target.js';
 
 const MODE = 0o644;
 const isFile = (p: string) => lstat(p).then((s) => s.isFile(), () => false);
@@ -40,7 +39,7 @@ async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> 
     problems.push(`no ESP found (tried ${espPlaces(ctx)}): mount the ESP or pass --esp DIR`);
     return problems;
   }
-  problems.push(...(await checkWritableDir(target.esp.dir, 'ESP')));
+  problems.push(...(await espProblems(ctx, target)));
   if ((await firmwareAvailable(ctx)).available) {
     const command = efibootmgrCommand(ctx);
     if (!(await ctx.exec.which(command))) problems.push(`${command} is not installed (needed to create the firmware boot entry)`);
@@ -87,7 +86,23 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
     kernels.push({ version, layout: 'efistub', files, entry: target.efiPath(target.imageName(version)), size: sizes.reduce((a, b) => a + b, 0) });
   }
+  await markDefault(ctx, kernels);
   return kernels;
+}
+
+/** The default is the kernel whose entry the firmware tries first (earliest in BootOrder). */
+async function markDefault(ctx: Context, kernels: InstalledKernel[]): Promise<void> {
+  if (kernels.length === 0 || !(await firmwareAvailable(ctx)).available) return;
+  const state = await new Efibootmgr(ctx, efibootmgrCommand(ctx)).read().catch(() => undefined);
+  if (!state) return;
+  for (const num of state.order) {
+    const loader = state.entries.find((e) => e.num === num)?.loader;
+    const kernel = kernels.find((k) => loader !== undefined && sameLoader(loader, k.entry ?? ''));
+    if (kernel) {
+      kernel.isDefault = true;
+      return;
+    }
+  }
 }
 
 export const efistubLayout: Layout = {

@@ -93,6 +93,24 @@ describe('efistub layout', () => {
     expect(calls(root)).toContainEqual(['--delete-bootnum', '--bootnum', '0001']);
   });
 
+  it('list marks as default the kernel whose entry comes first in BootOrder', async () => {
+    root = efiRoot();
+    const V2 = `${V}-second`;
+    expect((await add(root, ['--initramfs', 'none', V, kernel.image])).exitCode).toBe(0);
+    expect((await add(root, ['--initramfs', 'none', '--force', V2, kernel.image])).exitCode).toBe(0);
+    const listed = async () => {
+      const result = await kinstall(['list', '--json', '--root', root!.root, '--layout', 'efistub'], { env: env(root!) });
+      expect(result.exitCode, result.stderr).toBe(0);
+      return Object.fromEntries((JSON.parse(result.stdout) as Array<{ version: string; isDefault?: boolean }>).map((k) => [k.version, k.isDefault ?? false]));
+    };
+    // The second install went first in BootOrder: it is the default.
+    expect(await listed()).toEqual({ [V]: false, [V2]: true });
+    const state = firmware(root);
+    const first = Object.entries(state.entries).find(([, e]) => e.loader === LOADER)?.[0] ?? '';
+    writeFileSync(root.at('/var/fake/efi.json'), JSON.stringify({ ...state, bootOrder: [first, ...state.bootOrder.filter((n) => n !== first)] }));
+    expect(await listed()).toEqual({ [V]: true, [V2]: false });
+  });
+
   it('bootOrderFirst=false puts the new entry last', async () => {
     root = efiRoot({ efibootmgr: FAKE, efivars: true, disk: '/dev/vda', part: 1, bootOrderFirst: false });
     expect((await add(root, ['--initramfs', 'none', V, kernel.image])).exitCode).toBe(0);

@@ -1,6 +1,6 @@
 // Where the uki layout's image comes from: the installed image when it already is a UKI, a prebuilt
-// uki.efi (from a preinst hook in the staging area, or beside the staged image), else one built
-// with dracut --uefi from the kernel, the embedded command line and a fresh initramfs.
+// uki.efi (from a preinst hook in the staging area, or beside the staged image), one assembled with
+// objcopy around an initramfs made elsewhere (--initrd), else one built by dracut --uefi.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../../src/core/context.js';
@@ -8,9 +8,12 @@ import { readKernelCmdline } from '../../src/core/system-info.js';
 import type { StagedKernel } from '../../src/core/types.js';
 import { dracutArguments } from '../initramfs-dracut/index.js';
 
-/** dracut 059 puts .linux at VMA 0x2000000 and .initrd at 0x3000000: the kernel gets 16 MiB. */
-export const MAX_KERNEL_BYTES = 0x3000000 - 0x2000000;
+/** Where dracut 059 (dracut.sh) puts the kernel; the UKI stub's own sections end below 0x20000. */
+export const LINUX_VMA = 0x2000000;
 const BUILT_NAME = 'kinstall-uki.efi';
+
+/** dracut puts .initrd 16 MiB above .linux, 32 MiB on arm64, whose uncompressed kernels are larger. */
+export const initrdVma = (kernel: StagedKernel) => (kernel.imageInfo.arch === 'arm64' ? 0x4000000 : 0x3000000);
 
 interface UkiOptions {
   stub?: string;
@@ -21,7 +24,7 @@ export const dracutCommand = (ctx: Context) => ((ctx.settings.pluginOptions.drac
 
 const STUB_ARCH: Record<string, string> = { x86_64: 'x64', x86: 'ia32', arm64: 'aa64' };
 
-/** The systemd EFI stub on the host, where dracut runs. */
+/** The systemd EFI stub on the host, where dracut or objcopy runs. */
 export function stubPath(ctx: Context, kernel: StagedKernel): string {
   const configured = ukiOptions(ctx).stub;
   if (configured) return configured;
@@ -38,6 +41,13 @@ export async function prebuiltUki(kernel: StagedKernel): Promise<string | undefi
   }
   return undefined;
 }
+
+/**
+ * dracut --uefi makes the UKI's initramfs itself when dracut (or nothing) was to make one anyway;
+ * an initramfs from elsewhere (--initrd, an `initrd` beside the image, another generator) is kept
+ * and the UKI assembled around it with objcopy. Decided from data alone, so --dry-run agrees.
+ */
+export const dracutBuildsInitramfs = (kernel: StagedKernel) => !kernel.initrd || kernel.initrdGenerator === 'dracut';
 
 export const ukiGenerator = (ctx: Context) => ctx.settings.ukiGenerator ?? 'dracut';
 
@@ -62,21 +72,35 @@ export async function buildUki(ctx: Context, kernel: StagedKernel): Promise<stri
   return out;
 }
 
-/** Problems only a build has: the generator, the stub, the modules, the kernel's size. */
-export async function buildProblems(ctx: Context, kernel: StagedKernel): Promise<string[]> {
+/** Problems every UKI kinstall makes has, by dracut or by objcopy: the generator, stub, kernel. */
+export async function ukiProblems(ctx: Context, kernel: StagedKernel): Promise<string[]> {
   const problems: string[] = [];
   const generator = ukiGenerator(ctx);
-  if (generator !== 'dracut') problems.push(`uki_generator=${generator} is not supported: kinstall builds UKIs with dracut (set uki_generator=dracut)`);
-  if (!(await ctx.exec.which(dracutCommand(ctx)))) problems.push(`${dracutCommand(ctx)} is not installed (needed to build the UKI)`);
-  if (!(await ctx.exec.which('objcopy'))) problems.push('objcopy is not installed (dracut needs it to build the UKI; install binutils)');
+  if (generator !== 'dracut') {
+    problems.push(`uki_generator=${generator} is not supported: kinstall builds UKIs with dracut (or with objcopy around a prebuilt initramfs; set uki_generator=dracut)`);
+  }
+  if (!(await ctx.exec.which('objcopy'))) problems.push('objcopy is not installed (it puts the UKI together; install binutils)');
   const stub = stubPath(ctx, kernel);
   if (!(await isFile(stub))) problems.push(`the EFI stub ${stub} is missing (install systemd-boot-efi, or set uki.stub in the config file)`);
   if (!kernel.imageInfo.efiStub) problems.push(`${kernel.image} has no EFI stub (PE header), which the UKI stub starts it through: build it with CONFIG_EFI_STUB=y`);
-  if (kernel.imageInfo.size > MAX_KERNEL_BYTES) {
+  const room = initrdVma(kernel) - LINUX_VMA;
+  if (kernel.imageInfo.size > room) {
     const mib = (kernel.imageInfo.size / 1024 / 1024).toFixed(1);
-    problems.push(`the kernel image is ${mib} MiB, over the 16 MiB a dracut 059 UKI has room for (it places the kernel at 0x2000000 and the initrd at 0x3000000): build a smaller kernel, or use the bls layout`);
+    const hex = (n: number) => `0x${n.toString(16)}`;
+    problems.push(
+      `the kernel image is ${mib} MiB, over the ${room / 1024 / 1024} MiB a dracut 059 UKI has room for ` +
+        `(it places the kernel at ${hex(LINUX_VMA)} and the initrd at ${hex(initrdVma(kernel))}): build a smaller kernel, or use the bls layout`,
+    );
   }
-  if (!(await isFile(path.join(kernel.moduleDir, 'modules.order')))) {
+  return problems;
+}
+
+/** Problems only a dracut build has: dracut itself and the modules it puts in the initramfs. */
+export async function dracutProblems(ctx: Context, kernel: StagedKernel): Promise<string[]> {
+  const problems: string[] = [];
+  if (!(await ctx.exec.which(dracutCommand(ctx)))) problems.push(`${dracutCommand(ctx)} is not installed (needed to build the UKI)`);
+  // With initramfs dracut the generator's own preflight already says so.
+  if (kernel.initrdGenerator !== 'dracut' && !(await isFile(path.join(kernel.moduleDir, 'modules.order')))) {
     problems.push(`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} to build the UKI's initramfs (run make modules_install)`);
   }
   return problems;

@@ -6,7 +6,8 @@ import type { Context } from '../../src/core/context.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
 import { countedFileName, isVersionFile, readBootTries, versionOfFile } from '../layout-bls/naming.js';
 import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget, type BootTarget } from '../layout-bls/target.js';
-import { buildProblems, buildUki, prebuiltUki } from './build.js';
+import { assembleProblems, assembleUki } from './assemble.js';
+import { buildUki, dracutBuildsInitramfs, dracutProblems, prebuiltUki, ukiProblems } from './build.js';
 
 const MODE = 0o644;
 const EXT = '.efi';
@@ -20,16 +21,19 @@ async function versionImages(target: BootTarget, version: string): Promise<strin
 async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> {
   const problems = await bootTargetProblems(ctx);
   if (await prebuiltUki(kernel)) return problems;
-  return [...problems, ...(await cmdlineProblems(ctx, 'to embed in the UKI')), ...(await buildProblems(ctx, kernel))];
+  const builder = dracutBuildsInitramfs(kernel) ? await dracutProblems(ctx, kernel) : await assembleProblems(ctx);
+  return [...problems, ...(await cmdlineProblems(ctx, 'to embed in the UKI')), ...(await ukiProblems(ctx, kernel)), ...builder];
+}
+
+/** The UKI in the staging area: dracut makes its initramfs, or objcopy puts it around the given one. */
+async function makeUki(ctx: Context, kernel: StagedKernel): Promise<string> {
+  if (dracutBuildsInitramfs(kernel) || !kernel.initrd) return buildUki(ctx, kernel);
+  return assembleUki(ctx, kernel, kernel.initrd);
 }
 
 async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const target = await requireBootTarget(ctx);
-  const prebuilt = await prebuiltUki(kernel);
-  if (!prebuilt && kernel.initrd) {
-    ctx.log.info('dracut builds the UKI its own initramfs; the one generated before goes unused (--initramfs none skips it)');
-  }
-  const source = prebuilt ?? (await buildUki(ctx, kernel));
+  const source = (await prebuiltUki(kernel)) ?? (await makeUki(ctx, kernel));
   const { tries } = await readBootTries(ctx);
   const image = path.join(linuxDir(target), countedFileName(target.token, kernel.version, EXT, tries));
   const result = emptyPlan();
@@ -72,6 +76,10 @@ export const ukiLayout: Layout = {
     return names.some((n) => versionOfFile(n, target.token, EXT)) ? `${linuxDir(target)} holds UKIs of ${target.token}` : undefined;
   },
   preflight,
+  // The core then skips its own initramfs step: dracut --uefi puts one in the UKI.
+  async buildsInitramfs(_ctx, kernel) {
+    return !(await prebuiltUki(kernel)) && dracutBuildsInitramfs(kernel);
+  },
   plan,
   planRemove,
   list,

@@ -56,7 +56,9 @@ Layouts:
   grub      compat files, then grub-mkconfig (chroot under --root); grub.cfg~ kept
   bls       Boot Loader Specification entry for systemd-boot: ESP/TOKEN/KVER/{linux,initrd},
             ESP/loader/entries/TOKEN-KVER[+TRIES].conf
-  uki       a Unified Kernel Image (dracut --uefi, or a prebuilt one) in ESP/EFI/Linux/
+  uki       a Unified Kernel Image in ESP/EFI/Linux/: dracut --uefi builds it with its own
+            initramfs; --initrd FILE (or an initrd beside the image) goes in as is, via objcopy;
+            or a prebuilt UKI
   efistub   ESP/EFI/VENDOR/vmlinuz-KVER.efi and one firmware entry (efibootmgr), no duplicates
   lilo      compat files, vmlinuz/vmlinuz.old links always kept, then lilo (lilo -t first)
   auto      uki for a UKI image; bls when the ESP has loader/; lilo when /etc/lilo.conf exists;

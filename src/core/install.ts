@@ -94,6 +94,7 @@ async function resolve(state: InstallState): Promise<void> {
     systemMap: await stagedPath(state, 'systemMap'),
     config: await stagedPath(state, 'config'),
     initrd: produces ? path.join(state.staging.path, 'initrd') : undefined,
+    initrdGenerator: generatorName(state),
     stagingArea: state.staging.path,
   };
   ctx.log.info(`installing ${version} (${info.format}, ${info.arch}) with layout ${state.layout.name}, initramfs ${generatorName(state)}`);
@@ -162,6 +163,11 @@ async function initramfs(state: InstallState): Promise<void> {
   const generator = state.generator;
   if (!generator) return;
   const log = scopedLog(ctx, generator.name);
+  if (await state.layout.buildsInitramfs?.(ctx, kernel)) {
+    log.info(`not generating an initramfs for ${kernel.version}: layout ${state.layout.name} builds its own into its image`);
+    kernel.initrd = undefined;
+    return;
+  }
   log.info(`generating initramfs for ${kernel.version}`);
   await generator.generate(ctx, kernel, kernel.initrd);
   if (!(await existing(kernel.initrd))) {

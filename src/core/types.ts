@@ -26,6 +26,8 @@ export interface StagedKernel {
   config?: string;
   /** The initramfs to install, generated or prebuilt; absent when the generator is `none`. */
   initrd?: string;
+  /** Who makes `initrd`, as hooks see it: `prebuilt` (--initrd, an `initrd` beside the image) or the generator's name. */
+  initrdGenerator?: string;
   /** Where generated files go; removed when the run ends. */
   stagingArea: string;
 }
@@ -133,6 +135,12 @@ export interface Layout {
   requiredTools?(ctx: Context): string[];
   /** The layout's own checks; each problem is one line saying what is wrong and how to fix it. */
   preflight?(ctx: Context, kernel: StagedKernel): Promise<string[]>;
+  /**
+   * True when the layout's image carries an initramfs the layout generates itself (a UKI built by
+   * dracut --uefi): the core's initramfs step then generates none and leaves `kernel.initrd` unset.
+   * Asked only when an initramfs would be generated, never for a prebuilt one.
+   */
+  buildsInitramfs?(ctx: Context, kernel: StagedKernel): Promise<boolean>;
 }
 
 export interface InitramfsGenerator {

@@ -1,8 +1,9 @@
 // Boots the bls and uki layouts through the real systemd-boot in OVMF: kinstall's entry file and
 // UKI must be what the loader picks (LoaderEntrySelected) and the installed kernel must reach init.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BOOT_CMDLINE, bootVm, describeVerdict } from '../helpers/boot.js';
+import { BOOT_CMDLINE, bootVm, describeVerdict, markerDracutArgs } from '../helpers/boot.js';
 import { buildEspImage, listEspImage } from '../helpers/esp-image.js';
 import type { TestRoot } from '../helpers/root.js';
 import { bootRoot, hasMarkerHooks, install, MACHINE_ID, reportTime, scratch, scratchDir, V } from './roots.js';
@@ -85,5 +86,41 @@ describe('uki layout boots through systemd-boot', () => {
     // With no entry left, systemd-boot shows its menu holding only its own firmware-setup item.
     expect(verdict.reason, describeVerdict(verdict)).toBe('loader-error');
     expect(verdict.evidence).toBe('Reboot Into Firmware Interface');
+  });
+});
+
+/** An initramfs built outside kinstall, as a distribution kernel ships one: real dracut, marker hooks. */
+function prebuiltInitramfs(root: TestRoot): string {
+  const out = scratch(root, 'prebuilt-initrd.img');
+  execFileSync('depmod', ['-a', '-b', root.root, V]);
+  const args = ['--force', '--kver', V, '--kmoddir', root.at(`/lib/modules/${V}`), '--no-hostonly', ...markerDracutArgs(root), out];
+  execFileSync('dracut', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return out;
+}
+
+describe('uki layout assembled around a prebuilt initramfs boots through systemd-boot', () => {
+  let root: TestRoot;
+  let initrd: string;
+  const uki = `${MACHINE_ID}-${V}.efi`;
+  beforeAll(async () => {
+    root = espRoot();
+    initrd = prebuiltInitramfs(root);
+    await install(root, ['--layout', 'uki', '--initrd', initrd]);
+  });
+  afterAll(() => root?.cleanup());
+
+  it('the UKI carries the given initramfs byte for byte, systemd-boot starts it and the marker runs', async () => {
+    const image = root.at(`/efi/EFI/Linux/${uki}`);
+    const extracted = scratch(root, 'initrd-from-uki.img');
+    execFileSync('objcopy', ['-O', 'binary', '--only-section=.initrd', image, extracted]);
+    expect(readFileSync(extracted).equals(readFileSync(initrd))).toBe(true);
+    expect(hasMarkerHooks(image)).toBe(true);
+    const esp = buildEspImage({ from: root.at('/efi'), out: scratch(root, 'esp.img'), add: loader });
+    const verdict = await bootVm({ esp, log: scratch(root, 'serial.log') });
+    reportTime('uki from a prebuilt initramfs', verdict);
+    expect(verdict.booted, describeVerdict(verdict)).toBe(true);
+    if (!verdict.booted) return;
+    expect(verdict.marker).toMatchObject({ version: V, efi: true, loaderEntry: uki, cmdline: BOOT_CMDLINE });
+    expect(verdict.marker.stubInfo).toMatch(/^systemd-stub \d/);
   });
 });

@@ -1,8 +1,8 @@
 // The uki layout under a temporary --root: a Unified Kernel Image built by the real dracut from the
 // real kernel, checked with objdump and kinstall inspect; prebuilt UKIs, boot counting, remove, refusals.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
@@ -14,6 +14,7 @@ const kernel = testKernel();
 const V = kernel.version;
 const MACHINE_ID = 'fedcba9876543210fedcba9876543210';
 const CMDLINE = 'root=/dev/vda2 ro quiet';
+const OS_RELEASE = 'NAME=Gentoo\nID=gentoo\nPRETTY_NAME="Gentoo Linux"\n';
 // Same initramfs bytes on every build, so two builds differ only in the PE header's time stamp.
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
 let root: TestRoot | undefined;
@@ -30,7 +31,23 @@ function ukiRoot(options: { esp?: boolean; cmdline?: boolean } = {}): TestRoot {
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
   if (options.cmdline !== false) writeFileSync(r.at('/etc/kernel/cmdline'), `${CMDLINE}\n`);
   writeFileSync(r.at('/etc/machine-id'), `${MACHINE_ID}\n`);
+  writeFileSync(r.at('/etc/os-release'), OS_RELEASE);
   return r;
+}
+
+/**
+ * Points the dracut plugin at a wrapper that logs each run's arguments to a file in the root and
+ * then runs the real dracut, so a test can count dracut runs. Returns the runs so far, one a line.
+ */
+function countDracutRuns(r: TestRoot): () => string[] {
+  const runs = r.at('/dracut-runs.log');
+  const wrapper = r.at('/usr/local/bin/dracut-counted');
+  mkdirSync(path.dirname(wrapper), { recursive: true });
+  writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> '${runs}'\nexec dracut "$@"\n`, { mode: 0o755 });
+  const configFile = r.at('/etc/kinstall/config.json');
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as { dracut: Record<string, unknown> };
+  writeFileSync(configFile, JSON.stringify({ ...config, dracut: { ...config.dracut, command: wrapper } }));
+  return () => (existsSync(runs) ? readFileSync(runs, 'utf8').split('\n').filter(Boolean) : []);
 }
 
 const add = (r: TestRoot, ...args: string[]) => kinstall(['add', '--root', r.root, '--initramfs', 'none', ...args], { env });
@@ -93,6 +110,61 @@ describe('uki layout', () => {
     const removed = await kinstall(['remove', '--root', root.root, '--layout', 'uki', V]);
     expect(removed.exitCode, removed.stderr).toBe(0);
     expect(snapshotTree(esp)).toEqual(before);
+  });
+
+  it('a normal install (initramfs dracut) runs dracut once, for the UKI, and installs no separate initramfs', async () => {
+    root = ukiRoot();
+    const dracutRuns = countDracutRuns(root);
+    const result = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initramfs', 'dracut', V, kernel.image], { env });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`not generating an initramfs for ${V}: layout uki builds its own into its image`);
+    expect(dracutRuns()).toHaveLength(1);
+    expect(dracutRuns()[0]).toContain('--uefi');
+    expect(readdirSync(root.at('/efi/EFI/Linux'))).toEqual([`${MACHINE_ID}-${V}.efi`]);
+    const uki = root.at(`/efi/EFI/Linux/${MACHINE_ID}-${V}.efi`);
+    writeFileSync(root.at('/initrd-from-uki.img'), section(uki, '.initrd'));
+    expect(execFileSync('lsinitrd', [root.at('/initrd-from-uki.img')], { encoding: 'utf8' })).toContain(`usr/lib/modules/${V}/modules.dep`);
+  });
+
+  it('assembles the UKI with objcopy around an --initrd file or a neighbour initrd, byte for byte, without dracut', async () => {
+    root = ukiRoot();
+    const dracutRuns = countDracutRuns(root);
+    // An odd size, so any padding objcopy added to the section would show.
+    const given = root.at('/tmp/pre.img');
+    mkdirSync(path.dirname(given), { recursive: true });
+    writeFileSync(given, randomBytes(300_001));
+
+    rmSync(root.at('/etc/os-release'));
+    const before = snapshotTree(root.at('/efi'));
+    const noOsRelease = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initrd', given, V, kernel.image], { env });
+    expect(noOsRelease.exitCode).toBe(4);
+    expect(noOsRelease.stderr).toContain(`no os-release in ${root.at('/etc/os-release')} or ${root.at('/usr/lib/os-release')}`);
+    expect(snapshotTree(root.at('/efi'))).toEqual(before);
+    writeFileSync(root.at('/etc/os-release'), OS_RELEASE);
+
+    const result = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initrd', given, V, kernel.image], { env });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain('assembling the UKI with objcopy around the initramfs');
+    expect(result.stderr).not.toContain('goes unused');
+    expect(dracutRuns()).toEqual([]);
+    const uki = root.at(`/efi/EFI/Linux/${MACHINE_ID}-${V}.efi`);
+    expect(sections(uki)).toMatchObject({ '.osrel': '0x20000', '.cmdline': '0x30000', '.linux': '0x2000000', '.initrd': '0x3000000' });
+    expect(section(uki, '.initrd').equals(readFileSync(given))).toBe(true);
+    expect(section(uki, '.linux').equals(readFileSync(kernel.image))).toBe(true);
+    expect(section(uki, '.cmdline').equals(Buffer.from(`${CMDLINE}\0`))).toBe(true);
+    expect(section(uki, '.osrel').toString('utf8')).toBe(OS_RELEASE);
+    const inspected = await kinstall(['inspect', '--json', uki]);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ format: 'uki', efiStub: true });
+
+    // Gentoo's dist-kernel leaves an `initrd` beside its image: that one goes into the UKI.
+    const distDir = root.at('/usr/src/dist');
+    mkdirSync(distDir, { recursive: true });
+    copyFileSync(kernel.image, path.join(distDir, 'vmlinuz'));
+    writeFileSync(path.join(distDir, 'initrd'), randomBytes(200_003));
+    const neighbour = await kinstall(['add', '--root', root.root, '--layout', 'uki', V, path.join(distDir, 'vmlinuz')], { env });
+    expect(neighbour.exitCode, neighbour.stderr).toBe(0);
+    expect(section(uki, '.initrd').equals(readFileSync(path.join(distDir, 'initrd')))).toBe(true);
+    expect(dracutRuns()).toEqual([]);
   });
 
   it('layout=auto takes a prebuilt UKI as it is, named by the entry token and +N from /etc/kernel/tries; a reinstall leaves one image', async () => {

@@ -85,7 +85,7 @@ Examples:
 export const commandHelp: Record<string, string> = {
   add: `Usage: kinstall add [VERSION] [IMAGE] [--initrd FILE]... [OPTIONS]
 
-Install a kernel: resolve, preflight, stage, depmod, initramfs, preinst hooks, plan, commit,
+Install a kernel: resolve, preflight, stage, depmod, preinst hooks, initramfs, plan, commit,
 activate the bootloader, postinst hooks. Any failure before the end restores every file.
 
 ${commonOptions}`,

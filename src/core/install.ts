@@ -188,7 +188,8 @@ function hookInfo(state: InstallState, image: string) {
 
 async function preinst(state: InstallState): Promise<void> {
   const hooks = await discoverHooks(state.ctx, 'preinst', state.input.shippedHooksDir);
-  state.preinst = await runHooks(state.ctx, 'preinst', hooks, hookInfo(state, state.kernel.image));
+  // The initramfs is made after these hooks: they get no KINSTALL_INITRD.
+  state.preinst = await runHooks(state.ctx, 'preinst', hooks, { ...hookInfo(state, state.kernel.image), initrd: undefined });
 }
 
 async function plan(state: InstallState): Promise<void> {
@@ -216,8 +217,10 @@ const installSteps: Step<InstallState>[] = [
   { name: 'trust', run: (s) => checkHooksTrusted(s.ctx, s.input.shippedHooksDir) },
   { name: 'stage', mutates: true, run: stage },
   { name: 'depmod', mutates: true, enabled: (s) => moduleCheck(s), run: depmod },
-  { name: 'initramfs', mutates: true, run: initramfs },
+  // preinst before the initramfs, so that modules a hook adds (DKMS) are in it, as on Debian and
+  // with Gentoo's installkernel, where the initramfs is made by a hook sorted among the others.
   { name: 'preinst', mutates: true, run: preinst },
+  { name: 'initramfs', mutates: true, run: initramfs },
   { name: 'plan', run: plan },
   { name: 'targets', run: (s) => checkPlanTargets(s.plan, s.ctx) },
   { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => checkFreeSpace(s.plan) },

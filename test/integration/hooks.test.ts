@@ -189,13 +189,16 @@ describe('shipped hook 50-dkms', () => {
     execFileSync('shellcheck', ['--shell=sh', path.join(top, 'hooks.d/50-dkms'), path.join(top, 'test/fakes/dkms')]);
   });
 
-  it('runs dkms autoinstall -k VERSION in the target, in the postinst phase only', async () => {
+  it('runs dkms autoinstall -k VERSION in the target, once, in preinst: before the initramfs is made', async () => {
     root = rootWithModules();
     mkdirSync(root.at(`/lib/modules/${V}/build`));
-    const result = await kinstallWithFakeDkms(root, addArgs(root));
+    const result = await kinstallWithFakeDkms(root, [...addArgs(root), '--verbose']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(dkmsLog(root)).toBe(`autoinstall -k ${V}\n`);
     expect(result.stderr).toContain(`Autoinstall on ${V} succeeded`);
+    const built = result.stderr.indexOf('50-dkms: dkms autoinstall');
+    expect(built).toBeGreaterThan(-1);
+    expect(built).toBeLessThan(result.stderr.indexOf('step initramfs: start'));
   });
 
   it('skips a kernel without headers (no build dir) with a message', async () => {
@@ -206,15 +209,16 @@ describe('shipped hook 50-dkms', () => {
     expect(result.stderr).toContain(`50-dkms: no kernel headers for ${V}`);
   });
 
-  it('a failing dkms build is a postinst failure: exit 7, the kernel stays installed', async () => {
+  it('a failing dkms build stops the install: exit 5, rolled back, the boot dir as before', async () => {
     root = rootWithModules();
     mkdirSync(root.at(`/lib/modules/${V}/build`));
     mkdirSync(root.at('/var/lib/dkms'), { recursive: true });
     writeFileSync(root.at('/var/lib/dkms/fake-fail'), '');
+    const before = snapshotTree(root.boot);
     const result = await kinstallWithFakeDkms(root, addArgs(root));
-    expect(result.exitCode).toBe(7);
-    expect(result.stderr).toMatch(/^kinstall: EPOSTINST: .*50-dkms \(exit 10\)/m);
-    expect(existsSync(root.at(`/boot/vmlinuz-${V}`))).toBe(true);
+    expect(result.exitCode).toBe(5);
+    expect(result.stderr).toMatch(/^kinstall: EHOOK: hook \S*50-dkms failed with exit code 10; rolled back/m);
+    expect(snapshotTree(root.boot)).toEqual(before);
   });
 
   it('is disabled by /etc/kinstall/hooks.d/50-dkms linked to /dev/null', async () => {

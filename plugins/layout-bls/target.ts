@@ -1,9 +1,10 @@
 // Where the bls and uki layouts put a kernel: the boot root (ESP or XBOOTLDR) and the entry token,
-// with the preflight problems both layouts share (no boot root, no token, bad tries, no command line).
+// with the preflight problems both layouts share (no boot root or one not mounted, no token, bad
+// tries, no command line).
 import path from 'node:path';
 import { bootRootCandidates, findBootRoot, type BootRoot } from '../../src/core/boot-root.js';
 import type { Context } from '../../src/core/context.js';
-import { checkWritableDir } from '../../src/core/preflight.js';
+import { checkBootRootMounted, checkWritableDir } from '../../src/core/preflight.js';
 import { readEntryToken, readKernelCmdline } from '../../src/core/system-info.js';
 import { readBootTries, validEntryToken } from './naming.js';
 
@@ -36,6 +37,8 @@ export async function bootTargetProblems(ctx: Context): Promise<string[]> {
   const boot = await findBootRoot(ctx);
   if (!boot) problems.push(`no boot root found (tried ${bootRootPlaces(ctx)}): mount the ESP or XBOOTLDR partition there, or pass --esp DIR`);
   else problems.push(...(await checkWritableDir(boot.dir, 'boot root')));
+  // Found or not: an ESP in fstab but not mounted is what the user has to fix first.
+  problems.push(...(await checkBootRootMounted(ctx, boot, 'boot root')));
   const token = await readEntryToken(ctx);
   if (!token) {
     problems.push(`no entry token: create ${ctx.paths.under('/etc/kernel/entry-token')} or ${ctx.paths.under('/etc/machine-id')}, or set ID in os-release`);

@@ -1,11 +1,13 @@
 // The compat layout: Gentoo's and Debian's file names in the boot dir (vmlinuz-KVER, System.map-KVER,
 // config-KVER, initramfs-KVER.img), the previous files of a reinstalled version kept as *.old, and the
-// version-less vmlinuz/initramfs.img links kept pointing at the newest install when they exist.
+// version-less vmlinuz/initramfs.img links kept pointing at the newest install when they exist, and
+// moved to a remaining kernel when theirs is removed (grub and lilo share both).
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../../src/core/context.js';
 import { checkMountedPerFstab, checkWritableDir } from '../../src/core/preflight.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
+import { compareVersions } from '../../src/core/versions.js';
 
 const MODE = 0o644;
 
@@ -67,6 +69,7 @@ export async function planCompatFiles(ctx: Context, kernel: StagedKernel): Promi
   return plan;
 }
 
+/** The version's files, and the version-less links moved off them. */
 export async function planCompatRemove(ctx: Context, version: string): Promise<Plan> {
   const plan = emptyPlan();
   for (const prefix of ['vmlinuz', 'vmlinux']) {
@@ -77,7 +80,53 @@ export async function planCompatRemove(ctx: Context, version: string): Promise<P
       }
     }
   }
+  if (plan.remove.length > 0) await planLinksAfterRemove(ctx, plan, version);
   return plan;
+}
+
+/** A version-less link and the file name its role has for a remaining kernel. */
+const LINK_PAIRS: Array<{ name: string; fileOf(version: string, image: string): string }> = [
+  { name: 'vmlinuz', fileOf: (_v, image) => image },
+  { name: 'initramfs.img', fileOf: (v) => compatNames(v).initrd },
+];
+
+/** Where a link points, when it is a symlink; null for a regular file (left alone), undefined when absent. */
+async function linkTarget(file: string): Promise<string | null | undefined> {
+  const info = await lstatOrUndefined(file);
+  if (!info) return undefined;
+  return info.isSymbolicLink() ? readlink(file) : null;
+}
+
+/**
+ * Re-points the existing links after the plan's removals: a link to a removed (or missing) file
+ * moves to the other link's file, else to the newest remaining kernel; with nothing left it goes
+ * too. A link that does not exist is never created, and links to files that stay are left alone.
+ */
+async function planLinksAfterRemove(ctx: Context, plan: Plan, version: string): Promise<void> {
+  const boot = ctx.paths.boot;
+  const gone = new Set(plan.remove.map((p) => path.basename(p)));
+  const valid = async (name: string | undefined) => name !== undefined && !gone.has(name) && (await lstatOrUndefined(path.join(boot, name)))?.isFile() === true;
+  const remaining = (await listCompatKernels(ctx, 'compat'))
+    .filter((k) => k.version !== version)
+    .sort((a, b) => compareVersions(b.version, a.version))
+    .map((k) => ({ version: k.version, image: path.basename(k.files[0] ?? '') }));
+  for (const pair of LINK_PAIRS) {
+    const currentPath = path.join(boot, pair.name);
+    const [current, old] = await Promise.all([linkTarget(currentPath), linkTarget(`${currentPath}.old`)]);
+    if (current === null || old === null) continue;
+    const pool: string[] = [];
+    for (const name of [current, old, ...remaining.map((k) => pair.fileOf(k.version, k.image))]) {
+      if (name !== undefined && !pool.includes(name) && (await valid(name))) pool.push(name);
+    }
+    const newCurrent = current !== undefined && !(await valid(current)) ? pool[0] : current;
+    const oldMoves = old !== undefined && (old === newCurrent || !(await valid(old)));
+    const newOld = oldMoves ? pool.find((n) => n !== newCurrent) : old;
+    for (const [file, before, after] of [[currentPath, current, newCurrent], [`${currentPath}.old`, old, newOld]] as const) {
+      if (before === after) continue;
+      if (after === undefined) plan.remove.push(file);
+      else plan.link.push({ path: file, target: after });
+    }
+  }
 }
 
 export async function listCompatKernels(ctx: Context, layout: string): Promise<InstalledKernel[]> {

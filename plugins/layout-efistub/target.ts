@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { findBootRoot, type BootRoot } from '../../src/core/boot-root.js';
 import type { Context } from '../../src/core/context.js';
+import { checkBootRootMounted, checkWritableDir } from '../../src/core/preflight.js';
 import { readOsRelease } from '../../src/core/system-info.js';
 import type { OptionSchema } from '../../src/core/types.js';
 
@@ -68,6 +69,11 @@ export async function efistubTarget(ctx: Context): Promise<EfistubTarget | undef
     initrdName: (version) => `initramfs-${version}.img`,
     efiPath: (name) => `\\EFI\\${vendor}\\${name}`,
   };
+}
+
+/** The ESP found must be the mounted ESP, and writable. */
+export async function espProblems(ctx: Context, target: EfistubTarget): Promise<string[]> {
+  return [...(await checkBootRootMounted(ctx, target.esp)), ...(await checkWritableDir(target.esp.dir, 'ESP'))];
 }
 
 /** EFI variables are writable: the option wins; else only the real root's efivars count. */

@@ -1,8 +1,11 @@
 // Preflight: every check that can fail before anything changes, all collected and reported together.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { bootRootCandidates, type BootRoot } from './boot-root.js';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
+import type { Exec } from './exec.js';
+import { createLogger } from './logger.js';
 import { archMismatch, readTargetArch } from './system-info.js';
 import type { InitramfsGenerator, Layout, Plan, StagedKernel } from './types.js';
 
@@ -35,6 +38,8 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     ...((await generator?.preflight?.(ctx, kernel)) ?? []),
     ...((await layout.preflight?.(ctx, kernel)) ?? []),
   ];
+  // Only a layout whose own checks passed can plan (it needs its boot root, token, ...).
+  if (problems.length === 0) problems.push(...(await previewPlanTargets(ctx, layout, kernel)));
   if (problems.length > 0) {
     // A problem may carry an example to copy on its following lines; the one-line message keeps the first.
     const first = (problems[0] ?? '').split('\n')[0] ?? '';
@@ -78,8 +83,11 @@ export async function checkAreasInsideRoot(ctx: Context): Promise<string[]> {
   return problems;
 }
 
-/** Plan targets must be files or absent: a directory in the way would fail half-way through the commit. */
-export async function checkPlanTargets(plan: Plan, ctx?: Context): Promise<void> {
+/**
+ * Plan targets must be files or absent: a directory in the way would fail half-way through the
+ * commit. With a context, every path the plan writes, links or removes must stay inside its area.
+ */
+export async function planTargetProblems(plan: Plan, ctx?: Context): Promise<string[]> {
   const { lstat } = await import('node:fs/promises');
   const targets = [...plan.place.map((p) => p.to), ...plan.write.map((w) => w.path), ...plan.link.map((l) => l.path)];
   const problems: string[] = [];
@@ -88,9 +96,46 @@ export async function checkPlanTargets(plan: Plan, ctx?: Context): Promise<void>
     if (info?.isDirectory()) problems.push(`${target} is a directory, where the new file goes (move it away)`);
   }
   if (ctx) problems.push(...(await checkTargetsStayInside(ctx, [...targets, ...plan.remove])));
+  return problems;
+}
+
+/** planTargetProblems as a step: install checks its final plan, remove its removal plan. */
+export async function checkPlanTargets(plan: Plan, ctx?: Context): Promise<void> {
+  const problems = await planTargetProblems(plan, ctx);
   if (problems.length > 0) {
     throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: problems[0] ?? '' }, problems);
   }
+}
+
+/** The context a preview plan runs in: as under --dry-run (only read-only probes run), and silent. */
+function previewContext(ctx: Context): Context {
+  const log = createLogger({ verbose: false, quiet: true });
+  log.silent = true;
+  const exec: Exec = {
+    ...ctx.exec,
+    dryRun: true,
+    run: (file, args, options) =>
+      options?.readOnly ? ctx.exec.run(file, args, options) : Promise.resolve({ exitCode: 0, stdout: '', stderr: '', failed: false }),
+    which: (name) => ctx.exec.which(name),
+  };
+  return { ...ctx, request: { ...ctx.request, dryRun: true }, exec, log };
+}
+
+/**
+ * The plan's targets, checked before anything is staged or generated: the layout plans once as
+ * under --dry-run (no command runs, a UKI is not built), so a directory where the kernel goes is
+ * reported before the preinst hooks and dracut run. The plan made after them is checked again.
+ * A plan that cannot be made yet is left to the plan step, which fails the same way.
+ */
+export async function previewPlanTargets(ctx: Context, layout: Layout, kernel: StagedKernel): Promise<string[]> {
+  let plan: Plan;
+  try {
+    plan = await layout.plan(previewContext(ctx), kernel);
+  } catch (error) {
+    ctx.log.debug(`preview of the ${layout.name} plan failed (left to the plan step): ${error instanceof Error ? error.message : String(error)}`);
+    return [];
+  }
+  return planTargetProblems(plan, ctx);
 }
 
 /** A shared check for layouts that write into a directory: it exists, is a directory, is writable. */
@@ -124,6 +169,22 @@ export async function checkMountedPerFstab(ctx: Context, targetPath: string, wha
   const [self, parent] = await Promise.all([stat(dir).catch(() => undefined), stat(path.dirname(dir)).catch(() => undefined)]);
   if (!self || !parent || self.dev !== parent.dev) return [];
   return [`${what} ${dir} is listed in /etc/fstab but not mounted (run: mount ${targetPath})`];
+}
+
+/**
+ * An ESP (or XBOOTLDR) listed in /etc/fstab but not mounted: the kernel would land on the root
+ * filesystem under the mount point, where the firmware never looks. Checked: --esp/BOOT_ROOT when
+ * given, else every candidate up to the boot root found (all of them when none was found), since
+ * an unmounted /efi lets the search fall through to /boot/efi or /boot.
+ */
+export async function checkBootRootMounted(ctx: Context, boot: BootRoot | undefined, what = 'ESP'): Promise<string[]> {
+  const explicit = ctx.settings.bootRoot;
+  const candidates = bootRootCandidates();
+  const found = boot ? candidates.indexOf(boot.targetPath) : -1;
+  const places = explicit ? [path.posix.normalize(explicit).replace(/(.)\/$/, '$1')] : found >= 0 ? candidates.slice(0, found + 1) : candidates;
+  const problems: string[] = [];
+  for (const place of places) problems.push(...(await checkMountedPerFstab(ctx, place, what)));
+  return problems;
 }
 
 /** The deepest existing directory on the way to a path, resolved: where a write there really lands. */

@@ -1,24 +1,42 @@
 // Hostile and broken inputs: each gets its exit code, a one-line coded message, and a root left
-// exactly as it was (the boot dir and the neutral location).
+// exactly as it was (the boot dir, the neutral location, the ESP, and any directory outside the
+// root a symlink leads to).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installkernel, kinstall, type CliResult } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
+const MACHINE_ID = '0123456789abcdef0123456789abcdef';
 let root: TestRoot | undefined;
 let mounted: string | undefined;
+/** Directories outside the root that a case's symlinks lead to: watched, then removed. */
+let outsideDirs: string[] = [];
 afterEach(() => {
   if (mounted) execFileSync('umount', [mounted]);
   mounted = undefined;
   root?.cleanup();
   root = undefined;
+  for (const dir of outsideDirs) {
+    assertScratch(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  outsideDirs = [];
 });
+
+/** A fresh directory outside the root (a sibling temp dir), for a symlink to lead to. */
+function outside(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kinstall-outside-'));
+  outsideDirs.push(dir);
+  return dir;
+}
 
 interface Case {
   name: string;
@@ -27,6 +45,10 @@ interface Case {
   /** Prepares the root; returns the command line (kinstall unless it starts with installkernel). */
   setup: (r: TestRoot) => string[];
   message?: RegExp;
+  /** The ESP, as the target names it, when the case has one: its tree must stay as it was. */
+  esp?: string;
+  /** Asserts on the result beyond the exit code, message and unchanged state. */
+  check?: (r: TestRoot, result: CliResult) => void;
 }
 
 const add = (r: TestRoot, ...rest: string[]) => ['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', ...rest];
@@ -36,6 +58,27 @@ const file = (r: TestRoot, name: string, content: Buffer | string) => {
   writeFileSync(p, content);
   return p;
 };
+
+/** What bls and efistub need besides the ESP: a command line, a machine id, os-release. */
+function espBasics(r: TestRoot): void {
+  mkdirSync(r.at('/etc/kernel'), { recursive: true });
+  writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda1 ro\n');
+  writeFileSync(r.at('/etc/machine-id'), `${MACHINE_ID}\n`);
+  writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
+}
+
+/** An ESP mount point left unmounted that still holds what bootctl put there (on the root fs). */
+function unmountedEsp(r: TestRoot, esp: string): void {
+  espBasics(r);
+  mkdirSync(r.at(`${esp}/EFI/systemd`), { recursive: true });
+  mkdirSync(r.at(`${esp}/loader/entries`), { recursive: true });
+  writeFileSync(r.at(`${esp}/loader/loader.conf`), 'timeout 3\n');
+  writeFileSync(r.at('/etc/fstab'), `UUID=1234 / ext4 defaults 0 1\nUUID=ABCD-EF01 ${esp} vfat umask=0077 0 2\n`);
+}
+
+const efistub = (r: TestRoot, ...rest: string[]) => [
+  'add', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', ...rest, V, kernel.image,
+];
 
 /** An arm64 Image header (magic at 0x38) with a version banner: what `inspect` reads of one. */
 function arm64Image(): Buffer {
@@ -124,8 +167,81 @@ const cases: Case[] = [
     message: /outside/,
     setup: (r) => {
       execFileSync('rmdir', [r.boot]);
-      symlinkSync('/boot', r.boot);
+      symlinkSync(outside(), r.boot);
       return add(r, V, kernel.image);
+    },
+    check: () => expect(readdirSync(outsideDirs[0] ?? '')).toEqual([]),
+  },
+  {
+    name: '--esp /efi a symlink to a directory outside the root',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /ESP .*\/efi leads to .*kinstall-outside-.*, outside/,
+    setup: (r) => {
+      espBasics(r);
+      const elsewhere = outside();
+      mkdirSync(path.join(elsewhere, 'loader/entries'), { recursive: true });
+      symlinkSync(elsewhere, r.at('/efi'));
+      return ['add', '--root', r.root, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, kernel.image];
+    },
+  },
+  {
+    name: 'lib/modules a symlink to a directory outside the root',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /modules dir .*\/lib\/modules leads to .*kinstall-outside-.*, outside/,
+    setup: (r) => {
+      const elsewhere = outside();
+      rmSync(elsewhere, { recursive: true });
+      renameSync(r.at('/lib/modules'), elsewhere);
+      symlinkSync(elsewhere, r.at('/lib/modules'));
+      return add(r, V, kernel.image);
+    },
+  },
+  {
+    name: 'bls: the ESP /efi in fstab but not mounted',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /boot root .*\/efi is listed in \/etc\/fstab but not mounted \(run: mount \/efi\)/,
+    esp: '/efi',
+    setup: (r) => {
+      unmountedEsp(r, '/efi');
+      return ['add', '--root', r.root, '--layout', 'bls', '--initramfs', 'none', V, kernel.image];
+    },
+  },
+  {
+    name: 'bls: the ESP /efi in fstab but not mounted, /boot holding loader/',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /boot root .*\/efi is listed in \/etc\/fstab but not mounted/,
+    esp: '/boot',
+    setup: (r) => {
+      unmountedEsp(r, '/boot');
+      mkdirSync(r.at('/efi'));
+      writeFileSync(r.at('/etc/fstab'), 'UUID=ABCD-EF01 /efi vfat umask=0077 0 2\n');
+      return ['add', '--root', r.root, '--layout', 'bls', '--initramfs', 'none', V, kernel.image];
+    },
+  },
+  {
+    name: 'efistub: the ESP /boot/efi in fstab but not mounted',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /ESP .*\/boot\/efi is listed in \/etc\/fstab but not mounted \(run: mount \/boot\/efi\)/,
+    esp: '/boot/efi',
+    setup: (r) => {
+      unmountedEsp(r, '/boot/efi');
+      return efistub(r);
+    },
+  },
+  {
+    name: 'efistub: --esp /efi in fstab but not mounted',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /ESP .*\/efi is listed in \/etc\/fstab but not mounted \(run: mount \/efi\)/,
+    esp: '/efi',
+    setup: (r) => {
+      unmountedEsp(r, '/efi');
+      return efistub(r, '--esp', '/efi');
     },
   },
   {
@@ -137,6 +253,20 @@ const cases: Case[] = [
       mkdirSync(r.at(`/boot/vmlinuz-${V}`));
       return add(r, V, kernel.image);
     },
+  },
+  {
+    name: 'vmlinuz-KVER a directory, with a preinst hook and an initramfs to make',
+    exit: 4,
+    code: 'EPREFLIGHT',
+    message: /vmlinuz-\S+ is a directory, where the new file goes/,
+    setup: (r) => {
+      mkdirSync(r.at(`/boot/vmlinuz-${V}`));
+      // The hook would leave a file outside the root: the check must come before it (and dracut).
+      mkdirSync(r.at('/etc/kinstall/hooks.d'), { recursive: true });
+      writeFileSync(r.at('/etc/kinstall/hooks.d/50-marker'), `#!/bin/sh\ntouch ${outside()}/hook-ran\n`, { mode: 0o755 });
+      return ['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image];
+    },
+    check: (_r, result) => expect(result.stderr).not.toMatch(/generating initramfs|step stage/),
   },
   {
     name: 'modules dir missing for dracut',
@@ -174,10 +304,16 @@ const cases: Case[] = [
   { name: 'inspect of a text file', exit: 3, code: 'ENOTKERNEL', setup: (r) => ['inspect', file(r, 'notes.txt', 'just some text\n'.repeat(100))] },
 ];
 
-/** What the guarantee covers: the boot dir, and the staged kernel files in the neutral location. */
-function state(r: TestRoot) {
-  const staged = ['vmlinuz', 'System.map', 'config'].map((n) => existsSync(r.at(`/lib/modules/${V}/${n}`)));
-  return { boot: snapshotTree(r.boot), staged };
+const snapshotIfThere = (dir: string) => (existsSync(dir) ? snapshotTree(dir) : null);
+
+/** What the guarantee covers: the boot dir, the neutral location, the ESP, directories outside. */
+function state(r: TestRoot, c: Case) {
+  return {
+    boot: snapshotTree(r.boot),
+    modules: snapshotIfThere(r.at(`/lib/modules/${V}`)),
+    esp: c.esp ? snapshotIfThere(r.at(c.esp)) : null,
+    outside: outsideDirs.map((dir) => snapshotTree(dir)),
+  };
 }
 
 async function runCase(args: string[]): Promise<CliResult> {
@@ -189,14 +325,15 @@ describe('hostile and broken inputs', () => {
     it(`${c.name}: exit ${c.exit}, ${c.code}, nothing changed`, async () => {
       root = makeRoot({ modules: c.code === 'EPREFLIGHT' && c.name.includes('dracut') ? false : true });
       const args = c.setup(root);
-      const before = state(root);
+      const before = state(root, c);
       const result = await runCase(args);
       const lines = result.stderr.split('\n').filter((l) => l.startsWith('kinstall: E'));
       expect(lines, result.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`^kinstall: ${c.code}: \\S`));
       if (c.message) expect(lines[0]).toMatch(c.message);
       expect(result.exitCode).toBe(c.exit);
-      expect(state(root)).toEqual(before);
+      expect(state(root, c)).toEqual(before);
+      c.check?.(root, result);
     });
   }
 });

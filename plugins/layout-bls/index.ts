@@ -9,6 +9,7 @@ import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKer
 import { entryFields, formatEntry, parseEntry } from './entry.js';
 import { countedFileName, isVersionFile, readBootTries } from './naming.js';
 import { bootTargetProblems, cmdlineProblems, findBootTarget, loaderPath, requireBootTarget, type BootTarget } from './target.js';
+import { markBootDefault } from './default.js';
 
 const MODE = 0o644;
 const ENTRY_EXT = '.conf';
@@ -74,6 +75,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
     kernels.push({ version, layout: 'bls', files, entry, size: sizes.reduce((a, b) => a + b, 0) });
   }
+  await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));
   return kernels;
 }
 

@@ -8,6 +8,7 @@ import { countedFileName, isVersionFile, readBootTries, versionOfFile } from '..
 import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget, type BootTarget } from '../layout-bls/target.js';
 import { assembleProblems, assembleUki } from './assemble.js';
 import { buildUki, dracutBuildsInitramfs, dracutProblems, prebuiltUki, ukiProblems } from './build.js';
+import { markBootDefault } from '../layout-bls/default.js';
 
 const MODE = 0o644;
 const EXT = '.efi';
@@ -61,6 +62,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const file = path.join(linuxDir(target), name);
     kernels.push({ version, layout: 'uki', files: [file], entry: file, size: await stat(file).then((s) => s.size, () => 0) });
   }
+  await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));
   return kernels;
 }
 

@@ -1,0 +1,25 @@
+// Which of kinstall's boot entries systemd-boot starts by default: the `default` pattern of
+// loader/loader.conf when it names one (a glob on the entry's file name), else the first entry in
+// systemd-boot's order, which for entries sharing a sort-key is the highest version.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { compareVersions } from '../../src/core/versions.js';
+import type { InstalledKernel } from '../../src/core/types.js';
+
+/** `default` from loader.conf: undefined when absent or one of the `@saved`-style specials. */
+async function defaultPattern(bootDir: string): Promise<string | undefined> {
+  const text = await readFile(path.join(bootDir, 'loader', 'loader.conf'), 'utf8').catch(() => '');
+  const value = /^\s*default\s+(\S+)\s*$/m.exec(text)?.[1];
+  return value && !value.startsWith('@') ? value : undefined;
+}
+
+const globToRegExp = (glob: string) =>
+  new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.').replace(/\[!/g, '[^')}$`);
+
+/** Marks `isDefault` on the kernel systemd-boot would start; `entryId` is the entry's file name. */
+export async function markBootDefault(bootDir: string, kernels: InstalledKernel[], entryId: (k: InstalledKernel) => string): Promise<void> {
+  const ordered = [...kernels].sort((a, b) => compareVersions(b.version, a.version));
+  const pattern = await defaultPattern(bootDir);
+  const chosen = pattern === undefined ? ordered[0] : ordered.find((k) => globToRegExp(pattern).test(entryId(k)));
+  if (chosen) chosen.isDefault = true;
+}

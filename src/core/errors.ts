@@ -13,6 +13,8 @@ export const ExitCode = {
   postinstFailed: 7,
   /** `kinstall verify`: the kernel and initramfs did not reach init in QEMU. */
   verifyFailed: 8,
+  /** `installkernel --all`: some kernels were installed, others failed; each failed one was rolled back. */
+  partial: 9,
 } as const;
 export type ExitClass = keyof typeof ExitCode;
 
@@ -59,7 +61,15 @@ export const errorCodes = define({
   EPOSTINST: { exit: 'postinstFailed', message: (a) => `kernel installed, but ${a.count} postinst hook(s) failed: ${a.hooks}` },
   ENOQEMU: { exit: 'preflight', message: (a) => `${a.tool} not found on PATH: install the Debian package ${a.package}` },
   EVERIFY: { exit: 'verifyFailed', message: (a) => `${a.version} did not boot in QEMU: ${a.why}` },
-  EPARTIAL: { exit: 'rolledBack', message: (a) => `${a.failed} of ${a.total} kernels failed to install: ${a.versions}` },
+  EPARTIAL: {
+    exit: 'partial',
+    message: (a) => `${a.failed} of ${a.total} kernels failed to install and were rolled back (${a.versions}); the others are installed`,
+  },
+  EJOURNAL: {
+    exit: 'rollbackFailed',
+    message: (a) => `cannot use the journal of an interrupted run, ${a.file}: it ${a.why}; inspect it, and move it aside once the boot dir is checked`,
+  },
+  EPRUNE: { exit: 'postinstFailed', message: (a) => `kernel installed, but pruning old kernels failed: ${a.why}; ${a.outcome}` },
 });
 export type ErrorCode = keyof typeof errorCodes;
 
@@ -77,6 +87,11 @@ export class KinstallError extends Error {
     this.args = args;
     this.exitCode = ExitCode[errorCodes[code].exit];
     this.details = details;
+  }
+
+  /** The message without its outcome (`…; nothing was changed`), for quoting as the cause of another error. */
+  get summary(): string {
+    return errorCodes[this.code].message({ ...this.args, outcome: '' }).replace(/;\s*$/, '');
   }
 
   /** The same error with some message arguments replaced (the runner fills in the outcome). */

@@ -29,7 +29,7 @@ async function rollBack(state: PipelineState, failure: KinstallError): Promise<K
     await state.txn.rollback();
   } catch (rollbackError) {
     const why = rollbackError instanceof Error ? rollbackError.message : String(rollbackError);
-    return new KinstallError('EROLLBACK', { cause: error.message, why }, error.details, { cause: error });
+    return new KinstallError('EROLLBACK', { cause: error.summary, why }, error.details, { cause: error });
   }
   if (changed === 0 || error.exitCode !== 5) return error;
   return error.withArgs({ outcome: `rolled back ${changed} change(s), nothing was changed` });

@@ -1,11 +1,12 @@
 // Recovery of a run that died mid-transaction (SIGKILL, power loss): its journal is rolled back,
 // or finished when the run had already succeeded. Every mutating command does this first.
-import { readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { completeEntries, Journal, JOURNAL_PATH, undoEntries, type JournalData } from './journal.js';
 import { Transaction } from './transaction.js';
+import { assertTrusted } from './trust.js';
 import { emptyPlan } from './types.js';
 
 export interface RecoveryReport {
@@ -22,11 +23,23 @@ export interface RecoveryReport {
   warnings: string[];
 }
 
-const journalFor = (ctx: Context) => new Journal(ctx.paths.under(JOURNAL_PATH));
+const journalFor = (ctx: Context) => new Journal(ctx.paths.under(JOURNAL_PATH), ctx.paths.root);
+
+/**
+ * The dead run's journal, if any. Recovery renames and deletes what it names, so as root it must
+ * be root's own file (like a hook), and every path in it must stay inside the root (EJOURNAL).
+ */
+async function loadJournal(ctx: Context, journal: Journal): Promise<JournalData | undefined> {
+  await assertTrusted(journal.file, 'journal of an interrupted run');
+  return journal.load();
+}
 
 /** The transaction every command uses: journaled under the root, with the test-only crash point. */
 export function transactionFor(ctx: Context): Transaction {
-  return new Transaction(ctx.log, { journal: ctx.paths.under(JOURNAL_PATH), crashAfter: ctx.env.KINSTALL_TEST_CRASH_AFTER });
+  return new Transaction(ctx.log, {
+    journal: { file: ctx.paths.under(JOURNAL_PATH), root: ctx.paths.root },
+    crashAfter: ctx.env.KINSTALL_TEST_CRASH_AFTER,
+  });
 }
 
 /**
@@ -92,7 +105,7 @@ async function sweepDepmodTemps(data: JournalData, swept: string[]): Promise<voi
 export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   const report: RecoveryReport = { outcome: 'nothing to recover', restored: [], dropped: [], reactivated: [], warnings: [] };
   const journal = journalFor(ctx);
-  const data = journal.load();
+  const data = await loadJournal(ctx, journal);
   if (!data) return report;
   Object.assign(report, { pid: data.pid, started: data.started });
   if (data.phase === 'committed') {
@@ -131,13 +144,13 @@ export function describeRecovery(report: RecoveryReport): string[] {
   return lines;
 }
 
-/** Whether a run left its journal (a cheap check before taking the lock to recover it). */
-export const hasJournal = async (ctx: Context): Promise<boolean> => journalFor(ctx).load() !== undefined;
+/** Whether a run left its journal (a cheap check before taking the lock to recover it; read there). */
+export const hasJournal = async (ctx: Context): Promise<boolean> => lstat(journalFor(ctx).file).then(() => true, () => false);
 
 /** Before any command: an unfinished run is recovered with a warning (only reported under --dry-run). */
 export async function recoverBeforeCommand(ctx: Context): Promise<void> {
   if (ctx.request.dryRun) {
-    if (journalFor(ctx).load()) ctx.log.warn(`an unfinished kinstall run left ${journalFor(ctx).file}: run kinstall recover`);
+    if (await hasJournal(ctx)) ctx.log.warn(`an unfinished kinstall run left ${journalFor(ctx).file}: run kinstall recover`);
     return;
   }
   const report = await recoverUnfinished(ctx);

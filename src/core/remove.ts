@@ -1,10 +1,11 @@
-// `kinstall remove`: the layout's removal plan through the same transaction, the bootloader
-// updated, then the neutral location and modules deleted unless --keep-modules.
-import { rm, stat } from 'node:fs/promises';
+// `kinstall remove` (and prune): the layouts' removal plans and the kernels' modules through one
+// transaction, the bootloader updated, so a failure anywhere puts every kernel back as it was.
+import { stat } from 'node:fs/promises';
 import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
+import { isKinstallError, KinstallError } from './errors.js';
 import { appendHistory } from './history.js';
 import { runPipeline, type PipelineState, type Step } from './pipeline.js';
+import { checkAreasInsideRoot, checkPlanTargets } from './preflight.js';
 import { layoutsHolding } from './select.js';
 import { transactionFor } from './recover.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from './types.js';
@@ -24,72 +25,139 @@ export interface RemoveResult {
   dryRun: boolean;
 }
 
-interface RemoveState extends PipelineState {
-  input: RemoveInput;
-  /** Every layout holding the version, each with its removal plan. */
+/** One version to remove: every layout holding it, each with its removal plan. */
+interface Removal {
+  version: string;
   targets: Array<{ layout: Layout; plan: Plan }>;
   hasNeutral: boolean;
 }
 
-async function resolve(state: RemoveState): Promise<void> {
-  const { ctx, input } = state;
-  checkVersionString(input.version);
-  if (ctx.isHostRoot && input.version === ctx.runningRelease && !ctx.request.force) {
-    throw new KinstallError('ERUNNING', { version: input.version });
-  }
-  state.targets = (await layoutsHolding(ctx, input.version)).map((layout) => ({ layout, plan: emptyPlan() }));
-  state.hasNeutral = await stat(ctx.paths.moduleDir(input.version)).then((s) => s.isDirectory(), () => false);
+interface RemoveState extends PipelineState {
+  versions: string[];
+  keepModules: boolean;
+  removals: Removal[];
 }
 
-async function plan(state: RemoveState): Promise<void> {
-  const { ctx, input } = state;
-  for (const target of state.targets) target.plan = await target.layout.planRemove(ctx, input.version);
-  const empty = state.targets.every(({ plan: p }) => p.remove.length + p.place.length + p.write.length + p.link.length === 0);
-  if (empty && !state.hasNeutral) {
-    throw new KinstallError('ENOTINSTALLED', { version: input.version, layout: layoutNames(state) });
+async function resolve(state: RemoveState): Promise<void> {
+  const { ctx } = state;
+  state.removals = [];
+  for (const version of state.versions) {
+    checkVersionString(version);
+    if (ctx.isHostRoot && version === ctx.runningRelease && !ctx.request.force) {
+      throw new KinstallError('ERUNNING', { version });
+    }
+    const targets = (await layoutsHolding(ctx, version)).map((layout) => ({ layout, plan: emptyPlan() }));
+    const hasNeutral = await stat(ctx.paths.moduleDir(version)).then((s) => s.isDirectory(), () => false);
+    state.removals.push({ version, targets, hasNeutral });
   }
-  for (const { plan: p } of state.targets) for (const line of describePlan(p)) ctx.log.info(line);
-  if (state.hasNeutral && !input.keepModules) ctx.log.info(`then delete ${ctx.paths.moduleDir(input.version)}`);
+}
+
+const removesModules = (state: RemoveState, removal: Removal) => removal.hasNeutral && !state.keepModules;
+
+async function plan(state: RemoveState): Promise<void> {
+  const { ctx } = state;
+  for (const removal of state.removals) {
+    for (const target of removal.targets) target.plan = await target.layout.planRemove(ctx, removal.version);
+    const empty = removal.targets.every(({ plan: p }) => p.remove.length + p.place.length + p.write.length + p.link.length === 0);
+    if (empty && !removal.hasNeutral) {
+      throw new KinstallError('ENOTINSTALLED', { version: removal.version, layout: layoutNames(removal) });
+    }
+    for (const { plan: p } of removal.targets) for (const line of describePlan(p)) ctx.log.info(line);
+    if (removesModules(state, removal)) ctx.log.info(`then delete ${ctx.paths.moduleDir(removal.version)}`);
+  }
+}
+
+/** A plan's target problems as lines (checkPlanTargets throws them as one EPREFLIGHT). */
+async function planTargetProblems(ctx: Context, p: Plan): Promise<string[]> {
+  try {
+    await checkPlanTargets(p, ctx);
+    return [];
+  } catch (error) {
+    if (isKinstallError(error) && error.code === 'EPREFLIGHT') return error.details;
+    throw error;
+  }
+}
+
+/**
+ * Before anything is deleted: the boot dir, ESP and /lib/modules resolve inside the root, every
+ * target stays inside its area, and the bootloader tools the layouts will run are installed (a
+ * missing one would fail after the commit, and again in the rollback).
+ */
+async function preflight(state: RemoveState): Promise<void> {
+  const { ctx } = state;
+  const problems = [...(await checkAreasInsideRoot(ctx))];
+  const layouts = [...new Set(state.removals.flatMap((r) => r.targets.map((t) => t.layout)))];
+  for (const tool of [...new Set(layouts.flatMap((l) => l.requiredTools?.(ctx) ?? []))]) {
+    if (!(await ctx.exec.which(tool))) problems.push(`${tool} is not installed (not found on PATH)`);
+  }
+  for (const { plan: p } of state.removals.flatMap((r) => r.targets)) problems.push(...(await planTargetProblems(ctx, p)));
+  if (problems.length > 0) {
+    const first = problems[0] ?? '';
+    const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
+    throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
+  }
+}
+
+/**
+ * Each version's plan, then its modules. A later version is planned again on the files the earlier
+ * removals left (lilo moves vmlinuz.old to a kernel that stays), and its targets checked again.
+ */
+async function commit(state: RemoveState): Promise<void> {
+  const { ctx } = state;
+  for (const [index, removal] of state.removals.entries()) {
+    for (const target of removal.targets) {
+      if (index > 0) {
+        target.plan = await target.layout.planRemove(ctx, removal.version);
+        await checkPlanTargets(target.plan, ctx);
+      }
+      await state.txn.apply(target.plan);
+    }
+    if (removesModules(state, removal)) await state.txn.removeTree(ctx.paths.moduleDir(removal.version));
+  }
+}
+
+async function deactivate(state: RemoveState): Promise<void> {
+  for (const removal of state.removals) {
+    for (const { layout, plan: p } of removal.targets) {
+      await layout.deactivate?.(state.ctx, removal.version, p, state.txn.forLayout(layout.name));
+    }
+  }
+  state.txn.checkpoint('activated');
 }
 
 const removeSteps: Step<RemoveState>[] = [
   { name: 'resolve', run: resolve },
   { name: 'plan', run: plan },
-  {
-    name: 'commit',
-    mutates: true,
-    run: async (s) => {
-      for (const { plan: p } of s.targets) await s.txn.apply(p);
-    },
-  },
-  {
-    name: 'deactivate',
-    mutates: true,
-    run: async (s) => {
-      for (const { layout, plan: p } of s.targets) await layout.deactivate?.(s.ctx, s.input.version, p, s.txn.forLayout(layout.name));
-      s.txn.checkpoint('activated');
-    },
-  },
+  { name: 'preflight', run: preflight },
+  { name: 'commit', mutates: true, run: commit },
+  { name: 'deactivate', mutates: true, run: deactivate },
 ];
 
-const layoutNames = (state: RemoveState) => state.targets.map((t) => t.layout.name).join('+');
-const removedFiles = (state: RemoveState) => [...new Set(state.targets.flatMap((t) => t.plan.remove))];
+const layoutNames = (removal: Removal) => removal.targets.map((t) => t.layout.name).join('+');
+const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((t) => t.plan.remove))];
 
-export async function removeKernel(ctx: Context, input: RemoveInput): Promise<RemoveResult> {
-  const state = { ctx, input, txn: transactionFor(ctx) } as RemoveState;
+/** Removes several versions as one transaction: all of them, or (on failure) none. */
+export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean): Promise<RemoveResult[]> {
+  const state = { ctx, versions, keepModules, txn: transactionFor(ctx) } as RemoveState;
   await runPipeline(removeSteps, state);
-  const removeModules = state.hasNeutral && !input.keepModules;
   if (!ctx.request.dryRun) {
     await state.txn.finish();
-    if (removeModules) await rm(ctx.paths.moduleDir(input.version), { recursive: true, force: true });
-    await appendHistory(ctx, { version: input.version, layout: layoutNames(state), initrdGenerator: '-', installed: removedFiles(state) }, 'remove');
-    ctx.log.info(`removed ${input.version} (${layoutNames(state)})`);
+    for (const removal of state.removals) {
+      await appendHistory(ctx, { version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', installed: removedFiles(removal) }, 'remove');
+      ctx.log.info(`removed ${removal.version} (${layoutNames(removal)})`);
+    }
   }
-  return {
-    version: input.version,
-    layout: layoutNames(state),
-    removed: removedFiles(state),
-    modulesRemoved: removeModules,
+  return state.removals.map((removal) => ({
+    version: removal.version,
+    layout: layoutNames(removal),
+    removed: removedFiles(removal),
+    modulesRemoved: removesModules(state, removal),
     dryRun: ctx.request.dryRun,
-  };
+  }));
+}
+
+export async function removeKernel(ctx: Context, input: RemoveInput): Promise<RemoveResult> {
+  const [result] = await removeKernels(ctx, [input.version], input.keepModules);
+  if (!result) throw new Error(`no result for ${input.version}`);
+  return result;
 }

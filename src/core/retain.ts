@@ -1,8 +1,10 @@
-// Retention: keep the newest N kernels, removing older ones through the remove pipeline; never
-// the running kernel, never the one just installed.
+// Retention: keep the newest N kernels, removing older ones through the remove pipeline, all in one
+// transaction (a failure restores every one of them); never the running kernel, never the one just
+// installed.
 import type { Context } from './context.js';
+import { ExitCode, isKinstallError, KinstallError } from './errors.js';
 import { installedVersions } from './list.js';
-import { removeKernel, type RemoveResult } from './remove.js';
+import { removeKernels, type RemoveResult } from './remove.js';
 
 export interface PruneInput {
   keep: number;
@@ -30,10 +32,33 @@ export async function pruneKernels(ctx: Context, input: PruneInput): Promise<Pru
   const versions = await installedVersions(ctx);
   const protectedVersions = [...input.protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])];
   const doomed = selectForPruning(versions, input.keep, protectedVersions);
-  const removed: RemoveResult[] = [];
-  for (const version of doomed) {
-    ctx.log.info(`keep=${input.keep}: removing ${version}`);
-    removed.push(await removeKernel(ctx, { version, keepModules: false }));
+  const kept = versions.filter((v) => !doomed.includes(v));
+  if (doomed.length === 0) return { keep: input.keep, kept, removed: [], dryRun: ctx.request.dryRun };
+  ctx.log.info(`keep=${input.keep}: removing ${doomed.join(', ')}`);
+  try {
+    const removed = await removeKernels(ctx, doomed, false);
+    return { keep: input.keep, kept, removed, dryRun: ctx.request.dryRun };
+  } catch (error) {
+    // Rolled back as one transaction: say so, so no one goes looking for a half-pruned boot dir.
+    if (!isKinstallError(error) || error.exitCode !== ExitCode.rolledBack) throw error;
+    throw new KinstallError(error.code, error.args, [...error.details, `no kernel was removed: ${doomed.join(', ')} are all still installed`], { cause: error.cause });
   }
-  return { keep: input.keep, kept: versions.filter((v) => !doomed.includes(v)), removed, dryRun: ctx.request.dryRun };
+}
+
+/**
+ * Step 11 of add, after the install is final: a failed prune never undoes the install, but it is
+ * an error (EPRUNE, exit 7) rather than a line in the log. A prune whose rollback failed stays
+ * EROLLBACK: the boot dir needs a look.
+ */
+export async function pruneAfterInstall(ctx: Context, installed: string): Promise<string[]> {
+  const keep = ctx.settings.keep;
+  if (keep === undefined) return [];
+  try {
+    return (await pruneKernels(ctx, { keep, protect: [installed] })).removed.map((r) => r.version);
+  } catch (error) {
+    if (isKinstallError(error) && error.exitCode === ExitCode.rollbackFailed) throw error;
+    const why = isKinstallError(error) ? `${error.code}: ${error.summary}` : error instanceof Error ? error.message : String(error);
+    const details = isKinstallError(error) ? error.details : [];
+    throw new KinstallError('EPRUNE', { why, outcome: 'the old kernels are as before' }, details, { cause: error });
+  }
 }

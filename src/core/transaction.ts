@@ -5,14 +5,18 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readlink, rename, rm, symlink, chmod, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { isKinstallError } from './errors.js';
 import { throwIfInterrupted } from './interrupt.js';
 import { completeEntries, crashHook, Journal, undoEntries, type JournalData, type JournalEntry } from './journal.js';
 import type { Logger } from './logger.js';
 import type { Plan, TransactionHandle } from './types.js';
 
 export interface TransactionOptions {
-  /** Where the intent journal lives; without it the transaction only keeps it in memory. */
-  journal?: string;
+  /**
+   * Where the intent journal lives, and the root its paths are relative to; without it the
+   * transaction only keeps it in memory.
+   */
+  journal?: { file: string; root: string };
   /** Test-only crash point (see crashHook). */
   crashAfter?: string;
 }
@@ -40,7 +44,7 @@ export class Transaction implements TransactionHandle {
   private ops = 0;
 
   constructor(private readonly log: Logger, options: TransactionOptions = {}) {
-    this.journal = options.journal ? new Journal(options.journal) : undefined;
+    this.journal = options.journal ? new Journal(options.journal.file, options.journal.root) : undefined;
     this.crash = crashHook(options.crashAfter);
   }
 
@@ -52,7 +56,7 @@ export class Transaction implements TransactionHandle {
   /** Writes the journal, with one more entry first; the first write marks the run as committing. */
   private record(entry?: JournalEntry): void {
     const first = !this.data;
-    this.data ??= { format: 1, id: this.id, pid: process.pid, started: new Date().toISOString(), phase: 'committing', entries: [], emptiedDirs: [], reactivate: [] };
+    this.data ??= { format: 2, id: this.id, pid: process.pid, started: new Date().toISOString(), phase: 'committing', entries: [], emptiedDirs: [], reactivate: [] };
     if (entry) this.data.entries.push(entry);
     this.journal?.save(this.data);
     if (first) this.crash('journal');
@@ -96,8 +100,13 @@ export class Transaction implements TransactionHandle {
       const backup = this.sideName(target, 'old');
       this.record({ kind, path: target, prior: 'file', backup });
       if (moveAway) await rename(target, backup);
-      else if (copy) await this.copyBackup(target, backup);
-      else await link(target, backup).catch(() => this.copyBackup(target, backup));
+      else {
+        if (copy) await this.copyBackup(target, backup);
+        else await link(target, backup).catch(() => this.copyBackup(target, backup));
+        // The backup's name must be on disk before the rename over the target can be: on vfat a
+        // power loss could otherwise keep the new file and lose the only copy of the old one.
+        await fsyncDir(path.dirname(target));
+      }
     } else {
       throw new Error(`${target} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a file`);
     }
@@ -219,6 +228,26 @@ export class Transaction implements TransactionHandle {
     }
   }
 
+  /**
+   * Removes a directory tree (a kernel's modules) as one change: renamed to a same-directory side
+   * name, so a rollback renames it back, and deleted only when the run is final.
+   */
+  async removeTree(dir: string): Promise<void> {
+    throwIfInterrupted();
+    const info = await lstat(dir).catch(() => undefined);
+    if (!info) return;
+    this.log.debug(`remove ${dir}/`);
+    if (!info.isDirectory()) {
+      await this.remember(dir, 'remove', true);
+    } else {
+      const backup = this.sideName(dir, 'old');
+      this.record({ kind: 'remove', path: dir, prior: 'dir', backup });
+      this.touched.add(dir);
+      await rename(dir, backup);
+    }
+    await this.done(path.dirname(dir));
+  }
+
   /** Puts every path back as it was, newest change first. Throws only if a restore failed. */
   async rollback(): Promise<void> {
     const failures: string[] = [];
@@ -230,7 +259,8 @@ export class Transaction implements TransactionHandle {
       failures.push(...result.failures);
     }
     for (const action of this.rollbackActions.splice(0).reverse()) {
-      await action().catch((error: unknown) => failures.push(error instanceof Error ? error.message : String(error)));
+      // A KinstallError's own outcome ("nothing was changed") would contradict the rollback's failure.
+      await action().catch((error: unknown) => failures.push(isKinstallError(error) ? error.summary : error instanceof Error ? error.message : String(error)));
     }
     // A failed rollback keeps its journal: the next kinstall command (or `kinstall recover`) retries it.
     if (failures.length > 0) throw new Error(failures.join('; '));

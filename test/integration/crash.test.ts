@@ -1,7 +1,7 @@
 // SIGKILL at known moments of add and remove (KINSTALL_TEST_CRASH_AFTER, a test-only hook point),
 // then the next command's recovery: the boot dir must be byte-identical to before the run, or to
 // the result of a successful run when the crash came after the run was final.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -308,5 +308,42 @@ describe('SIGKILL with the efistub layout: files and firmware entries both come 
     expect(recovered.stdout).not.toContain('warning');
     expect(snapshotTree(r.boot)).toEqual(installed);
     expect(firmware()).toEqual(entriesInstalled);
+  });
+});
+
+describe('SIGKILL during remove: the modules dir goes through the journal too', () => {
+  /** A root with the kernel installed in compat, with its real modules and depmod index. */
+  async function withModules(): Promise<TestRoot> {
+    const r = makeRoot({ modules: true });
+    roots.push(r);
+    mkdirSync(r.at('/var/fake'), { recursive: true });
+    writeFileSync(r.at('/var/fake/initrd-a'), 'prebuilt initramfs a\n');
+    await ok(r, ['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-a'), V, kernel.image]);
+    return r;
+  }
+  const modules = (r: TestRoot) => r.at('/lib/modules');
+  const removeArgs = (r: TestRoot) => ['remove', '--root', r.root, '--layout', 'compat', V];
+
+  for (const point of ['step:deactivate', 'activated']) {
+    it(`killed at ${point}, the tree already renamed aside: recovery renames it back, byte-identical`, async () => {
+      const r = await withModules();
+      const before = { boot: snapshotTree(r.boot), modules: snapshotTree(modules(r)) };
+      await crashAt(r, point, removeArgs(r));
+      expect(readdirSync(modules(r))).toEqual([expect.stringMatching(new RegExp(`^\\.${V.replace(/\./g, '\\.')}\\.kinstall-old-[0-9a-f]+-\\d+$`))]);
+      expect(await recover(r)).toContain(`restored ${r.at(`/lib/modules/${V}`)}`);
+      expect({ boot: snapshotTree(r.boot), modules: snapshotTree(modules(r)) }).toEqual(before);
+    });
+  }
+
+  it('killed once the run was final: recovery deletes the renamed tree, as the finished remove would have', async () => {
+    const crashed = await withModules();
+    const reference = await withModules();
+    await ok(reference, removeArgs(reference));
+    await crashAt(crashed, 'committed', removeArgs(crashed));
+    expect(existsSync(crashed.at(`/lib/modules/${V}`))).toBe(false);
+    expect(await recover(crashed)).toContain('completed');
+    expect(readdirSync(modules(crashed))).toEqual([]);
+    expect(readdirSync(modules(reference))).toEqual([]);
+    expect(snapshotTree(crashed.boot)).toEqual(snapshotTree(reference.boot));
   });
 });

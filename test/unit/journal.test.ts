@@ -1,17 +1,47 @@
 // The journal's undo and completion on real files in a scratch directory: every kind of prior
-// state, a second run of the same undo (a crash during recovery), and the on-disk journal's life.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// state, a second run of the same undo (a crash during recovery), and the on-disk journal's life:
+// paths relative to the root (a moved root recovers; nothing outside it can be named), EJOURNAL
+// for a journal kinstall cannot use, a tree removed whole, and the backup's dir fsync.
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { KinstallError } from '../../src/core/errors.js';
 import { completeEntries, Journal, undoEntries, type JournalData } from '../../src/core/journal.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Transaction } from '../../src/core/transaction.js';
 import { emptyPlan } from '../../src/core/types.js';
 import { snapshotTree } from '../helpers/tree.js';
 
+// Records the order of the calls that make a change durable (link, rename, fsync), passing each through.
+const fsCalls = vi.hoisted(() => [] as string[]);
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const open = async (...args: Parameters<typeof real.open>) => {
+    const handle = await real.open(...args);
+    const sync = handle.sync.bind(handle);
+    handle.sync = async () => {
+      fsCalls.push(`fsync ${String(args[0])}`);
+      return sync();
+    };
+    return handle;
+  };
+  const link = async (from: string, to: string) => {
+    fsCalls.push(`link ${to}`);
+    return real.link(from, to);
+  };
+  const rename = async (from: string, to: string) => {
+    fsCalls.push(`rename ${from} ${to}`);
+    return real.rename(from, to);
+  };
+  return { ...real, open, link, rename, default: { ...real, open, link, rename } };
+});
+
 let dir = '';
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const extra: string[] = [];
+afterEach(() => {
+  for (const d of [dir, ...extra.splice(0)]) rmSync(d, { recursive: true, force: true });
+});
 
 function scratch(): { boot: string; journalFile: string } {
   dir = mkdtempSync(path.join(os.tmpdir(), 'kinstall-journal-'));
@@ -37,9 +67,9 @@ describe('Transaction with a journal', () => {
   it('journals before changing, rolls back byte-identically and deletes the journal', async () => {
     const { boot, journalFile } = scratch();
     const before = snapshotTree(boot);
-    const txn = new Transaction(log, { journal: journalFile });
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
     await txn.apply(plan(boot));
-    const data = new Journal(journalFile).load();
+    const data = new Journal(journalFile, dir).load();
     expect(data?.phase).toBe('committing');
     expect(data?.entries.map((e) => `${e.kind} ${path.relative(boot, e.path)} ${e.prior}`)).toEqual([
       'write kept file', 'mkdir sub absent', 'mkdir sub/dir absent', 'write sub/dir/fresh absent', 'link link symlink', 'remove doomed file',
@@ -52,7 +82,7 @@ describe('Transaction with a journal', () => {
 
   it('finish drops the backups and the journal', async () => {
     const { boot, journalFile } = scratch();
-    const txn = new Transaction(log, { journal: journalFile });
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
     await txn.apply(plan(boot));
     await txn.finish();
     expect(readdirSync(boot).sort()).toEqual(['kept', 'link', 'sub']);
@@ -65,9 +95,9 @@ describe('undoEntries after a crash', () => {
   /** The state a run killed right after its last change leaves: the journal and all side files. */
   async function crashed(): Promise<{ boot: string; data: JournalData }> {
     const { boot, journalFile } = scratch();
-    const txn = new Transaction(log, { journal: journalFile });
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
     await txn.apply(plan(boot));
-    const data = new Journal(journalFile).load();
+    const data = new Journal(journalFile, dir).load();
     if (!data) throw new Error('no journal');
     return { boot, data };
   }
@@ -91,7 +121,7 @@ describe('undoEntries after a crash', () => {
   it('a change journaled but never made is left alone', async () => {
     const { boot } = scratch();
     const data: JournalData = {
-      format: 1, id: 'abcd1234', pid: 1, started: '', phase: 'committing', emptiedDirs: [], reactivate: [],
+      format: 2, id: 'abcd1234', pid: 1, started: '', phase: 'committing', emptiedDirs: [], reactivate: [],
       entries: [{ kind: 'write', path: path.join(boot, 'kept'), prior: 'file', backup: path.join(boot, '.kept.kinstall-old-abcd1234-1') }],
     };
     expect(await undoEntries(data)).toEqual({ restored: [], failures: [] });
@@ -103,5 +133,186 @@ describe('undoEntries after a crash', () => {
     await completeEntries(data);
     expect(readdirSync(boot).sort()).toEqual(['kept', 'link', 'sub']);
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
+  });
+});
+
+/** What load() throws, as the CLI would print it. */
+function refusal(journal: Journal): KinstallError {
+  try {
+    journal.load();
+  } catch (error) {
+    if (error instanceof KinstallError) return error;
+    throw error;
+  }
+  throw new Error('the journal was accepted');
+}
+
+describe('the on-disk journal (format 2): paths relative to the root', () => {
+  it('stores every path and backup relative to the root', async () => {
+    const { boot, journalFile } = scratch();
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    await txn.apply(plan(boot));
+    const raw = JSON.parse(readFileSync(journalFile, 'utf8')) as { format: number; entries: Array<{ path: string; backup?: string }> };
+    expect(raw.format).toBe(2);
+    expect(raw.entries.map((e) => e.path)).toEqual(['boot/kept', 'boot/sub', 'boot/sub/dir', 'boot/sub/dir/fresh', 'boot/link', 'boot/doomed']);
+    expect(raw.entries.flatMap((e) => (e.backup ? [e.backup] : [])).every((b) => /^boot\/\.(kept|doomed)\.kinstall-old-/.test(b))).toBe(true);
+    expect(readFileSync(journalFile, 'utf8')).not.toContain(dir);
+    await txn.rollback();
+  });
+
+  it('a root moved after the crash (--root /mnt/gentoo, then inside the chroot) is recovered where it is now', async () => {
+    const { boot, journalFile } = scratch();
+    const before = snapshotTree(boot);
+    await new Transaction(log, { journal: { file: journalFile, root: dir } }).apply(plan(boot));
+    const moved = `${dir}-moved`;
+    renameSync(dir, moved);
+    extra.push(moved);
+    const data = new Journal(path.join(moved, 'var/lib/kinstall/journal.json'), moved).load();
+    if (!data) throw new Error('no journal');
+    expect(data.entries.every((e) => e.path.startsWith(`${moved}/`))).toBe(true);
+    const result = await undoEntries(data);
+    expect(result.failures).toEqual([]);
+    expect(result.restored).toHaveLength(6);
+    expect(snapshotTree(path.join(moved, 'boot'))).toEqual(before);
+  });
+});
+
+describe('a journal kinstall cannot use is refused with EJOURNAL (exit 6), naming the file', () => {
+  /** A scratch root, a "host" file beside it, and a journal whose only entry is `entry`. */
+  function crafted(entry: Record<string, unknown>, extraData: Record<string, unknown> = {}) {
+    const { boot, journalFile } = scratch();
+    const victim = `${dir}-host-file`;
+    extra.push(victim);
+    writeFileSync(victim, 'a host file\n');
+    mkdirSync(path.dirname(journalFile), { recursive: true });
+    const data = { format: 2, id: 'abcd1234', pid: 1, started: '', phase: 'committing', emptiedDirs: [], reactivate: [], entries: [entry], ...extraData };
+    writeFileSync(journalFile, JSON.stringify(data));
+    return { boot, journal: new Journal(journalFile, dir), victim };
+  }
+
+  const cases: Array<[string, (victim: string) => Record<string, unknown>, RegExp]> = [
+    ['a path out of the root with ..', (v) => ({ kind: 'write', path: `../${path.basename(v)}`, prior: 'absent' }), /names \.\.\/\S+ \(entry 1\), which leads outside the root/],
+    ['a .. hidden in the middle', (v) => ({ kind: 'write', path: `boot/../../${path.basename(v)}`, prior: 'absent' }), /names boot\/\.\.\/\.\.\/\S+ \(entry 1\), which leads outside/],
+    ['a host-absolute path (format 1 style)', (v) => ({ kind: 'write', path: v, prior: 'absent' }), /gives "\/\S+" as entry 1, not a path relative to the root/],
+    ['a backup out of the root', () => ({ kind: 'write', path: 'boot/kept', prior: 'file', backup: '../.kept.kinstall-old-abcd1234-1' }), /names \.\.\/\.kept\.kinstall-old-abcd1234-1 \(the backup in entry 1\)/],
+    ['a backup that is not a side file of its target', () => ({ kind: 'write', path: 'boot/kept', prior: 'file', backup: 'boot/doomed' }), /names boot\/doomed as the backup of boot\/kept \(entry 1\), which is not a side file beside it/],
+  ];
+  for (const [name, entry, message] of cases) {
+    it(`${name}: refused, nothing touched`, () => {
+      const { boot, journal, victim } = crafted({});
+      writeFileSync(journal.file, JSON.stringify({ ...JSON.parse(readFileSync(journal.file, 'utf8')), entries: [entry(victim)] }));
+      const before = snapshotTree(boot);
+      const error = refusal(journal);
+      expect(error.code).toBe('EJOURNAL');
+      expect(error.exitCode).toBe(6);
+      expect(error.message).toContain(journal.file);
+      expect(error.message).toMatch(message);
+      expect(error.message).toMatch(/inspect it, and move it aside once the boot dir is checked$/);
+      expect(error.message).not.toContain('\n');
+      expect(readFileSync(victim, 'utf8')).toBe('a host file\n');
+      expect(snapshotTree(boot)).toEqual(before);
+      expect(existsSync(journal.file)).toBe(true);
+    });
+  }
+
+  it('a path through a symlinked directory that leads out of the root is refused', () => {
+    const { boot, journal, victim } = crafted({});
+    const outside = `${dir}-outside`;
+    extra.push(outside);
+    mkdirSync(outside);
+    symlinkSync(outside, path.join(boot, 'escape'));
+    writeFileSync(journal.file, JSON.stringify({ ...JSON.parse(readFileSync(journal.file, 'utf8')), entries: [{ kind: 'write', path: 'boot/escape/x', prior: 'absent' }] }));
+    expect(refusal(journal).message).toMatch(/names boot\/escape\/x \(entry 1\), which leads outside the root/);
+    expect(readFileSync(victim, 'utf8')).toBe('a host file\n');
+  });
+
+  it('a link inside the root whose target is absolute is still accepted (only its directory is resolved)', () => {
+    const { boot, journal } = crafted({ kind: 'link', path: 'boot/abs', prior: 'symlink', linkTarget: 'kept' });
+    symlinkSync('/etc/hostname', path.join(boot, 'abs'));
+    expect(journal.load()?.entries[0]?.path).toBe(path.join(boot, 'abs'));
+  });
+
+  it('a truncated journal (invalid JSON) is EJOURNAL, not ESTEP', () => {
+    const { journalFile } = scratch();
+    mkdirSync(path.dirname(journalFile), { recursive: true });
+    writeFileSync(journalFile, '{"format":1,"entr');
+    const error = refusal(new Journal(journalFile, dir));
+    expect(error.code).toBe('EJOURNAL');
+    expect(error.message).toMatch(new RegExp(`^cannot use the journal of an interrupted run, ${journalFile}: it is not valid JSON \\(.*\\); inspect it`));
+    expect(error.details.join('\n')).toContain(`mv ${journalFile} ${journalFile}.bad`);
+  });
+
+  it('an old or unknown format is EJOURNAL', () => {
+    const { journalFile } = scratch();
+    mkdirSync(path.dirname(journalFile), { recursive: true });
+    writeFileSync(journalFile, JSON.stringify({ format: 1, id: 'abcd', pid: 1, started: '', phase: 'committing', entries: [], emptiedDirs: [], reactivate: [] }));
+    expect(refusal(new Journal(journalFile, dir)).message).toContain('it has format 1, not 2');
+  });
+});
+
+describe('removeTree: a directory removed as one journaled change', () => {
+  function tree() {
+    const { boot, journalFile } = scratch();
+    const modules = path.join(dir, 'lib/modules/6.1.0');
+    mkdirSync(path.join(modules, 'kernel/fs'), { recursive: true });
+    writeFileSync(path.join(modules, 'kernel/fs/a.ko'), 'module a\n');
+    writeFileSync(path.join(modules, 'modules.dep'), 'kernel/fs/a.ko:\n');
+    return { boot, journalFile, modules, base: path.dirname(modules) };
+  }
+
+  it('is renamed aside in one step; a rollback renames it back, byte-identical', async () => {
+    const { journalFile, modules, base } = tree();
+    const before = snapshotTree(base);
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    await txn.removeTree(modules);
+    expect(existsSync(modules)).toBe(false);
+    expect(readdirSync(base)).toEqual([expect.stringMatching(/^\.6\.1\.0\.kinstall-old-[0-9a-f]+-1$/)]);
+    expect(new Journal(journalFile, dir).load()?.entries).toEqual([expect.objectContaining({ kind: 'remove', path: modules, prior: 'dir' })]);
+    await txn.rollback();
+    expect(snapshotTree(base)).toEqual(before);
+  });
+
+  it('after a crash: undoEntries restores it; once committed, completeEntries deletes it', async () => {
+    const { journalFile, modules, base } = tree();
+    const before = snapshotTree(base);
+    await new Transaction(log, { journal: { file: journalFile, root: dir } }).removeTree(modules);
+    const data = new Journal(journalFile, dir).load();
+    if (!data) throw new Error('no journal');
+    const copy = `${dir}-copy`;
+    extra.push(copy);
+    cpSync(dir, copy, { recursive: true, verbatimSymlinks: true });
+    expect((await undoEntries(data)).restored).toEqual([modules]);
+    expect(snapshotTree(base)).toEqual(before);
+    const committed = new Journal(path.join(copy, 'var/lib/kinstall/journal.json'), copy).load();
+    if (!committed) throw new Error('no journal');
+    await completeEntries(committed);
+    expect(readdirSync(path.join(copy, 'lib/modules'))).toEqual([]);
+  });
+
+  it('finish deletes the renamed tree', async () => {
+    const { journalFile, modules, base } = tree();
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    await txn.removeTree(modules);
+    await txn.finish();
+    expect(readdirSync(base)).toEqual([]);
+    expect(existsSync(journalFile)).toBe(false);
+  });
+});
+
+describe('a backup is durable before the target is replaced', () => {
+  it('the directory is fsynced after the hard-link backup and before the rename over the target', async () => {
+    const { boot, journalFile } = scratch();
+    const target = path.join(boot, 'kept');
+    const p = emptyPlan();
+    p.write.push({ path: target, content: 'new kept\n' });
+    fsCalls.length = 0;
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    await txn.apply(p);
+    const backupAt = fsCalls.findIndex((c) => /^link .*\/\.kept\.kinstall-old-/.test(c));
+    const replacedAt = fsCalls.findIndex((c) => c.startsWith('rename ') && c.endsWith(` ${target}`));
+    expect(backupAt, fsCalls.join('\n')).toBeGreaterThanOrEqual(0);
+    expect(replacedAt).toBeGreaterThan(backupAt);
+    expect(fsCalls.slice(backupAt, replacedAt)).toContain(`fsync ${boot}`);
+    await txn.rollback();
   });
 });

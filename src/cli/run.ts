@@ -276,6 +276,7 @@ async function installAll(io: Io, values: ParsedValues): Promise<number> {
     await recoverBeforeCommand(ctx);
     const versions = await stagedVersions(ctx);
     const failed: string[] = [];
+    let unrestored: unknown;
     for (const version of versions) {
       try {
         const result = await installKernel(ctx, { version, initrds: [], shippedHooksDir: shippedHooksDir() });
@@ -283,8 +284,11 @@ async function installAll(io: Io, values: ParsedValues): Promise<number> {
       } catch (error) {
         reportError(io, error, values.verbose ?? false);
         failed.push(version);
+        // A kernel whose rollback failed outranks the partial result: the boot dir needs a look.
+        if (error instanceof KinstallError && error.exitCode === ExitCode.rollbackFailed) unrestored ??= error;
       }
     }
+    if (unrestored !== undefined) throw unrestored;
     if (failed.length > 0) {
       throw new KinstallError('EPARTIAL', { failed: String(failed.length), total: String(versions.length), versions: failed.join(', ') });
     }

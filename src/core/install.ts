@@ -13,7 +13,7 @@ import { NEUTRAL_NAMES, planStaging, resolveInRoot, type KernelSources } from '.
 import { transactionFor } from './recover.js';
 import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from './types.js';
 import { checkPlanTargets, runPreflight } from './preflight.js';
-import { pruneKernels } from './retain.js';
+import { pruneAfterInstall } from './retain.js';
 import { checkFreeSpace } from './space.js';
 
 export interface InstallInput {
@@ -251,32 +251,25 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       hooks: { preinst: state.preinst?.ran ?? [], postinst: state.postinst?.ran ?? [] },
       pruned: [],
     };
+    // Step 11, after the install is final: a failed prune never undoes the install (EPRUNE, exit 7).
+    let pruneError: unknown;
     if (!ctx.request.dryRun) {
       await state.txn.finish();
       await appendHistory(ctx, result);
       ctx.log.info(`installed ${state.version} (${state.layout.name})`);
-      result.pruned = await retain(ctx, state.version);
+      result.pruned = await pruneAfterInstall(ctx, state.version).catch((error: unknown) => {
+        pruneError = error;
+        return [];
+      });
     }
     const failed = state.postinst?.failed ?? [];
     if (failed.length > 0) {
       throw new KinstallError('EPOSTINST', { count: String(failed.length), hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', ') });
     }
+    if (pruneError !== undefined) throw pruneError;
     return result;
   } finally {
     await staging.cleanup();
-  }
-}
-
-/** Step 11, after the install is final: a failed prune never undoes the install, it is reported. */
-async function retain(ctx: Context, installed: string): Promise<string[]> {
-  const keep = ctx.settings.keep;
-  if (keep === undefined) return [];
-  try {
-    const result = await pruneKernels(ctx, { keep, protect: [installed] });
-    return result.removed.map((r) => r.version);
-  } catch (error) {
-    ctx.log.error(`keep=${keep}: pruning old kernels failed: ${error instanceof Error ? error.message : String(error)}`);
-    return [];
   }
 }
 

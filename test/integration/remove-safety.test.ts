@@ -175,6 +175,20 @@ describe('prune: one transaction for every kernel it removes', () => {
   });
 });
 
+describe('add --keep with a prune that fails', () => {
+  it('exit 7 (EPRUNE): the new kernel is installed, the old ones are all still there', async () => {
+    const { r, env, liloRuns } = await liloRootWith(three.slice(0, 2));
+    // The install runs lilo -t and lilo; the prune's first lilo -t fails.
+    const failing = String(liloRuns() + 3);
+    const result = await kinstall(['add', '--force', '--keep', '1', '--root', r.root, '--initramfs', 'none', three[2] ?? '', kernel.image], { env: { ...env, LILO_FAKE_FAIL: failing } });
+    expect(result.exitCode, result.stderr).toBe(7);
+    expect(result.stderr).toMatch(/^kinstall: EPRUNE: kernel installed, but pruning old kernels failed: .*; the old kernels are as before$/m);
+    expect(readlinkSync(r.at('/boot/vmlinuz'))).toBe(`vmlinuz-${three[2]}`);
+    expect(readdirSync(r.boot).filter((n) => /^vmlinuz-/.test(n)).sort()).toEqual(three.map((v) => `vmlinuz-${v}`));
+    expect(readdirSync(r.at('/lib/modules')).sort()).toEqual(three);
+  });
+});
+
 describe('a journal recovery cannot use', () => {
   const journalOf = (r: TestRoot) => r.at('/var/lib/kinstall/journal.json');
   function withJournal(r: TestRoot, text: string): string {

@@ -29,6 +29,13 @@ describe('boot log verdicts', () => {
     expect(judgeLog("\r\rerror: file `/vmlinuz' not found.\r\n")).toMatchObject({ reason: 'loader-error', evidence: "error: file `/vmlinuz' not found." });
   });
 
+  it('judges a failure only once its line is complete (the log is read while it is written)', () => {
+    expect(judgeLog("\r\rerror: file")).toBeUndefined();
+    expect(judgeLog("\r\rerror: file `/vmlinuz-6.1' not f")).toBeUndefined();
+    expect(judgeLog("\r\rerror: file `/vmlinuz-6.1' not found.\r\n")).toMatchObject({ reason: 'loader-error', evidence: "error: file `/vmlinuz-6.1' not found." });
+    expect(judgeLog('[ 1.2] Kernel panic - not syncing: VFS: Unable to mo')).toBeUndefined();
+  });
+
   it('counts loader messages only before the kernel banner, and the UEFI shell only when not expected', () => {
     expect(judgeLog('[    0.000000] Linux version 6.1.0\r\n[    2.1] systemd[1]: Failed to load module\r\n')).toBeUndefined();
     const shell = 'BdsDxe: starting Boot0003 "EFI Internal Shell" from Fv(...)\r\n';

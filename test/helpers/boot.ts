@@ -78,10 +78,12 @@ export function parseMarker(log: string): BootMarker | undefined {
 export function judgeLog(log: string, shellExpected = false): Judgement | undefined {
   const marker = parseMarker(log);
   if (marker) return { booted: true, marker };
-  const beforeKernel = log.split(/Linux version \d/)[0] ?? '';
+  // Failures are judged on whole lines: the serial log is read while the line is still being written.
+  const complete = log.slice(0, Math.max(log.lastIndexOf('\n'), log.lastIndexOf('\r')) + 1);
+  const beforeKernel = complete.split(/Linux version \d/)[0] ?? '';
   for (const failure of FAILURES) {
     if (failure.unlessShell && shellExpected) continue;
-    const found = failure.pattern.exec(failure.reason === 'loader-error' ? beforeKernel : log);
+    const found = failure.pattern.exec(failure.reason === 'loader-error' ? beforeKernel : complete);
     if (found) return { booted: false, reason: failure.reason, evidence: found[0].trim() };
   }
   return undefined;
@@ -123,6 +125,9 @@ export async function bootVm(options: BootOptions): Promise<BootVerdict> {
       const seconds = (Date.now() - started) / 1000;
       const verdict = judgeLog(log, options.shellExpected);
       if (verdict) return { ...verdict, seconds, log };
+      // qemu has ended: its last line is as complete as it will get.
+      const last = wasExited ? judgeLog(`${log}\n`, options.shellExpected) : undefined;
+      if (last) return { ...last, seconds, log };
       if (wasExited) return { booted: false, reason: 'no-marker', evidence: `qemu exited (${vm.exitCode ?? vm.signalCode}) without a marker ${stderr.trim()}`.trim(), seconds, log };
       if (Date.now() - started > limit) return { booted: false, reason: 'timeout', evidence: `no marker after ${limit / 1000} s`, seconds, log };
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -66,8 +66,9 @@ Layouts:
 
 Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed (also: lock not obtained,
 unsafe file ownership or mode, qemu missing), 5 a tool or hook failed or a signal arrived and
-everything was rolled back, 6 rollback failed, 7 installed but a postinst hook failed,
-8 verify: the kernel did not reach init.
+everything was rolled back, 6 rollback failed or an interrupted run's journal cannot be used,
+7 installed but a postinst hook or the pruning of old kernels failed, 8 verify: the kernel did
+not reach init, 9 installkernel --all: some kernels installed, the others failed and were rolled back.
 
 One kinstall runs at a time per root (lock <root>/run/lock/kinstall.lock); another waits up to
 lockTimeout seconds (default 600). SIGINT or SIGTERM stops the run at its next safe point and
@@ -104,12 +105,15 @@ whether it is the default and whether it is running (only without --root), and i
 Remove VERSION from the boot layout through the same transaction as add (rolled back on failure);
 with layout=auto, from every layout that lists it (a kernel installed for both compat and bls
 is removed from both). Then the bootloader is updated and <root>/lib/modules/VERSION deleted unless
---keep-modules.
+--keep-modules (renamed aside inside the transaction, so a failure or a crash brings it back).
+Checked first, before any change: the boot dir, the ESP and /lib/modules stay inside --root, and
+the bootloader tool exists.
 Removing the running kernel needs --force.`,
   prune: `Usage: kinstall prune --keep N [--dry-run] [--root DIR]
 
 Remove the oldest installed kernels (by version order) beyond the newest N. The running kernel and
-the newest kernel are never removed.`,
+the newest kernel are never removed. All removals are one transaction: if one fails, no kernel is
+removed.`,
   verify: `Usage: kinstall verify VERSION [--timeout SECONDS] [--json] [--root DIR]
 
 Boot the installed kernel and initramfs of VERSION (as its layout lists them) in QEMU: direct
@@ -130,8 +134,10 @@ as it was before that run (or, when the run had already finished its changes, co
 removes leftover temporary files, and runs the bootloader step (lilo, grub-mkconfig) again on the
 restored files, and puts firmware entries (efistub) and BootOrder back as the journal recorded them.
 add, stage, remove, prune, list, verify and installkernel recover first, with a warning.
-Prints what it did, or "nothing to recover". Exit 0, or 6 if a file could not be restored (the
-journal is kept).`,
+Prints what it did, or "nothing to recover". Exit 0; 6 if a file could not be restored, or the
+journal cannot be used (EJOURNAL: unreadable, an unknown format, or naming a path outside the
+root), and the journal is kept; 4 (EINSECURE) when the journal is not root's. Journal paths are
+relative to the root, so a run killed under --root /mnt/gentoo is recovered from inside that chroot.`,
   inspect: `Usage: kinstall inspect IMAGE [--json]
 
 Print the kernel version recorded in IMAGE, its format (bzImage, arm64-image, vmlinux, pe, uki),

@@ -15,6 +15,8 @@ export interface JournalEntry {
   backup?: string;
   /** The prior symlink's target. */
   linkTarget?: string;
+  /** A directory tree placed whole (a kernel's modules): undone by removing the tree. */
+  tree?: boolean;
 }
 
 export type JournalPhase = 'committing' | 'committed' | 'rolling-back';
@@ -147,6 +149,7 @@ export class Journal {
         }
       }
       if (e.linkTarget !== undefined) entry.linkTarget = String(e.linkTarget);
+      if (e.tree === true) entry.tree = true;
       return entry;
     });
     const emptiedDirs = (Array.isArray(data.emptiedDirs) ? data.emptiedDirs : []).map((d, i) => this.resolve(d, `emptied dir ${i + 1}`));
@@ -224,15 +227,26 @@ export async function sweepSideFiles(data: JournalData, kinds: Array<'new' | 'ol
   return swept;
 }
 
+/** A tree being filled beside its target (`.NAME.kinstall-new-ID-N/`) when the run died. */
+async function sweepTreeTemps(data: JournalData, entry: JournalEntry): Promise<void> {
+  const prefix = `.${path.basename(entry.path)}.kinstall-new-${data.id}-`;
+  for (const name of await readdir(path.dirname(entry.path)).catch(() => [] as string[])) {
+    if (name.startsWith(prefix)) await rm(path.join(path.dirname(entry.path), name), { recursive: true, force: true });
+  }
+}
+
 async function undoEntry(data: JournalData, entry: JournalEntry): Promise<boolean> {
   if (entry.kind === 'mkdir') return rmdir(entry.path).then(() => true, () => false);
+  if (entry.tree) await sweepTreeTemps(data, entry);
   if (entry.prior === 'file' || entry.prior === 'dir') {
     // The target is replaced only once its backup exists: no backup means it was never touched.
     if (!entry.backup || !(await exists(entry.backup))) return false;
+    // A placed tree may already stand where the old one goes back.
+    if (entry.tree) await rm(entry.path, { recursive: true, force: true });
     await rename(entry.backup, entry.path);
   } else if (entry.prior === 'absent') {
     if (!(await exists(entry.path))) return false;
-    await rm(entry.path, { force: true });
+    await rm(entry.path, { force: true, recursive: entry.tree === true });
   } else {
     const now = await readlink(entry.path).catch(() => undefined);
     if (now === entry.linkTarget) return false;

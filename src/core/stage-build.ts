@@ -4,7 +4,7 @@ import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { inspectKernelImage } from './kernel-image.js';
 import { transactionFor } from './recover.js';
-import { copyModulesTree, NEUTRAL_NAMES, planStaging, readBuildDir } from './stage.js';
+import { modulesSource, NEUTRAL_NAMES, planStaging, readBuildDir, stageModulesTree } from './stage.js';
 import { checkVersionString } from './versions.js';
 
 export interface StageResult {
@@ -23,6 +23,7 @@ export async function stageBuild(ctx: Context, buildDir: string, modulesDir?: st
     throw new KinstallError('EVERSIONMISMATCH', { version: sources.version, found: info.version }, [`kernel.release says ${sources.version}; rebuild the image`]);
   }
   const plan = await planStaging(ctx, sources);
+  const modules = modulesDir ? await modulesSource(modulesDir, sources.version) : undefined;
   const directory = ctx.paths.moduleDir(sources.version);
   const staged = plan.place.map((p) => path.basename(p.to));
   const unchanged = Object.values(NEUTRAL_NAMES).filter(
@@ -30,11 +31,12 @@ export async function stageBuild(ctx: Context, buildDir: string, modulesDir?: st
   );
   if (ctx.request.dryRun) {
     for (const item of plan.place) ctx.log.info(`would place ${item.from} -> ${item.to}`);
+    if (modules) ctx.log.info(`would copy modules ${modules} -> ${directory}`);
   } else {
     const txn = transactionFor(ctx);
     try {
-      if (modulesDir) await copyModulesTree(ctx, modulesDir, sources.version);
       await txn.apply(plan);
+      if (modules) await stageModulesTree(ctx, txn, modules, sources.version);
     } catch (error) {
       await txn.rollback();
       throw KinstallError.fromStep('stage', error);

@@ -3,11 +3,12 @@
 // alone (Gentoo's dist-kernels own them as symlinks into /usr/src).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { cp, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { emptyPlan, type Plan } from './types.js';
+import type { Transaction } from './transaction.js';
 
 export interface KernelSources {
   version: string;
@@ -84,21 +85,35 @@ export async function readBuildDir(buildDir: string): Promise<KernelSources> {
 }
 
 /** Copies an installed modules tree (INSTALL_MOD_PATH output, or its lib/modules/KVER) into the root. */
-export async function copyModulesTree(ctx: Context, modulesDir: string, version: string): Promise<void> {
+/** Where `make modules_install INSTALL_MOD_PATH=DIR` put the modules of a version (DIR/lib/modules/KVER). */
+export async function modulesSource(modulesDir: string, version: string): Promise<string> {
   const candidates = [path.join(modulesDir, 'lib/modules', version), path.join(modulesDir, version), modulesDir];
-  let source: string | undefined;
   for (const candidate of candidates) {
-    if (await stat(path.join(candidate, 'modules.order')).then(() => true, () => false)) {
-      source = candidate;
-      break;
+    if (await stat(path.join(candidate, 'modules.order')).then(() => true, () => false)) return candidate;
+  }
+  throw new KinstallError('ENOBUILD', { dir: modulesDir, why: `no modules.order for ${version} (run make modules_install INSTALL_MOD_PATH=DIR)` });
+}
+
+/**
+ * Copies an installed modules tree into <root>/lib/modules/KVER through the transaction: each
+ * top-level directory (kernel/, …) is placed whole, files and links one by one, so a failure or a
+ * crash puts back exactly what was there. What the tree does not hold (the neutral files,
+ * updates/) is left alone.
+ */
+export async function stageModulesTree(ctx: Context, txn: Transaction, source: string, version: string): Promise<void> {
+  const target = ctx.paths.moduleDir(version);
+  ctx.log.info(`copying modules ${source} -> ${target}`);
+  const plan = emptyPlan();
+  for (const entry of await readdir(source, { withFileTypes: true })) {
+    const from = path.join(source, entry.name);
+    const to = path.join(target, entry.name);
+    if (entry.isDirectory()) {
+      await txn.placeTree(to, (dir) => cp(from, dir, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true }));
+    } else if (entry.isSymbolicLink()) {
+      plan.link.push({ path: to, target: await readlink(from) });
+    } else if (entry.isFile()) {
+      plan.place.push({ from, to, mode: (await stat(from)).mode & 0o777 });
     }
   }
-  if (!source) throw new KinstallError('ENOBUILD', { dir: modulesDir, why: `no modules.order for ${version} (run make modules_install INSTALL_MOD_PATH=DIR)` });
-  const target = ctx.paths.moduleDir(version);
-  if (ctx.request.dryRun) {
-    ctx.log.info(`would copy modules ${source} -> ${target}`);
-    return;
-  }
-  ctx.log.info(`copying modules ${source} -> ${target}`);
-  await cp(source, target, { recursive: true, force: true, preserveTimestamps: true, verbatimSymlinks: true });
+  await txn.apply(plan);
 }

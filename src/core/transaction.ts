@@ -229,6 +229,38 @@ export class Transaction implements TransactionHandle {
   }
 
   /**
+   * Places a directory tree (a kernel's modules) as one change: `fill` builds it beside the target
+   * under a side name; then the old tree, if any, is renamed aside and the new one renamed in.
+   * A rollback or recovery removes the new tree and renames the old one back.
+   */
+  async placeTree(to: string, fill: (dir: string) => Promise<void>): Promise<void> {
+    throwIfInterrupted();
+    const info = await lstat(to).catch(() => undefined);
+    if (info && !info.isDirectory()) throw new Error(`${to} is a ${info.isSymbolicLink() ? 'symlink' : 'file'}, where a directory goes`);
+    if (this.touched.has(to)) throw new Error(`${to} was already changed by this run`);
+    await this.ensureDir(path.dirname(to));
+    const temp = this.sideName(to, 'new');
+    const backup = info ? this.sideName(to, 'old') : undefined;
+    this.record({ kind: 'place', path: to, prior: info ? 'dir' : 'absent', ...(backup ? { backup } : {}), tree: true });
+    this.touched.add(to);
+    this.log.debug(`place ${to}/`);
+    try {
+      await mkdir(temp, { mode: 0o755 });
+      await fill(temp);
+      await fsyncDir(temp);
+    } catch (error) {
+      await rm(temp, { recursive: true, force: true });
+      throw error;
+    }
+    if (backup) {
+      await rename(to, backup);
+      await this.done(path.dirname(to));
+    }
+    await rename(temp, to);
+    await this.done(path.dirname(to));
+  }
+
+  /**
    * Removes a directory tree (a kernel's modules) as one change: renamed to a same-directory side
    * name, so a rollback renames it back, and deleted only when the run is final.
    */

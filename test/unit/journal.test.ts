@@ -299,6 +299,59 @@ describe('removeTree: a directory removed as one journaled change', () => {
   });
 });
 
+describe('placeTree: a directory tree placed as one journaled change', () => {
+  function trees() {
+    const { journalFile } = scratch();
+    const modules = path.join(dir, 'lib/modules/6.1.0');
+    mkdirSync(path.join(modules, 'kernel/fs'), { recursive: true });
+    writeFileSync(path.join(modules, 'kernel/fs/old.ko'), 'old module\n');
+    writeFileSync(path.join(modules, 'vmlinuz'), 'staged image\n');
+    const fill = async (into: string) => {
+      mkdirSync(path.join(into, 'net'), { recursive: true });
+      writeFileSync(path.join(into, 'net/new.ko'), 'new module\n');
+    };
+    return { journalFile, modules, base: path.dirname(modules), fill };
+  }
+
+  it('replaces the tree; a rollback puts the old one back byte-identical, the rest of the directory untouched', async () => {
+    const { journalFile, modules, base, fill } = trees();
+    const before = snapshotTree(base);
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    await txn.placeTree(path.join(modules, 'kernel'), fill);
+    expect(readFileSync(path.join(modules, 'kernel/net/new.ko'), 'utf8')).toBe('new module\n');
+    expect(existsSync(path.join(modules, 'kernel/fs'))).toBe(false);
+    await txn.rollback();
+    expect(snapshotTree(base)).toEqual(before);
+  });
+
+  it('a fill that fails leaves nothing behind; a new tree is removed by rollback', async () => {
+    const { journalFile, modules, base } = trees();
+    const before = snapshotTree(base);
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    await expect(txn.placeTree(path.join(modules, 'kernel'), () => Promise.reject(new Error('disk full')))).rejects.toThrow('disk full');
+    await txn.placeTree(path.join(modules, 'extra'), async (into) => writeFileSync(path.join(into, 'x.ko'), 'x\n'));
+    expect(existsSync(path.join(modules, 'extra/x.ko'))).toBe(true);
+    await txn.rollback();
+    expect(snapshotTree(base)).toEqual(before);
+  });
+
+  it('after a crash: undoEntries removes the new tree and renames the old one back; finish drops the old', async () => {
+    const { journalFile, modules, base, fill } = trees();
+    const before = snapshotTree(base);
+    await new Transaction(log, { journal: { file: journalFile, root: dir } }).placeTree(path.join(modules, 'kernel'), fill);
+    const data = new Journal(journalFile, dir).load();
+    if (!data) throw new Error('no journal');
+    expect(data.entries.at(-1)).toEqual(expect.objectContaining({ kind: 'place', prior: 'dir', tree: true }));
+    await undoEntries(data);
+    expect(snapshotTree(base)).toEqual(before);
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    await txn.placeTree(path.join(modules, 'kernel'), fill);
+    await txn.finish();
+    expect(readdirSync(modules).sort()).toEqual(['kernel', 'vmlinuz']);
+    expect(readdirSync(path.join(modules, 'kernel'))).toEqual(['net']);
+  });
+});
+
 describe('a backup is durable before the target is replaced', () => {
   it('the directory is fsynced after the hard-link backup and before the rename over the target', async () => {
     const { boot, journalFile } = scratch();

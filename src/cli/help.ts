@@ -107,7 +107,8 @@ with layout=auto, from every layout that lists it (a kernel installed for both c
 is removed from both). Then the bootloader is updated and <root>/lib/modules/VERSION deleted unless
 --keep-modules (renamed aside inside the transaction, so a failure or a crash brings it back).
 Checked first, before any change: the boot dir, the ESP and /lib/modules stay inside --root, and
-the bootloader tool exists.
+the bootloader tool exists. Hooks in /etc/kernel/prerm.d run before the removal (a failure stops
+it, exit 5) and in /etc/kernel/postrm.d after it (a failure: exit 7), with VERSION IMAGE.
 Removing the running kernel needs --force.`,
   prune: `Usage: kinstall prune --keep N [--dry-run] [--root DIR]
 

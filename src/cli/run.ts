@@ -132,7 +132,7 @@ async function remove(io: Io, values: ParsedValues, args: string[]): Promise<num
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   const result = await withLock(ctx, async () => {
     await recoverBeforeCommand(ctx);
-    return removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false });
+    return removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false, shippedHooksDir: shippedHooksDir() });
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else if (ctx.request.dryRun) for (const file of result.removed) io.stdout(`would remove ${file}\n`);
@@ -146,7 +146,7 @@ async function prune(io: Io, values: ParsedValues, args: string[]): Promise<numb
   if (keep === undefined) throw new KinstallError('EUSAGE', { what: 'prune needs --keep N (or keep = N in the config file)' });
   const result = await withLock(ctx, async () => {
     await recoverBeforeCommand(ctx);
-    return pruneKernels(ctx, { keep, protect: [] });
+    return pruneKernels(ctx, { keep, protect: [], shippedHooksDir: shippedHooksDir() });
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else {

@@ -58,6 +58,7 @@ export const errorCodes = define({
     message: (a) => `rollback failed after ${a.cause}: ${a.why}; the boot dir may need repair by hand`,
   },
   EINTERRUPTED: { exit: 'rolledBack', message: (a) => `interrupted by ${a.signal}; ${a.outcome}` },
+  EPOSTRM: { exit: 'postinstFailed', message: (a) => `kernel removed, but ${a.count} postrm hook(s) failed: ${a.hooks}` },
   EPOSTINST: { exit: 'postinstFailed', message: (a) => `kernel installed, but ${a.count} postinst hook(s) failed: ${a.hooks}` },
   ENOQEMU: { exit: 'preflight', message: (a) => `${a.tool} not found on PATH: install the Debian package ${a.package}` },
   EVERIFY: { exit: 'verifyFailed', message: (a) => `${a.version} did not boot in QEMU: ${a.why}` },

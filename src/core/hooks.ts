@@ -1,12 +1,17 @@
-// User and shipped hooks: kinstall's hooks.d and Gentoo's /etc/kernel/{preinst,postinst}.d,
-// run in lexical order with VERSION IMAGE; exit 77 stops the rest of the phase successfully.
+// User and shipped hooks: kinstall's hooks.d and Gentoo's /etc/kernel/{preinst,postinst}.d (and
+// Debian's {prerm,postrm}.d on removal), run in lexical order with VERSION IMAGE; exit 77 stops the
+// rest of the phase successfully.
 import { access, constants, lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { scopedLog, type Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { assertTrusted } from './trust.js';
 
-export type HookPhase = 'preinst' | 'postinst';
+/** preinst/postinst around an install, prerm/postrm around a removal (Debian's names). */
+export type HookPhase = 'preinst' | 'postinst' | 'prerm' | 'postrm';
+
+/** A failing hook in these phases stops the run before anything changed: it is rolled back. */
+const BLOCKING_PHASES: HookPhase[] = ['preinst', 'prerm'];
 
 export interface Hook {
   name: string;
@@ -130,7 +135,7 @@ export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], in
       break;
     }
     if (result.exitCode !== 0) {
-      if (phase === 'preinst') {
+      if (BLOCKING_PHASES.includes(phase)) {
         throw new KinstallError('EHOOK', { hook: hook.path, status: String(result.exitCode) }, result.spawnError ? [result.spawnError] : []);
       }
       log.error(`hook ${hook.path} failed with exit code ${result.exitCode}`);
@@ -140,8 +145,7 @@ export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], in
   return outcome;
 }
 
-/** Before anything changes: an untrusted hook of either phase stops the run (EINSECURE). */
-export async function checkHooksTrusted(ctx: Context, shippedDir: string | undefined): Promise<void> {
-  await discoverHooks(ctx, 'preinst', shippedDir, false);
-  await discoverHooks(ctx, 'postinst', shippedDir, false);
+/** Before anything changes: an untrusted hook of the run's phases stops it (EINSECURE). */
+export async function checkHooksTrusted(ctx: Context, shippedDir: string | undefined, phases: HookPhase[] = ['preinst', 'postinst']): Promise<void> {
+  for (const phase of phases) await discoverHooks(ctx, phase, shippedDir, false);
 }

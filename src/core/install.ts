@@ -257,7 +257,7 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       await state.txn.finish();
       await appendHistory(ctx, result);
       ctx.log.info(`installed ${state.version} (${state.layout.name})`);
-      result.pruned = await pruneAfterInstall(ctx, state.version).catch((error: unknown) => {
+      result.pruned = await pruneAfterInstall(ctx, state.version, input.shippedHooksDir).catch((error: unknown) => {
         pruneError = error;
         return [];
       });

@@ -1,9 +1,12 @@
 // `kinstall remove` (and prune): the layouts' removal plans and the kernels' modules through one
 // transaction, the bootloader updated, so a failure anywhere puts every kernel back as it was.
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { dir as tmpDir } from 'tmp-promise';
 import type { Context } from './context.js';
 import { isKinstallError, KinstallError } from './errors.js';
 import { appendHistory } from './history.js';
+import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome, type HookPhase } from './hooks.js';
 import { runPipeline, type PipelineState, type Step } from './pipeline.js';
 import { checkAreasInsideRoot, checkPlanTargets } from './preflight.js';
 import { layoutsHolding } from './select.js';
@@ -14,6 +17,8 @@ import { checkVersionString } from './versions.js';
 export interface RemoveInput {
   version: string;
   keepModules: boolean;
+  /** The package's own hooks.d (kinstall's shipped hooks). */
+  shippedHooksDir?: string;
 }
 
 export interface RemoveResult {
@@ -35,7 +40,11 @@ interface Removal {
 interface RemoveState extends PipelineState {
   versions: string[];
   keepModules: boolean;
+  shippedHooksDir?: string;
+  /** A private (0700) scratch dir hooks see as KINSTALL_STAGING_AREA. */
+  stagingArea: string;
   removals: Removal[];
+  postrm: HookOutcome;
 }
 
 async function resolve(state: RemoveState): Promise<void> {
@@ -91,6 +100,7 @@ async function preflight(state: RemoveState): Promise<void> {
     if (!(await ctx.exec.which(tool))) problems.push(`${tool} is not installed (not found on PATH)`);
   }
   for (const { plan: p } of state.removals.flatMap((r) => r.targets)) problems.push(...(await planTargetProblems(ctx, p)));
+  await checkHooksTrusted(ctx, state.shippedHooksDir, ['prerm', 'postrm']);
   if (problems.length > 0) {
     const first = problems[0] ?? '';
     const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
@@ -125,27 +135,59 @@ async function deactivate(state: RemoveState): Promise<void> {
   state.txn.checkpoint('activated');
 }
 
+/** The image the removal takes away, as Debian's prerm.d/postrm.d hooks get it (/boot/vmlinuz-KVER). */
+function removedImage(ctx: Context, removal: Removal): string {
+  const files = removedFiles(removal);
+  return files.find((f) => /^(vmlinu[xz]|linux|kernel)/.test(path.basename(f)) || f.endsWith('.efi')) ?? path.join(ctx.paths.moduleDir(removal.version), 'vmlinuz');
+}
+
+async function runRemoveHooks(state: RemoveState, phase: HookPhase): Promise<HookOutcome> {
+  const { ctx } = state;
+  const hooks = await discoverHooks(ctx, phase, state.shippedHooksDir);
+  const outcome: HookOutcome = { ran: [], failed: [] };
+  for (const removal of state.removals) {
+    const info = { version: removal.version, image: removedImage(ctx, removal), layout: layoutNames(removal), initrdGenerator: '-', stagingArea: state.stagingArea };
+    const one = await runHooks(ctx, phase, hooks, info);
+    outcome.ran.push(...one.ran);
+    outcome.failed.push(...one.failed);
+  }
+  return outcome;
+}
+
 const removeSteps: Step<RemoveState>[] = [
   { name: 'resolve', run: resolve },
   { name: 'plan', run: plan },
   { name: 'preflight', run: preflight },
+  // Debian's /etc/kernel/prerm.d: before anything is removed; a failure stops the removal.
+  { name: 'prerm', mutates: true, run: async (s) => void (await runRemoveHooks(s, 'prerm')) },
   { name: 'commit', mutates: true, run: commit },
   { name: 'deactivate', mutates: true, run: deactivate },
+  // postrm.d: the kernel is gone; a failure is reported (exit 7), the removal stands.
+  { name: 'postrm', mutates: true, run: async (s) => void (s.postrm = await runRemoveHooks(s, 'postrm')) },
 ];
 
 const layoutNames = (removal: Removal) => removal.targets.map((t) => t.layout.name).join('+');
 const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((t) => t.plan.remove))];
 
 /** Removes several versions as one transaction: all of them, or (on failure) none. */
-export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean): Promise<RemoveResult[]> {
-  const state = { ctx, versions, keepModules, txn: transactionFor(ctx) } as RemoveState;
-  await runPipeline(removeSteps, state);
-  if (!ctx.request.dryRun) {
-    await state.txn.finish();
-    for (const removal of state.removals) {
-      await appendHistory(ctx, { version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', installed: removedFiles(removal) }, 'remove');
-      ctx.log.info(`removed ${removal.version} (${layoutNames(removal)})`);
+export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
+  const staging = await tmpDir({ prefix: 'kinstall-', unsafeCleanup: true, mode: 0o700 });
+  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: staging.path, removals: [], postrm: { ran: [], failed: [] }, txn: transactionFor(ctx) };
+  try {
+    await runPipeline(removeSteps, state);
+    if (!ctx.request.dryRun) {
+      await state.txn.finish();
+      for (const removal of state.removals) {
+        await appendHistory(ctx, { version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', installed: removedFiles(removal) }, 'remove');
+        ctx.log.info(`removed ${removal.version} (${layoutNames(removal)})`);
+      }
     }
+  } finally {
+    await staging.cleanup();
+  }
+  const failed = state.postrm.failed;
+  if (failed.length > 0) {
+    throw new KinstallError('EPOSTRM', { count: String(failed.length), hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', ') });
   }
   return state.removals.map((removal) => ({
     version: removal.version,
@@ -157,7 +199,7 @@ export async function removeKernels(ctx: Context, versions: string[], keepModule
 }
 
 export async function removeKernel(ctx: Context, input: RemoveInput): Promise<RemoveResult> {
-  const [result] = await removeKernels(ctx, [input.version], input.keepModules);
+  const [result] = await removeKernels(ctx, [input.version], input.keepModules, input.shippedHooksDir);
   if (!result) throw new Error(`no result for ${input.version}`);
   return result;
 }

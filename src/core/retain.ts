@@ -10,6 +10,8 @@ export interface PruneInput {
   keep: number;
   /** Versions never removed (the one just installed). */
   protect: string[];
+  /** The package's own hooks.d, for the removals' prerm/postrm hooks. */
+  shippedHooksDir?: string;
 }
 
 export interface PruneResult {
@@ -36,7 +38,7 @@ export async function pruneKernels(ctx: Context, input: PruneInput): Promise<Pru
   if (doomed.length === 0) return { keep: input.keep, kept, removed: [], dryRun: ctx.request.dryRun };
   ctx.log.info(`keep=${input.keep}: removing ${doomed.join(', ')}`);
   try {
-    const removed = await removeKernels(ctx, doomed, false);
+    const removed = await removeKernels(ctx, doomed, false, input.shippedHooksDir);
     return { keep: input.keep, kept, removed, dryRun: ctx.request.dryRun };
   } catch (error) {
     // Rolled back as one transaction: say so, so no one goes looking for a half-pruned boot dir.
@@ -50,11 +52,11 @@ export async function pruneKernels(ctx: Context, input: PruneInput): Promise<Pru
  * an error (EPRUNE, exit 7) rather than a line in the log. A prune whose rollback failed stays
  * EROLLBACK: the boot dir needs a look.
  */
-export async function pruneAfterInstall(ctx: Context, installed: string): Promise<string[]> {
+export async function pruneAfterInstall(ctx: Context, installed: string, shippedHooksDir?: string): Promise<string[]> {
   const keep = ctx.settings.keep;
   if (keep === undefined) return [];
   try {
-    return (await pruneKernels(ctx, { keep, protect: [installed] })).removed.map((r) => r.version);
+    return (await pruneKernels(ctx, { keep, protect: [installed], shippedHooksDir })).removed.map((r) => r.version);
   } catch (error) {
     if (isKinstallError(error) && error.exitCode === ExitCode.rollbackFailed) throw error;
     const why = isKinstallError(error) ? `${error.code}: ${error.summary}` : error instanceof Error ? error.message : String(error);

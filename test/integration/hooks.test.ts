@@ -156,6 +156,49 @@ describe('failing hooks', () => {
   });
 });
 
+describe('hooks around a removal (Debian\'s prerm.d and postrm.d)', () => {
+  const installed = async () => {
+    const r = rootWithModules();
+    expect((await kinstall(addArgs(r))).exitCode).toBe(0);
+    return r;
+  };
+  const image = (r: TestRoot) => r.at(`/boot/vmlinuz-${V}`);
+
+  it('prerm runs before anything is removed, postrm after, with VERSION IMAGE; kinstall dirs see the phase', async () => {
+    const r = await installed();
+    root = r;
+    const seen = (name: string) => `printf '%s %s present=%s\\n' "$KINSTALL_PHASE" ${name} "$([ -e "$2" ] && echo yes || echo no)" >> ${r.at('/var/tmp/rm.log')}`;
+    recorder(root, '/etc/kernel/prerm.d', '10-prerm', seen('10-prerm'));
+    recorder(root, '/etc/kernel/postrm.d', '10-postrm', seen('10-postrm'));
+    recorder(root, '/etc/kinstall/hooks.d', '20-both');
+    const result = await kinstall(['remove', '--root', root.root, '--layout', 'compat', V]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(hookLog(root)).toEqual([`prerm 10-prerm ${V} ${image(root)}`, `prerm 20-both ${V} ${image(root)}`, `postrm 10-postrm ${V} ${image(root)}`, `postrm 20-both ${V} ${image(root)}`]);
+    expect(readFileSync(root.at('/var/tmp/rm.log'), 'utf8')).toBe('prerm 10-prerm present=yes\npostrm 10-postrm present=no\n');
+    expect(existsSync(image(root))).toBe(false);
+  });
+
+  it('a failing prerm hook stops the removal: exit 5 (EHOOK), nothing removed', async () => {
+    root = await installed();
+    hook(root, '/etc/kernel/prerm.d', '10-no', 'exit 4');
+    const before = { boot: snapshotTree(root.boot), modules: snapshotTree(root.at('/lib/modules')) };
+    const result = await kinstall(['remove', '--root', root.root, '--layout', 'compat', V]);
+    expect(result.exitCode).toBe(5);
+    expect(result.stderr).toMatch(new RegExp(`^kinstall: EHOOK: hook ${root.at('/etc/kernel/prerm.d/10-no')} failed with exit code 4`, 'm'));
+    expect({ boot: snapshotTree(root.boot), modules: snapshotTree(root.at('/lib/modules')) }).toEqual(before);
+  });
+
+  it('a failing postrm hook: exit 7 (EPOSTRM), the kernel stays removed', async () => {
+    root = await installed();
+    hook(root, '/etc/kernel/postrm.d', '10-no', 'exit 6');
+    const result = await kinstall(['remove', '--root', root.root, '--layout', 'compat', V]);
+    expect(result.exitCode).toBe(7);
+    expect(result.stderr).toMatch(/^kinstall: EPOSTRM: kernel removed, but 1 postrm hook\(s\) failed: \S+10-no \(exit 6\)$/m);
+    expect(existsSync(image(root))).toBe(false);
+    expect(existsSync(root.at(`/lib/modules/${V}`))).toBe(false);
+  });
+});
+
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**

@@ -7,7 +7,8 @@ import { copyFile, link, lstat, mkdir, open, readlink, rename, rm, symlink, chmo
 import path from 'node:path';
 import { isKinstallError } from './errors.js';
 import { throwIfInterrupted } from './interrupt.js';
-import { completeEntries, crashHook, Journal, undoEntries, type JournalData, type JournalEntry } from './journal.js';
+import { Journal, type JournalData, type JournalEntry } from './journal.js';
+import { completeEntries, crashHook, undoEntries } from './journal-replay.js';
 import type { Logger } from './logger.js';
 import type { Plan, TransactionHandle } from './types.js';
 

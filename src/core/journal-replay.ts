@@ -1,0 +1,119 @@
+// Acting on a journal: undo a dead or failed run's changes from what is on disk, or complete a run
+// that had finished (drop its backups); and the test-only crash points.
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { JournalData, JournalEntry } from './journal.js';
+
+/**
+ * Test-only hook point: KINSTALL_TEST_CRASH_AFTER=POINT makes the process SIGKILL itself at that
+ * point, so the crash tests can reproduce a power loss at a known moment. Points: `journal` (first
+ * journal write, nothing changed), `backup:N` (Nth change's backup made, target not yet replaced),
+ * `op:N` (Nth change done), `reactivate` (a bootloader tool is about to run), `step:NAME` (a pipeline step is about to
+ * run), `activated` (a layout's bootloader step
+ * finished, the run not final yet), `committed` (run
+ * final, backups not yet dropped), `rollback:N` (Nth restore of a rollback done).
+ */
+export function crashHook(point: string | undefined): (name: string) => void {
+  if (!point) return () => undefined;
+  return (name) => {
+    if (name === point) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+const exists = (p: string) => lstat(p).then(() => true, () => false);
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Deletes the run's leftover side files (`.NAME.kinstall-KIND-ID-N`) in the directories it touched. */
+export async function sweepSideFiles(data: JournalData, kinds: Array<'new' | 'old'>): Promise<string[]> {
+  const swept: string[] = [];
+  const dirs = new Set(data.entries.filter((e) => e.kind !== 'mkdir').map((e) => path.dirname(e.path)));
+  for (const dir of dirs) {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      // A tree's backup (a kernel's modules) goes only through its journal entry, never by name.
+      if (entry.isDirectory() || !kinds.some((kind) => entry.name.includes(`.kinstall-${kind}-${data.id}-`))) continue;
+      await rm(path.join(dir, entry.name), { force: true });
+      swept.push(path.join(dir, entry.name));
+    }
+  }
+  return swept;
+}
+
+/** A tree being filled beside its target (`.NAME.kinstall-new-ID-N/`) when the run died. */
+async function sweepTreeTemps(data: JournalData, entry: JournalEntry): Promise<void> {
+  const prefix = `.${path.basename(entry.path)}.kinstall-new-${data.id}-`;
+  for (const name of await readdir(path.dirname(entry.path)).catch(() => [] as string[])) {
+    if (name.startsWith(prefix)) await rm(path.join(path.dirname(entry.path), name), { recursive: true, force: true });
+  }
+}
+
+async function undoEntry(data: JournalData, entry: JournalEntry): Promise<boolean> {
+  if (entry.kind === 'mkdir') return rmdir(entry.path).then(() => true, () => false);
+  if (entry.tree) await sweepTreeTemps(data, entry);
+  if (entry.prior === 'file' || entry.prior === 'dir') {
+    // The target is replaced only once its backup exists: no backup means it was never touched.
+    if (!entry.backup || !(await exists(entry.backup))) return false;
+    // A placed tree may already stand where the old one goes back.
+    if (entry.tree) await rm(entry.path, { recursive: true, force: true });
+    await rename(entry.backup, entry.path);
+  } else if (entry.prior === 'absent') {
+    if (!(await exists(entry.path))) return false;
+    await rm(entry.path, { force: true, recursive: entry.tree === true });
+  } else {
+    const now = await readlink(entry.path).catch(() => undefined);
+    if (now === entry.linkTarget) return false;
+    const temp = path.join(path.dirname(entry.path), `.${path.basename(entry.path)}.kinstall-new-${data.id}-undo`);
+    await rm(temp, { force: true });
+    await symlink(entry.linkTarget ?? '', temp);
+    await rename(temp, entry.path);
+  }
+  await fsyncDir(path.dirname(entry.path));
+  return true;
+}
+
+/**
+ * Puts every journaled path back as it was, newest first, deciding from what is on disk, so it is
+ * right after a crash at any point and safe to run again. Returns the restored paths and failures.
+ */
+export async function undoEntries(data: JournalData, afterEach: (done: number) => void = () => undefined): Promise<{ restored: string[]; failures: string[] }> {
+  const restored: string[] = [];
+  const failures: string[] = [];
+  await sweepSideFiles(data, ['new']);
+  for (const entry of [...data.entries].reverse()) {
+    try {
+      if (await undoEntry(data, entry)) restored.push(entry.path);
+    } catch (error) {
+      failures.push(`${entry.path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    afterEach(restored.length);
+  }
+  // A backup whose restore failed is the only copy of the old file: kept for the next attempt.
+  if (failures.length === 0) await sweepSideFiles(data, ['old']);
+  return { restored, failures };
+}
+
+/** The run succeeded: its backups and temps go, and the directories it emptied. */
+export async function completeEntries(data: JournalData): Promise<string[]> {
+  const dropped: string[] = [];
+  for (const entry of data.entries) {
+    if (entry.backup && (await exists(entry.backup))) {
+      await rm(entry.backup, { force: true, recursive: entry.prior === 'dir' });
+      dropped.push(entry.backup);
+    }
+  }
+  await sweepSideFiles(data, ['new', 'old']);
+  for (const dir of data.emptiedDirs) {
+    if ((await readdir(dir).catch(() => ['?'])).length > 0) continue;
+    await rmdir(dir).catch(() => undefined);
+    dropped.push(dir);
+  }
+  return dropped;
+}

@@ -1,0 +1,170 @@
+// The verbs: each builds its context from the parsed options, calls the core and prints the result.
+import path from 'node:path';
+import { builtinPlugins } from '../../plugins/index.js';
+import { createContext, type Context } from '../core/context.js';
+import { ExitCode, KinstallError } from '../core/errors.js';
+import { installKernel, stagedVersions, type InstallResult } from '../core/install.js';
+import { describePlan } from '../core/types.js';
+import { inspectKernelImage } from '../core/kernel-image.js';
+import { listKernels } from '../core/list.js';
+import { recoverIfIdle, withLock } from '../core/lock.js';
+import { describeRecovery, hasJournal, recoverBeforeCommand, recoverUnfinished } from '../core/recover.js';
+import { removeKernel } from '../core/remove.js';
+import { pruneKernels } from '../core/retain.js';
+import { stageBuild } from '../core/stage-build.js';
+import { describeVerify, verifyKernel } from '../core/verify.js';
+import { reportError, shippedHooksDir, type Io } from './io.js';
+import { buildRequest, type ParsedValues } from './options.js';
+
+function printInstall(io: Io, ctx: Context, result: InstallResult): void {
+  if (ctx.request.json) {
+    io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  } else if (ctx.request.dryRun) {
+    io.stdout(`plan for ${result.version} (layout ${result.layout}, initramfs ${result.initrdGenerator}):\n`);
+    for (const line of describePlan(result.plan)) io.stdout(`  ${line}\n`);
+  }
+}
+
+const resolveFrom = (cwd: string, file: string | undefined) => (file === undefined ? undefined : path.resolve(cwd, file));
+
+export async function add(io: Io, values: ParsedValues, args: string[], bootDir?: string): Promise<number> {
+  const request = buildRequest(values, io.cwd, bootDir);
+  const ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
+  return withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    const [version, image, systemMap] = args;
+    const result = await installKernel(ctx, {
+      version,
+      image: resolveFrom(io.cwd, image),
+      systemMap: resolveFrom(io.cwd, systemMap),
+      initrds: (values.initrd ?? []).map((f) => path.resolve(io.cwd, f)),
+      shippedHooksDir: shippedHooksDir(),
+    });
+    printInstall(io, ctx, result);
+    return ExitCode.ok;
+  });
+}
+
+export async function stage(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: `stage takes no arguments, found "${args.join(' ')}" (use --build-dir)` });
+  const buildDir = values['build-dir'];
+  if (!buildDir) throw new KinstallError('EUSAGE', { what: 'stage needs --build-dir DIR (a make O=DIR tree)' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  // stage journals like add: under the lock, after a killed run's journal is recovered, never over it.
+  const result = await withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    return stageBuild(ctx, path.resolve(io.cwd, buildDir), resolveFrom(io.cwd, values['modules-dir']));
+  });
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else io.stdout(`staged ${result.version} in ${result.directory}${result.unchanged.length ? ` (unchanged: ${result.unchanged.join(', ')})` : ''}\n`);
+  return ExitCode.ok;
+}
+
+export async function inspect(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'inspect takes exactly one IMAGE (see kinstall inspect --help)' });
+  const info = await inspectKernelImage(path.resolve(io.cwd, args[0] ?? ''));
+  if (values.json) {
+    io.stdout(`${JSON.stringify(info, null, 2)}\n`);
+  } else {
+    io.stdout(
+      [`file: ${info.path}`, `format: ${info.format}`, `arch: ${info.arch}`, `version: ${info.version ?? 'unknown'}`,
+        `efi-stub: ${info.efiStub ? 'yes' : 'no'}`, `size: ${info.size}`].join('\n') + '\n',
+    );
+  }
+  return ExitCode.ok;
+}
+
+export async function list(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'list takes no arguments' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  if (await hasJournal(ctx)) await recoverIfIdle(ctx, () => recoverBeforeCommand(ctx));
+  const kernels = await listKernels(ctx);
+  if (ctx.request.json) {
+    io.stdout(`${JSON.stringify(kernels, null, 2)}\n`);
+    return ExitCode.ok;
+  }
+  for (const k of kernels) {
+    const marks = [k.isDefault ? 'default' : '', k.running ? 'running' : ''].filter(Boolean).join(',');
+    io.stdout(`${k.version}\t${k.layout}\t${k.size}\t${marks || '-'}\t${k.entry ?? k.files[0] ?? ''}\n`);
+  }
+  return ExitCode.ok;
+}
+
+export async function remove(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'remove takes exactly one VERSION' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const result = await withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    return removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false, shippedHooksDir: shippedHooksDir() });
+  });
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else if (ctx.request.dryRun) for (const file of result.removed) io.stdout(`would remove ${file}\n`);
+  return ExitCode.ok;
+}
+
+export async function prune(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'prune takes no arguments (use --keep N)' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const keep = ctx.settings.keep;
+  if (keep === undefined) throw new KinstallError('EUSAGE', { what: 'prune needs --keep N (or keep = N in the config file)' });
+  const result = await withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    return pruneKernels(ctx, { keep, protect: [], shippedHooksDir: shippedHooksDir() });
+  });
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    for (const r of result.removed) io.stdout(`${ctx.request.dryRun ? 'would remove' : 'removed'} ${r.version}\n`);
+    io.stdout(`kept ${result.kept.join(' ') || 'none'}\n`);
+  }
+  return ExitCode.ok;
+}
+
+export async function recover(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'recover takes no arguments' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const report = await withLock(ctx, () => recoverUnfinished(ctx));
+  if (ctx.request.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else for (const line of describeRecovery(report)) io.stdout(`${line}\n`);
+  return ExitCode.ok;
+}
+
+export async function verify(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'verify takes exactly one VERSION' });
+  const timeout = values.timeout;
+  if (timeout !== undefined && !/^[1-9][0-9]*$/.test(timeout)) throw new KinstallError('EUSAGE', { what: `--timeout takes a whole number of seconds, found "${timeout}"` });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  // Boots what is installed: a killed run's half-changed files are put back first, as list does.
+  if (await hasJournal(ctx)) await recoverIfIdle(ctx, () => recoverBeforeCommand(ctx));
+  const result = await verifyKernel(ctx, { version: args[0] ?? '', timeoutSeconds: timeout === undefined ? undefined : Number(timeout) });
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else for (const line of describeVerify(result)) io.stdout(`${line}\n`);
+  if (result.verdict === 'pass') return ExitCode.ok;
+  if (ctx.request.json) return ExitCode.verifyFailed;
+  throw new KinstallError('EVERIFY', { version: result.version, why: result.verdict });
+}
+
+export async function installAll(io: Io, values: ParsedValues): Promise<number> {
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  return withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    const versions = await stagedVersions(ctx);
+    const failed: string[] = [];
+    let unrestored: unknown;
+    for (const version of versions) {
+      try {
+        const result = await installKernel(ctx, { version, initrds: [], shippedHooksDir: shippedHooksDir() });
+        printInstall(io, ctx, result);
+      } catch (error) {
+        reportError(io, error, values.verbose ?? false);
+        failed.push(version);
+        // A kernel whose rollback failed outranks the partial result: the boot dir needs a look.
+        if (error instanceof KinstallError && error.exitCode === ExitCode.rollbackFailed) unrestored ??= error;
+      }
+    }
+    if (unrestored !== undefined) throw unrestored;
+    if (failed.length > 0) {
+      throw new KinstallError('EPARTIAL', { failed: String(failed.length), total: String(versions.length), versions: failed.join(', ') });
+    }
+    return ExitCode.ok;
+  });
+}

@@ -1,0 +1,40 @@
+// What the CLI talks to (argv, env, stdout, stderr) and how it reports an error; the package's own
+// directory (its version, its shipped hooks.d).
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KinstallError } from '../core/errors.js';
+
+export interface Io {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** The package's top directory (holds package.json and hooks.d), from dist/ or from src/. */
+export function packageDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageDir(), 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export const shippedHooksDir = () => path.join(packageDir(), 'hooks.d');
+
+/** The one-line coded error on stderr; with --json also `{"error": …}` on stdout, for scripts. */
+export function reportError(io: Io, error: unknown, verbose: boolean, json = io.argv.includes('--json')): number {
+  const known = error instanceof KinstallError ? error : KinstallError.fromStep('kinstall', error);
+  if (json) {
+    io.stdout(`${JSON.stringify({ error: { code: known.code, exitCode: known.exitCode, message: known.message, details: known.details } }, null, 2)}\n`);
+  }
+  io.stderr(`kinstall: ${known.code}: ${known.message}\n`);
+  for (const line of known.details) io.stderr(`  ${line}\n`);
+  if (verbose && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
+  return known.exitCode;
+}

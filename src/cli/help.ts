@@ -70,7 +70,7 @@ everything was rolled back, 6 rollback failed or an interrupted run's journal ca
 7 installed but a postinst hook or the pruning of old kernels failed, 8 verify: the kernel did
 not reach init, 9 installkernel --all: some kernels installed, the others failed and were rolled back.
 
-One kinstall runs at a time per root (lock <root>/run/lock/kinstall.lock); another waits up to
+One kinstall runs at a time per root (an flock on <root>/run/lock/kinstall.lock); another waits up to
 lockTimeout seconds (default 600). SIGINT or SIGTERM stops the run at its next safe point and
 rolls it back; a second signal does not cut the rollback short.
 

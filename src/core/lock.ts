@@ -1,61 +1,23 @@
-// One kinstall at a time per root: an exclusive lock file at <root>/run/lock/kinstall.lock.
-// Node has no flock(2) and kinstall takes no native addon, so the lock is the file's existence:
-// it appears atomically (link(2) of a file already holding "pid starttime", which fails with EEXIST
-// when another run holds it), it is unlinked on release, and one whose holder is gone (SIGKILL,
-// power loss) is stale and taken over. The start time from /proc guards against a reused pid.
-import { link, mkdir, readFile, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
-import { unlinkSync } from 'node:fs';
+// One kinstall at a time per root: an flock(2) on <root>/run/lock/kinstall.lock. Node has no flock
+// and kinstall takes no native addon, so util-linux's flock(1) holds it: `flock -F FILE cat` takes
+// the lock, then becomes `cat` reading a pipe from this process. When kinstall ends in any way
+// (even SIGKILL) the pipe closes, cat exits and the kernel drops the lock: nothing stale is left to
+// take over, and the lock interoperates with a shell's `flock /run/lock/kinstall.lock …`.
+import { mkdir, readdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
 import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
-import { throwIfInterrupted } from './interrupt.js';
+import { interruptedBy, throwIfInterrupted } from './interrupt.js';
 
-const POLL_MS = 250;
-
-interface Holder {
-  pid: number;
-  start?: string;
-}
-
-/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
-async function startTime(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-}
-
-async function isAlive(holder: Holder): Promise<boolean> {
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
-  if (holder.start === undefined) return true;
-  const now = await startTime(holder.pid);
-  return now === undefined || now === holder.start;
-}
-
-async function readHolder(file: string): Promise<Holder | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  const [pid, start] = (text ?? '').trim().split(/\s+/);
-  return pid && /^[1-9][0-9]*$/.test(pid) ? { pid: Number(pid), start } : undefined;
-}
-
-/**
- * Moves a stale lock out of the way. Another waiter may have taken it over between our read and
- * the rename; then the renamed file names a live holder and is put back.
- */
-async function takeOver(file: string, stale: Holder, ctx: Context): Promise<void> {
-  const aside = `${file}.stale.${process.pid}`;
-  if (!(await rename(file, aside).then(() => true, () => false))) return;
-  const moved = await readHolder(aside);
-  if (moved && moved.pid !== stale.pid) {
-    await link(aside, file).catch(() => undefined);
-  } else {
-    // The journal left by that run is recovered next, under this lock (recoverBeforeCommand).
-    ctx.log.warn(`taking over the lock ${file} left by kinstall pid ${stale.pid}, which is gone (killed or crashed)`);
-  }
-  await unlink(aside).catch(() => undefined);
-}
+const POLL_MS = 50;
+/** Waiting longer than this is announced once. */
+const ANNOUNCE_MS = 300;
+/** flock's exit code when the lock was not obtained in time. */
+const CONFLICT = 75;
+/** Files swapped under us this many times in a row: something else is deleting the lock file. */
+const MAX_RETRIES = 20;
 
 export interface HeldLock {
   file: string;
@@ -64,6 +26,13 @@ export interface HeldLock {
 
 export function lockFile(ctx: Context): string {
   return ctx.paths.under('/run/lock/kinstall.lock');
+}
+
+/** The pid the current holder wrote into the lock file, for messages. */
+async function holderPid(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const pid = text.trim().split(/\s+/)[0] ?? '';
+  return /^[1-9][0-9]*$/.test(pid) ? pid : 'unknown';
 }
 
 /**
@@ -78,74 +47,102 @@ async function makeLockDir(dir: string): Promise<string[]> {
   return created;
 }
 
-/** Takes the root's lock, waiting up to `waitSeconds` (lockTimeout) for another run to finish. */
-export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockTimeout): Promise<HeldLock> {
-  const file = lockFile(ctx);
-  const mine = `${file}.${process.pid}`;
-  const content = `${process.pid} ${(await startTime(process.pid)) ?? ''}\n`;
-  const deadline = Date.now() + waitSeconds * 1000;
-  const created: string[] = [];
-  let announced = false;
-  try {
-    for (;;) {
-      throwIfInterrupted();
-      // Another run releasing its lock may remove the directory it created: then start again.
-      const taken = await (async () => {
-        for (const dir of await makeLockDir(path.dirname(file))) if (!created.includes(dir)) created.push(dir);
-        await writeFile(mine, content, { mode: 0o644 });
-        return link(mine, file).then(() => true, (error: NodeJS.ErrnoException) => {
-          if (error.code === 'EEXIST') return false;
-          throw error;
-        });
-      })().catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined;
-        throw error;
-      });
-      if (taken === undefined) continue;
-      if (taken) break;
-      const holder = await readHolder(file);
-      if (holder && holder.pid !== process.pid && !(await isAlive(holder))) {
-        await takeOver(file, holder, ctx);
-        continue;
-      }
-      if (Date.now() >= deadline) {
-        throw new KinstallError('ELOCKED', { pid: String(holder?.pid ?? 'unknown'), file, seconds: String(waitSeconds) });
-      }
-      if (!announced) {
-        ctx.log.warn(`waiting for another kinstall (pid ${holder?.pid ?? 'unknown'}) to finish…`);
-        announced = true;
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-  } catch (error) {
-    await unlink(mine).catch(() => undefined);
-    await removeEmptyDirs(created);
-    throw error;
-  }
-  await unlink(mine).catch(() => undefined);
-  // Errors are released by the caller's finally; this covers an exit that skips it.
-  const onExit = () => {
-    try {
-      unlinkSync(file);
-    } catch {
-      // already released
-    }
-  };
-  process.once('exit', onExit);
-  return {
-    file,
-    release: async () => {
-      process.off('exit', onExit);
-      const holder = await readHolder(file);
-      if (holder?.pid === process.pid) await unlink(file).catch(() => undefined);
-      await removeEmptyDirs(created);
-    },
-  };
-}
-
 /** rmdir, deepest first; a directory another run is using is not empty and stays. */
 async function removeEmptyDirs(dirs: string[]): Promise<void> {
   for (const dir of [...dirs].sort((a, b) => b.length - a.length)) await rmdir(dir).catch(() => undefined);
+}
+
+const sameFile = (a: { dev: number; ino: number } | undefined, b: { dev: number; ino: number } | undefined) =>
+  a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+
+/**
+ * Whether the process holds the lock on the file that is at `file` now. A releasing run unlinks
+ * the file while it still holds the lock, so a waiter may get the lock of an inode no longer there;
+ * it must then try again on the new file.
+ */
+async function holdsCurrentFile(pid: number, file: string): Promise<boolean> {
+  const current = await stat(file).catch(() => undefined);
+  if (!current) return false;
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+    if (sameFile(await stat(`/proc/${pid}/fd/${fd}`).catch(() => undefined), current)) return true;
+  }
+  return false;
+}
+
+/** flock's process becomes `cat` (-F: exec without forking) only once it holds the lock. */
+const commandOf = (pid: number) => readFile(`/proc/${pid}/comm`, 'utf8').then((c) => c.trim(), () => '');
+
+type Holder = ResultPromise<{ stdin: 'pipe'; stdout: 'ignore'; stderr: 'pipe'; reject: false; detached: true }>;
+
+async function stopHolder(holder: Holder): Promise<void> {
+  holder.stdin?.end();
+  holder.kill('SIGTERM');
+  await holder;
+}
+
+/** Takes the root's lock, waiting up to `waitSeconds` (lockTimeout) for another run to finish. */
+export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockTimeout): Promise<HeldLock> {
+  const file = lockFile(ctx);
+  const created: string[] = [];
+  const started = Date.now();
+  let announced = false;
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      if (attempt > MAX_RETRIES) throw new KinstallError('ETOOL', { tool: 'flock', why: `${file} keeps being replaced while kinstall locks it` });
+      throwIfInterrupted();
+      for (const dir of await makeLockDir(path.dirname(file))) if (!created.includes(dir)) created.push(dir);
+      const left = Math.max(0, waitSeconds - (Date.now() - started) / 1000);
+      const wait = left === 0 ? ['--nonblock'] : ['--timeout', left.toFixed(3)];
+      const holder: Holder = execa('flock', ['--exclusive', ...wait, '--conflict-exit-code', String(CONFLICT), '--no-fork', file, 'cat'], {
+        stdin: 'pipe',
+        stdout: 'ignore',
+        stderr: 'pipe',
+        reject: false,
+        // Its own process group: a terminal's Ctrl-C must not drop the lock during the rollback.
+        detached: true,
+      });
+      let ended = false;
+      void holder.then(() => (ended = true));
+      const pid = holder.pid;
+      while (!ended && pid !== undefined && (await commandOf(pid)) !== 'cat') {
+        if (interruptedBy()) {
+          await stopHolder(holder);
+          throwIfInterrupted();
+        }
+        if (!announced && Date.now() - started > ANNOUNCE_MS) {
+          ctx.log.warn(`waiting for another kinstall (pid ${await holderPid(file)}) to finish…`);
+          announced = true;
+        }
+        await sleep(POLL_MS);
+      }
+      if (ended || pid === undefined) {
+        const result = await holder;
+        if (result.exitCode === CONFLICT) {
+          throw new KinstallError('ELOCKED', { pid: await holderPid(file), file, seconds: String(waitSeconds) });
+        }
+        const why = result.failed && result.exitCode === undefined ? result.originalMessage : String(result.stderr).trim() || `exit code ${result.exitCode}`;
+        throw new KinstallError('ETOOL', { tool: 'flock', why: `could not lock ${file}: ${why}` });
+      }
+      if (!(await holdsCurrentFile(pid, file))) {
+        // Locked a file the previous holder removed on its way out: lock the one there now.
+        await stopHolder(holder);
+        continue;
+      }
+      await writeFile(file, `${process.pid}\n`);
+      return {
+        file,
+        release: async () => {
+          // Unlinked while still held, so no run can lock this inode and think it is alone.
+          if (await holdsCurrentFile(pid, file)) await unlink(file).catch(() => undefined);
+          await stopHolder(holder);
+          await removeEmptyDirs(created);
+        },
+      };
+    }
+  } catch (error) {
+    await removeEmptyDirs(created);
+    throw error;
+  }
 }
 
 /** Runs a changing command under the lock; --dry-run changes nothing and takes no lock. */

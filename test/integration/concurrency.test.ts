@@ -1,10 +1,11 @@
-// The per-root lock: a second run waits for the first, times out with ELOCKED, takes over a lock
-// left by a killed run; concurrent installs serialize and leave a consistent boot dir.
-import { spawn, spawnSync } from 'node:child_process';
+// The per-root lock (an flock): a second run waits for the first, times out with ELOCKED while a script holds it,
+// is free again after a SIGKILL; concurrent installs serialize and leave a consistent boot dir.
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kinstall } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { kinstall, kinstallBin } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
@@ -42,13 +43,25 @@ async function waitFor(file: string): Promise<void> {
 
 const lockPath = (r: TestRoot) => r.at('/run/lock/kinstall.lock');
 
+/** Another holder of the lock, as a shell script would take it: util-linux flock(1) running sleep. */
+async function holdLock(r: TestRoot): Promise<number> {
+  mkdirSync(r.at('/run/lock'), { recursive: true });
+  const holder = spawn('flock', ['--no-fork', lockPath(r), 'sleep', '60'], { stdio: 'ignore' });
+  children.push({ kill: () => holder.kill() });
+  const comm = () => (existsSync(`/proc/${holder.pid}/comm`) ? readFileSync(`/proc/${holder.pid}/comm`, 'utf8').trim() : '');
+  for (let i = 0; i < 100 && comm() !== 'sleep'; i += 1) await sleep(50);
+  expect(comm(), 'flock holds the lock').toBe('sleep');
+  writeFileSync(lockPath(r), `${holder.pid}\n`);
+  return holder.pid ?? 0;
+}
+
 describe('one kinstall at a time per root', () => {
   it('a second run waits for the first, says so once, then proceeds', async () => {
     root = makeRoot();
     const order = loggingHooks(root, 3);
     const first = add(root, V);
     await waitFor(order);
-    const holder = readFileSync(lockPath(root), 'utf8').split(' ')[0];
+    const holder = readFileSync(lockPath(root), 'utf8').trim().split(/\s+/)[0];
     const second = await add(root, '6.6.6-second');
     const firstResult = await first;
     expect(firstResult.exitCode, firstResult.stderr).toBe(0);
@@ -61,10 +74,7 @@ describe('one kinstall at a time per root', () => {
 
   it('gives up after lockTimeout with ELOCKED naming the holder, nothing changed', async () => {
     root = makeRoot();
-    const holder = spawn('sleep', ['60']);
-    children.push({ kill: () => holder.kill() });
-    mkdirSync(root.at('/run/lock'), { recursive: true });
-    writeFileSync(lockPath(root), `${holder.pid}\n`);
+    const holder = await holdLock(root);
     const started = Date.now();
     mkdirSync(root.at(`/lib/modules/${V}/kernel`), { recursive: true });
     const before = snapshotTree(root.root);
@@ -72,17 +82,14 @@ describe('one kinstall at a time per root', () => {
       env: { KINSTALL_LOCK_TIMEOUT: '1' },
     });
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: ELOCKED: another kinstall \\(pid ${holder.pid}\\) still holds \\S+kinstall\\.lock after 1 s`, 'm'));
+    expect(result.stderr).toMatch(new RegExp(`^kinstall: ELOCKED: another kinstall \\(pid ${holder}\\) still holds \\S+kinstall\\.lock after 1 s`, 'm'));
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(snapshotTree(root.root)).toEqual(before);
   }, 30_000);
 
   it('list and --dry-run do not wait for the lock', async () => {
     root = makeRoot();
-    const holder = spawn('sleep', ['60']);
-    children.push({ kill: () => holder.kill() });
-    mkdirSync(root.at('/run/lock'), { recursive: true });
-    writeFileSync(lockPath(root), `${holder.pid}\n`);
+    await holdLock(root);
     const env = { KINSTALL_LOCK_TIMEOUT: '30' };
     const dry = await kinstall(['add', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image], { env });
     expect(dry.exitCode, dry.stderr).toBe(0);
@@ -107,14 +114,20 @@ describe('one kinstall at a time per root', () => {
     expect(existsSync(root.at('/var/lib/kinstall/journal.json'))).toBe(false);
   }, 60_000);
 
-  it('takes over a lock left by a run that was killed', async () => {
+  it('a run killed with SIGKILL holds nothing: the next one goes ahead at once (and recovers it)', async () => {
     root = makeRoot();
-    const dead = spawnSync('true');
-    mkdirSync(root.at('/run/lock'), { recursive: true });
-    writeFileSync(lockPath(root), `${dead.pid} 12345\n`);
+    mkdirSync(root.at(`/lib/modules/${V}/kernel`), { recursive: true });
+    const killed = await execa('node', [kinstallBin, 'add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image], {
+      reject: false,
+      stdin: 'ignore',
+      env: { KINSTALL_TEST_CRASH_AFTER: 'step:commit' },
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    // The file may stay behind, naming the dead run; no process holds its lock any more.
     const result = await add(root, V);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toContain(`taking over the lock ${lockPath(root)} left by kinstall pid ${dead.pid}`);
+    expect(result.stderr).not.toContain('waiting for another kinstall');
+    expect(result.stderr).toContain('was found: rolled back');
     expect(existsSync(root.at(`/boot/vmlinuz-${V}`))).toBe(true);
     expect(existsSync(lockPath(root))).toBe(false);
   }, 30_000);

@@ -1,7 +1,7 @@
 // Throwaway target roots for integration tests. Every root lives under the OS temp dir and
 // the helpers refuse any other path, so no test can reach the host's /boot.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { testKernel } from './kernel.js';
@@ -59,4 +59,13 @@ export function makeRoot(options: RootOptions = {}): TestRoot {
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** A root-owned 0755 shell hook in a root's hook directory (as the trust check requires when running as root). */
+export function writeHook(r: TestRoot, dir: string, name: string, body: string): string {
+  mkdirSync(r.at(dir), { recursive: true });
+  const file = r.at(path.join(dir, name));
+  writeFileSync(file, `#!/bin/sh\n${body}\n`);
+  chmodSync(file, 0o755);
+  return file;
 }

@@ -3,13 +3,13 @@
 // before the install is final must leave the boot dir, the ESP and the neutral location
 // byte-identical to before (exit 5); a failing postinst hook leaves the complete install (exit 7).
 // Also: `kinstall stage` after a killed add recovers that run instead of writing over its journal.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kinstall, top, type CliResult } from '../helpers/cli.js';
 import { CHROOT_LOG, FAILING_TOOL, failingRuns, failingRunsInRoot, failingToolsEnv, installInRoot } from '../helpers/failing-tools.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { makeRoot, type TestRoot, writeHook } from '../helpers/root.js';
 import { snapshotTree, type TreeSnapshot } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -52,14 +52,7 @@ function newRoot(config: Record<string, unknown> = {}, staleIndex = true): TestR
   return r;
 }
 
-/** A root-owned 0755 hook, as the trust check requires. */
-function hook(r: TestRoot, dir: string, name: string, body: string): string {
-  mkdirSync(r.at(dir), { recursive: true });
-  const file = r.at(path.join(dir, name));
-  writeFileSync(file, `#!/bin/sh\n${body}\n`);
-  chmodSync(file, 0o755);
-  return file;
-}
+const hook = writeHook;
 
 async function ok(args: string[], env: Record<string, string> = {}): Promise<void> {
   const result = await kinstall(args, { env });

@@ -1,13 +1,13 @@
 // Hooks: the order across kinstall's and Gentoo's directories, masking, exit 77, arguments and
 // environment, what a failing hook does in each phase; and the shipped hooks.d/50-dkms.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { makeRoot, type TestRoot, writeHook } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -20,14 +20,7 @@ afterEach(() => {
 
 const addArgs = (r: TestRoot, ...extra: string[]) => ['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', ...extra, V, kernel.image];
 
-/** A root-owned 0755 hook (as the trust check requires when running as root). */
-function hook(r: TestRoot, dir: string, name: string, body: string): string {
-  mkdirSync(r.at(dir), { recursive: true });
-  const file = r.at(path.join(dir, name));
-  writeFileSync(file, `#!/bin/sh\n${body}\n`);
-  chmodSync(file, 0o755);
-  return file;
-}
+const hook = writeHook;
 
 /** A hook that appends "PHASE NAME ARGS" to <root>/var/tmp/hooks.log. */
 const recorder = (r: TestRoot, dir: string, name: string, then = '') =>

@@ -6,7 +6,7 @@ import type { Context } from '../../src/core/context.js';
 import { resolveInRoot } from '../../src/core/stage.js';
 import { readKernelCmdline } from '../../src/core/system-info.js';
 import type { StagedKernel } from '../../src/core/types.js';
-import { initrdVma, LINUX_VMA, stubPath } from './build.js';
+import { hex, initrdVma, LINUX_VMA, stubPath } from './build.js';
 
 const ASSEMBLED_NAME = 'kinstall-uki-assembled.efi';
 const CMDLINE_NAME = 'kinstall-uki-cmdline.txt';
@@ -14,7 +14,6 @@ const CMDLINE_NAME = 'kinstall-uki-cmdline.txt';
 const OSREL_VMA = 0x20000;
 const CMDLINE_VMA = 0x30000;
 
-const hex = (n: number) => `0x${n.toString(16)}`;
 const addSection = (name: string, file: string, vma: number) => ['--add-section', `${name}=${file}`, '--change-section-vma', `${name}=${hex(vma)}`];
 
 /**

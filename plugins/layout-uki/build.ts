@@ -10,6 +10,8 @@ import { dracutArguments } from '../initramfs-dracut/index.js';
 
 /** Where dracut 059 (dracut.sh) puts the kernel; the UKI stub's own sections end below 0x20000. */
 export const LINUX_VMA = 0x2000000;
+
+export const hex = (n: number) => `0x${n.toString(16)}`;
 const BUILT_NAME = 'kinstall-uki.efi';
 
 /** dracut puts .initrd 16 MiB above .linux, 32 MiB on arm64, whose uncompressed kernels are larger. */
@@ -86,7 +88,6 @@ export async function ukiProblems(ctx: Context, kernel: StagedKernel): Promise<s
   const room = initrdVma(kernel) - LINUX_VMA;
   if (kernel.imageInfo.size > room) {
     const mib = (kernel.imageInfo.size / 1024 / 1024).toFixed(1);
-    const hex = (n: number) => `0x${n.toString(16)}`;
     problems.push(
       `the kernel image is ${mib} MiB, over the ${room / 1024 / 1024} MiB a dracut 059 UKI has room for ` +
         `(it places the kernel at ${hex(LINUX_VMA)} and the initrd at ${hex(initrdVma(kernel))}): build a smaller kernel, or use the bls layout`,

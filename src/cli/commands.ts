@@ -7,8 +7,8 @@ import { installKernel, stagedVersions, type InstallResult } from '../core/insta
 import { describePlan } from '../core/types.js';
 import { inspectKernelImage } from '../core/kernel-image.js';
 import { listKernels } from '../core/list.js';
-import { recoverIfIdle, withLock } from '../core/lock.js';
-import { describeRecovery, hasJournal, recoverBeforeCommand, recoverUnfinished } from '../core/recover.js';
+import { withLock } from '../core/lock.js';
+import { describeRecovery, recoverBeforeReading, recoverUnfinished, underLockRecovered } from '../core/recover.js';
 import { removeKernel } from '../core/remove.js';
 import { pruneKernels } from '../core/retain.js';
 import { stageBuild } from '../core/stage-build.js';
@@ -30,8 +30,7 @@ const resolveFrom = (cwd: string, file: string | undefined) => (file === undefin
 export async function add(io: Io, values: ParsedValues, args: string[], bootDir?: string): Promise<number> {
   const request = buildRequest(values, io.cwd, bootDir);
   const ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
-  return withLock(ctx, async () => {
-    await recoverBeforeCommand(ctx);
+  return underLockRecovered(ctx, async () => {
     const [version, image, systemMap] = args;
     const result = await installKernel(ctx, {
       version,
@@ -50,9 +49,7 @@ export async function stage(io: Io, values: ParsedValues, args: string[]): Promi
   const buildDir = values['build-dir'];
   if (!buildDir) throw new KinstallError('EUSAGE', { what: 'stage needs --build-dir DIR (a make O=DIR tree)' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  // stage journals like add: under the lock, after a killed run's journal is recovered, never over it.
-  const result = await withLock(ctx, async () => {
-    await recoverBeforeCommand(ctx);
+  const result = await underLockRecovered(ctx, async () => {
     return stageBuild(ctx, path.resolve(io.cwd, buildDir), resolveFrom(io.cwd, values['modules-dir']));
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
@@ -77,7 +74,7 @@ export async function inspect(io: Io, values: ParsedValues, args: string[]): Pro
 export async function list(io: Io, values: ParsedValues, args: string[]): Promise<number> {
   if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'list takes no arguments' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  if (await hasJournal(ctx)) await recoverIfIdle(ctx, () => recoverBeforeCommand(ctx));
+  await recoverBeforeReading(ctx);
   const kernels = await listKernels(ctx);
   if (ctx.request.json) {
     io.stdout(`${JSON.stringify(kernels, null, 2)}\n`);
@@ -93,8 +90,7 @@ export async function list(io: Io, values: ParsedValues, args: string[]): Promis
 export async function remove(io: Io, values: ParsedValues, args: string[]): Promise<number> {
   if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'remove takes exactly one VERSION' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  const result = await withLock(ctx, async () => {
-    await recoverBeforeCommand(ctx);
+  const result = await underLockRecovered(ctx, async () => {
     return removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false, shippedHooksDir: shippedHooksDir() });
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
@@ -107,8 +103,7 @@ export async function prune(io: Io, values: ParsedValues, args: string[]): Promi
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   const keep = ctx.settings.keep;
   if (keep === undefined) throw new KinstallError('EUSAGE', { what: 'prune needs --keep N (or keep = N in the config file)' });
-  const result = await withLock(ctx, async () => {
-    await recoverBeforeCommand(ctx);
+  const result = await underLockRecovered(ctx, async () => {
     return pruneKernels(ctx, { keep, protect: [], shippedHooksDir: shippedHooksDir() });
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
@@ -134,7 +129,7 @@ export async function verify(io: Io, values: ParsedValues, args: string[]): Prom
   if (timeout !== undefined && !/^[1-9][0-9]*$/.test(timeout)) throw new KinstallError('EUSAGE', { what: `--timeout takes a whole number of seconds, found "${timeout}"` });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   // Boots what is installed: a killed run's half-changed files are put back first, as list does.
-  if (await hasJournal(ctx)) await recoverIfIdle(ctx, () => recoverBeforeCommand(ctx));
+  await recoverBeforeReading(ctx);
   const result = await verifyKernel(ctx, { version: args[0] ?? '', timeoutSeconds: timeout === undefined ? undefined : Number(timeout) });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else for (const line of describeVerify(result)) io.stdout(`${line}\n`);
@@ -145,8 +140,7 @@ export async function verify(io: Io, values: ParsedValues, args: string[]): Prom
 
 export async function installAll(io: Io, values: ParsedValues): Promise<number> {
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
-  return withLock(ctx, async () => {
-    await recoverBeforeCommand(ctx);
+  return underLockRecovered(ctx, async () => {
     const versions = await stagedVersions(ctx);
     const failed: string[] = [];
     let unrestored: unknown;

@@ -15,7 +15,7 @@ export interface PreflightSubject {
   kernel: StagedKernel;
 }
 
-async function missingTools(ctx: Context, tools: string[]): Promise<string[]> {
+export async function missingTools(ctx: Context, tools: string[]): Promise<string[]> {
   const problems: string[] = [];
   for (const tool of [...new Set(tools)]) {
     if (!(await ctx.exec.which(tool))) problems.push(`${tool} is not installed (not found on PATH)`);
@@ -40,12 +40,16 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
   ];
   // Only a layout whose own checks passed can plan (it needs its boot root, token, ...).
   if (problems.length === 0) problems.push(...(await previewPlanTargets(ctx, layout, kernel)));
-  if (problems.length > 0) {
-    // A problem may carry an example to copy on its following lines; the one-line message keeps the first.
-    const first = (problems[0] ?? '').split('\n')[0] ?? '';
-    const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
-    throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
-  }
+  throwProblems(problems);
+}
+
+/** Every problem found, as one EPREFLIGHT: the first in the one-line message, all in the details. */
+export function throwProblems(problems: string[]): void {
+  if (problems.length === 0) return;
+  // A problem may carry an example to copy on its following lines; the one-line message keeps the first.
+  const first = (problems[0] ?? '').split('\n')[0] ?? '';
+  const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
+  throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
 }
 
 /** The kernel must run the target's programs, and the layout's bootloader must boot it. */
@@ -101,10 +105,7 @@ export async function planTargetProblems(plan: Plan, ctx?: Context): Promise<str
 
 /** planTargetProblems as a step: install checks its final plan, remove its removal plan. */
 export async function checkPlanTargets(plan: Plan, ctx?: Context): Promise<void> {
-  const problems = await planTargetProblems(plan, ctx);
-  if (problems.length > 0) {
-    throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: problems[0] ?? '' }, problems);
-  }
+  throwProblems(await planTargetProblems(plan, ctx));
 }
 
 /** The context a preview plan runs in: as under --dry-run (only read-only probes run), and silent. */

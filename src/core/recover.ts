@@ -6,6 +6,7 @@ import type { Context } from './context.js';
 import { KinstallError } from './errors.js';
 import { Journal, JOURNAL_PATH, type JournalData } from './journal.js';
 import { completeEntries, undoEntries } from './journal-replay.js';
+import { recoverIfIdle, withLock } from './lock.js';
 import { Transaction } from './transaction.js';
 import { assertTrusted } from './trust.js';
 import { emptyPlan } from './types.js';
@@ -156,4 +157,20 @@ export async function recoverBeforeCommand(ctx: Context): Promise<void> {
   }
   const report = await recoverUnfinished(ctx);
   for (const line of report.outcome === 'nothing to recover' ? [] : describeRecovery(report)) ctx.log.warn(line);
+}
+
+/** A changing command (add, stage, remove, prune, installkernel): under the lock, after recovery. */
+export function underLockRecovered<T>(ctx: Context, run: () => Promise<T>): Promise<T> {
+  return withLock(ctx, async () => {
+    await recoverBeforeCommand(ctx);
+    return run();
+  });
+}
+
+/**
+ * A reading command (list, verify) that looks at what is installed: a killed run's journal is
+ * recovered first, but one belonging to a run still going (it holds the lock) is left to it.
+ */
+export async function recoverBeforeReading(ctx: Context): Promise<void> {
+  if (await hasJournal(ctx)) await recoverIfIdle(ctx, () => recoverBeforeCommand(ctx));
 }

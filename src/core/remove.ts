@@ -4,11 +4,11 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { dir as tmpDir } from 'tmp-promise';
 import type { Context } from './context.js';
-import { isKinstallError, KinstallError } from './errors.js';
+import { KinstallError } from './errors.js';
 import { appendHistory } from './history.js';
 import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome, type HookPhase } from './hooks.js';
 import { runPipeline, type PipelineState, type Step } from './pipeline.js';
-import { checkAreasInsideRoot, checkPlanTargets } from './preflight.js';
+import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from './preflight.js';
 import { layoutsHolding } from './select.js';
 import { transactionFor } from './recover.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from './types.js';
@@ -76,17 +76,6 @@ async function plan(state: RemoveState): Promise<void> {
   }
 }
 
-/** A plan's target problems as lines (checkPlanTargets throws them as one EPREFLIGHT). */
-async function planTargetProblems(ctx: Context, p: Plan): Promise<string[]> {
-  try {
-    await checkPlanTargets(p, ctx);
-    return [];
-  } catch (error) {
-    if (isKinstallError(error) && error.code === 'EPREFLIGHT') return error.details;
-    throw error;
-  }
-}
-
 /**
  * Before anything is deleted: the boot dir, ESP and /lib/modules resolve inside the root, every
  * target stays inside its area, and the bootloader tools the layouts will run are installed (a
@@ -94,18 +83,11 @@ async function planTargetProblems(ctx: Context, p: Plan): Promise<string[]> {
  */
 async function preflight(state: RemoveState): Promise<void> {
   const { ctx } = state;
-  const problems = [...(await checkAreasInsideRoot(ctx))];
-  const layouts = [...new Set(state.removals.flatMap((r) => r.targets.map((t) => t.layout)))];
-  for (const tool of [...new Set(layouts.flatMap((l) => l.requiredTools?.(ctx) ?? []))]) {
-    if (!(await ctx.exec.which(tool))) problems.push(`${tool} is not installed (not found on PATH)`);
-  }
-  for (const { plan: p } of state.removals.flatMap((r) => r.targets)) problems.push(...(await planTargetProblems(ctx, p)));
+  const targets = state.removals.flatMap((r) => r.targets);
+  const problems = [...(await checkAreasInsideRoot(ctx)), ...(await missingTools(ctx, targets.flatMap((t) => t.layout.requiredTools?.(ctx) ?? [])))];
+  for (const { plan: p } of targets) problems.push(...(await planTargetProblems(p, ctx)));
   await checkHooksTrusted(ctx, state.shippedHooksDir, ['prerm', 'postrm']);
-  if (problems.length > 0) {
-    const first = problems[0] ?? '';
-    const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
-    throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
-  }
+  throwProblems(problems);
 }
 
 /**

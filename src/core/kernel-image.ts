@@ -52,6 +52,10 @@ interface PeSection {
   size: number;
 }
 
+/** An ELF header's e_machine, as kinstall names architectures. */
+export const elfMachineArch = (machine: number): KernelImageInfo['arch'] =>
+  machine === 0x3e ? 'x86_64' : machine === 0xb7 ? 'arm64' : machine === 3 ? 'x86' : 'unknown';
+
 /** The COFF header's Machine field, as kinstall names architectures. */
 function readPeArch(buffer: Buffer): KernelImageInfo['arch'] {
   const pe = buffer.readUInt32LE(PE_POINTER_OFFSET);
@@ -108,8 +112,7 @@ export async function inspectKernelImage(file: string): Promise<KernelImageInfo>
     const version = findBanner(await whole());
     if (!version) throw new KinstallError('ENOTKERNEL', { path: file, why: 'ELF file without a Linux version banner' });
     const machine = buffer.length > 20 ? buffer.readUInt16LE(18) : 0;
-    const arch = machine === 0x3e ? 'x86_64' : machine === 0xb7 ? 'arm64' : machine === 3 ? 'x86' : 'unknown';
-    return { ...base, format: 'vmlinux', arch, version, efiStub: false };
+    return { ...base, format: 'vmlinux', arch: elfMachineArch(machine), version, efiStub: false };
   }
   if (sections && sections.length > 0) {
     return { ...base, format: 'pe', arch: readPeArch(buffer), version: findBanner(await whole()), efiStub: true };

@@ -84,7 +84,6 @@ export async function readBuildDir(buildDir: string): Promise<KernelSources> {
   };
 }
 
-/** Copies an installed modules tree (INSTALL_MOD_PATH output, or its lib/modules/KVER) into the root. */
 /** Where `make modules_install INSTALL_MOD_PATH=DIR` put the modules of a version (DIR/lib/modules/KVER). */
 export async function modulesSource(modulesDir: string, version: string): Promise<string> {
   const candidates = [path.join(modulesDir, 'lib/modules', version), path.join(modulesDir, version), modulesDir];

@@ -4,6 +4,7 @@ import { open, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { parseInstallConf } from './install-conf.js';
+import { elfMachineArch } from './kernel-image.js';
 import type { KernelImageInfo } from './types.js';
 
 const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
@@ -88,8 +89,7 @@ async function elfArch(file: string): Promise<Arch> {
     const header = Buffer.alloc(20);
     const { bytesRead } = await handle.read(header, 0, 20, 0);
     if (bytesRead < 20 || header.toString('latin1', 0, 4) !== '\x7fELF') return 'unknown';
-    const machine = header.readUInt16LE(18);
-    return machine === 0x3e ? 'x86_64' : machine === 0xb7 ? 'arm64' : machine === 3 ? 'x86' : 'unknown';
+    return elfMachineArch(header.readUInt16LE(18));
   } finally {
     await handle.close();
   }

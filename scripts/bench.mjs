@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { inspectKernelImage } from '../dist/src/core/kernel-image.js';
+import { inspectKernelImage } from '../dist/src/core/system/kernel-image.js';
 import { createLogger } from '../dist/src/core/logger.js';
-import { Transaction } from '../dist/src/core/transaction.js';
+import { Transaction } from '../dist/src/core/transaction/transaction.js';
 
 const kernelDir = execFileSync(path.join(import.meta.dirname, 'fetch-test-kernel.sh'), { encoding: 'utf8' }).trim();
 const version = execFileSync('ls', [path.join(kernelDir, 'lib/modules')], { encoding: 'utf8' }).trim();

@@ -1,6 +1,6 @@
 // Boot Loader Specification Type #1 entry files: written from the target's facts, read back for list.
 import type { Context } from '../../src/core/context.js';
-import { readKernelCmdline, readMachineId, readOsRelease } from '../../src/core/system-info.js';
+import { readKernelCmdline, readMachineId, readOsRelease } from '../../src/core/system/system-info.js';
 
 export interface EntryFields {
   title: string;

@@ -3,7 +3,7 @@
 // itself, so there is nothing to activate and bootctl is not needed.
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { findBootRoot } from '../../src/core/boot-root.js';
+import { findBootRoot } from '../../src/core/system/boot-root.js';
 import type { Context } from '../../src/core/context.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
 import { entryFields, formatEntry, parseEntry } from './entry.js';

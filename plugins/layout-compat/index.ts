@@ -5,9 +5,9 @@
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../../src/core/context.js';
-import { checkMountedPerFstab, checkWritableDir } from '../../src/core/preflight.js';
+import { checkMountedPerFstab, checkWritableDir } from '../../src/core/pipeline/preflight.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
-import { compareVersions } from '../../src/core/versions.js';
+import { compareVersions } from '../../src/core/system/versions.js';
 
 const MODE = 0o644;
 

@@ -2,7 +2,7 @@
 // in BootOrder; removed with the kernel. Without EFI variables it says what to run later.
 import type { Context } from '../../src/core/context.js';
 import { KinstallError } from '../../src/core/errors.js';
-import { readKernelCmdline } from '../../src/core/system-info.js';
+import { readKernelCmdline } from '../../src/core/system/system-info.js';
 import type { TransactionHandle } from '../../src/core/types.js';
 import { createArgs, Efibootmgr, entryFor, espDevice, sameLoader, shellLine, type BootEntry, type BootState, type WantedEntry } from './firmware.js';
 import { efibootmgrCommand, efistubOptions, firmwareAvailable, type EfistubTarget } from './target.js';

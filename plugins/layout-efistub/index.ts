@@ -3,9 +3,9 @@
 // (efibootmgr) names both. No auto-detection: an ESP alone does not say the firmware boots kernels directly.
 import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { bootRootCandidates } from '../../src/core/boot-root.js';
+import { bootRootCandidates } from '../../src/core/system/boot-root.js';
 import type { Context } from '../../src/core/context.js';
-import { readKernelCmdline } from '../../src/core/system-info.js';
+import { readKernelCmdline } from '../../src/core/system/system-info.js';
 import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
 import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk, restoreFirmware, type FirmwareNote } from './entry.js';
 import { Efibootmgr, sameLoader } from './firmware.js';

@@ -1,10 +1,10 @@
 // Where the efistub layout puts a kernel on the ESP and how the firmware names it, from the
 // plugin's options (`efistub` section of the config file) and os-release.
 import path from 'node:path';
-import { findBootRoot, type BootRoot } from '../../src/core/boot-root.js';
+import { findBootRoot, type BootRoot } from '../../src/core/system/boot-root.js';
 import type { Context } from '../../src/core/context.js';
-import { checkBootRootMounted, checkWritableDir } from '../../src/core/preflight.js';
-import { readOsRelease } from '../../src/core/system-info.js';
+import { checkBootRootMounted, checkWritableDir } from '../../src/core/pipeline/preflight.js';
+import { readOsRelease } from '../../src/core/system/system-info.js';
 import type { OptionSchema } from '../../src/core/types.js';
 
 export interface EfistubOptions {

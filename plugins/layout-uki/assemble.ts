@@ -3,8 +3,8 @@
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../../src/core/context.js';
-import { resolveInRoot } from '../../src/core/stage.js';
-import { readKernelCmdline } from '../../src/core/system-info.js';
+import { resolveInRoot } from '../../src/core/system/neutral-location.js';
+import { readKernelCmdline } from '../../src/core/system/system-info.js';
 import type { StagedKernel } from '../../src/core/types.js';
 import { hex, initrdVma, LINUX_VMA, stubPath } from './build.js';
 

@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../../src/core/context.js';
-import { readKernelCmdline } from '../../src/core/system-info.js';
+import { readKernelCmdline } from '../../src/core/system/system-info.js';
 import type { StagedKernel } from '../../src/core/types.js';
 import { dracutArguments } from '../initramfs-dracut/index.js';
 

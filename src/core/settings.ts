@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KinstallError } from './errors.js';
 import { readInstallConfChain } from './install-conf.js';
-import { assertTrusted } from './trust.js';
+import { assertTrusted } from './pipeline/trust.js';
 import type { InitramfsGenerator, Layout, OptionSchema, PluginRegistry } from './types.js';
 
 export interface Settings {

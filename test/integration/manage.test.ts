@@ -1,7 +1,7 @@
 // list, remove and prune on a root holding five kernels, and keep=N after an install.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectForPruning } from '../../src/core/retain.js';
+import { selectForPruning } from '../../src/core/commands/prune.js';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';

@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KinstallError } from '../../src/core/errors.js';
-import { Journal, type JournalData } from '../../src/core/journal.js';
-import { completeEntries, undoEntries } from '../../src/core/journal-replay.js';
+import { Journal, type JournalData } from '../../src/core/transaction/journal.js';
+import { completeEntries, undoEntries } from '../../src/core/transaction/journal-replay.js';
 import { createLogger } from '../../src/core/logger.js';
-import { Transaction } from '../../src/core/transaction.js';
+import { Transaction } from '../../src/core/transaction/transaction.js';
 import { emptyPlan } from '../../src/core/types.js';
 import { snapshotTree } from '../helpers/tree.js';
 

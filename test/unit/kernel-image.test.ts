@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KinstallError } from '../../src/core/errors.js';
-import { inspectKernelImage, readKernelVersionFromBzImage } from '../../src/core/kernel-image.js';
+import { inspectKernelImage, readKernelVersionFromBzImage } from '../../src/core/system/kernel-image.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 

@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/core/context.js';
 import { KinstallError } from '../../src/core/errors.js';
-import { locateKernel } from '../../src/core/kernel-sources.js';
-import { listKernels } from '../../src/core/list.js';
-import { removeKernel } from '../../src/core/remove.js';
-import { pruneKernels } from '../../src/core/retain.js';
+import { locateKernel } from '../../src/core/system/kernel-sources.js';
+import { listKernels } from '../../src/core/commands/list.js';
+import { removeKernel } from '../../src/core/commands/remove.js';
+import { pruneKernels } from '../../src/core/commands/prune.js';
 import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';

@@ -1,7 +1,7 @@
 // Facts read from the target: the command line and the BLS entry token, in their documented order.
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { archMismatch, foldCmdline, readEntryToken, readKernelCmdline, readTargetArch } from '../../src/core/system-info.js';
+import { archMismatch, foldCmdline, readEntryToken, readKernelCmdline, readTargetArch } from '../../src/core/system/system-info.js';
 import { testContext } from '../helpers/context.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 

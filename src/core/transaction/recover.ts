@@ -2,14 +2,14 @@
 // or finished when the run had already succeeded. Every mutating command does this first.
 import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
 import { Journal, JOURNAL_PATH, type JournalData } from './journal.js';
 import { completeEntries, undoEntries } from './journal-replay.js';
 import { recoverIfIdle, withLock } from './lock.js';
 import { Transaction } from './transaction.js';
-import { assertTrusted } from './trust.js';
-import { emptyPlan } from './types.js';
+import { assertTrusted } from '../pipeline/trust.js';
+import { emptyPlan } from '../types.js';
 
 export interface RecoveryReport {
   /** What was found: 'nothing to recover', or the dead run's outcome now. */

@@ -2,10 +2,10 @@
 // BLS entry token and the kernel command line. All read under --root.
 import { open, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from './context.js';
-import { parseInstallConf } from './install-conf.js';
+import type { Context } from '../context.js';
+import { parseInstallConf } from '../install-conf.js';
 import { elfMachineArch } from './kernel-image.js';
-import type { KernelImageInfo } from './types.js';
+import type { KernelImageInfo } from '../types.js';
 
 const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
 

@@ -1,8 +1,8 @@
 // Retention: keep the newest N kernels, removing older ones through the remove pipeline, all in one
 // transaction (a failure restores every one of them); never the running kernel, never the one just
 // installed.
-import type { Context } from './context.js';
-import { ExitCode, isKinstallError, KinstallError } from './errors.js';
+import type { Context } from '../context.js';
+import { ExitCode, isKinstallError, KinstallError } from '../errors.js';
 import { installedVersions } from './list.js';
 import { removeKernels, type RemoveResult } from './remove.js';
 

@@ -1,8 +1,8 @@
 // Recognises kernel images by their headers and reads the release they were built as:
 // x86 bzImage (setup header), arm64 Image, ELF vmlinux, PE/EFI-stub and Unified Kernel Images.
 import { open, stat } from 'node:fs/promises';
-import { KinstallError } from './errors.js';
-import type { KernelImageInfo } from './types.js';
+import { KinstallError } from '../errors.js';
+import type { KernelImageInfo } from '../types.js';
 
 const BZIMAGE_MAGIC_OFFSET = 0x202;
 const BZIMAGE_VERSION_POINTER = 0x20e;

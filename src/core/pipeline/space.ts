@@ -2,8 +2,8 @@
 // (measured after the initramfs was generated) plus a margin, before anything is committed.
 import { lstat, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { KinstallError } from './errors.js';
-import type { Plan } from './types.js';
+import { KinstallError } from '../errors.js';
+import type { Plan } from '../types.js';
 
 const MARGIN_BYTES = 4 * 1024 * 1024;
 const MARGIN_RATIO = 0.05;

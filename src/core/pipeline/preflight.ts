@@ -1,13 +1,13 @@
 // Preflight: every check that can fail before anything changes, all collected and reported together.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { bootRootCandidates, type BootRoot } from './boot-root.js';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
-import type { Exec } from './exec.js';
-import { createLogger } from './logger.js';
-import { archMismatch, readTargetArch } from './system-info.js';
-import type { InitramfsGenerator, Layout, Plan, StagedKernel } from './types.js';
+import { bootRootCandidates, type BootRoot } from '../system/boot-root.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import type { Exec } from '../exec.js';
+import { createLogger } from '../logger.js';
+import { archMismatch, readTargetArch } from '../system/system-info.js';
+import type { InitramfsGenerator, Layout, Plan, StagedKernel } from '../types.js';
 
 export interface PreflightSubject {
   layout: Layout;

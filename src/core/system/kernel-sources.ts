@@ -2,11 +2,11 @@
 // with it), or the one staged in the neutral location; its version checked against the image.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
 import { inspectKernelImage } from './kernel-image.js';
-import { NEUTRAL_NAMES, resolveInRoot, type KernelSources } from './stage.js';
-import type { KernelImageInfo } from './types.js';
+import { NEUTRAL_NAMES, resolveInRoot, type KernelSources } from './neutral-location.js';
+import type { KernelImageInfo } from '../types.js';
 import { checkVersionString, newestStagedVersion } from './versions.js';
 
 export interface KernelRequest {

@@ -5,12 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readlink, rename, rm, symlink, chmod, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { isKinstallError } from './errors.js';
-import { throwIfInterrupted } from './interrupt.js';
+import { isKinstallError } from '../errors.js';
+import { throwIfInterrupted } from '../interrupt.js';
 import { Journal, type JournalData, type JournalEntry } from './journal.js';
 import { completeEntries, crashHook, undoEntries } from './journal-replay.js';
-import type { Logger } from './logger.js';
-import type { Plan, TransactionHandle } from './types.js';
+import type { Logger } from '../logger.js';
+import type { Plan, TransactionHandle } from '../types.js';
 
 export interface TransactionOptions {
   /**

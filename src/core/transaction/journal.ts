@@ -2,7 +2,7 @@
 // a run killed at any moment leaves enough on disk for `kinstall recover` to undo or finish it.
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { KinstallError } from './errors.js';
+import { KinstallError } from '../errors.js';
 
 /** One change, recorded before it is made; recovery decides from the file system what happened. */
 export interface JournalEntry {

@@ -1,7 +1,7 @@
 // The install history: one line per install in <root>/var/log/installkernel.log.
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from './context.js';
+import type { Context } from '../context.js';
 
 export interface HistoryEntry {
   version: string;

@@ -1,8 +1,8 @@
 // `kinstall list`: every kernel the layouts find installed, merged by version, newest first,
 // marked default and running (running only on the real root).
-import type { Context } from './context.js';
-import type { InstalledKernel } from './types.js';
-import { compareVersions } from './versions.js';
+import type { Context } from '../context.js';
+import type { InstalledKernel } from '../types.js';
+import { compareVersions } from '../system/versions.js';
 
 export interface ListedKernel extends InstalledKernel {
   running: boolean;

@@ -3,7 +3,7 @@
 // under another --root (tests, chroots being prepared) a directory that holds EFI/ or loader/.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from './context.js';
+import type { Context } from '../context.js';
 
 export interface BootRoot {
   /** Host path of the boot root. */

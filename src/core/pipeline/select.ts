@@ -1,8 +1,8 @@
 // Picks the layout and the initramfs generator: explicit names win; `auto` asks each layout's
 // detect() in registry order and logs the reason for the choice.
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
-import type { InitramfsGenerator, KernelImageInfo, Layout } from './types.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import type { InitramfsGenerator, KernelImageInfo, Layout } from '../types.js';
 
 export function findLayout(ctx: Context, name: string): Layout {
   const layout = ctx.registry.layouts.find((l) => l.name === name || l.aliases?.includes(name));

@@ -3,8 +3,8 @@
 // rest of the phase successfully.
 import { access, constants, lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { scopedLog, type Context } from './context.js';
-import { KinstallError } from './errors.js';
+import { scopedLog, type Context } from '../context.js';
+import { KinstallError } from '../errors.js';
 import { assertTrusted } from './trust.js';
 
 /** preinst/postinst around an install, prerm/postrm around a removal (Debian's names). */

@@ -2,19 +2,19 @@
 import { copyFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { dir as tmpDir, type DirectoryResult } from 'tmp-promise';
-import { scopedLog, type Context } from './context.js';
-import { KinstallError } from './errors.js';
-import { appendHistory } from './history.js';
-import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome } from './hooks.js';
-import { existing, locateKernel } from './kernel-sources.js';
-import { runPipeline, type PipelineState, type Step } from './pipeline.js';
-import { chooseGenerator, chooseLayout } from './select.js';
-import { NEUTRAL_NAMES, planStaging, resolveInRoot, type KernelSources } from './stage.js';
-import { transactionFor } from './recover.js';
-import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from './types.js';
-import { checkPlanTargets, runPreflight } from './preflight.js';
-import { pruneAfterInstall } from './retain.js';
-import { checkFreeSpace } from './space.js';
+import { scopedLog, type Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import { appendHistory } from '../pipeline/history.js';
+import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome } from '../pipeline/hooks.js';
+import { existing, locateKernel } from '../system/kernel-sources.js';
+import { runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
+import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
+import { NEUTRAL_NAMES, planStaging, resolveInRoot, type KernelSources } from '../system/neutral-location.js';
+import { transactionFor } from '../transaction/recover.js';
+import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from '../types.js';
+import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
+import { pruneAfterInstall } from './prune.js';
+import { checkFreeSpace } from '../pipeline/space.js';
 
 export interface InstallInput {
   version?: string;

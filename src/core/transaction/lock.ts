@@ -7,9 +7,9 @@ import { mkdir, readdir, readFile, rmdir, stat, unlink, writeFile } from 'node:f
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
-import { interruptedBy, throwIfInterrupted } from './interrupt.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import { interruptedBy, throwIfInterrupted } from '../interrupt.js';
 
 const POLL_MS = 50;
 /** Waiting longer than this is announced once. */

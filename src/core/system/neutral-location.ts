@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { cp, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
-import { emptyPlan, type Plan } from './types.js';
-import type { Transaction } from './transaction.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import { emptyPlan, type Plan } from '../types.js';
+import type { Transaction } from '../transaction/transaction.js';
 
 export interface KernelSources {
   version: string;

@@ -1,11 +1,11 @@
 // `kinstall stage`: a kbuild output tree into the neutral location, through the transaction.
 import path from 'node:path';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
-import { inspectKernelImage } from './kernel-image.js';
-import { transactionFor } from './recover.js';
-import { modulesSource, NEUTRAL_NAMES, planStaging, readBuildDir, stageModulesTree } from './stage.js';
-import { checkVersionString } from './versions.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import { inspectKernelImage } from '../system/kernel-image.js';
+import { transactionFor } from '../transaction/recover.js';
+import { modulesSource, NEUTRAL_NAMES, planStaging, readBuildDir, stageModulesTree } from '../system/neutral-location.js';
+import { checkVersionString } from '../system/versions.js';
 
 export interface StageResult {
   version: string;

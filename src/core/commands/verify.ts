@@ -2,8 +2,8 @@
 // no disk) and reports whether the initramfs's init was reached. It checks the kernel and the
 // initramfs only, not the real root device, the boot loader or the firmware.
 import path from 'node:path';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
 import { listKernels } from './list.js';
 import { bootDirect } from './qemu.js';
 

@@ -1,9 +1,9 @@
 // The generic step runner: a table of named steps, each run in order with start/finish logged,
 // failures stamped with the step's name, and the transaction rolled back when a step fails.
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
-import { interruptedBy, throwIfInterrupted } from './interrupt.js';
-import type { Transaction } from './transaction.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import { interruptedBy, throwIfInterrupted } from '../interrupt.js';
+import type { Transaction } from '../transaction/transaction.js';
 
 export interface Step<S> {
   name: string;

@@ -1,8 +1,8 @@
 // Kernel release strings: what a valid one looks like, and how releases sort.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
 
 const MAX_VERSION_BYTES = 64;
 

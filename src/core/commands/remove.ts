@@ -3,16 +3,16 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { dir as tmpDir } from 'tmp-promise';
-import type { Context } from './context.js';
-import { KinstallError } from './errors.js';
-import { appendHistory } from './history.js';
-import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome, type HookPhase } from './hooks.js';
-import { runPipeline, type PipelineState, type Step } from './pipeline.js';
-import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from './preflight.js';
-import { layoutsHolding } from './select.js';
-import { transactionFor } from './recover.js';
-import { describePlan, emptyPlan, type Layout, type Plan } from './types.js';
-import { checkVersionString } from './versions.js';
+import type { Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import { appendHistory } from '../pipeline/history.js';
+import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome, type HookPhase } from '../pipeline/hooks.js';
+import { runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
+import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from '../pipeline/preflight.js';
+import { layoutsHolding } from '../pipeline/select.js';
+import { transactionFor } from '../transaction/recover.js';
+import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
+import { checkVersionString } from '../system/versions.js';
 
 export interface RemoveInput {
   version: string;

@@ -109,3 +109,9 @@ export class KinstallError extends Error {
 }
 
 export const isKinstallError = (error: unknown): error is KinstallError => error instanceof KinstallError;
+
+/** The message of any thrown value; `firstLine` keeps only its first line (tools print long ones). */
+export function errorMessage(error: unknown, options: { firstLine?: boolean } = {}): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return options.firstLine ? (message.split('\n')[0] ?? '') : message;
+}

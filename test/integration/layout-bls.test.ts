@@ -139,8 +139,10 @@ describe('bls layout', () => {
   it('a bad tries file is refused in preflight', async () => {
     root = espRoot();
     writeFileSync(root.at('/etc/kernel/tries'), 'three\n');
+    const before = snapshotTree(root.root);
     const result = await add(root, '--layout', 'bls', '--initramfs', 'none');
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toContain(`${root.at('/etc/kernel/tries')} must hold a whole number of boot tries, found "three"`);
+    expect(snapshotTree(root.root)).toEqual(before);
   });
 });

@@ -135,11 +135,11 @@ describe('uki layout', () => {
     writeFileSync(given, randomBytes(300_001));
 
     rmSync(root.at('/etc/os-release'));
-    const before = snapshotTree(root.at('/efi'));
+    const before = snapshotTree(root.root);
     const noOsRelease = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initrd', given, V, kernel.image], { env });
     expect(noOsRelease.exitCode).toBe(4);
     expect(noOsRelease.stderr).toContain(`no os-release in ${root.at('/etc/os-release')} or ${root.at('/usr/lib/os-release')}`);
-    expect(snapshotTree(root.at('/efi'))).toEqual(before);
+    expect(snapshotTree(root.root)).toEqual(before);
     writeFileSync(root.at('/etc/os-release'), OS_RELEASE);
 
     const result = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initrd', given, V, kernel.image], { env });
@@ -211,16 +211,20 @@ describe('uki layout', () => {
     root.cleanup();
 
     root = ukiRoot({ cmdline: false });
+    const beforeNoCmdline = snapshotTree(root.root);
     const noCmdline = await add(root, '--layout', 'uki', V, kernel.image);
     expect(noCmdline.exitCode).toBe(4);
     expect(noCmdline.stderr).toMatch(new RegExp(`^kinstall: EPREFLIGHT: .*no kernel command line to embed in the UKI: create ${root.at('/etc/kernel/cmdline')}`, 'm'));
+    expect(snapshotTree(root.root)).toEqual(beforeNoCmdline);
   });
 
   it('an unsupported uki_generator is refused in preflight', async () => {
     root = ukiRoot();
     writeFileSync(root.at('/etc/kernel/install.conf'), 'uki_generator=ukify\n');
+    const before = snapshotTree(root.root);
     const result = await add(root, '--layout', 'uki', V, kernel.image);
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toContain('uki_generator=ukify is not supported: kinstall builds UKIs with dracut');
+    expect(snapshotTree(root.root)).toEqual(before);
   });
 });

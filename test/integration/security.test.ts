@@ -34,7 +34,8 @@ function hook(r: TestRoot, name: string, body: string, mode = 0o755): string {
   return file;
 }
 
-const state = (r: TestRoot) => ({ boot: snapshotTree(r.boot), modules: snapshotTree(r.at('/lib/modules')) });
+/** The whole root, byte for byte: a refusal comes before anything changes, anywhere in it. */
+const state = (r: TestRoot) => snapshotTree(r.root);
 
 function rootWithModules(): TestRoot {
   const r = makeRoot();
@@ -87,9 +88,11 @@ describe('trust checks when running as root', () => {
     root = rootWithModules();
     const file = hook(root, '50-fine', 'exit 0');
     chmodSync(path.dirname(file), 0o775);
+    const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toContain(`refusing to use the hook directory: ${path.dirname(file)} is writable by its group (mode 0775; fix: chmod go-w ${path.dirname(file)})`);
+    expect(state(root)).toEqual(before);
   });
 
   it('refuses a group-writable config file before reading it', async () => {
@@ -103,6 +106,7 @@ describe('trust checks when running as root', () => {
     expect(state(root)).toEqual(before);
     // list reads the config too.
     expect((await kinstall(['list', '--root', root.root])).exitCode).toBe(4);
+    expect(state(root)).toEqual(before);
   });
 
   it('refuses an install.conf owned by another user', async () => {
@@ -111,9 +115,11 @@ describe('trust checks when running as root', () => {
     const conf = root.at('/etc/kernel/install.conf');
     writeFileSync(conf, 'layout=compat\n');
     chownSync(conf, NOBODY, NOBODY);
+    const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toContain(`refusing to use the config file: ${conf} is owned by uid ${NOBODY}`);
+    expect(state(root)).toEqual(before);
   });
 
   it('refuses a plugin file others can write, without running it', async () => {
@@ -123,10 +129,12 @@ describe('trust checks when running as root', () => {
     writeFileSync(plugin, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`);
     chmodSync(plugin, 0o666);
     writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: ['./evil.mjs'] }));
+    const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toContain(`refusing to use the plugin: ${plugin} is writable by others`);
     expect(existsSync(marker)).toBe(false);
+    expect(state(root)).toEqual(before);
   });
 
   it('refuses a plugin named by package whose file others can write, without running it', async () => {
@@ -140,10 +148,12 @@ describe('trust checks when running as root', () => {
     writeFileSync(path.join(pkg, 'index.js'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`);
     chmodSync(path.join(pkg, 'index.js'), 0o646);
     writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: [path.basename(pkg)] }));
+    const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toContain(`refusing to use the plugin: ${path.join(pkg, 'index.js')} is writable by others`);
     expect(existsSync(marker)).toBe(false);
+    expect(state(root)).toEqual(before);
   });
 });
 

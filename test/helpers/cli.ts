@@ -8,7 +8,10 @@ export const kinstallBin = path.join(top, 'dist/src/cli/kinstall.js');
 export const installkernelBin = path.join(top, 'dist/src/cli/installkernel.js');
 
 export interface CliResult {
+  /** -1 when a signal ended the process (see `signal`). */
   exitCode: number;
+  /** The signal that ended the process, if one did. */
+  signal?: string;
   stdout: string;
   stderr: string;
 }
@@ -25,7 +28,7 @@ async function spawnCli(bin: string, args: string[], options: CliOptions = {}): 
     reject: false,
     stdin: 'ignore',
   });
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+  return { exitCode: result.exitCode ?? -1, signal: result.signal, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
 export const kinstall = (args: string[], options?: CliOptions) => spawnCli(kinstallBin, args, options);

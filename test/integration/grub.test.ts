@@ -2,78 +2,22 @@
 // chroot of the test root. The root borrows the host's /usr in a private mount namespace, /boot is
 // its own (tmpfs) filesystem as on a real machine, and only grub-probe is a stand-in.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { execa } from 'execa';
+import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kinstallBin, top } from '../helpers/cli.js';
+import { grubCfgVersions, kinstallInNamespace, leakedMounts, prepareGrubRoot } from '../helpers/grub-namespace.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-const fakeGrubProbe = path.join(top, 'test/fakes/grub-probe');
-const libArch = '/usr/lib/x86_64-linux-gnu';
 let root: TestRoot | undefined;
 afterEach(() => root?.cleanup());
 
 /** A root that looks like an installed Debian to grub-mkconfig: its scripts, its defaults, /boot/grub. */
-function grubRoot(): TestRoot {
-  const r = makeRoot();
-  for (const dir of ['/usr', '/dev', '/proc', '/var/log', '/boot/grub', '/etc/default', `/lib/${path.basename(libArch)}`]) {
-    mkdirSync(r.at(dir), { recursive: true });
-  }
-  // The host is merged-/usr; /lib stays a real directory because makeRoot put modules there.
-  for (const [link, target] of [['/bin', 'usr/bin'], ['/sbin', 'usr/sbin'], ['/lib64', 'usr/lib64']] as const) {
-    execFileSync('ln', ['-s', target, r.at(link)]);
-  }
-  cpSync('/etc/grub.d', r.at('/etc/grub.d'), { recursive: true });
-  writeFileSync(
-    r.at('/etc/default/grub'),
-    'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_DISTRIBUTOR=Kinstall\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n',
-  );
-  return r;
-}
+const grubRoot = (): TestRoot =>
+  prepareGrubRoot(makeRoot(), 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_DISTRIBUTOR=Kinstall\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n');
 
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/**
- * Runs kinstall with the given arguments inside a private mount namespace. /boot is a tmpfs there
- * (grub-mkrelpath then makes paths relative to it, as for a separate /boot partition); its final
- * content is copied back onto the root's real /boot before the namespace goes away.
- */
-async function kinstallInNamespace(r: TestRoot, args: string[]) {
-  const R = quote(r.root);
-  const boot = quote(r.boot);
-  const stash = quote(`${r.root}/.boot-stash`);
-  const script = [
-    'set -e',
-    `mount --bind /usr ${R}/usr`,
-    `mount -o remount,bind,ro ${R}/usr`,
-    `mount --bind ${libArch} ${R}/lib/${path.basename(libArch)}`,
-    `mount --bind /dev ${R}/dev`,
-    `mount -t proc proc ${R}/proc`,
-    `mount --bind ${quote(fakeGrubProbe)} ${R}/usr/sbin/grub-probe`,
-    `cp -a ${boot}/. ${stash}/`,
-    `mount -t tmpfs -o mode=0755 tmpfs ${boot}`,
-    `cp -a ${stash}/. ${boot}/`,
-    `rm -rf ${stash} && mkdir ${stash}`,
-    'set +e',
-    `node ${quote(kinstallBin)} ${args.map(quote).join(' ')}`,
-    'status=$?',
-    'set -e',
-    `cp -a ${boot}/. ${stash}/`,
-    `umount ${boot}`,
-    `rm -rf ${boot} && mv ${stash} ${boot}`,
-    'exit $status',
-  ].join('\n');
-  mkdirSync(`${r.root}/.boot-stash`);
-  const result = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { reject: false, stdin: 'ignore' });
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
-}
-
-const leakedMounts = (r: TestRoot) => readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(r.root));
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('grub layout with the real grub-mkconfig', () => {
@@ -119,14 +63,53 @@ describe('grub layout with the real grub-mkconfig', () => {
     expect(leakedMounts(root)).toEqual([]);
   });
 
-  it('a broken /etc/default/grub: exit 5, nothing changed', async () => {
+  it('a broken /etc/default/grub: exit 5 naming grub-mkconfig and the syntax error, nothing changed', async () => {
     root = grubRoot();
     writeFileSync(root.at('/etc/default/grub'), 'GRUB_TIMEOUT=3\nif then fi\n');
     const before = snapshotTree(root.boot);
     const result = await kinstallInNamespace(root, ['add', '--root', root.root, '--layout', 'grub', '--initramfs', 'none', V, kernel.image]);
     expect(result.exitCode).toBe(5);
+    expect(result.stderr).toMatch(new RegExp(`^kinstall: ETOOL: grub-mkconfig \\(in chroot ${escape(root.root)}\\) failed \\(exit code 2\\); rolled back \\d+ change\\(s\\), nothing was changed$`, 'm'));
+    expect(result.stderr).toContain('/etc/default/grub: Syntax error: "then" unexpected');
     expect(snapshotTree(root.boot)).toEqual(before);
     expect(existsSync(root.at(`/boot/vmlinuz-${V}`))).toBe(false);
     expect(leakedMounts(root)).toEqual([]);
+  });
+
+  it('a run killed after grub-mkconfig wrote the new grub.cfg: recover restores the files and runs grub-mkconfig again', async () => {
+    root = grubRoot();
+    const OLD = '5.10.0-kinstall-old';
+    writeFileSync(root.at(`/boot/vmlinuz-${OLD}`), 'an older kernel\n');
+    writeFileSync(root.at(`/boot/initramfs-${OLD}.img`), 'its initramfs\n');
+    // Stale on purpose: only a new run of grub-mkconfig makes it list the kernels in /boot.
+    writeFileSync(root.at('/boot/grub/grub.cfg'), '# the grub.cfg from before\n');
+    const initrd = root.at('/prebuilt-initrd.img');
+    writeFileSync(initrd, execFileSync('sh', ['-c', 'cd / && echo etc | cpio -o -H newc 2>/dev/null']));
+    const outsideGrub = () => Object.fromEntries(Object.entries(snapshotTree(root?.boot ?? '')).filter(([name]) => !name.startsWith('grub')));
+    const before = outsideGrub();
+    const cfgPath = root.at('/boot/grub/grub.cfg');
+
+    const add = ['add', '--root', root.root, '--layout', 'grub', '--initrd', initrd, V, kernel.image];
+    const killed = await kinstallInNamespace(root, add, { KINSTALL_TEST_CRASH_AFTER: 'activated' });
+    expect(killed.exitCode, killed.stderr).toBe(128 + 9);
+    // grub-mkconfig had run and its grub.cfg was in place when the run died.
+    expect(grubCfgVersions(readFileSync(cfgPath, 'utf8'))).toEqual([OLD, V].sort());
+    expect(existsSync(root.at('/var/lib/kinstall/journal.json'))).toBe(true);
+    const probesBefore = readFileSync(root.at('/var/log/grub-probe.fake.log'), 'utf8');
+
+    const recovered = await kinstallInNamespace(root, ['recover', '--root', root.root]);
+    expect(recovered.exitCode, recovered.stderr).toBe(0);
+    expect(`${recovered.stdout}\n${recovered.stderr}`).toContain('ran the grub bootloader step again');
+    expect(leakedMounts(root)).toEqual([]);
+    expect(outsideGrub()).toEqual(before);
+    expect(existsSync(root.at(`/boot/vmlinuz-${V}`))).toBe(false);
+    expect(existsSync(root.at('/var/lib/kinstall/journal.json'))).toBe(false);
+    // grub-mkconfig ran again (it asked grub-probe once more) and wrote a grub.cfg for what is left.
+    expect(readFileSync(root.at('/var/log/grub-probe.fake.log'), 'utf8').length).toBeGreaterThan(probesBefore.length);
+    execFileSync('grub-script-check', [cfgPath]);
+    const cfg = readFileSync(cfgPath, 'utf8');
+    expect(grubCfgVersions(cfg)).toEqual([OLD]);
+    expect(cfg).toMatch(new RegExp(`^\\s*initrd\\s+/initramfs-${escape(OLD)}\\.img$`, 'm'));
+    expect(readdirSync(root.at('/boot/grub')).filter((n) => !['grub.cfg', 'grub.cfg~'].includes(n))).toEqual([]);
   });
 });

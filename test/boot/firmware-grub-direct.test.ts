@@ -1,15 +1,17 @@
 // Boots the efistub layout from the firmware entry kinstall created (through the UEFI shell's
-// startup.nsh), the grub layout through a real GRUB EFI image reading kinstall's grub.cfg, and the
-// compat layout by direct kernel boot; each with a negative boot that must fail.
+// startup.nsh), the grub layout through a real GRUB EFI image reading the grub.cfg the real
+// grub-mkconfig wrote at install, and the compat layout by direct kernel boot; each with a negative
+// boot that must fail.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_CMDLINE, bootVm, describeVerdict } from '../helpers/boot.js';
 import { top } from '../helpers/cli.js';
 import { buildEspImage } from '../helpers/esp-image.js';
+import { grubCfgVersions, kinstallInNamespace, prepareGrubRoot } from '../helpers/grub-namespace.js';
 import type { TestRoot } from '../helpers/root.js';
-import { bootRoot, hasMarkerHooks, install, reportTime, scratch, scratchDir, V } from './roots.js';
+import { bootRoot, hasMarkerHooks, install, kernel, reportTime, scratch, scratchDir, V } from './roots.js';
 
 interface FakeFirmware {
   bootOrder: string[];
@@ -57,52 +59,60 @@ describe('efistub layout boots from the firmware entry kinstall created', () => 
   });
 });
 
-/** The target's grub-mkconfig: the test fake, with a dash (and its libraries) to run it in the chroot. */
-function installGrubMkconfigFake(root: TestRoot): void {
-  const dash = '/usr/bin/dash';
-  const libs = execFileSync('ldd', [dash], { encoding: 'utf8' }).match(/\/\S+/g) ?? [];
-  const files: Array<[string, string]> = [...libs.map((lib): [string, string] => [lib, lib]), [dash, '/bin/sh'], [path.join(top, 'test/fakes/grub-mkconfig'), '/usr/sbin/grub-mkconfig']];
-  for (const [from, to] of files) {
-    mkdirSync(path.dirname(root.at(to)), { recursive: true });
-    copyFileSync(from, root.at(to));
-    chmodSync(root.at(to), 0o755);
-  }
-  mkdirSync(root.at('/boot/grub'), { recursive: true });
-  mkdirSync(root.at('/etc/default'), { recursive: true });
-  mkdirSync(root.at('/var/log'), { recursive: true });
-  writeFileSync(root.at('/etc/default/grub'), `GRUB_TIMEOUT=0\nGRUB_DISTRIBUTOR=Gentoo\nGRUB_CMDLINE_LINUX="${BOOT_CMDLINE}"\n`);
-}
-
+/**
+ * /etc/default/grub of the boot root: the menu's first entry at once, GRUB on the firmware console
+ * (mirrored to serial), and the boot tests' command line.
+ */
+const GRUB_DEFAULTS = `GRUB_DEFAULT=0\nGRUB_TIMEOUT=0\nGRUB_DISTRIBUTOR=Gentoo\nGRUB_TERMINAL=console\nGRUB_CMDLINE_LINUX="${BOOT_CMDLINE}"\nGRUB_CMDLINE_LINUX_DEFAULT=""\n`;
+/** The disk the boot sees: /boot as a FAT filesystem with this volume id, as grub-probe reports it. */
+const VOLUME_ID = '4B1E5EED';
+const grubProbeDisk = { GRUB_PROBE_FAKE_FS: 'fat', GRUB_PROBE_FAKE_FS_UUID: '4b1e-5eed' };
+const GRUB_MODULE_DIR = '/usr/lib/grub/x86_64-efi';
 const GRUB_MODULES = ['part_gpt', 'part_msdos', 'fat', 'normal', 'linux', 'configfile', 'search', 'echo', 'all_video', 'test', 'gzio'];
 
-describe('grub layout boots through GRUB EFI from kinstall\'s /boot', () => {
+/** GRUB as grub-install leaves it: the EFI image, and every module under its prefix for insmod. */
+function grubFiles(grubEfi: string): Record<string, string> {
+  const files: Record<string, string> = { 'EFI/BOOT/BOOTX64.EFI': grubEfi };
+  for (const name of readdirSync(GRUB_MODULE_DIR).filter((n) => /\.(mod|lst)$/.test(n))) {
+    files[`grub/x86_64-efi/${name}`] = path.join(GRUB_MODULE_DIR, name);
+  }
+  return files;
+}
+
+describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkconfig wrote', () => {
   let root: TestRoot;
   let grubEfi: string;
   beforeAll(async () => {
-    root = bootRoot();
-    installGrubMkconfigFake(root);
+    root = prepareGrubRoot(bootRoot(), GRUB_DEFAULTS);
     scratchDir(root);
-    await install(root, ['--layout', 'grub', '--initramfs', 'dracut']);
+    const result = await kinstallInNamespace(root, ['add', '--root', root.root, '--layout', 'grub', '--initramfs', 'dracut', V, kernel.image], grubProbeDisk);
+    if (result.exitCode !== 0) throw new Error(`kinstall add --layout grub exited ${result.exitCode}:\n${result.stderr}`);
     // /boot is the image's filesystem, so GRUB's prefix is /grub on the device it was loaded from.
     grubEfi = scratch(root, 'grubx64.efi');
     execFileSync('grub-mkimage', ['-O', 'x86_64-efi', '-p', '/grub', '-o', grubEfi, ...GRUB_MODULES]);
   });
   afterAll(() => root?.cleanup());
 
-  it('GRUB reads the grub.cfg made at install and boots kinstall\'s kernel and initramfs', async () => {
-    expect(readFileSync(root.at('/var/log/grub-mkconfig.fake.log'), 'utf8')).toBe('-o /boot/grub/grub.cfg.kinstall-new\n');
-    expect(readFileSync(root.at('/boot/grub/grub.cfg'), 'utf8')).toContain(`initrd /initramfs-${V}.img`);
+  it('GRUB runs grub-mkconfig\'s grub.cfg: it finds /boot by its UUID and boots kinstall\'s kernel and initramfs', async () => {
+    const cfgPath = root.at('/boot/grub/grub.cfg');
+    execFileSync('grub-script-check', [cfgPath]);
+    const cfg = readFileSync(cfgPath, 'utf8');
+    // Written by grub-mkconfig's own scripts, not a stand-in: its header, 10_linux, the probed disk.
+    expect(cfg).toContain('### BEGIN /etc/grub.d/10_linux ###');
+    expect(cfg).toMatch(/search --no-floppy --fs-uuid --set=root (?:--hint\S* )*4b1e-5eed$/m);
+    expect(grubCfgVersions(cfg)).toEqual([V]);
+    expect(cfg).toContain(`initrd\t/initramfs-${V}.img`);
     expect(hasMarkerHooks(root.at(`/boot/initramfs-${V}.img`))).toBe(true);
-    const esp = buildEspImage({ from: root.at('/boot'), out: scratch(root, 'esp.img'), add: { 'EFI/BOOT/BOOTX64.EFI': grubEfi } });
+    const esp = buildEspImage({ from: root.at('/boot'), out: scratch(root, 'esp.img'), add: grubFiles(grubEfi), volumeId: VOLUME_ID });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial.log') });
     reportTime('grub', verdict);
     expect(verdict.booted, describeVerdict(verdict)).toBe(true);
     if (!verdict.booted) return;
-    expect(verdict.marker).toMatchObject({ version: V, efi: true, cmdline: `BOOT_IMAGE=/vmlinuz-${V} ${BOOT_CMDLINE}` });
+    expect(verdict.marker).toMatchObject({ version: V, efi: true, cmdline: `BOOT_IMAGE=/vmlinuz-${V} root=/dev/vda1 ro ${BOOT_CMDLINE}` });
   });
 
   it('fails when grub.cfg names a kernel that is not there', async () => {
-    const esp = buildEspImage({ from: root.at('/boot'), out: scratch(root, 'esp-no-kernel.img'), add: { 'EFI/BOOT/BOOTX64.EFI': grubEfi }, omit: [`vmlinuz-${V}`] });
+    const esp = buildEspImage({ from: root.at('/boot'), out: scratch(root, 'esp-no-kernel.img'), add: grubFiles(grubEfi), omit: [`vmlinuz-${V}`], volumeId: VOLUME_ID });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial-no-kernel.log'), timeoutSeconds: 40 });
     reportTime('grub without kernel', verdict);
     expect(verdict.booted).toBe(false);

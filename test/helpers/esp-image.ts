@@ -15,6 +15,8 @@ export interface EspImageOptions {
   add?: Record<string, string | Buffer>;
   /** Image paths ('/'-separated) of files from `from` to leave out. */
   omit?: string[];
+  /** The FAT volume id, 8 hex digits (GRUB shows it as XXXX-XXXX); mkfs.vfat picks one when unset. */
+  volumeId?: string;
 }
 
 const MIB = 1024 * 1024;
@@ -48,7 +50,8 @@ export function buildEspImage(options: EspImageOptions): string {
     }
     const size = Math.max(64 * MIB, Math.ceil((treeBytes(staging) * 1.25) / MIB) * MIB + 16 * MIB);
     rmSync(options.out, { force: true });
-    execFileSync('mkfs.vfat', ['-F', '32', '-n', 'KINSTALLESP', '-C', options.out, String(size / 1024)], { stdio: 'pipe' });
+    const volumeId = options.volumeId === undefined ? [] : ['-i', options.volumeId];
+    execFileSync('mkfs.vfat', ['-F', '32', '-n', 'KINSTALLESP', ...volumeId, '-C', options.out, String(size / 1024)], { stdio: 'pipe' });
     const entries = readdirSync(staging).map((name) => path.join(staging, name));
     if (entries.length > 0) {
       execFileSync('mcopy', ['-s', '-Q', '-i', options.out, ...entries, '::/'], { stdio: 'pipe', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });

@@ -20,9 +20,18 @@ export default tseslint.config(
     },
   },
   {
+    // A plugin sees one module of the core, its API (docs/architecture.md), and never the CLI.
     files: ['plugins/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/src/cli/**'] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/src/cli/**'], message: 'plugins never import the CLI' },
+            { regex: '(^|/)src/core/(?!plugin-api\\.js$)', message: 'plugins import the core only through src/core/plugin-api.js' },
+          ],
+        },
+      ],
     },
   },
   {

@@ -1,7 +1,7 @@
 // The registry of built-in plugins, handed to the core by the CLI. A new layout is a folder in
-// plugins/ plus one line here. Layouts are asked in this order for layout=auto; the first layout
-// without detect() is the fallback.
-import type { PluginRegistry } from '../src/core/types.js';
+// plugins/ plus one line here. Layouts are asked in this order for layout=auto; the fallback is the
+// layout that declares itself one (compat), wherever it stands.
+import type { PluginRegistry } from '../src/core/plugin-api.js';
 import { dracutGenerator } from './initramfs-dracut/index.js';
 import { noInitramfs } from './initramfs-none/index.js';
 import { compatLayout } from './layout-compat/index.js';
@@ -13,7 +13,6 @@ import { ukiLayout } from './layout-uki/index.js';
 
 export function builtinPlugins(): PluginRegistry {
   return {
-    // efistub has no detect(); it stays after compat so compat remains the fallback.
     layouts: [ukiLayout, blsLayout, liloLayout, grubLayout, compatLayout, efistubLayout],
     generators: [dracutGenerator, noInitramfs],
   };

@@ -1,5 +1,5 @@
 // The `none` generator: no initramfs (kernels with the root filesystem's drivers built in).
-import type { InitramfsGenerator } from '../../src/core/types.js';
+import type { InitramfsGenerator } from '../../src/core/plugin-api.js';
 
 export const noInitramfs: InitramfsGenerator = {
   name: 'none',

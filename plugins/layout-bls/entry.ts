@@ -1,6 +1,5 @@
 // Boot Loader Specification Type #1 entry files: written from the target's facts, read back for list.
-import type { Context } from '../../src/core/context.js';
-import { readKernelCmdline, readMachineId, readOsRelease } from '../../src/core/system/system-info.js';
+import { readKernelCmdline, readMachineId, readOsRelease, type Context } from '../../src/core/plugin-api.js';
 
 export interface EntryFields {
   title: string;

@@ -1,19 +1,16 @@
 // The bls layout (alias systemd-boot), Boot Loader Specification Type #1: the kernel and initramfs
 // in BOOT/TOKEN/KVER/, an entry in BOOT/loader/entries/ naming them. The loader reads entries
 // itself, so there is nothing to activate and bootctl is not needed.
-import { lstat, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { findBootRoot } from '../../src/core/system/boot-root.js';
-import type { Context } from '../../src/core/context.js';
-import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
+import { emptyPlan, findBootRoot, isPlainFile, pathExists, type Context, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/plugin-api.js';
+import { countedFileName, isVersionFile, readBootTries } from '../shared/bls-naming.js';
+import { markBootDefault } from '../shared/boot-default.js';
+import { bootTargetProblems, cmdlineProblems, findBootTarget, loaderPath, requireBootTarget, type BootTarget } from '../shared/boot-target.js';
 import { entryFields, formatEntry, parseEntry } from './entry.js';
-import { countedFileName, isVersionFile, readBootTries } from './naming.js';
-import { bootTargetProblems, cmdlineProblems, findBootTarget, loaderPath, requireBootTarget, type BootTarget } from './target.js';
-import { markBootDefault } from './default.js';
 
 const MODE = 0o644;
 const ENTRY_EXT = '.conf';
-const exists = (p: string) => lstat(p).then(() => true, () => false);
 const entriesDir = (target: BootTarget) => path.join(target.boot.dir, 'loader', 'entries');
 const versionDir = (target: BootTarget, version: string) => path.join(target.boot.dir, target.token, version);
 
@@ -32,7 +29,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   result.place.push({ from: kernel.image, to: linux, mode: MODE });
   if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
   // A stale initramfs of the same version would not match the new kernel's modules.
-  else if (await exists(initrd)) result.remove.push(initrd);
+  else if (await pathExists(initrd)) result.remove.push(initrd);
   const fields = await entryFields(ctx, kernel.version, loaderPath(target.boot, linux), kernel.initrd ? loaderPath(target.boot, initrd) : undefined);
   const { tries } = await readBootTries(ctx);
   const entry = path.join(entriesDir(target), countedFileName(target.token, kernel.version, ENTRY_EXT, tries));
@@ -52,7 +49,7 @@ async function planRemove(ctx: Context, version: string): Promise<Plan> {
   const names = await readdir(dir).catch(() => undefined);
   if (names === undefined) return result;
   for (const name of names.sort()) {
-    if ((await lstat(path.join(dir, name))).isFile()) result.remove.push(path.join(dir, name));
+    if (await isPlainFile(path.join(dir, name))) result.remove.push(path.join(dir, name));
   }
   // Emptied directories go too (kept if something else is in them), so a remove undoes an add.
   result.remove.push(dir);
@@ -71,9 +68,11 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const version = fields.get('version')?.[0];
     const linux = fields.get('linux')?.[0];
     if (!version || !linux) continue;
-    const files = [linux, ...(fields.get('initrd') ?? [])].map((p) => path.join(target.boot.dir, p));
+    const image = path.join(target.boot.dir, linux);
+    const initrds = (fields.get('initrd') ?? []).map((p) => path.join(target.boot.dir, p));
+    const files = [image, ...initrds];
     const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
-    kernels.push({ version, layout: 'bls', files, entry, size: sizes.reduce((a, b) => a + b, 0) });
+    kernels.push({ version, layout: 'bls', files, image, initrds, entry, size: sizes.reduce((a, b) => a + b, 0) });
   }
   await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));
   return kernels;
@@ -82,7 +81,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
 async function preflight(ctx: Context): Promise<string[]> {
   const problems = [...(await bootTargetProblems(ctx)), ...(await cmdlineProblems(ctx, 'for the boot entry'))];
   const boot = await findBootRoot(ctx);
-  if (boot && !(await exists(path.join(boot.dir, 'loader', 'loader.conf')))) {
+  if (boot && !(await pathExists(path.join(boot.dir, 'loader', 'loader.conf')))) {
     ctx.log.warn(`${path.join(boot.dir, 'loader', 'loader.conf')} is missing: systemd-boot seems not installed; run bootctl install (the entry is written anyway)`);
   }
   return problems;
@@ -91,11 +90,11 @@ async function preflight(ctx: Context): Promise<string[]> {
 export const blsLayout: Layout = {
   name: 'bls',
   aliases: ['systemd-boot'],
-  async detect(ctx) {
+  async inUse(ctx) {
     const boot = await findBootRoot(ctx);
     if (!boot) return undefined;
     for (const marker of ['loader/entries', 'loader/loader.conf']) {
-      if (await exists(path.join(boot.dir, marker))) return `${path.join(boot.dir, marker)} exists`;
+      if (await pathExists(path.join(boot.dir, marker))) return `${path.join(boot.dir, marker)} exists`;
     }
     return undefined;
   },

@@ -1,9 +1,6 @@
 // The efistub layout's firmware side: one boot entry per kernel, never a duplicate, first (or last)
 // in BootOrder; removed with the kernel. Without EFI variables it says what to run later.
-import type { Context } from '../../src/core/context.js';
-import { KinstallError } from '../../src/core/errors.js';
-import { readKernelCmdline } from '../../src/core/system/system-info.js';
-import type { TransactionHandle } from '../../src/core/types.js';
+import { KinstallError, readKernelCmdline, type Context, type TransactionHandle } from '../../src/core/plugin-api.js';
 import { createArgs, Efibootmgr, entryFor, espDevice, sameLoader, shellLine, type BootEntry, type BootState, type WantedEntry } from './firmware.js';
 import { efibootmgrCommand, efistubOptions, firmwareAvailable, type EfistubTarget } from './target.js';
 

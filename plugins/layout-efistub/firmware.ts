@@ -1,8 +1,7 @@
 // Firmware boot entries through efibootmgr: read `efibootmgr -v`, create, delete and reorder
 // entries, and find the disk and partition that hold the ESP.
 import path from 'node:path';
-import type { Context } from '../../src/core/context.js';
-import { KinstallError } from '../../src/core/errors.js';
+import { KinstallError, type Context } from '../../src/core/plugin-api.js';
 
 export interface BootEntry {
   num: string;

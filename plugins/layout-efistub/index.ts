@@ -1,18 +1,24 @@
 // The efistub layout: the firmware starts the kernel itself. The image goes to
 // ESP/EFI/<vendor>/vmlinuz-KVER.efi with initramfs-KVER.img beside it, and one firmware boot entry
 // (efibootmgr) names both. No auto-detection: an ESP alone does not say the firmware boots kernels directly.
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { bootRootCandidates } from '../../src/core/system/boot-root.js';
-import type { Context } from '../../src/core/context.js';
-import { readKernelCmdline } from '../../src/core/system/system-info.js';
-import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
+import {
+  bootRootCandidates,
+  emptyPlan,
+  isPlainFile,
+  readKernelCmdline,
+  type Context,
+  type InstalledKernel,
+  type Layout,
+  type Plan,
+  type StagedKernel,
+} from '../../src/core/plugin-api.js';
 import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk, restoreFirmware, type FirmwareNote } from './entry.js';
 import { Efibootmgr, sameLoader } from './firmware.js';
 import { efibootmgrCommand, efistubOptions, efistubSchema, efistubTarget, espProblems, firmwareAvailable, validVendor, type EfistubTarget } from './target.js';
 
 const MODE = 0o644;
-const isFile = (p: string) => lstat(p).then((s) => s.isFile(), () => false);
 
 async function requireTarget(ctx: Context): Promise<EfistubTarget> {
   const target = await efistubTarget(ctx);
@@ -58,7 +64,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   result.place.push({ from: kernel.image, to: image, mode: MODE });
   if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
   // A stale initramfs of the same version would not match the new kernel's modules.
-  else if (await isFile(initrd)) result.remove.push(initrd);
+  else if (await isPlainFile(initrd)) result.remove.push(initrd);
   result.image = image;
   result.notes = [`then create the firmware entry for ${target.efiPath(target.imageName(kernel.version))} with ${efibootmgrCommand(ctx)}`];
   return result;
@@ -69,7 +75,7 @@ async function planRemove(ctx: Context, version: string): Promise<Plan> {
   const result = emptyPlan();
   if (!target) return result;
   for (const name of [target.imageName(version), target.initrdName(version)]) {
-    if (await isFile(path.join(target.dir, name))) result.remove.push(path.join(target.dir, name));
+    if (await isPlainFile(path.join(target.dir, name))) result.remove.push(path.join(target.dir, name));
   }
   return result;
 }
@@ -82,9 +88,11 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
   for (const name of names) {
     const version = /^vmlinuz-(.+)\.efi$/.exec(name)?.[1];
     if (!version) continue;
-    const files = [target.imageName(version), target.initrdName(version)].filter((n) => names.includes(n)).map((n) => path.join(target.dir, n));
+    const image = path.join(target.dir, name);
+    const initrds = names.includes(target.initrdName(version)) ? [path.join(target.dir, target.initrdName(version))] : [];
+    const files = [image, ...initrds];
     const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
-    kernels.push({ version, layout: 'efistub', files, entry: target.efiPath(target.imageName(version)), size: sizes.reduce((a, b) => a + b, 0) });
+    kernels.push({ version, layout: 'efistub', files, image, initrds, entry: target.efiPath(target.imageName(version)), size: sizes.reduce((a, b) => a + b, 0) });
   }
   await markDefault(ctx, kernels);
   return kernels;
@@ -110,19 +118,19 @@ export const efistubLayout: Layout = {
   optionSchema: efistubSchema,
   preflight,
   plan,
-  async activate(ctx, installed, txn) {
+  async activate(ctx, kernel, _plan, txn) {
     const target = await requireTarget(ctx);
-    const version = /^vmlinuz-(.+)\.efi$/.exec(path.basename(installed.image ?? ''))?.[1];
-    if (!version) throw new Error(`the efistub plan names no kernel image (${installed.image ?? 'none'})`);
-    const hasInitrd = installed.place.some((p) => p.to === path.join(target.dir, target.initrdName(version)));
-    await createFirmwareEntry(ctx, target, version, hasInitrd, txn);
+    // plan() placed the initramfs exactly when the kernel has one: the entry loads it then.
+    await createFirmwareEntry(ctx, target, kernel.version, kernel.initrd !== undefined, txn);
   },
   planRemove,
   async deactivate(ctx, version, _plan, txn) {
     const target = await efistubTarget(ctx);
     if (target) await deleteFirmwareEntries(ctx, target, version, txn);
   },
+  // The note is the one createFirmwareEntry/deleteFirmwareEntries journaled: the firmware before the run.
   async recover(ctx, note) {
+    if (note === undefined) throw new Error('the interrupted run journaled no firmware state to restore');
     await restoreFirmware(new Efibootmgr(ctx, efibootmgrCommand(ctx)), note as FirmwareNote);
   },
   list,

@@ -1,27 +1,27 @@
 // Where the efistub layout puts a kernel on the ESP and how the firmware names it, from the
 // plugin's options (`efistub` section of the config file) and os-release.
 import path from 'node:path';
-import { findBootRoot, type BootRoot } from '../../src/core/system/boot-root.js';
-import type { Context } from '../../src/core/context.js';
-import { checkBootRootMounted, checkWritableDir } from '../../src/core/pipeline/preflight.js';
-import { readOsRelease } from '../../src/core/system/system-info.js';
-import type { OptionSchema } from '../../src/core/types.js';
+import {
+  checkBootRootMounted,
+  checkWritableDir,
+  findBootRoot,
+  isDirectory,
+  pluginOptions,
+  readOsRelease,
+  type BootRoot,
+  type Context,
+  type OptionSchema,
+} from '../../src/core/plugin-api.js';
 
-export interface EfistubOptions {
-  /** The directory under ESP/EFI/; default os-release NAME, else Gentoo. */
-  vendor?: string;
-  /** The entry label before the version; default os-release NAME, else the vendor. */
-  label?: string;
-  disk?: string;
-  part?: number;
-  /** Put the kernel's entry first in BootOrder (default true); false puts it last. */
-  bootOrderFirst?: boolean;
-  /** Whether EFI variables may be written; default: /sys/firmware/efi/efivars exists on the real root, never under --root. */
-  efivars?: boolean;
-  efibootmgr?: string;
-}
-
-export const efistubSchema: OptionSchema = {
+/**
+ * `vendor`: the directory under ESP/EFI/ (default os-release NAME, else Gentoo). `label`: the entry
+ * label before the version (default os-release NAME, else the vendor). `disk`, `part`: the ESP's
+ * disk and partition number for efibootmgr (default: from its mount). `bootOrderFirst`: put the
+ * kernel's entry first in BootOrder (default true; false puts it last). `efivars`: whether EFI
+ * variables may be written (default: /sys/firmware/efi/efivars exists on the real root, never under
+ * --root). `efibootmgr`: the command.
+ */
+export const efistubSchema = {
   vendor: 'string',
   label: 'string',
   disk: 'string',
@@ -29,9 +29,9 @@ export const efistubSchema: OptionSchema = {
   bootOrderFirst: 'boolean',
   efivars: 'boolean',
   efibootmgr: 'string',
-};
+} as const satisfies OptionSchema;
 
-export const efistubOptions = (ctx: Context): EfistubOptions => (ctx.settings.pluginOptions.efistub ?? {}) as EfistubOptions;
+export const efistubOptions = (ctx: Context) => pluginOptions(ctx, 'efistub', efistubSchema);
 export const efibootmgrCommand = (ctx: Context) => efistubOptions(ctx).efibootmgr ?? 'efibootmgr';
 
 /** os-release NAME as a directory name on a FAT filesystem: "Debian GNU/Linux" → "Debian_GNU_Linux". */
@@ -83,7 +83,6 @@ export async function firmwareAvailable(ctx: Context): Promise<{ available: bool
   if (!ctx.isHostRoot) {
     return { available: false, why: `installing under --root ${ctx.paths.root} (set efistub.efivars to true to write this machine's firmware entries)` };
   }
-  const { stat } = await import('node:fs/promises');
-  const present = await stat('/sys/firmware/efi/efivars').then((s) => s.isDirectory(), () => false);
+  const present = await isDirectory('/sys/firmware/efi/efivars');
   return { available: present, why: present ? '/sys/firmware/efi/efivars exists' : 'no /sys/firmware/efi/efivars (booted without EFI, or efivarfs not mounted)' };
 }

@@ -1,18 +1,12 @@
 // The GRUB layout: compat files, then grub-mkconfig regenerates grub.cfg. The new grub.cfg is
 // written beside the old one and handed to the transaction, so a failure restores both.
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../../src/core/context.js';
-import { KinstallError } from '../../src/core/errors.js';
-import { emptyPlan, type Layout, type Plan } from '../../src/core/types.js';
-import { compatPreflight, listCompatKernels, planCompatFiles, planCompatRemove } from '../layout-compat/index.js';
+import { emptyPlan, isFile, KinstallError, pluginOptions, type Context, type Layout, type OptionSchema, type TransactionHandle } from '../../src/core/plugin-api.js';
+import { compatPreflight, listCompatKernels, planCompatFiles, planCompatRemove } from '../shared/compat-files.js';
 
-interface GrubOptions {
-  cfg?: string;
-  mkconfig?: string;
-}
-
-const options = (ctx: Context): GrubOptions => (ctx.settings.pluginOptions.grub ?? {}) as GrubOptions;
+const grubSchema = { cfg: 'string', mkconfig: 'string' } as const satisfies OptionSchema;
+const options = (ctx: Context) => pluginOptions(ctx, 'grub', grubSchema);
 
 /** grub.cfg as the target system names it: GRUB_CFG, then the config file, then <boot>/grub/grub.cfg. */
 export function grubConfigPath(ctx: Context): string {
@@ -21,7 +15,8 @@ export function grubConfigPath(ctx: Context): string {
 
 const mkconfigCommand = (ctx: Context) => options(ctx).mkconfig ?? 'grub-mkconfig';
 
-const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
+/** What grub-mkconfig is told to write (`-o`), beside grub.cfg; it writes `.new` of that first. */
+const temporaryOutputs = (hostCfg: string) => [`${hostCfg}.kinstall-new`, `${hostCfg}.kinstall-new.new`];
 
 async function findInRoot(ctx: Context, command: string): Promise<string | undefined> {
   if (command.includes('/')) return (await isFile(ctx.paths.under(command))) ? command : undefined;
@@ -32,7 +27,7 @@ async function findInRoot(ctx: Context, command: string): Promise<string | undef
 }
 
 /** Runs grub-mkconfig for the target: directly on the host, in a chroot under another --root. */
-async function regenerate(ctx: Context, txn: { apply(plan: Plan): Promise<void> }): Promise<void> {
+async function regenerate(ctx: Context, txn: TransactionHandle): Promise<void> {
   const cfg = grubConfigPath(ctx);
   const hostCfg = ctx.paths.under(cfg);
   const temp = `${cfg}.kinstall-new`;
@@ -55,15 +50,26 @@ async function regenerate(ctx: Context, txn: { apply(plan: Plan): Promise<void> 
     plan.place.push({ from: hostTemp, to: hostCfg, mode: 0o600 });
     await txn.apply(plan);
   } finally {
-    // grub-mkconfig writes OUT.new first and leaves it behind when a script fails.
-    await Promise.all([rm(hostTemp, { force: true }), rm(`${hostTemp}.new`, { force: true })]);
+    // grub-mkconfig leaves OUT.new behind when a script fails.
+    await Promise.all(temporaryOutputs(hostCfg).map((file) => rm(file, { force: true })));
   }
+}
+
+/** A grub-mkconfig killed with kinstall leaves its output beside grub.cfg, which no journal names. */
+async function sweep(ctx: Context): Promise<string[]> {
+  const swept: string[] = [];
+  for (const file of temporaryOutputs(ctx.paths.under(grubConfigPath(ctx)))) {
+    if (!(await isFile(file))) continue;
+    await rm(file, { force: true });
+    swept.push(file);
+  }
+  return swept;
 }
 
 export const grubLayout: Layout = {
   name: 'grub',
-  optionSchema: { cfg: 'string', mkconfig: 'string' },
-  async detect(ctx) {
+  optionSchema: grubSchema,
+  async inUse(ctx) {
     const cfg = ctx.paths.under(grubConfigPath(ctx));
     return (await isFile(cfg)) ? `${cfg} exists` : undefined;
   },
@@ -80,9 +86,11 @@ export const grubLayout: Layout = {
     plan.notes = [`then run ${mkconfigCommand(ctx)} -o ${grubConfigPath(ctx)}${ctx.isHostRoot ? '' : ` (in chroot ${ctx.paths.root})`}`];
     return plan;
   },
-  activate: (ctx, _plan, txn) => regenerate(ctx, txn),
+  // grub.cfg lists every kernel in the boot dir: regenerating it is the same for any kernel.
+  activate: (ctx, _kernel, _plan, txn) => regenerate(ctx, txn),
   planRemove: planCompatRemove,
   // grub.cfg must stop naming the removed kernel: regenerated the same way, rolled back the same way.
   deactivate: (ctx, _version, _plan, txn) => regenerate(ctx, txn),
+  sweep,
   list: (ctx) => listCompatKernels(ctx, 'grub'),
 };

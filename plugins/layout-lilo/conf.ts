@@ -2,21 +2,16 @@
 // problems (missing file, no image=/boot/vmlinuz) that come with an example section to copy.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../../src/core/context.js';
-import type { OptionSchema } from '../../src/core/types.js';
+import { pluginOptions, type Context, type OptionSchema } from '../../src/core/plugin-api.js';
 
-export interface LiloOptions {
-  /** The lilo binary on the host; under --root it runs as `lilo -r ROOT`. Default /sbin/lilo. */
-  command?: string;
-  /** lilo.conf as the target names it; default /etc/lilo.conf. */
-  config?: string;
-  /** Run `lilo -t` before the real run (default true). */
-  testFirst?: boolean;
-}
+/**
+ * `command`: the lilo binary on the host (default /sbin/lilo); under --root it runs as `lilo -r ROOT`.
+ * `config`: lilo.conf as the target names it (default /etc/lilo.conf).
+ * `testFirst`: run `lilo -t` before the real run (default true).
+ */
+export const liloSchema = { command: 'string', config: 'string', testFirst: 'boolean' } as const satisfies OptionSchema;
 
-export const liloSchema: OptionSchema = { command: 'string', config: 'string', testFirst: 'boolean' };
-
-export const liloOptions = (ctx: Context): LiloOptions => (ctx.settings.pluginOptions.lilo ?? {}) as LiloOptions;
+export const liloOptions = (ctx: Context) => pluginOptions(ctx, 'lilo', liloSchema);
 export const liloCommand = (ctx: Context) => liloOptions(ctx).command ?? '/sbin/lilo';
 export const liloConfig = (ctx: Context) => liloOptions(ctx).config ?? '/etc/lilo.conf';
 

@@ -2,10 +2,7 @@
 // beside the image): the systemd stub plus the sections dracut 059 adds, at the addresses it uses.
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../../src/core/context.js';
-import { resolveInRoot } from '../../src/core/system/neutral-location.js';
-import { readKernelCmdline } from '../../src/core/system/system-info.js';
-import type { StagedKernel } from '../../src/core/types.js';
+import { readKernelCmdline, resolveInRoot, type Context, type StagedKernel } from '../../src/core/plugin-api.js';
 import { hex, initrdVma, LINUX_VMA, stubPath } from './build.js';
 
 const ASSEMBLED_NAME = 'kinstall-uki-assembled.efi';

@@ -1,12 +1,9 @@
 // Where the uki layout's image comes from: the installed image when it already is a UKI, a prebuilt
 // uki.efi (from a preinst hook in the staging area, or beside the staged image), one assembled with
 // objcopy around an initramfs made elsewhere (--initrd), else one built by dracut --uefi.
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../../src/core/context.js';
-import { readKernelCmdline } from '../../src/core/system/system-info.js';
-import type { StagedKernel } from '../../src/core/types.js';
-import { dracutArguments } from '../initramfs-dracut/index.js';
+import { isFile, pluginOptions, readKernelCmdline, type Context, type OptionSchema, type StagedKernel } from '../../src/core/plugin-api.js';
+import { dracutArguments, dracutCommand } from '../shared/dracut.js';
 
 /** Where dracut 059 (dracut.sh) puts the kernel; the UKI stub's own sections end below 0x20000. */
 export const LINUX_VMA = 0x2000000;
@@ -17,12 +14,10 @@ const BUILT_NAME = 'kinstall-uki.efi';
 /** dracut puts .initrd 16 MiB above .linux, 32 MiB on arm64, whose uncompressed kernels are larger. */
 export const initrdVma = (kernel: StagedKernel) => (kernel.imageInfo.arch === 'arm64' ? 0x4000000 : 0x3000000);
 
-interface UkiOptions {
-  stub?: string;
-}
+/** `stub`: the systemd EFI stub to build UKIs with, instead of the one systemd-boot-efi installs. */
+export const ukiSchema = { stub: 'string' } as const satisfies OptionSchema;
 
-export const ukiOptions = (ctx: Context): UkiOptions => (ctx.settings.pluginOptions.uki ?? {}) as UkiOptions;
-export const dracutCommand = (ctx: Context) => ((ctx.settings.pluginOptions.dracut ?? {}) as { command?: string }).command ?? 'dracut';
+export const ukiOptions = (ctx: Context) => pluginOptions(ctx, 'uki', ukiSchema);
 
 const STUB_ARCH: Record<string, string> = { x86_64: 'x64', x86: 'ia32', arm64: 'aa64' };
 
@@ -32,8 +27,6 @@ export function stubPath(ctx: Context, kernel: StagedKernel): string {
   if (configured) return configured;
   return `/usr/lib/systemd/boot/efi/linux${STUB_ARCH[kernel.imageInfo.arch] ?? 'x64'}.efi.stub`;
 }
-
-const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
 
 /** A ready UKI for this kernel, or undefined when one must be built. */
 export async function prebuiltUki(kernel: StagedKernel): Promise<string | undefined> {

@@ -2,13 +2,12 @@
 // ESP/EFI/Linux/TOKEN-KVER.efi, where systemd-boot finds it without an entry file.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../../src/core/context.js';
-import { emptyPlan, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/types.js';
-import { countedFileName, isVersionFile, readBootTries, versionOfFile } from '../layout-bls/naming.js';
-import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget, type BootTarget } from '../layout-bls/target.js';
+import { emptyPlan, type Context, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/plugin-api.js';
+import { countedFileName, isVersionFile, readBootTries, versionOfFile } from '../shared/bls-naming.js';
+import { markBootDefault } from '../shared/boot-default.js';
+import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget, type BootTarget } from '../shared/boot-target.js';
 import { assembleProblems, assembleUki } from './assemble.js';
-import { buildUki, dracutBuildsInitramfs, dracutProblems, prebuiltUki, ukiProblems } from './build.js';
-import { markBootDefault } from '../layout-bls/default.js';
+import { buildUki, dracutBuildsInitramfs, dracutProblems, prebuiltUki, ukiProblems, ukiSchema } from './build.js';
 
 const MODE = 0o644;
 const EXT = '.efi';
@@ -60,7 +59,8 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const version = versionOfFile(name, target.token, EXT);
     if (!version) continue;
     const file = path.join(linuxDir(target), name);
-    kernels.push({ version, layout: 'uki', files: [file], entry: file, size: await stat(file).then((s) => s.size, () => 0) });
+    // The initramfs is inside the image: there is no separate file to load.
+    kernels.push({ version, layout: 'uki', files: [file], image: file, initrds: [], entry: file, size: await stat(file).then((s) => s.size, () => 0) });
   }
   await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));
   return kernels;
@@ -68,10 +68,12 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
 
 export const ukiLayout: Layout = {
   name: 'uki',
-  optionSchema: { stub: 'string' },
-  async detect(ctx, image) {
-    if (image) return image.format === 'uki' ? `${image.path} is a Unified Kernel Image` : undefined;
-    // Without an image (list, remove): in use when EFI/Linux holds this machine's UKIs.
+  optionSchema: ukiSchema,
+  async claimsImage(_ctx, image) {
+    return image.format === 'uki' ? `${image.path} is a Unified Kernel Image` : undefined;
+  },
+  // For list and remove: in use when EFI/Linux holds this machine's UKIs.
+  async inUse(ctx) {
     const target = await findBootTarget(ctx);
     if (!target) return undefined;
     const names = await readdir(linuxDir(target)).catch(() => [] as string[]);

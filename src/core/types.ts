@@ -1,5 +1,5 @@
 // The contracts between the core and its plugins: plans, staged kernels, layouts, generators.
-// Plugins import these types and nothing else from the core's internals.
+// Plugins reach them through plugin-api.ts, the one core module they may import (eslint enforces it).
 import type { Context } from './context.js';
 
 /** What `inspect` learns from a kernel image file. */
@@ -84,7 +84,12 @@ export function describePlan(plan: Plan): string[] {
 export interface InstalledKernel {
   version: string;
   layout: string;
+  /** Every file of this kernel the layout installed (image and initramfs files among them). */
   files: string[];
+  /** Which of `files` is the image the boot loader starts (a UKI is an image too). */
+  image: string;
+  /** Which of `files` are initramfs images loaded with it, in load order; empty when none. */
+  initrds: string[];
   entry?: string;
   size: number;
   /** The layout knows this kernel boots by default (the vmlinuz link, the default entry). */
@@ -106,39 +111,68 @@ export interface TransactionHandle {
 /** The option keys a plugin accepts in its section of the config file, with their types. */
 export type OptionSchema = Record<string, 'string' | 'string[]' | 'number' | 'boolean'>;
 
+/**
+ * A boot layout: where a kernel's files go and which bootloader tool learns of them. `name`,
+ * `plan`, `planRemove` and `list` are required; every other member is an optional capability the
+ * core uses only when present.
+ */
 export interface Layout {
   name: string;
-  optionSchema?: OptionSchema;
+  /** Other names `--layout` and `layout=` accept (bls: `systemd-boot`). */
   aliases?: string[];
-  /** The kernel architectures its bootloader can start; absent: any. */
+  /** Optional: the keys of the layout's section of the config file (read with `pluginOptions`). */
+  optionSchema?: OptionSchema;
+  /** Optional: the kernel architectures its bootloader can start; absent: any. */
   architectures?: KernelImageInfo['arch'][];
   /**
-   * For layout=auto: a reason string when this layout fits the machine (and the image being
-   * installed, when there is one), else undefined. Without an image: whether the layout is in use.
+   * Optional, for layout=auto: the layout chosen when nothing else is (compat). The first layout
+   * that declares it is the fallback; registry order plays no part in it.
    */
-  detect?(ctx: Context, image?: KernelImageInfo): Promise<string | undefined>;
+  fallback?: boolean;
+  /**
+   * Optional, for layout=auto on install: a reason string when this image is the layout's own kind
+   * (a Unified Kernel Image for uki), else undefined. A layout with `claimsImage` is chosen for an
+   * install only when it claims the image; its `inUse` then serves list and remove.
+   */
+  claimsImage?(ctx: Context, image: KernelImageInfo): Promise<string | undefined>;
+  /**
+   * Optional, for layout=auto: a reason string when the layout is in use on this machine (grub.cfg,
+   * lilo.conf, loader/entries exist), else undefined. Without it the layout is never chosen by
+   * being in use, and list and remove always ask its `list()`.
+   */
+  inUse?(ctx: Context): Promise<string | undefined>;
   /** Pure: reads the machine, returns what to change, changes nothing. */
   plan(ctx: Context, kernel: StagedKernel): Promise<Plan>;
-  /** Runs the bootloader tool after the plan was committed; idempotent. */
-  activate?(ctx: Context, plan: Plan, txn: TransactionHandle): Promise<void>;
+  /**
+   * Optional: runs the bootloader tool for `kernel` after its plan was committed; idempotent. It may
+   * stage more changes with `txn.apply` and register rollback work with `txn.onRollback`.
+   */
+  activate?(ctx: Context, kernel: StagedKernel, plan: Plan, txn: TransactionHandle): Promise<void>;
   planRemove(ctx: Context, version: string): Promise<Plan>;
-  /** Runs the bootloader tool after a removal plan was committed (grub-mkconfig, efibootmgr -B). */
+  /** Optional: runs the bootloader tool after a removal plan was committed (grub-mkconfig, efibootmgr -B). */
   deactivate?(ctx: Context, version: string, plan: Plan, txn: TransactionHandle): Promise<void>;
   /**
-   * After a crash, once the files are restored: undo what the bootloader tool changed outside the
-   * file system (firmware entries), from the note given to onRollback. Without it, recovery runs
-   * activate with an empty plan on the restored files (lilo, grub-mkconfig).
+   * Optional: after a crash, once the files are restored, undoes what the layout's bootloader tool
+   * did for the dead run, from the note it gave `txn.onRollback` (undefined when it gave none):
+   * efistub puts firmware entries back, lilo runs lilo again on the restored files. A layout that
+   * registered rollback work without it is reported as needing a check by hand.
    */
   recover?(ctx: Context, note: unknown): Promise<void>;
+  /**
+   * Optional: after a crash, deletes what the layout's bootloader tool may have left half-written
+   * outside the transaction (grub-mkconfig's output beside grub.cfg); returns the paths deleted.
+   * Asked of every layout, whichever one the dead run used.
+   */
+  sweep?(ctx: Context): Promise<string[]>;
   list(ctx: Context): Promise<InstalledKernel[]>;
-  /** Tools this layout will run, checked in preflight. */
+  /** Optional: tools this layout will run, checked in preflight. */
   requiredTools?(ctx: Context): string[];
-  /** The layout's own checks; each problem is one line saying what is wrong and how to fix it. */
+  /** Optional: the layout's own checks; each problem is one line saying what is wrong and how to fix it. */
   preflight?(ctx: Context, kernel: StagedKernel): Promise<string[]>;
   /**
-   * True when the layout's image carries an initramfs the layout generates itself (a UKI built by
-   * dracut --uefi): the core's initramfs step then generates none and leaves `kernel.initrd` unset.
-   * Asked only when an initramfs would be generated, never for a prebuilt one.
+   * Optional: true when the layout's image carries an initramfs the layout generates itself (a UKI
+   * built by dracut --uefi): the core's initramfs step then generates none and leaves
+   * `kernel.initrd` unset. Asked only when an initramfs would be generated, never for a prebuilt one.
    */
   buildsInitramfs?(ctx: Context, kernel: StagedKernel): Promise<boolean>;
 }

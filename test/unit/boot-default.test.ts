@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { markBootDefault } from '../../plugins/layout-bls/default.js';
+import { markBootDefault } from '../../plugins/shared/boot-default.js';
 import type { InstalledKernel } from '../../src/core/types.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 
@@ -10,7 +10,7 @@ let root: TestRoot | undefined;
 afterEach(() => root?.cleanup());
 
 const kernels = (): InstalledKernel[] =>
-  ['6.1.9-gentoo', '6.1.10-gentoo', '6.0.2-gentoo'].map((version) => ({ version, layout: 'bls', files: [], entry: `/efi/loader/entries/gentoo-${version}.conf`, size: 0 }));
+  ['6.1.9-gentoo', '6.1.10-gentoo', '6.0.2-gentoo'].map((version) => ({ version, layout: 'bls', files: [], image: `/efi/gentoo/${version}/linux`, initrds: [], entry: `/efi/loader/entries/gentoo-${version}.conf`, size: 0 }));
 const id = (k: InstalledKernel) => path.basename(k.entry ?? '');
 
 async function defaultOf(loaderConf?: string): Promise<string[]> {

@@ -2,7 +2,7 @@
 // marks it, prune keeps it, and it is what an install with no version means. Tests never touch the
 // host root, so the context is one on a temp root with `isHostRoot` and `runningRelease` overridden;
 // every path still points into the temp root and the layout is compat. (On the "host root", list and
-// prune still ask every layout's detect(), which reads /proc/self/mounts: read-only, and no mount of
+// prune still ask every layout's inUse(), which reads /proc/self/mounts: read-only, and no mount of
 // the host's names a directory these roots hold.)
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -202,7 +202,7 @@ async function commit(state: InstallState): Promise<void> {
 }
 
 async function activate(state: InstallState): Promise<void> {
-  await state.layout.activate?.(state.ctx, state.plan, state.txn.forLayout(state.layout.name));
+  await state.layout.activate?.(state.ctx, state.kernel, state.plan, state.txn.forLayout(state.layout.name));
   state.txn.checkpoint('activated');
 }
 

@@ -13,7 +13,7 @@ export async function listKernels(ctx: Context): Promise<ListedKernel[]> {
   const listed: ListedKernel[] = [];
   for (const layout of ctx.registry.layouts) {
     // A layout that can tell it is not in use (no grub.cfg, no loader/) has nothing installed.
-    if (layout.detect && !(await layout.detect(ctx))) continue;
+    if (layout.inUse && !(await layout.inUse(ctx))) continue;
     for (const kernel of await layout.list(ctx)) {
       // Layouts that share files (compat, grub, lilo) would list the same kernel more than once.
       const key = `${kernel.version}\0${[...kernel.files].sort().join('\0')}`;

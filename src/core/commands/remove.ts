@@ -35,6 +35,8 @@ interface Removal {
   version: string;
   targets: Array<{ layout: Layout; plan: Plan }>;
   hasNeutral: boolean;
+  /** The image the removal takes away, as Debian's prerm.d/postrm.d hooks get it (/boot/vmlinuz-KVER). */
+  image: string;
 }
 
 interface RemoveState extends PipelineState {
@@ -57,8 +59,17 @@ async function resolve(state: RemoveState): Promise<void> {
     }
     const targets = (await layoutsHolding(ctx, version)).map((layout) => ({ layout, plan: emptyPlan() }));
     const hasNeutral = await stat(ctx.paths.moduleDir(version)).then((s) => s.isDirectory(), () => false);
-    state.removals.push({ version, targets, hasNeutral });
+    state.removals.push({ version, targets, hasNeutral, image: await installedImage(ctx, version, targets) });
   }
+}
+
+/** The image as the first layout holding the version lists it, else the neutral location's. */
+async function installedImage(ctx: Context, version: string, targets: Removal['targets']): Promise<string> {
+  for (const { layout } of targets) {
+    const kernel = (await layout.list(ctx)).find((k) => k.version === version);
+    if (kernel) return kernel.image;
+  }
+  return path.join(ctx.paths.moduleDir(version), 'vmlinuz');
 }
 
 const removesModules = (state: RemoveState, removal: Removal) => removal.hasNeutral && !state.keepModules;
@@ -117,18 +128,12 @@ async function deactivate(state: RemoveState): Promise<void> {
   state.txn.checkpoint('activated');
 }
 
-/** The image the removal takes away, as Debian's prerm.d/postrm.d hooks get it (/boot/vmlinuz-KVER). */
-function removedImage(ctx: Context, removal: Removal): string {
-  const files = removedFiles(removal);
-  return files.find((f) => /^(vmlinu[xz]|linux|kernel)/.test(path.basename(f)) || f.endsWith('.efi')) ?? path.join(ctx.paths.moduleDir(removal.version), 'vmlinuz');
-}
-
 async function runRemoveHooks(state: RemoveState, phase: HookPhase): Promise<HookOutcome> {
   const { ctx } = state;
   const hooks = await discoverHooks(ctx, phase, state.shippedHooksDir);
   const outcome: HookOutcome = { ran: [], failed: [] };
   for (const removal of state.removals) {
-    const info = { version: removal.version, image: removedImage(ctx, removal), layout: layoutNames(removal), initrdGenerator: '-', stagingArea: state.stagingArea };
+    const info = { version: removal.version, image: removal.image, layout: layoutNames(removal), initrdGenerator: '-', stagingArea: state.stagingArea };
     const one = await runHooks(ctx, phase, hooks, info);
     outcome.ran.push(...one.ran);
     outcome.failed.push(...one.failed);

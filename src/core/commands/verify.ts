@@ -1,9 +1,9 @@
 // `kinstall verify VERSION`: boots the installed kernel and initramfs in QEMU (direct kernel boot,
 // no disk) and reports whether the initramfs's init was reached. It checks the kernel and the
 // initramfs only, not the real root device, the boot loader or the firmware.
-import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { inspectKernelImage } from '../system/kernel-image.js';
 import { listKernels } from './list.js';
 import { bootDirect } from './qemu.js';
 
@@ -42,11 +42,11 @@ const kernelInitError = /Failed to execute|No working init found|Starting init: 
 async function findInstalled(ctx: Context, version: string): Promise<{ kernel: string; initrd?: string }> {
   const kernels = (await listKernels(ctx)).filter((k) => k.version === version);
   for (const kernel of kernels) {
-    const image = kernel.files.find((f) => /^(vmlinu[xz]|linux|bzImage)/.test(path.basename(f))) ?? kernel.files[0];
     // A UKI is one PE file that QEMU's direct kernel boot cannot load; other layouts may list it too.
-    if (!image || image.endsWith('.efi')) continue;
-    const initrd = kernel.files.find((f) => f !== image && /initr/.test(path.basename(f)));
-    return { kernel: image, initrd };
+    // An image that is no kernel at all is booted anyway: QEMU's own complaint is the verdict.
+    const format = await inspectKernelImage(kernel.image).then((info) => info.format, () => undefined);
+    if (format === 'uki') continue;
+    return { kernel: kernel.image, initrd: kernel.initrds[0] };
   }
   if (kernels.length > 0) {
     throw new KinstallError('EVERIFY', { version, why: 'only a unified kernel image is installed, which QEMU cannot boot directly' });

@@ -1,5 +1,5 @@
-// Picks the layout and the initramfs generator: explicit names win; `auto` asks each layout's
-// detect() in registry order and logs the reason for the choice.
+// Picks the layout and the initramfs generator: explicit names win; `auto` asks the layouts'
+// claimsImage() and inUse() in registry order, else takes the declared fallback, and logs why.
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import type { InitramfsGenerator, KernelImageInfo, Layout } from '../types.js';
@@ -13,17 +13,25 @@ export function findLayout(ctx: Context, name: string): Layout {
   return layout;
 }
 
+/**
+ * Why `layout` fits, or undefined: for an install, a layout that can claim images fits only an
+ * image it claims, any other one when it is in use; without an image, when it is in use.
+ */
+async function autoReason(ctx: Context, layout: Layout, image?: KernelImageInfo): Promise<string | undefined> {
+  if (image && layout.claimsImage) return layout.claimsImage(ctx, image);
+  return layout.inUse?.(ctx);
+}
+
 export async function chooseLayout(ctx: Context, image?: KernelImageInfo): Promise<Layout> {
   if (ctx.settings.layout !== 'auto') return findLayout(ctx, ctx.settings.layout);
   for (const layout of ctx.registry.layouts) {
-    const reason = await layout.detect?.(ctx, image);
+    const reason = await autoReason(ctx, layout, image);
     if (reason) {
       ctx.log.info(`layout=auto: chose ${layout.name}: ${reason}`);
       return layout;
     }
   }
-  // The fallback is the first layout that has no detection of its own.
-  const fallback = ctx.registry.layouts.find((l) => !l.detect);
+  const fallback = ctx.registry.layouts.find((l) => l.fallback);
   if (!fallback) throw new KinstallError('ECONFIG', { what: 'layout=auto matched no layout and no fallback layout is registered' });
   ctx.log.info(`layout=auto: chose ${fallback.name}: no other layout detected`);
   return fallback;
@@ -39,7 +47,7 @@ export async function layoutsHolding(ctx: Context, version: string): Promise<Lay
   const chosen: Layout[] = [];
   const covered = new Set<string>();
   for (const layout of ctx.registry.layouts) {
-    if (layout.detect && !(await layout.detect(ctx))) continue;
+    if (layout.inUse && !(await layout.inUse(ctx))) continue;
     const files = (await layout.list(ctx)).filter((k) => k.version === version).flatMap((k) => k.files);
     if (files.length === 0 || files.every((f) => covered.has(f))) continue;
     for (const file of files) covered.add(file);

@@ -35,7 +35,7 @@ export interface JournalData {
   entries: JournalEntry[];
   /** Directories a removal plan empties, deleted when the run is final. */
   emptiedDirs: string[];
-  /** Layouts whose bootloader tool ran on the new files: recovery re-runs their activate on the restored ones. */
+  /** Layouts whose bootloader tool ran on the new files: recovery calls their recover() on the restored ones. */
   reactivate: string[];
   /** Per layout, the note its first onRollback gave (the tool's state before this run). */
   notes?: Record<string, unknown>;

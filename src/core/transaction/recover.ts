@@ -3,13 +3,12 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
-import { KinstallError } from '../errors.js';
+import { errorMessage, KinstallError } from '../errors.js';
 import { Journal, JOURNAL_PATH, type JournalData } from './journal.js';
 import { completeEntries, undoEntries } from './journal-replay.js';
 import { recoverIfIdle, withLock } from './lock.js';
 import { Transaction } from './transaction.js';
 import { assertTrusted } from '../pipeline/trust.js';
-import { emptyPlan } from '../types.js';
 
 export interface RecoveryReport {
   /** What was found: 'nothing to recover', or the dead run's outcome now. */
@@ -20,7 +19,7 @@ export interface RecoveryReport {
   restored: string[];
   /** Backups, leftover temp files and emptied directories deleted. */
   dropped: string[];
-  /** Layouts whose activate ran again on the restored files. */
+  /** Layouts whose recover() put their bootloader state back for the restored files. */
   reactivated: string[];
   warnings: string[];
 }
@@ -45,47 +44,28 @@ export function transactionFor(ctx: Context): Transaction {
 }
 
 /**
- * The bootloader tool of the dead run may have recorded the new files (lilo's map): its layout's
- * activate runs again on the restored ones. A layout whose activate needs the dead run's plan
- * (efistub's firmware entry) cannot be redone this way; that is reported, not hidden.
+ * The bootloader tool of the dead run may have recorded the new files (lilo's map, a firmware
+ * entry): each layout that registered rollback work puts its bootloader state back with recover(),
+ * given the note it journaled. A layout without recover() is reported, not hidden.
  */
 async function reactivate(ctx: Context, data: JournalData, report: RecoveryReport): Promise<void> {
   for (const name of [...data.reactivate].reverse()) {
     const layout = ctx.registry.layouts.find((l) => l.name === name);
-    const txn = new Transaction(ctx.log);
     try {
-      const note = data.notes?.[name];
-      if (layout?.recover && note !== undefined) {
-        ctx.log.warn(`undoing the ${name} layout's bootloader changes of the interrupted run`);
-        await layout.recover(ctx, note);
-        report.reactivated.push(name);
-        continue;
-      }
-      if (!layout?.activate) throw new Error(`no layout ${name} with an activate step is loaded`);
-      ctx.log.warn(`running the ${name} layout's bootloader step again on the restored files`);
-      await layout.activate(ctx, emptyPlan(), txn);
-      await txn.finish();
+      if (!layout?.recover) throw new Error(`no layout ${name} that can recover is loaded`);
+      ctx.log.warn(`putting the ${name} layout's bootloader state back for the restored files`);
+      await layout.recover(ctx, data.notes?.[name]);
       report.reactivated.push(name);
     } catch (error) {
-      await txn.rollback().catch(() => undefined);
-      const why = error instanceof Error ? error.message : String(error);
-      report.warnings.push(`the ${name} bootloader step could not run again (${why}): check the boot loader's entries by hand`);
+      report.warnings.push(`the ${name} bootloader step could not run again (${errorMessage(error)}): check the boot loader's entries by hand`);
     }
   }
 }
 
-/**
- * A tool killed mid-write leaves the output kinstall told it to write (`grub.cfg.kinstall-new`, and
- * grub-mkconfig's own `.new` of it) before the transaction ever saw it: swept from the boot dir.
- */
-async function sweepToolOutputs(dir: string, depth: number, swept: string[]): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory() && !entry.isSymbolicLink() && depth > 0) await sweepToolOutputs(full, depth - 1, swept);
-    else if (entry.isFile() && /\.kinstall-new(\.new)?$/.test(entry.name)) {
-      await rm(full, { force: true });
-      swept.push(full);
-    }
+/** A tool killed mid-write leaves output no journal names (grub-mkconfig's): each layout sweeps its own. */
+async function sweepLayoutLeftovers(ctx: Context, swept: string[]): Promise<void> {
+  for (const layout of ctx.registry.layouts) {
+    if (layout.sweep) swept.push(...(await layout.sweep(ctx)));
   }
 }
 
@@ -120,7 +100,7 @@ export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   journal.save(data);
   const { restored, failures } = await undoEntries(data);
   report.restored = restored;
-  await sweepToolOutputs(ctx.paths.boot, 2, report.dropped);
+  await sweepLayoutLeftovers(ctx, report.dropped);
   await sweepDepmodTemps(data, report.dropped);
   if (failures.length > 0) {
     throw new KinstallError('EROLLBACK', { cause: `an interrupted run (pid ${data.pid})`, why: failures.join('; ') }, [

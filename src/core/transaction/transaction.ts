@@ -162,7 +162,7 @@ export class Transaction implements TransactionHandle {
 
   /**
    * The handle a layout's activate/deactivate gets: its rollback work is a closure in this process,
-   * so the journal records the layout's name and a recovery after a crash re-runs its activate.
+   * so the journal records the layout's name and a recovery after a crash calls its recover().
    */
   forLayout(layout: string): TransactionHandle {
     return {

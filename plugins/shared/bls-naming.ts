@@ -1,7 +1,7 @@
 // How BLS entries and UKIs are named on the boot root, shared by the bls and uki layouts:
 // TOKEN-KVER, with boot counting (`+TRIES`, later `+LEFT-DONE`) from /etc/kernel/tries.
 import { readFile } from 'node:fs/promises';
-import type { Context } from '../../src/core/context.js';
+import type { Context } from '../../src/core/plugin-api.js';
 
 /** A token becomes a directory and a file name prefix on a FAT filesystem. */
 export const validEntryToken = (token: string) => /^[A-Za-z0-9._+-]+$/.test(token) && token !== '.' && token !== '..';

@@ -2,11 +2,17 @@
 // with the preflight problems both layouts share (no boot root or one not mounted, no token, bad
 // tries, no command line).
 import path from 'node:path';
-import { bootRootCandidates, findBootRoot, type BootRoot } from '../../src/core/system/boot-root.js';
-import type { Context } from '../../src/core/context.js';
-import { checkBootRootMounted, checkWritableDir } from '../../src/core/pipeline/preflight.js';
-import { readEntryToken, readKernelCmdline } from '../../src/core/system/system-info.js';
-import { readBootTries, validEntryToken } from './naming.js';
+import {
+  bootRootCandidates,
+  checkBootRootMounted,
+  checkWritableDir,
+  findBootRoot,
+  readEntryToken,
+  readKernelCmdline,
+  type BootRoot,
+  type Context,
+} from '../../src/core/plugin-api.js';
+import { readBootTries, validEntryToken } from './bls-naming.js';
 
 export interface BootTarget {
   boot: BootRoot;

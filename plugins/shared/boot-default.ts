@@ -3,8 +3,7 @@
 // systemd-boot's order, which for entries sharing a sort-key is the highest version.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { compareVersions } from '../../src/core/system/versions.js';
-import type { InstalledKernel } from '../../src/core/types.js';
+import { compareVersions, type InstalledKernel } from '../../src/core/plugin-api.js';
 
 /** `default` from loader.conf: undefined when absent or one of the `@saved`-style specials. */
 async function defaultPattern(bootDir: string): Promise<string | undefined> {

@@ -9,8 +9,9 @@ import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome } from '..
 import { existing, locateKernel } from '../system/kernel-sources.js';
 import { runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
-import { NEUTRAL_NAMES, planStaging, resolveInRoot, type KernelSources } from '../system/neutral-location.js';
-import { transactionFor } from '../transaction/recover.js';
+import { resolveInRoot } from '../paths.js';
+import { NEUTRAL_NAMES, planStaging, type KernelSources } from '../system/neutral-location.js';
+import { transactionFor } from '../transaction/transaction.js';
 import { describePlan, type InitramfsGenerator, type KernelImageInfo, type Layout, type Plan, type StagedKernel } from '../types.js';
 import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
 import { pruneAfterInstall } from './prune.js';

@@ -10,7 +10,7 @@ import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome, type Hook
 import { runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
 import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from '../pipeline/preflight.js';
 import { layoutsHolding } from '../pipeline/select.js';
-import { transactionFor } from '../transaction/recover.js';
+import { transactionFor } from '../transaction/transaction.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
 import { checkVersionString } from '../system/versions.js';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { inspectKernelImage } from '../system/kernel-image.js';
-import { transactionFor } from '../transaction/recover.js';
+import { transactionFor } from '../transaction/transaction.js';
 import { modulesSource, NEUTRAL_NAMES, planStaging, readBuildDir, stageModulesTree } from '../system/neutral-location.js';
 import { checkVersionString } from '../system/versions.js';
 

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { inspectKernelImage } from './kernel-image.js';
-import { NEUTRAL_NAMES, resolveInRoot, type KernelSources } from './neutral-location.js';
+import { resolveInRoot } from '../paths.js';
+import { NEUTRAL_NAMES, type KernelSources } from './neutral-location.js';
 import type { KernelImageInfo } from '../types.js';
 import { checkVersionString, newestStagedVersion } from './versions.js';
 

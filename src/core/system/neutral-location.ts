@@ -7,8 +7,12 @@ import { cp, readdir, readFile, readlink, realpath, stat } from 'node:fs/promise
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { resolveInRoot } from '../paths.js';
 import { emptyPlan, type Plan } from '../types.js';
 import type { Transaction } from '../transaction/transaction.js';
+
+// Until the plugins import it from paths.ts (layout-uki does from here).
+export { resolveInRoot } from '../paths.js';
 
 export interface KernelSources {
   version: string;
@@ -33,13 +37,6 @@ export async function sameContent(a: string, b: string): Promise<boolean> {
   const [sa, sb] = await Promise.all([stat(ra), stat(rb)]);
   if (sa.size !== sb.size) return false;
   return (await digest(ra)) === (await digest(rb));
-}
-
-/** A link in the neutral location names its target as the target system sees it (Gentoo's are absolute). */
-export async function resolveInRoot(ctx: Context, file: string): Promise<string> {
-  const target = await readlink(file).catch(() => undefined);
-  if (target === undefined) return file;
-  return path.isAbsolute(target) ? ctx.paths.under(target) : path.resolve(path.dirname(file), target);
 }
 
 /** The plan that puts a kernel's files into the neutral location, skipping what is already there. */

@@ -11,9 +11,7 @@ export interface Paths {
   boot: string;
   moduleDir(version: string): string;
   modulesBase: string;
-  etcKernel: string;
   historyLog: string;
-  stateDir: string;
 }
 
 export function createPaths(root: string, bootDir: string): Paths {
@@ -30,9 +28,7 @@ export function createPaths(root: string, bootDir: string): Paths {
     boot: under(bootDir),
     moduleDir: (version) => under(`/lib/modules/${version}`),
     modulesBase: under('/lib/modules'),
-    etcKernel: under('/etc/kernel'),
     historyLog: under('/var/log/installkernel.log'),
-    stateDir: under('/var/lib/kinstall'),
   };
 }
 

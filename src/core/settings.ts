@@ -4,7 +4,7 @@ import { cosmiconfig } from 'cosmiconfig';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KinstallError } from './errors.js';
+import { errorMessage, KinstallError } from './errors.js';
 import { readInstallConfChain } from './install-conf.js';
 import { assertTrusted } from './pipeline/trust.js';
 import type { InitramfsGenerator, Layout, OptionSchema, PluginRegistry } from './types.js';
@@ -29,8 +29,6 @@ export interface Settings {
   plugins: string[];
   /** Frozen option sections, by plugin name. */
   pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
-  /** Files that contributed, in order. */
-  sources: string[];
 }
 
 /** What the CLI contributes: flags win over everything. */
@@ -44,7 +42,7 @@ export interface SettingsOverrides {
   configFile?: string;
 }
 
-type Raw = Partial<Omit<Settings, 'pluginOptions' | 'sources'>> & { pluginOptions?: Record<string, unknown> };
+type Raw = Partial<Omit<Settings, 'pluginOptions'>> & { pluginOptions?: Record<string, unknown> };
 
 const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
   layout: 'string',
@@ -112,8 +110,7 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
     if (configFile) return await explorer.load(configFile);
     return await explorer.search(under('/etc/kinstall'));
   } catch (error) {
-    const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new KinstallError('ECONFIG', { what: `cannot read ${configFile ?? under('/etc/kinstall')}: ${why}` });
+    throw new KinstallError('ECONFIG', { what: `cannot read ${configFile ?? under('/etc/kinstall')}: ${errorMessage(error, { firstLine: true })}` });
   }
 }
 
@@ -149,7 +146,7 @@ async function loadPlugins(names: string[], baseDir: string, registry: PluginReg
       }
     } catch (error) {
       if (error instanceof KinstallError) throw error;
-      problems.push(`plugin ${name}: cannot load (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+      problems.push(`plugin ${name}: cannot load (${errorMessage(error, { firstLine: true })})`);
     }
   }
 }
@@ -162,12 +159,10 @@ export async function loadSettings(
 ): Promise<Settings> {
   const problems: string[] = [];
   const raw: Raw = {};
-  const sources: string[] = [];
 
   const conf = await readInstallConfChain(under);
   for (const file of conf.files) await assertTrusted(file, 'config file');
   problems.push(...conf.problems);
-  sources.push(...conf.files);
   for (const [key, value] of Object.entries(conf.values)) {
     const setting = installConfKeys[key];
     if (setting) (raw as Record<string, unknown>)[setting] = value;
@@ -178,7 +173,6 @@ export async function loadSettings(
   const found = await loadConfigFile(configFile, under);
   if (found && !found.isEmpty) {
     const file = found.filepath;
-    sources.push(file);
     const config: unknown = found.config;
     if (typeof config !== 'object' || config === null || Array.isArray(config)) {
       problems.push(`${file}: the configuration must be an object`);
@@ -249,6 +243,5 @@ export async function loadSettings(
     lockTimeout,
     plugins: raw.plugins ?? [],
     pluginOptions: Object.freeze(pluginOptions),
-    sources,
   });
 }

@@ -114,7 +114,6 @@ export function hookEnvironment(ctx: Context, phase: HookPhase, info: HookEnviro
 export interface HookOutcome {
   ran: string[];
   failed: Array<{ hook: string; status: number }>;
-  stoppedBy?: string;
 }
 
 /**
@@ -131,7 +130,6 @@ export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], in
     outcome.ran.push(hook.path);
     if (result.exitCode === STOP_REMAINING) {
       log.info(`hook ${hook.name} exited 77: skipping the remaining ${phase} hooks`);
-      outcome.stoppedBy = hook.path;
       break;
     }
     if (result.exitCode !== 0) {

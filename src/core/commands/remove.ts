@@ -11,6 +11,7 @@ import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblem
 import { layoutsHolding } from '../pipeline/select.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
+import { NEUTRAL_NAMES } from '../system/neutral-location.js';
 import { checkVersionString } from '../system/versions.js';
 
 export interface RemoveInput {
@@ -119,7 +120,7 @@ async function deactivate(state: RemoveState): Promise<void> {
 /** The image the removal takes away, as Debian's prerm.d/postrm.d hooks get it (/boot/vmlinuz-KVER). */
 function removedImage(ctx: Context, removal: Removal): string {
   const files = removedFiles(removal);
-  return files.find((f) => /^(vmlinu[xz]|linux|kernel)/.test(path.basename(f)) || f.endsWith('.efi')) ?? path.join(ctx.paths.moduleDir(removal.version), 'vmlinuz');
+  return files.find((f) => /^(vmlinu[xz]|linux|kernel)/.test(path.basename(f)) || f.endsWith('.efi')) ?? path.join(ctx.paths.moduleDir(removal.version), NEUTRAL_NAMES.image);
 }
 
 async function runRemoveHooks(state: RemoveState, phase: HookPhase): Promise<HookOutcome> {

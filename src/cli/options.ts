@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Request } from '../core/context.js';
 import { errorMessage, KinstallError } from '../core/errors.js';
 
-export const globalOptions = {
+const globalOptions = {
   root: { type: 'string' },
   layout: { type: 'string' },
   initramfs: { type: 'string' },

@@ -32,7 +32,7 @@ const RUN_PARTS_NAME = /^[A-Za-z0-9_-]+$/;
 const STOP_REMAINING = 77;
 
 /** Directories in masking order: a later directory's file hides an earlier one of the same name. */
-export function hookDirectories(ctx: Context, phase: HookPhase, shippedDir: string | undefined): string[] {
+function hookDirectories(ctx: Context, phase: HookPhase, shippedDir: string | undefined): string[] {
   const u = ctx.paths.under;
   return [
     ...(shippedDir ? [shippedDir] : []),
@@ -82,7 +82,7 @@ export async function discoverHooks(ctx: Context, phase: HookPhase, shippedDir: 
   return hooks.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.path < b.path ? -1 : 1));
 }
 
-export function hookEnvironment(ctx: Context, phase: HookPhase, info: HookEnvironment): Record<string, string> {
+function hookEnvironment(ctx: Context, phase: HookPhase, info: HookEnvironment): Record<string, string> {
   const verbose = ctx.request.verbose ? '1' : '0';
   const env: Record<string, string> = {
     PATH: ctx.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',

@@ -31,7 +31,7 @@ async function digest(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export async function sameContent(a: string, b: string): Promise<boolean> {
+async function sameContent(a: string, b: string): Promise<boolean> {
   const [ra, rb] = await Promise.all([realpath(a).catch(() => undefined), realpath(b).catch(() => undefined)]);
   if (!ra || !rb) return false;
   if (ra === rb) return true;

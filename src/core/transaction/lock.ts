@@ -24,7 +24,7 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export function lockFile(ctx: Context): string {
+function lockFile(ctx: Context): string {
   return ctx.paths.under('/run/lock/kinstall.lock');
 }
 

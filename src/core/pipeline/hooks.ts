@@ -1,10 +1,11 @@
 // User and shipped hooks: kinstall's hooks.d and Gentoo's /etc/kernel/{preinst,postinst}.d (and
 // Debian's {prerm,postrm}.d on removal), run in lexical order with VERSION IMAGE; exit 77 stops the
 // rest of the phase successfully.
-import { access, constants, lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { access, constants, lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { scopedLog, type Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { isFile } from '../fs.js';
 import { assertTrusted } from './trust.js';
 
 /** preinst/postinst around an install, prerm/postrm around a removal (Debian's names). */
@@ -67,8 +68,7 @@ export async function discoverHooks(ctx: Context, phase: HookPhase, shippedDir: 
         log.debug(`hook ${name} disabled by ${file}`);
         continue;
       }
-      const info = await stat(file).catch(() => undefined);
-      if (!info?.isFile()) continue;
+      if (!(await isFile(file))) continue;
       if (!(await access(file, constants.X_OK).then(() => true, () => false))) {
         if (warnSkipped) log.warn(`skipping ${file}: not executable (chmod +x to enable it)`);
         continue;

@@ -67,9 +67,12 @@ export async function stagedVersions(ctx: Context): Promise<string[]> {
   return found.sort();
 }
 
-/** Whether a lib/modules/KVER directory holds modules: the modules.order kbuild writes, or a kernel/ tree. */
+/** The list kbuild's modules_install writes beside a kernel's modules. */
+const hasModulesOrder = (dir: string): Promise<boolean> => pathExists(path.join(dir, 'modules.order'));
+
+/** Whether a lib/modules/KVER directory holds modules: a modules.order, or a kernel/ tree. */
 export async function holdsModules(dir: string): Promise<boolean> {
-  return (await pathExists(path.join(dir, 'modules.order'))) || isDirectory(path.join(dir, 'kernel'));
+  return (await hasModulesOrder(dir)) || isDirectory(path.join(dir, 'kernel'));
 }
 
 /** Reads a kbuild output tree (`make O=DIR`): release, image, System.map and .config. */
@@ -94,7 +97,7 @@ export async function readBuildDir(buildDir: string): Promise<KernelSources> {
 export async function modulesSource(modulesDir: string, version: string): Promise<string> {
   const candidates = [path.join(modulesDir, 'lib/modules', version), path.join(modulesDir, version), modulesDir];
   for (const candidate of candidates) {
-    if (await holdsModules(candidate)) return candidate;
+    if (await hasModulesOrder(candidate)) return candidate;
   }
   throw new KinstallError('ENOBUILD', { dir: modulesDir, why: `no modules.order for ${version} (run make modules_install INSTALL_MOD_PATH=DIR)` });
 }

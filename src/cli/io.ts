@@ -13,8 +13,19 @@ export interface Io {
   stderr: (text: string) => void;
 }
 
+/** The real process's argv, environment, directory and streams (tests pass their own Io). */
+export function processIo(): Io {
+  return {
+    argv: process.argv.slice(2),
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  };
+}
+
 /** The package's top directory (holds package.json and hooks.d), from dist/ or from src/. */
-export function packageDir(): string {
+function packageDir(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
   return dir;

@@ -2,9 +2,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
 import type { Request } from '../core/context.js';
-import { KinstallError } from '../core/errors.js';
+import { errorMessage, KinstallError } from '../core/errors.js';
 
-export const globalOptions = {
+const globalOptions = {
   root: { type: 'string' },
   layout: { type: 'string' },
   initramfs: { type: 'string' },
@@ -45,8 +45,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
     const { values, positionals } = parseArgs({ args: argv, options: globalOptions, allowPositionals: true, strict: true });
     return { values: values as ParsedValues, positionals };
   } catch (error) {
-    const what = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
-    throw new KinstallError('EUSAGE', { what: `${what} (see --help)` });
+    throw new KinstallError('EUSAGE', { what: `${errorMessage(error, { firstLine: true })} (see --help)` });
   }
 }
 

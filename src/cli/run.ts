@@ -4,9 +4,7 @@ import { ExitCode, KinstallError } from '../core/errors.js';
 import { add, inspect, installAll, list, prune, recover, remove, stage, verify } from './commands.js';
 import { commandHelp, installkernelHelp, kinstallHelp } from './help.js';
 import { packageVersion, reportError, type Io } from './io.js';
-import { parseCommandLine, refuseOptions } from './options.js';
-
-export type { Io } from './io.js';
+import { parseCommandLine, refuseOptions, type ParsedCommandLine } from './options.js';
 
 /**
  * SIGINT/SIGTERM: the core stops at its next safe point and rolls back; a second signal never
@@ -30,12 +28,23 @@ function catchSignals(io: Io): () => void {
 export const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'recover', 'verify', 'help'] as const;
 type Verb = (typeof verbs)[number];
 
-export async function runKinstall(io: Io): Promise<number> {
+/** One run of a CLI: signals caught, argv parsed, any error reported as one coded line. */
+async function runCli(io: Io, main: (parsed: ParsedCommandLine) => Promise<number>): Promise<number> {
   let verbose = io.argv.includes('-v') || io.argv.includes('--verbose');
   const releaseSignals = catchSignals(io);
   try {
-    const { values, positionals } = parseCommandLine(io.argv);
-    verbose = values.verbose ?? false;
+    const parsed = parseCommandLine(io.argv);
+    verbose = parsed.values.verbose ?? false;
+    return await main(parsed);
+  } catch (error) {
+    return reportError(io, error, verbose);
+  } finally {
+    releaseSignals();
+  }
+}
+
+export function runKinstall(io: Io): Promise<number> {
+  return runCli(io, async ({ values, positionals }) => {
     const first = positionals[0];
     const verb: Verb = verbs.includes(first as Verb) ? (first as Verb) : 'add';
     const args = verbs.includes(first as Verb) ? positionals.slice(1) : positionals;
@@ -60,19 +69,11 @@ export async function runKinstall(io: Io): Promise<number> {
     refuseOptions(values, ['keep-modules', 'timeout'], `kinstall ${verb}`);
     if (args.length > 2) throw new KinstallError('EUSAGE', { what: `add takes at most VERSION and IMAGE, found ${args.length} arguments` });
     return await add(io, values, args);
-  } catch (error) {
-    return reportError(io, error, verbose);
-  } finally {
-    releaseSignals();
-  }
+  });
 }
 
-export async function runInstallkernel(io: Io): Promise<number> {
-  let verbose = io.argv.includes('-v') || io.argv.includes('--verbose');
-  const releaseSignals = catchSignals(io);
-  try {
-    const { values, positionals } = parseCommandLine(io.argv);
-    verbose = values.verbose ?? false;
+export function runInstallkernel(io: Io): Promise<number> {
+  return runCli(io, async ({ values, positionals }) => {
     if (values.help) {
       io.stdout(`${installkernelHelp}\n`);
       return ExitCode.ok;
@@ -91,9 +92,5 @@ export async function runInstallkernel(io: Io): Promise<number> {
     }
     const [version, image, systemMap, dir] = positionals;
     return await add(io, values, [version, image, systemMap].filter((a): a is string => a !== undefined), dir);
-  } catch (error) {
-    return reportError(io, error, verbose);
-  } finally {
-    releaseSignals();
-  }
+  });
 }

@@ -103,8 +103,7 @@ export class KinstallError extends Error {
   /** Any thrown value as a KinstallError of the step that threw it. */
   static fromStep(step: string, error: unknown): KinstallError {
     if (error instanceof KinstallError) return error;
-    const why = error instanceof Error ? error.message : String(error);
-    return new KinstallError('ESTEP', { step, why }, [], { cause: error });
+    return new KinstallError('ESTEP', { step, why: errorMessage(error) }, [], { cause: error });
   }
 }
 

@@ -9,7 +9,7 @@ import { commandAbortSignal } from './interrupt.js';
 const KILL_GRACE_MS = 5000;
 
 /** Signals a whole process group (the command and whatever it forked); gone already is fine. */
-function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+export function signalProcessGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
   try {
     process.kill(-pid, signal);
@@ -47,7 +47,6 @@ export interface Exec {
   run(file: string, args: string[], options?: ExecOptions): Promise<ExecResult>;
   /** Where a command name is found on PATH, or undefined. */
   which(name: string): Promise<string | undefined>;
-  readonly dryRun: boolean;
 }
 
 export function createExec(log: Logger, env: Record<string, string | undefined>, dryRun: boolean): Exec {
@@ -85,15 +84,15 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
     let grace: NodeJS.Timeout | undefined;
     const stop = () => {
       log.warn(`stopping ${file.split('/').pop()} (pid ${subprocess.pid ?? '?'})`);
-      signalGroup(subprocess.pid, 'SIGTERM');
-      grace = setTimeout(() => signalGroup(subprocess.pid, 'SIGKILL'), KILL_GRACE_MS);
+      signalProcessGroup(subprocess.pid, 'SIGTERM');
+      grace = setTimeout(() => signalProcessGroup(subprocess.pid, 'SIGKILL'), KILL_GRACE_MS);
     };
     abort?.addEventListener('abort', stop, { once: true });
     const result = await subprocess;
     abort?.removeEventListener('abort', stop);
     clearTimeout(grace);
     // A stopped or timed-out command's group may outlive its leader: nothing of it may go on.
-    if (grace !== undefined || result.timedOut) signalGroup(subprocess.pid, 'SIGKILL');
+    if (grace !== undefined || result.timedOut) signalProcessGroup(subprocess.pid, 'SIGKILL');
     const spawnError = result.failed && result.exitCode === undefined && !result.timedOut ? result.originalMessage : undefined;
     const outcome: ExecResult = {
       exitCode: result.exitCode ?? (result.timedOut ? 124 : 127),
@@ -121,5 +120,5 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
     return undefined;
   }
 
-  return { run, which, dryRun };
+  return { run, which };
 }

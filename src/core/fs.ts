@@ -14,6 +14,12 @@ export const isPlainFile = (p: string): Promise<boolean> => lstat(p).then((s) =>
 /** A directory at the path, following symlinks. */
 export const isDirectory = (p: string): Promise<boolean> => stat(p).then((s) => s.isDirectory(), () => false);
 
+/** The first candidate that is a regular file (following symlinks), or undefined. */
+export async function firstFile(candidates: string[]): Promise<string | undefined> {
+  for (const candidate of candidates) if (await isFile(candidate)) return candidate;
+  return undefined;
+}
+
 /** fsync(2) a file or, with O_DIRECTORY, a directory, so a rename or new entry in it is durable. */
 export async function fsyncPath(p: string, flags: number = constants.O_RDONLY): Promise<void> {
   const handle = await open(p, flags);

@@ -1,4 +1,5 @@
 // Every system path kinstall touches, resolved under --root. Nothing else builds host paths.
+import { readlink } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface Paths {
@@ -10,9 +11,7 @@ export interface Paths {
   boot: string;
   moduleDir(version: string): string;
   modulesBase: string;
-  etcKernel: string;
   historyLog: string;
-  stateDir: string;
 }
 
 export function createPaths(root: string, bootDir: string): Paths {
@@ -29,8 +28,16 @@ export function createPaths(root: string, bootDir: string): Paths {
     boot: under(bootDir),
     moduleDir: (version) => under(`/lib/modules/${version}`),
     modulesBase: under('/lib/modules'),
-    etcKernel: under('/etc/kernel'),
     historyLog: under('/var/log/installkernel.log'),
-    stateDir: under('/var/lib/kinstall'),
   };
+}
+
+/**
+ * A link in the target names its target as the target system sees it (Gentoo's links in the
+ * neutral location are absolute, into /usr/src): followed one step, under the root.
+ */
+export async function resolveInRoot(ctx: { paths: Paths }, file: string): Promise<string> {
+  const target = await readlink(file).catch(() => undefined);
+  if (target === undefined) return file;
+  return path.isAbsolute(target) ? ctx.paths.under(target) : path.resolve(path.dirname(file), target);
 }

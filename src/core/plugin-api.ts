@@ -29,7 +29,7 @@ export { bootRootCandidates, findBootRoot, type BootRoot } from './system/boot-r
 export { readEntryToken, readKernelCmdline, readMachineId, readOsRelease, readTargetArch, type KernelCmdline } from './system/system-info.js';
 export { compareVersions } from './system/versions.js';
 export { checkBootRootMounted, checkMountedPerFstab, checkWritableDir } from './pipeline/preflight.js';
-export { resolveInRoot } from './system/neutral-location.js';
+export { resolveInRoot } from './paths.js';
 export { isDirectory, isFile, isPlainFile, pathExists } from './fs.js';
 
 type OptionType = OptionSchema[string];

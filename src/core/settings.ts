@@ -1,13 +1,15 @@
 // Settings, merged once: defaults < install.conf chain < cosmiconfig file < environment < CLI flags.
-// Every problem is collected and reported together.
+// This module reads the sources in that order; settings-validation.ts checks what they gave, and
+// every problem is collected and reported together.
 import { cosmiconfig } from 'cosmiconfig';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { KinstallError } from './errors.js';
+import { errorMessage, KinstallError } from './errors.js';
 import { readInstallConfChain } from './install-conf.js';
 import { assertTrusted } from './pipeline/trust.js';
-import type { InitramfsGenerator, Layout, OptionSchema, PluginRegistry } from './types.js';
+import { checkConfigKeys, validateSettings } from './settings-validation.js';
+import type { InitramfsGenerator, Layout, PluginRegistry } from './types.js';
 
 export interface Settings {
   /** `auto` or a layout name or alias. */
@@ -29,8 +31,6 @@ export interface Settings {
   plugins: string[];
   /** Frozen option sections, by plugin name. */
   pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
-  /** Files that contributed, in order. */
-  sources: string[];
 }
 
 /** What the CLI contributes: flags win over everything. */
@@ -44,26 +44,10 @@ export interface SettingsOverrides {
   configFile?: string;
 }
 
-type Raw = Partial<Omit<Settings, 'pluginOptions' | 'sources'>> & { pluginOptions?: Record<string, unknown> };
+/** The merged values before validation, by setting name. */
+export type RawSettings = Partial<Omit<Settings, 'pluginOptions'>>;
 
-const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
-  layout: 'string',
-  initramfs: 'string',
-  ukiGenerator: 'string',
-  bootDir: 'string',
-  esp: 'string',
-  machineId: 'string',
-  cmdline: 'string',
-  keep: 'number',
-  lockTimeout: 'number',
-  plugins: 'string[]',
-};
-const coreKeyToSetting: Record<string, keyof Raw> = {
-  initramfs: 'initrdGenerator',
-  esp: 'bootRoot',
-};
-
-const installConfKeys: Record<string, keyof Raw> = {
+const installConfKeys: Record<string, keyof RawSettings> = {
   layout: 'layout',
   initrd_generator: 'initrdGenerator',
   uki_generator: 'ukiGenerator',
@@ -71,7 +55,7 @@ const installConfKeys: Record<string, keyof Raw> = {
   MACHINE_ID: 'machineId',
 };
 
-const envKeys: Record<string, keyof Raw> = {
+const envKeys: Record<string, keyof RawSettings> = {
   INSTALLKERNEL_LAYOUT: 'layout',
   INSTALLKERNEL_INITRD_GENERATOR: 'initrdGenerator',
   INSTALLKERNEL_UKI_GENERATOR: 'ukiGenerator',
@@ -85,23 +69,6 @@ const envKeys: Record<string, keyof Raw> = {
   BOOT_ROOT: 'bootRoot',
 };
 
-function typeOf(value: unknown): string {
-  if (Array.isArray(value)) return value.every((v) => typeof v === 'string') ? 'string[]' : 'array';
-  return typeof value;
-}
-
-function checkSection(name: string, section: unknown, schema: OptionSchema, problems: string[], file: string) {
-  if (typeof section !== 'object' || section === null || Array.isArray(section)) {
-    problems.push(`${file}: "${name}" must be an object`);
-    return;
-  }
-  for (const [key, value] of Object.entries(section)) {
-    const want = schema[key];
-    if (!want) problems.push(`${file}: unknown key "${name}.${key}" (known: ${Object.keys(schema).join(', ') || 'none'})`);
-    else if (typeOf(value) !== want) problems.push(`${file}: "${name}.${key}" must be a ${want}`);
-  }
-}
-
 async function loadConfigFile(configFile: string | undefined, under: (p: string) => string) {
   const searchPlaces = ['config.json', 'config.yaml', 'config.yml', 'config.js', 'config.mjs', 'kinstall.config.js', 'kinstall.config.mjs', 'kinstall.config.json', '.kinstallrc', '.kinstallrc.json', '.kinstallrc.yaml'];
   const explorer = cosmiconfig('kinstall', { searchStrategy: 'none', searchPlaces });
@@ -112,12 +79,10 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
     if (configFile) return await explorer.load(configFile);
     return await explorer.search(under('/etc/kinstall'));
   } catch (error) {
-    const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new KinstallError('ECONFIG', { what: `cannot read ${configFile ?? under('/etc/kinstall')}: ${why}` });
+    throw new KinstallError('ECONFIG', { what: `cannot read ${configFile ?? under('/etc/kinstall')}: ${errorMessage(error, { firstLine: true })}` });
   }
 }
 
-/** Loads third-party plugins named by the config file into the registry. */
 /** Where a plugin named by package resolves, as import() will load it; undefined when it does not. */
 function resolvePackage(name: string): string | undefined {
   try {
@@ -128,6 +93,7 @@ function resolvePackage(name: string): string | undefined {
   }
 }
 
+/** Loads third-party plugins named by the config file into the registry. */
 async function loadPlugins(names: string[], baseDir: string, registry: PluginRegistry, problems: string[]) {
   for (const name of names) {
     const byPath = name.startsWith('.') || name.startsWith('/');
@@ -149,7 +115,7 @@ async function loadPlugins(names: string[], baseDir: string, registry: PluginReg
       }
     } catch (error) {
       if (error instanceof KinstallError) throw error;
-      problems.push(`plugin ${name}: cannot load (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+      problems.push(`plugin ${name}: cannot load (${errorMessage(error, { firstLine: true })})`);
     }
   }
 }
@@ -161,13 +127,11 @@ export async function loadSettings(
   registry: PluginRegistry,
 ): Promise<Settings> {
   const problems: string[] = [];
-  const raw: Raw = {};
-  const sources: string[] = [];
+  const raw: RawSettings = {};
 
   const conf = await readInstallConfChain(under);
   for (const file of conf.files) await assertTrusted(file, 'config file');
   problems.push(...conf.problems);
-  sources.push(...conf.files);
   for (const [key, value] of Object.entries(conf.values)) {
     const setting = installConfKeys[key];
     if (setting) (raw as Record<string, unknown>)[setting] = value;
@@ -178,7 +142,6 @@ export async function loadSettings(
   const found = await loadConfigFile(configFile, under);
   if (found && !found.isEmpty) {
     const file = found.filepath;
-    sources.push(file);
     const config: unknown = found.config;
     if (typeof config !== 'object' || config === null || Array.isArray(config)) {
       problems.push(`${file}: the configuration must be an object`);
@@ -187,23 +150,7 @@ export async function loadSettings(
       if (Array.isArray(plugins) && plugins.every((p) => typeof p === 'string')) {
         await loadPlugins(plugins, path.dirname(file), registry, problems);
       }
-      const pluginByName = new Map<string, OptionSchema>(
-        [...registry.layouts, ...registry.generators].map((p) => [p.name, p.optionSchema ?? {}]),
-      );
-      for (const [key, value] of Object.entries(config)) {
-        const want = coreKeys[key];
-        const schema = pluginByName.get(key);
-        if (want) {
-          if (typeOf(value) !== want) problems.push(`${file}: "${key}" must be a ${want}`);
-          else (raw as Record<string, unknown>)[coreKeyToSetting[key] ?? key] = value;
-        } else if (schema) {
-          checkSection(key, value, schema, problems, file);
-          pluginOptions[key] = value as Record<string, unknown>;
-        } else {
-          const known = [...Object.keys(coreKeys), ...pluginByName.keys()].join(', ');
-          problems.push(`${file}: unknown key "${key}" (known: ${known})`);
-        }
-      }
+      checkConfigKeys(config as Record<string, unknown>, file, registry, { raw, pluginOptions, problems });
     }
   }
 
@@ -215,40 +162,5 @@ export async function loadSettings(
     if (value !== undefined && key !== 'configFile') (raw as Record<string, unknown>)[key] = value;
   }
 
-  const keep = raw.keep === undefined ? undefined : Number(raw.keep);
-  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1)) problems.push(`keep must be a whole number of at least 1, found "${String(raw.keep)}"`);
-
-  const layout = raw.layout ?? 'auto';
-  const layoutNames = registry.layouts.flatMap((l) => [l.name, ...(l.aliases ?? [])]);
-  if (layout !== 'auto' && !layoutNames.includes(layout)) {
-    problems.push(`unknown layout "${layout}" (known: auto, ${layoutNames.join(', ')})`);
-  }
-  const initrdGenerator = raw.initrdGenerator ?? 'auto';
-  const generatorNames = registry.generators.map((g) => g.name);
-  if (initrdGenerator !== 'auto' && !generatorNames.includes(initrdGenerator)) {
-    problems.push(`unknown initramfs generator "${initrdGenerator}" (known: auto, ${generatorNames.join(', ')})`);
-  }
-  const lockTimeout = raw.lockTimeout === undefined ? 600 : Number(raw.lockTimeout);
-  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
-  const bootDir = raw.bootDir ?? '/boot';
-  if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
-
-  if (problems.length > 0) {
-    throw new KinstallError('ECONFIG', { what: problems.length === 1 ? (problems[0] ?? '') : `${problems.length} problems: ${problems.join('; ')}` }, problems);
-  }
-  for (const section of Object.values(pluginOptions)) Object.freeze(section);
-  return Object.freeze({
-    layout,
-    initrdGenerator,
-    ukiGenerator: raw.ukiGenerator,
-    bootDir,
-    bootRoot: raw.bootRoot,
-    machineId: raw.machineId,
-    cmdline: raw.cmdline,
-    keep,
-    lockTimeout,
-    plugins: raw.plugins ?? [],
-    pluginOptions: Object.freeze(pluginOptions),
-    sources,
-  });
+  return validateSettings(raw, pluginOptions, registry, problems);
 }

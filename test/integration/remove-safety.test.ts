@@ -7,7 +7,7 @@ import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, re
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKinstallError } from '../../src/core/errors.js';
-import { pruneAfterInstall } from '../../src/core/commands/prune.js';
+import { pruneAfterInstall } from '../../src/core/commands/add.js';
 import { installkernel, kinstall, top } from '../helpers/cli.js';
 import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';

@@ -55,7 +55,7 @@ describe('the running kernel on the host root', () => {
     root = rootWithKernels();
     const ctx = asHost(await testContext(root.root));
     expect((await testContext(root.root)).isHostRoot).toBe(false);
-    for (const p of [ctx.paths.boot, ctx.paths.modulesBase, ctx.paths.stateDir, ctx.paths.historyLog, ctx.paths.etcKernel]) {
+    for (const p of [ctx.paths.boot, ctx.paths.modulesBase, ctx.paths.historyLog, ctx.paths.under('/etc/kernel')]) {
       expect(p.startsWith(`${root.root}/`)).toBe(true);
     }
     expect(ctx.settings.layout).toBe('compat');

@@ -46,21 +46,3 @@ export async function pruneKernels(ctx: Context, input: PruneInput): Promise<Pru
     throw new KinstallError(error.code, error.args, [...error.details, `no kernel was removed: ${doomed.join(', ')} are all still installed`], { cause: error.cause });
   }
 }
-
-/**
- * Step 11 of add, after the install is final: a failed prune never undoes the install, but it is
- * an error (EPRUNE, exit 7) rather than a line in the log. A prune whose rollback failed stays
- * EROLLBACK: the boot dir needs a look.
- */
-export async function pruneAfterInstall(ctx: Context, installed: string, shippedHooksDir?: string): Promise<string[]> {
-  const keep = ctx.settings.keep;
-  if (keep === undefined) return [];
-  try {
-    return (await pruneKernels(ctx, { keep, protect: [installed], shippedHooksDir })).removed.map((r) => r.version);
-  } catch (error) {
-    if (isKinstallError(error) && error.exitCode === ExitCode.rollbackFailed) throw error;
-    const why = isKinstallError(error) ? `${error.code}: ${error.summary}` : error instanceof Error ? error.message : String(error);
-    const details = isKinstallError(error) ? error.details : [];
-    throw new KinstallError('EPRUNE', { why, outcome: 'the old kernels are as before' }, details, { cause: error });
-  }
-}

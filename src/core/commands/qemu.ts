@@ -5,6 +5,7 @@
 // has ended, and verify must read the console while qemu runs, stop it early on a verdict, and kill
 // its whole process group on timeout, SIGINT/SIGTERM or any error.
 import { execa } from 'execa';
+import { signalProcessGroup } from '../exec.js';
 
 export interface BootRequest {
   qemu: string;
@@ -59,14 +60,7 @@ export async function bootDirect(request: BootRequest): Promise<BootOutcome> {
   });
   let ended: BootOutcome['ended'] | undefined;
   let signal: string | undefined;
-  const killGroup = () => {
-    if (child.pid === undefined) return;
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  };
+  const killGroup = () => signalProcessGroup(child.pid, 'SIGKILL');
   const stop = (why: BootOutcome['ended'], sig?: string) => {
     ended ??= why;
     signal ??= sig;

@@ -1,16 +1,15 @@
 // `kinstall remove` (and prune): the layouts' removal plans and the kernels' modules through one
 // transaction, the bootloader updated, so a failure anywhere puts every kernel back as it was.
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { dir as tmpDir } from 'tmp-promise';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { isDirectory } from '../fs.js';
 import { appendHistory } from '../pipeline/history.js';
 import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome, type HookPhase } from '../pipeline/hooks.js';
-import { runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
+import { createStagingArea, runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
 import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from '../pipeline/preflight.js';
 import { layoutsHolding } from '../pipeline/select.js';
-import { transactionFor } from '../transaction/recover.js';
+import { transactionFor } from '../transaction/transaction.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
 import { checkVersionString } from '../system/versions.js';
 
@@ -58,7 +57,7 @@ async function resolve(state: RemoveState): Promise<void> {
       throw new KinstallError('ERUNNING', { version });
     }
     const targets = (await layoutsHolding(ctx, version)).map((layout) => ({ layout, plan: emptyPlan() }));
-    const hasNeutral = await stat(ctx.paths.moduleDir(version)).then((s) => s.isDirectory(), () => false);
+    const hasNeutral = await isDirectory(ctx.paths.moduleDir(version));
     state.removals.push({ version, targets, hasNeutral, image: await installedImage(ctx, version, targets) });
   }
 }
@@ -158,8 +157,8 @@ const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((
 
 /** Removes several versions as one transaction: all of them, or (on failure) none. */
 export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
-  const staging = await tmpDir({ prefix: 'kinstall-', unsafeCleanup: true, mode: 0o700 });
-  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: staging.path, removals: [], postrm: { ran: [], failed: [] }, txn: transactionFor(ctx) };
+  const stagingArea = await createStagingArea();
+  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], postrm: { ran: [], failed: [] }, txn: transactionFor(ctx) };
   try {
     await runPipeline(removeSteps, state);
     if (!ctx.request.dryRun) {
@@ -170,7 +169,7 @@ export async function removeKernels(ctx: Context, versions: string[], keepModule
       }
     }
   } finally {
-    await staging.cleanup();
+    await stagingArea.cleanup();
   }
   const failed = state.postrm.failed;
   if (failed.length > 0) {

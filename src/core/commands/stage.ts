@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { inspectKernelImage } from '../system/kernel-image.js';
-import { transactionFor } from '../transaction/recover.js';
-import { modulesSource, NEUTRAL_NAMES, planStaging, readBuildDir, stageModulesTree } from '../system/neutral-location.js';
+import { transactionFor } from '../transaction/transaction.js';
+import { modulesSource, NEUTRAL_NAMES, planNeutralLocation, readBuildDir, placeModulesTree } from '../system/neutral-location.js';
 import { checkVersionString } from '../system/versions.js';
 
 export interface StageResult {
@@ -22,7 +22,7 @@ export async function stageBuild(ctx: Context, buildDir: string, modulesDir?: st
   if (info.version && info.version !== sources.version && !ctx.request.force) {
     throw new KinstallError('EVERSIONMISMATCH', { version: sources.version, found: info.version }, [`kernel.release says ${sources.version}; rebuild the image`]);
   }
-  const plan = await planStaging(ctx, sources);
+  const plan = await planNeutralLocation(ctx, sources);
   const modules = modulesDir ? await modulesSource(modulesDir, sources.version) : undefined;
   const directory = ctx.paths.moduleDir(sources.version);
   const staged = plan.place.map((p) => path.basename(p.to));
@@ -36,7 +36,7 @@ export async function stageBuild(ctx: Context, buildDir: string, modulesDir?: st
     const txn = transactionFor(ctx);
     try {
       await txn.apply(plan);
-      if (modules) await stageModulesTree(ctx, txn, modules, sources.version);
+      if (modules) await placeModulesTree(ctx, txn, modules, sources.version);
     } catch (error) {
       await txn.rollback();
       throw KinstallError.fromStep('stage', error);

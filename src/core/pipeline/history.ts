@@ -2,6 +2,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
+import { errorMessage } from '../errors.js';
 
 export interface HistoryEntry {
   version: string;
@@ -18,6 +19,6 @@ export async function appendHistory(ctx: Context, entry: HistoryEntry, action = 
     await mkdir(path.dirname(file), { recursive: true });
     await appendFile(file, `${line}\n`);
   } catch (error) {
-    ctx.log.warn(`could not append to ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    ctx.log.warn(`could not append to ${file}: ${errorMessage(error)}`);
   }
 }

@@ -1,10 +1,11 @@
 // User and shipped hooks: kinstall's hooks.d and Gentoo's /etc/kernel/{preinst,postinst}.d (and
 // Debian's {prerm,postrm}.d on removal), run in lexical order with VERSION IMAGE; exit 77 stops the
 // rest of the phase successfully.
-import { access, constants, lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { access, constants, lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { scopedLog, type Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { isFile } from '../fs.js';
 import { assertTrusted } from './trust.js';
 
 /** preinst/postinst around an install, prerm/postrm around a removal (Debian's names). */
@@ -32,7 +33,7 @@ const RUN_PARTS_NAME = /^[A-Za-z0-9_-]+$/;
 const STOP_REMAINING = 77;
 
 /** Directories in masking order: a later directory's file hides an earlier one of the same name. */
-export function hookDirectories(ctx: Context, phase: HookPhase, shippedDir: string | undefined): string[] {
+function hookDirectories(ctx: Context, phase: HookPhase, shippedDir: string | undefined): string[] {
   const u = ctx.paths.under;
   return [
     ...(shippedDir ? [shippedDir] : []),
@@ -67,8 +68,7 @@ export async function discoverHooks(ctx: Context, phase: HookPhase, shippedDir: 
         log.debug(`hook ${name} disabled by ${file}`);
         continue;
       }
-      const info = await stat(file).catch(() => undefined);
-      if (!info?.isFile()) continue;
+      if (!(await isFile(file))) continue;
       if (!(await access(file, constants.X_OK).then(() => true, () => false))) {
         if (warnSkipped) log.warn(`skipping ${file}: not executable (chmod +x to enable it)`);
         continue;
@@ -82,7 +82,7 @@ export async function discoverHooks(ctx: Context, phase: HookPhase, shippedDir: 
   return hooks.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.path < b.path ? -1 : 1));
 }
 
-export function hookEnvironment(ctx: Context, phase: HookPhase, info: HookEnvironment): Record<string, string> {
+function hookEnvironment(ctx: Context, phase: HookPhase, info: HookEnvironment): Record<string, string> {
   const verbose = ctx.request.verbose ? '1' : '0';
   const env: Record<string, string> = {
     PATH: ctx.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -114,7 +114,6 @@ export function hookEnvironment(ctx: Context, phase: HookPhase, info: HookEnviro
 export interface HookOutcome {
   ran: string[];
   failed: Array<{ hook: string; status: number }>;
-  stoppedBy?: string;
 }
 
 /**
@@ -131,7 +130,6 @@ export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], in
     outcome.ran.push(hook.path);
     if (result.exitCode === STOP_REMAINING) {
       log.info(`hook ${hook.name} exited 77: skipping the remaining ${phase} hooks`);
-      outcome.stoppedBy = hook.path;
       break;
     }
     if (result.exitCode !== 0) {

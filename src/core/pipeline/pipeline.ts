@@ -1,7 +1,8 @@
 // The generic step runner: a table of named steps, each run in order with start/finish logged,
 // failures stamped with the step's name, and the transaction rolled back when a step fails.
+import { dir as tmpDir, type DirectoryResult } from 'tmp-promise';
 import type { Context } from '../context.js';
-import { KinstallError } from '../errors.js';
+import { errorMessage, ExitCode, KinstallError } from '../errors.js';
 import { interruptedBy, throwIfInterrupted } from '../interrupt.js';
 import type { Transaction } from '../transaction/transaction.js';
 
@@ -13,6 +14,9 @@ export interface Step<S> {
   mutates?: boolean;
   run: (state: S) => Promise<void>;
 }
+
+/** The run's staging area: a private (0700) scratch directory, removed when the run ends. */
+export const createStagingArea = (): Promise<DirectoryResult> => tmpDir({ prefix: 'kinstall-', unsafeCleanup: true, mode: 0o700 });
 
 export interface PipelineState {
   ctx: Context;
@@ -28,10 +32,9 @@ async function rollBack(state: PipelineState, failure: KinstallError): Promise<K
   try {
     await state.txn.rollback();
   } catch (rollbackError) {
-    const why = rollbackError instanceof Error ? rollbackError.message : String(rollbackError);
-    return new KinstallError('EROLLBACK', { cause: error.summary, why }, error.details, { cause: error });
+    return new KinstallError('EROLLBACK', { cause: error.summary, why: errorMessage(rollbackError) }, error.details, { cause: error });
   }
-  if (changed === 0 || error.exitCode !== 5) return error;
+  if (changed === 0 || error.exitCode !== ExitCode.rolledBack) return error;
   return error.withArgs({ outcome: `rolled back ${changed} change(s), nothing was changed` });
 }
 

@@ -3,9 +3,10 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { bootRootCandidates, type BootRoot } from '../system/boot-root.js';
 import type { Context } from '../context.js';
-import { KinstallError } from '../errors.js';
+import { errorMessage, KinstallError } from '../errors.js';
 import type { Exec } from '../exec.js';
 import { createLogger } from '../logger.js';
+import { holdsModules } from '../system/neutral-location.js';
 import { archMismatch, readTargetArch } from '../system/system-info.js';
 import type { InitramfsGenerator, Layout, Plan, StagedKernel } from '../types.js';
 
@@ -25,9 +26,8 @@ export async function missingTools(ctx: Context, tools: string[]): Promise<strin
 
 export async function runPreflight(ctx: Context, subject: PreflightSubject): Promise<void> {
   const { layout, generator, kernel } = subject;
-  const hasModules = await stat(path.join(kernel.moduleDir, 'modules.order')).then(() => true, () => false);
   const tools = [
-    ...(hasModules ? ['depmod'] : []),
+    ...((await holdsModules(kernel.moduleDir)) ? ['depmod'] : []),
     ...(generator?.requiredTools?.(ctx) ?? []),
     ...(layout.requiredTools?.(ctx) ?? []),
   ];
@@ -76,7 +76,7 @@ export async function checkAreasInsideRoot(ctx: Context): Promise<string[]> {
   const areas: Array<[string, string]> = [
     ['boot dir', ctx.paths.boot],
     ...(ctx.settings.bootRoot ? [['ESP', ctx.paths.under(ctx.settings.bootRoot)] as [string, string]] : []),
-    ['modules dir', ctx.paths.under('/lib/modules')],
+    ['modules dir', ctx.paths.modulesBase],
   ];
   const problems: string[] = [];
   for (const [what, dir] of areas) {
@@ -114,7 +114,6 @@ function previewContext(ctx: Context): Context {
   log.silent = true;
   const exec: Exec = {
     ...ctx.exec,
-    dryRun: true,
     run: (file, args, options) =>
       options?.readOnly ? ctx.exec.run(file, args, options) : Promise.resolve({ exitCode: 0, stdout: '', stderr: '', failed: false }),
     which: (name) => ctx.exec.which(name),
@@ -133,7 +132,7 @@ export async function previewPlanTargets(ctx: Context, layout: Layout, kernel: S
   try {
     plan = await layout.plan(previewContext(ctx), kernel);
   } catch (error) {
-    ctx.log.debug(`preview of the ${layout.name} plan failed (left to the plan step): ${error instanceof Error ? error.message : String(error)}`);
+    ctx.log.debug(`preview of the ${layout.name} plan failed (left to the plan step): ${errorMessage(error)}`);
     return [];
   }
   return planTargetProblems(plan, ctx);

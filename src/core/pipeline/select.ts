@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import type { InitramfsGenerator, KernelImageInfo, Layout } from '../types.js';
 
-export function findLayout(ctx: Context, name: string): Layout {
+function findLayout(ctx: Context, name: string): Layout {
   const layout = ctx.registry.layouts.find((l) => l.name === name || l.aliases?.includes(name));
   if (!layout) {
     const known = ctx.registry.layouts.map((l) => l.name).join(', ');

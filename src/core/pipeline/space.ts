@@ -3,6 +3,7 @@
 import { lstat, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { KinstallError } from '../errors.js';
+import { isDirectory } from '../fs.js';
 import type { Plan } from '../types.js';
 
 const MARGIN_BYTES = 4 * 1024 * 1024;
@@ -12,7 +13,7 @@ const MiB = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 /** The nearest existing directory of a path that may not exist yet. */
 async function existingDir(p: string): Promise<string> {
   let dir = path.dirname(p);
-  while (!(await stat(dir).then((s) => s.isDirectory(), () => false)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  while (!(await isDirectory(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
   return dir;
 }
 

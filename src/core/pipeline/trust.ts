@@ -4,7 +4,7 @@ import { lstat, stat } from 'node:fs/promises';
 import { KinstallError } from '../errors.js';
 
 /** One line saying what is wrong with a file kinstall would run or load, or undefined. */
-export async function untrustedReason(file: string): Promise<string | undefined> {
+async function untrustedReason(file: string): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   const info = await stat(file).catch(() => undefined);
   if (!info) return undefined;

@@ -1,9 +1,10 @@
 // Finds where ESP layouts (bls, uki, efistub) put their files: --esp/BOOT_ROOT, else the first of
 // /efi, /boot/efi, /boot that is an ESP or XBOOTLDR. On the real root that means a mounted vfat;
 // under another --root (tests, chroots being prepared) a directory that holds EFI/ or loader/.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
+import { isDirectory } from '../fs.js';
 
 export interface BootRoot {
   /** Host path of the boot root. */
@@ -14,7 +15,6 @@ export interface BootRoot {
 }
 
 const CANDIDATES = ['/efi', '/boot/efi', '/boot'];
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 
 /** Mount points of vfat filesystems, from /proc/self/mounts (real root only). */
 async function vfatMounts(): Promise<Set<string>> {
@@ -24,7 +24,7 @@ async function vfatMounts(): Promise<Set<string>> {
 }
 
 async function looksLikeBootRoot(dir: string): Promise<boolean> {
-  return (await isDir(path.join(dir, 'EFI'))) || (await isDir(path.join(dir, 'loader')));
+  return (await isDirectory(path.join(dir, 'EFI'))) || (await isDirectory(path.join(dir, 'loader')));
 }
 
 export function bootRootCandidates(): string[] {
@@ -35,12 +35,12 @@ export async function findBootRoot(ctx: Context): Promise<BootRoot | undefined> 
   const explicit = ctx.settings.bootRoot;
   if (explicit) {
     const dir = ctx.paths.under(explicit);
-    return (await isDir(dir)) ? { dir, targetPath: explicit, reason: `--esp/BOOT_ROOT ${explicit}` } : undefined;
+    return (await isDirectory(dir)) ? { dir, targetPath: explicit, reason: `--esp/BOOT_ROOT ${explicit}` } : undefined;
   }
   const mounts = ctx.isHostRoot ? await vfatMounts() : new Set<string>();
   for (const candidate of CANDIDATES) {
     const dir = ctx.paths.under(candidate);
-    if (!(await isDir(dir))) continue;
+    if (!(await isDirectory(dir))) continue;
     if (ctx.isHostRoot ? mounts.has(candidate) : await looksLikeBootRoot(dir)) {
       return { dir, targetPath: candidate, reason: ctx.isHostRoot ? `${candidate} is a mounted vfat` : `${candidate} holds EFI/ or loader/` };
     }

@@ -1,11 +1,12 @@
 // Which kernel an install is about: the given image (with the System.map and .config that belong
 // with it), or the one staged in the neutral location; its version checked against the image.
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { firstFile, isFile } from '../fs.js';
 import { inspectKernelImage } from './kernel-image.js';
-import { NEUTRAL_NAMES, resolveInRoot, type KernelSources } from './neutral-location.js';
+import { resolveInRoot } from '../paths.js';
+import { NEUTRAL_NAMES, type KernelSources } from './neutral-location.js';
 import type { KernelImageInfo } from '../types.js';
 import { checkVersionString, newestStagedVersion } from './versions.js';
 
@@ -13,22 +14,14 @@ export interface KernelRequest {
   version?: string;
   image?: string;
   systemMap?: string;
-  config?: string;
 }
 
 export interface LocatedKernel {
   version: string;
   image: string;
   info: KernelImageInfo;
-  /** Files to stage; absent when the kernel is already in the neutral location. */
+  /** Files to put into the neutral location; absent when the kernel is there already. */
   sources?: KernelSources;
-}
-
-export const existing = async (file: string) => ((await stat(file).then((s) => s.isFile(), () => false)) ? file : undefined);
-
-async function firstExisting(files: string[]): Promise<string | undefined> {
-  for (const file of files) if (await existing(file)) return file;
-  return undefined;
 }
 
 /**
@@ -39,15 +32,13 @@ async function findCompanions(version: string, image: string, input: KernelReque
   const imageDir = path.dirname(image);
   const buildTop = path.resolve(imageDir, '../../..');
   const systemMap =
-    input.systemMap ?? (await firstExisting([path.join(imageDir, `System.map-${version}`), path.join(imageDir, 'System.map'), path.join(buildTop, 'System.map')]));
-  const config =
-    input.config ??
-    (await firstExisting([
-      ...(systemMap ? [path.join(path.dirname(systemMap), '.config')] : []),
-      path.join(imageDir, `config-${version}`),
-      path.join(imageDir, '.config'),
-      path.join(buildTop, '.config'),
-    ]));
+    input.systemMap ?? (await firstFile([path.join(imageDir, `System.map-${version}`), path.join(imageDir, 'System.map'), path.join(buildTop, 'System.map')]));
+  const config = await firstFile([
+    ...(systemMap ? [path.join(path.dirname(systemMap), '.config')] : []),
+    path.join(imageDir, `config-${version}`),
+    path.join(imageDir, '.config'),
+    path.join(buildTop, '.config'),
+  ]);
   return { version, image, systemMap, config };
 }
 
@@ -58,7 +49,7 @@ export async function locateKernel(ctx: Context, input: KernelRequest): Promise<
     version ??= ctx.isHostRoot ? ctx.runningRelease : await newestStagedVersion(ctx);
     checkVersionString(version);
     image = await resolveInRoot(ctx, path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES.image));
-    if (!(await existing(image))) throw new KinstallError('ENOSTAGED', { version, path: image });
+    if (!(await isFile(image))) throw new KinstallError('ENOSTAGED', { version, path: image });
   }
   const info = await inspectKernelImage(image);
   if (info.format === 'vmlinux' && (info.arch === 'x86' || info.arch === 'x86_64')) {

@@ -1,14 +1,17 @@
 // The neutral location: <root>/lib/modules/KVER/{vmlinuz,System.map,config}, layout-independent.
-// Staging never writes into the build tree and leaves files that already hold the same content
-// alone (Gentoo's dist-kernels own them as symlinks into /usr/src).
+// Placing a kernel there never writes into the build tree and leaves files that already hold the
+// same content alone (Gentoo's dist-kernels own them as symlinks into /usr/src).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { cp, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { firstFile, isDirectory, isFile, pathExists } from '../fs.js';
+import { resolveInRoot } from '../paths.js';
 import { emptyPlan, type Plan } from '../types.js';
 import type { Transaction } from '../transaction/transaction.js';
+
 
 export interface KernelSources {
   version: string;
@@ -17,7 +20,7 @@ export interface KernelSources {
   config?: string;
 }
 
-/** Names of the staged files inside the neutral location. */
+/** Names of the kernel's files inside the neutral location. */
 export const NEUTRAL_NAMES = { image: 'vmlinuz', systemMap: 'System.map', config: 'config' } as const;
 
 async function digest(file: string): Promise<string> {
@@ -26,7 +29,7 @@ async function digest(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export async function sameContent(a: string, b: string): Promise<boolean> {
+async function sameContent(a: string, b: string): Promise<boolean> {
   const [ra, rb] = await Promise.all([realpath(a).catch(() => undefined), realpath(b).catch(() => undefined)]);
   if (!ra || !rb) return false;
   if (ra === rb) return true;
@@ -35,15 +38,8 @@ export async function sameContent(a: string, b: string): Promise<boolean> {
   return (await digest(ra)) === (await digest(rb));
 }
 
-/** A link in the neutral location names its target as the target system sees it (Gentoo's are absolute). */
-export async function resolveInRoot(ctx: Context, file: string): Promise<string> {
-  const target = await readlink(file).catch(() => undefined);
-  if (target === undefined) return file;
-  return path.isAbsolute(target) ? ctx.paths.under(target) : path.resolve(path.dirname(file), target);
-}
-
 /** The plan that puts a kernel's files into the neutral location, skipping what is already there. */
-export async function planStaging(ctx: Context, sources: KernelSources): Promise<Plan> {
+export async function planNeutralLocation(ctx: Context, sources: KernelSources): Promise<Plan> {
   const plan = emptyPlan();
   const dir = ctx.paths.moduleDir(sources.version);
   for (const key of ['image', 'systemMap', 'config'] as const) {
@@ -59,11 +55,22 @@ export async function planStaging(ctx: Context, sources: KernelSources): Promise
   return plan;
 }
 
-async function firstExisting(candidates: string[]): Promise<string | undefined> {
-  for (const candidate of candidates) {
-    if (await stat(candidate).then((s) => s.isFile(), () => false)) return candidate;
+/** Every version with an image in the neutral location, in name order (`installkernel --all`). */
+export async function stagedVersions(ctx: Context): Promise<string[]> {
+  const names = await readdir(ctx.paths.modulesBase).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const name of names) {
+    if (await isFile(path.join(ctx.paths.moduleDir(name), NEUTRAL_NAMES.image))) found.push(name);
   }
-  return undefined;
+  return found.sort();
+}
+
+/** The list kbuild's modules_install writes beside a kernel's modules. */
+const hasModulesOrder = (dir: string): Promise<boolean> => pathExists(path.join(dir, 'modules.order'));
+
+/** Whether a lib/modules/KVER directory holds modules: a modules.order, or a kernel/ tree. */
+export async function holdsModules(dir: string): Promise<boolean> {
+  return (await hasModulesOrder(dir)) || isDirectory(path.join(dir, 'kernel'));
 }
 
 /** Reads a kbuild output tree (`make O=DIR`): release, image, System.map and .config. */
@@ -72,15 +79,15 @@ export async function readBuildDir(buildDir: string): Promise<KernelSources> {
   const release = await readFile(releaseFile, 'utf8').catch(() => undefined);
   if (release === undefined) throw new KinstallError('ENOBUILD', { dir: buildDir, why: `${releaseFile} is missing; run make first` });
   const version = release.trim();
-  const image = await firstExisting(
+  const image = await firstFile(
     ['arch/x86/boot/bzImage', 'arch/arm64/boot/Image', 'arch/arm64/boot/Image.gz', 'vmlinux'].map((p) => path.join(buildDir, p)),
   );
   if (!image) throw new KinstallError('ENOBUILD', { dir: buildDir, why: 'no arch/x86/boot/bzImage or arch/arm64/boot/Image; run make first' });
   return {
     version,
     image,
-    systemMap: await firstExisting([path.join(buildDir, 'System.map')]),
-    config: await firstExisting([path.join(buildDir, '.config')]),
+    systemMap: await firstFile([path.join(buildDir, 'System.map')]),
+    config: await firstFile([path.join(buildDir, '.config')]),
   };
 }
 
@@ -88,7 +95,7 @@ export async function readBuildDir(buildDir: string): Promise<KernelSources> {
 export async function modulesSource(modulesDir: string, version: string): Promise<string> {
   const candidates = [path.join(modulesDir, 'lib/modules', version), path.join(modulesDir, version), modulesDir];
   for (const candidate of candidates) {
-    if (await stat(path.join(candidate, 'modules.order')).then(() => true, () => false)) return candidate;
+    if (await hasModulesOrder(candidate)) return candidate;
   }
   throw new KinstallError('ENOBUILD', { dir: modulesDir, why: `no modules.order for ${version} (run make modules_install INSTALL_MOD_PATH=DIR)` });
 }
@@ -99,7 +106,7 @@ export async function modulesSource(modulesDir: string, version: string): Promis
  * crash puts back exactly what was there. What the tree does not hold (the neutral files,
  * updates/) is left alone.
  */
-export async function stageModulesTree(ctx: Context, txn: Transaction, source: string, version: string): Promise<void> {
+export async function placeModulesTree(ctx: Context, txn: Transaction, source: string, version: string): Promise<void> {
   const target = ctx.paths.moduleDir(version);
   ctx.log.info(`copying modules ${source} -> ${target}`);
   const plan = emptyPlan();

@@ -71,7 +71,7 @@ export async function readKernelCmdline(ctx: Context): Promise<KernelCmdline | u
  * Inside a chroot (a Gentoo install from a live medium), /proc/cmdline is the live medium's, not
  * the target's: PID 1's root differs from ours.
  */
-export async function inChroot(): Promise<boolean> {
+async function inChroot(): Promise<boolean> {
   const [mine, init] = await Promise.all([stat('/').catch(() => undefined), stat('/proc/1/root/').catch(() => undefined)]);
   if (!mine || !init) return false;
   return mine.dev !== init.dev || mine.ino !== init.ino;

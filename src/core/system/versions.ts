@@ -1,8 +1,7 @@
 // Kernel release strings: what a valid one looks like, and how releases sort.
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { stagedVersions } from './neutral-location.js';
 
 const MAX_VERSION_BYTES = 64;
 
@@ -43,12 +42,7 @@ export function compareVersions(a: string, b: string): number {
 
 /** Under --root there is no running kernel to default to: take the newest staged one. */
 export async function newestStagedVersion(ctx: Context): Promise<string> {
-  const names = await readdir(ctx.paths.modulesBase).catch(() => [] as string[]);
-  const staged: string[] = [];
-  for (const name of names) {
-    if (await stat(path.join(ctx.paths.moduleDir(name), 'vmlinuz')).then((s) => s.isFile(), () => false)) staged.push(name);
-  }
-  const newest = staged.sort(compareVersions).at(-1);
+  const newest = (await stagedVersions(ctx)).sort(compareVersions).at(-1);
   if (!newest) {
     throw new KinstallError('ENOVERSION', { why: `no kernel is staged in ${ctx.paths.modulesBase}; give VERSION and IMAGE, or run kinstall stage` });
   }

@@ -1,36 +1,10 @@
 // Acting on a journal: undo a dead or failed run's changes from what is on disk, or complete a run
-// that had finished (drop its backups); and the test-only crash points.
-import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
+// that had finished (drop its backups).
+import { readdir, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { errorMessage } from '../errors.js';
+import { fsyncDir, pathExists } from '../fs.js';
 import type { JournalData, JournalEntry } from './journal.js';
-
-/**
- * Test-only hook point: KINSTALL_TEST_CRASH_AFTER=POINT makes the process SIGKILL itself at that
- * point, so the crash tests can reproduce a power loss at a known moment. Points: `journal` (first
- * journal write, nothing changed), `backup:N` (Nth change's backup made, target not yet replaced),
- * `op:N` (Nth change done), `reactivate` (a bootloader tool is about to run), `step:NAME` (a pipeline step is about to
- * run), `activated` (a layout's bootloader step
- * finished, the run not final yet), `committed` (run
- * final, backups not yet dropped), `rollback:N` (Nth restore of a rollback done).
- */
-export function crashHook(point: string | undefined): (name: string) => void {
-  if (!point) return () => undefined;
-  return (name) => {
-    if (name === point) process.kill(process.pid, 'SIGKILL');
-  };
-}
-
-const exists = (p: string) => lstat(p).then(() => true, () => false);
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Deletes the run's leftover side files (`.NAME.kinstall-KIND-ID-N`) in the directories it touched. */
 export async function sweepSideFiles(data: JournalData, kinds: Array<'new' | 'old'>): Promise<string[]> {
@@ -60,12 +34,12 @@ async function undoEntry(data: JournalData, entry: JournalEntry): Promise<boolea
   if (entry.tree) await sweepTreeTemps(data, entry);
   if (entry.prior === 'file' || entry.prior === 'dir') {
     // The target is replaced only once its backup exists: no backup means it was never touched.
-    if (!entry.backup || !(await exists(entry.backup))) return false;
+    if (!entry.backup || !(await pathExists(entry.backup))) return false;
     // A placed tree may already stand where the old one goes back.
     if (entry.tree) await rm(entry.path, { recursive: true, force: true });
     await rename(entry.backup, entry.path);
   } else if (entry.prior === 'absent') {
-    if (!(await exists(entry.path))) return false;
+    if (!(await pathExists(entry.path))) return false;
     await rm(entry.path, { force: true, recursive: entry.tree === true });
   } else {
     const now = await readlink(entry.path).catch(() => undefined);
@@ -91,7 +65,7 @@ export async function undoEntries(data: JournalData, afterEach: (done: number) =
     try {
       if (await undoEntry(data, entry)) restored.push(entry.path);
     } catch (error) {
-      failures.push(`${entry.path}: ${error instanceof Error ? error.message : String(error)}`);
+      failures.push(`${entry.path}: ${errorMessage(error)}`);
     }
     afterEach(restored.length);
   }
@@ -104,7 +78,7 @@ export async function undoEntries(data: JournalData, afterEach: (done: number) =
 export async function completeEntries(data: JournalData): Promise<string[]> {
   const dropped: string[] = [];
   for (const entry of data.entries) {
-    if (entry.backup && (await exists(entry.backup))) {
+    if (entry.backup && (await pathExists(entry.backup))) {
       await rm(entry.backup, { force: true, recursive: entry.prior === 'dir' });
       dropped.push(entry.backup);
     }

@@ -20,13 +20,16 @@ export interface JournalEntry {
 
 export type JournalPhase = 'committing' | 'committed' | 'rolling-back';
 
+export const JOURNAL_PATH = '/var/lib/kinstall/journal.json';
+export const JOURNAL_FORMAT = 2;
+
 /**
  * In memory every path is absolute; on disk (format 2) each is relative to the root, so a root
  * moved since (kinstall --root /mnt/gentoo, then installkernel inside the chroot) is recovered
  * where it is now, and nothing in the journal can name a path outside it.
  */
 export interface JournalData {
-  format: 2;
+  format: typeof JOURNAL_FORMAT;
   /** The transaction's id: its temp files are named `.NAME.kinstall-new-ID-N`. */
   id: string;
   pid: number;
@@ -40,9 +43,6 @@ export interface JournalData {
   /** Per layout, the note its first onRollback gave (the tool's state before this run). */
   notes?: Record<string, unknown>;
 }
-
-export const JOURNAL_PATH = '/var/lib/kinstall/journal.json';
-export const JOURNAL_FORMAT = 2;
 
 const KINDS = new Set(['place', 'write', 'link', 'remove', 'mkdir']);
 const PRIORS = new Set(['absent', 'file', 'symlink', 'dir']);

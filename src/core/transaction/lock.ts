@@ -24,7 +24,7 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export function lockFile(ctx: Context): string {
+function lockFile(ctx: Context): string {
   return ctx.paths.under('/run/lock/kinstall.lock');
 }
 
@@ -151,27 +151,6 @@ export async function withLock<T>(ctx: Context, run: () => Promise<T>): Promise<
   const lock = await acquireLock(ctx);
   try {
     return await run();
-  } finally {
-    await lock.release();
-  }
-}
-
-/**
- * For read-only commands (list): a journal left by a killed run is recovered, under the lock, but
- * one belonging to a run that is still going (it holds the lock) is that run's business.
- */
-export async function recoverIfIdle(ctx: Context, recover: () => Promise<void>): Promise<void> {
-  if (ctx.request.dryRun) return recover();
-  let lock: HeldLock;
-  try {
-    lock = await acquireLock(ctx, 0);
-  } catch (error) {
-    if (!(error instanceof KinstallError) || error.code !== 'ELOCKED') throw error;
-    ctx.log.warn(`another kinstall (pid ${error.args.pid ?? 'unknown'}) is running: showing the state as it is now`);
-    return;
-  }
-  try {
-    await recover();
   } finally {
     await lock.release();
   }

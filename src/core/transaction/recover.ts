@@ -1,13 +1,13 @@
 // Recovery of a run that died mid-transaction (SIGKILL, power loss): its journal is rolled back,
 // or finished when the run had already succeeded. Every mutating command does this first.
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { errorMessage, KinstallError } from '../errors.js';
+import { pathExists } from '../fs.js';
 import { Journal, JOURNAL_PATH, type JournalData } from './journal.js';
 import { completeEntries, undoEntries } from './journal-replay.js';
-import { recoverIfIdle, withLock } from './lock.js';
-import { Transaction } from './transaction.js';
+import { acquireLock, withLock, type HeldLock } from './lock.js';
 import { assertTrusted } from '../pipeline/trust.js';
 
 export interface RecoveryReport {
@@ -33,14 +33,6 @@ const journalFor = (ctx: Context) => new Journal(ctx.paths.under(JOURNAL_PATH), 
 async function loadJournal(ctx: Context, journal: Journal): Promise<JournalData | undefined> {
   await assertTrusted(journal.file, 'journal of an interrupted run');
   return journal.load();
-}
-
-/** The transaction every command uses: journaled under the root, with the test-only crash point. */
-export function transactionFor(ctx: Context): Transaction {
-  return new Transaction(ctx.log, {
-    journal: { file: ctx.paths.under(JOURNAL_PATH), root: ctx.paths.root },
-    crashAfter: ctx.env.KINSTALL_TEST_CRASH_AFTER,
-  });
 }
 
 /**
@@ -127,10 +119,10 @@ export function describeRecovery(report: RecoveryReport): string[] {
 }
 
 /** Whether a run left its journal (a cheap check before taking the lock to recover it; read there). */
-export const hasJournal = async (ctx: Context): Promise<boolean> => lstat(journalFor(ctx).file).then(() => true, () => false);
+const hasJournal = (ctx: Context): Promise<boolean> => pathExists(journalFor(ctx).file);
 
 /** Before any command: an unfinished run is recovered with a warning (only reported under --dry-run). */
-export async function recoverBeforeCommand(ctx: Context): Promise<void> {
+async function recoverBeforeCommand(ctx: Context): Promise<void> {
   if (ctx.request.dryRun) {
     if (await hasJournal(ctx)) ctx.log.warn(`an unfinished kinstall run left ${journalFor(ctx).file}: run kinstall recover`);
     return;
@@ -145,6 +137,27 @@ export function underLockRecovered<T>(ctx: Context, run: () => Promise<T>): Prom
     await recoverBeforeCommand(ctx);
     return run();
   });
+}
+
+/**
+ * For read-only commands (list, verify): a journal left by a killed run is recovered, under the
+ * lock, but one belonging to a run that is still going (it holds the lock) is that run's business.
+ */
+async function recoverIfIdle(ctx: Context, recover: () => Promise<void>): Promise<void> {
+  if (ctx.request.dryRun) return recover();
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(ctx, 0);
+  } catch (error) {
+    if (!(error instanceof KinstallError) || error.code !== 'ELOCKED') throw error;
+    ctx.log.warn(`another kinstall (pid ${error.args.pid ?? 'unknown'}) is running: showing the state as it is now`);
+    return;
+  }
+  try {
+    await recover();
+  } finally {
+    await lock.release();
+  }
 }
 
 /**

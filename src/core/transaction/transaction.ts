@@ -1,133 +1,24 @@
 // The transaction: the only code that writes to the boot dir, the ESP and the neutral location.
 // Each change is journaled first (journal.ts), then made as a temp file in the target's directory,
 // fsynced and renamed over the target; what it replaces stays beside it until the run succeeded.
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readlink, rename, rm, symlink, chmod, unlink } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, rename, rm, symlink, chmod } from 'node:fs/promises';
 import path from 'node:path';
-import { isKinstallError } from '../errors.js';
+import type { Context } from '../context.js';
+import { errorMessage, isKinstallError } from '../errors.js';
+import { fsyncDir, fsyncPath } from '../fs.js';
 import { throwIfInterrupted } from '../interrupt.js';
-import { Journal, type JournalData, type JournalEntry } from './journal.js';
-import { completeEntries, crashHook, undoEntries } from './journal-replay.js';
+import { CRASH_POINT_ENV } from './crash-points.js';
+import { JOURNAL_PATH, type JournalData, type JournalEntry } from './journal.js';
+import { completeEntries, undoEntries } from './journal-replay.js';
 import type { Logger } from '../logger.js';
 import type { Plan, TransactionHandle } from '../types.js';
+import { RecordedChanges, type TransactionOptions } from './recorded-changes.js';
 
-export interface TransactionOptions {
-  /**
-   * Where the intent journal lives, and the root its paths are relative to; without it the
-   * transaction only keeps it in memory.
-   */
-  journal?: { file: string; root: string };
-  /** Test-only crash point (see crashHook). */
-  crashAfter?: string;
-}
-
-async function fsyncPath(p: string, flags = constants.O_RDONLY): Promise<void> {
-  const handle = await open(p, flags);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-const fsyncDir = (dir: string) => fsyncPath(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-
-export class Transaction implements TransactionHandle {
-  private readonly id = randomBytes(4).toString('hex');
-  private readonly journal?: Journal;
-  private readonly crash: (point: string) => void;
-  /** Created, and first written to disk, just before the first change. */
-  private data?: JournalData;
-  private readonly touched = new Set<string>();
+export class Transaction extends RecordedChanges implements TransactionHandle {
   private readonly rollbackActions: Array<() => Promise<void>> = [];
-  private temps = 0;
-  private ops = 0;
 
   constructor(private readonly log: Logger, options: TransactionOptions = {}) {
-    this.journal = options.journal ? new Journal(options.journal.file, options.journal.root) : undefined;
-    this.crash = crashHook(options.crashAfter);
-  }
-
-  /** Paths this transaction changed, in order. */
-  get changedPaths(): string[] {
-    return (this.data?.entries ?? []).filter((e) => e.kind !== 'mkdir').map((e) => e.path);
-  }
-
-  /** Writes the journal, with one more entry first; the first write marks the run as committing. */
-  private record(entry?: JournalEntry): void {
-    const first = !this.data;
-    this.data ??= { format: 2, id: this.id, pid: process.pid, started: new Date().toISOString(), phase: 'committing', entries: [], emptiedDirs: [], reactivate: [] };
-    if (entry) this.data.entries.push(entry);
-    this.journal?.save(this.data);
-    if (first) this.crash('journal');
-  }
-
-  private sideName(target: string, tag: string): string {
-    this.temps += 1;
-    return path.join(path.dirname(target), `.${path.basename(target)}.kinstall-${tag}-${this.id}-${this.temps}`);
-  }
-
-  private async ensureDir(dir: string): Promise<void> {
-    const missing: string[] = [];
-    for (let d = dir; ; d = path.dirname(d)) {
-      if (await lstat(d).then(() => true, () => false)) break;
-      missing.unshift(d);
-      if (path.dirname(d) === d) break;
-    }
-    for (const d of missing) {
-      this.record({ kind: 'mkdir', path: d, prior: 'absent' });
-      await mkdir(d, { mode: 0o755 });
-    }
-  }
-
-  /**
-   * Journals what a path holds before its first change, then keeps a same-directory backup of a file:
-   * a hard link, or a copy where the file may be rewritten in place (`copy`, or no hard links).
-   */
-  private async remember(target: string, kind: JournalEntry['kind'], moveAway: boolean, copy = false): Promise<void> {
-    if (this.touched.has(target)) {
-      if (moveAway) await rm(target, { force: true });
-      return;
-    }
-    await this.ensureDir(path.dirname(target));
-    const info = await lstat(target).catch(() => undefined);
-    if (!info) {
-      this.record({ kind, path: target, prior: 'absent' });
-    } else if (info.isSymbolicLink()) {
-      this.record({ kind, path: target, prior: 'symlink', linkTarget: await readlink(target) });
-      if (moveAway) await unlink(target);
-    } else if (info.isFile()) {
-      const backup = this.sideName(target, 'old');
-      this.record({ kind, path: target, prior: 'file', backup });
-      if (moveAway) await rename(target, backup);
-      else {
-        if (copy) await this.copyBackup(target, backup);
-        else await link(target, backup).catch(() => this.copyBackup(target, backup));
-        // The backup's name must be on disk before the rename over the target can be: on vfat a
-        // power loss could otherwise keep the new file and lose the only copy of the old one.
-        await fsyncDir(path.dirname(target));
-      }
-    } else {
-      throw new Error(`${target} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a file`);
-    }
-    this.touched.add(target);
-    this.crash(`backup:${this.ops + 1}`);
-  }
-
-  /** Where hard links are impossible (vfat ESP): a copy, renamed into place so a backup is never partial. */
-  private async copyBackup(target: string, backup: string): Promise<void> {
-    const partial = `${backup}.part`;
-    await copyFile(target, partial, constants.COPYFILE_EXCL);
-    await fsyncPath(partial);
-    await rename(partial, backup);
-  }
-
-  private done(dir: string): Promise<void> {
-    return fsyncDir(dir).then(() => {
-      this.ops += 1;
-      this.crash(`op:${this.ops}`);
-    });
+    super(options);
   }
 
   private async placeBytes(target: string, kind: JournalEntry['kind'], fill: (temp: string) => Promise<void>, mode: number): Promise<void> {
@@ -293,7 +184,7 @@ export class Transaction implements TransactionHandle {
     }
     for (const action of this.rollbackActions.splice(0).reverse()) {
       // A KinstallError's own outcome ("nothing was changed") would contradict the rollback's failure.
-      await action().catch((error: unknown) => failures.push(isKinstallError(error) ? error.summary : error instanceof Error ? error.message : String(error)));
+      await action().catch((error: unknown) => failures.push(isKinstallError(error) ? error.summary : errorMessage(error)));
     }
     // A failed rollback keeps its journal: the next kinstall command (or `kinstall recover`) retries it.
     if (failures.length > 0) throw new Error(failures.join('; '));
@@ -317,4 +208,12 @@ export class Transaction implements TransactionHandle {
     this.data = undefined;
     this.touched.clear();
   }
+}
+
+/** The transaction every command uses: journaled under the root, with the test-only crash point. */
+export function transactionFor(ctx: Context): Transaction {
+  return new Transaction(ctx.log, {
+    journal: { file: ctx.paths.under(JOURNAL_PATH), root: ctx.paths.root },
+    crashAfter: ctx.env[CRASH_POINT_ENV],
+  });
 }

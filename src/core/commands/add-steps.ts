@@ -1,0 +1,215 @@
+// The steps of `kinstall add`, each over the one install state; add.ts holds their table.
+import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { scopedLog, type Context } from '../context.js';
+import { KinstallError } from '../errors.js';
+import { firstFile, isFile } from '../fs.js';
+import { discoverHooks, runHooks, type HookEnvironment, type HookOutcome } from '../pipeline/hooks.js';
+import type { PipelineState } from '../pipeline/pipeline.js';
+import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
+import { resolveInRoot } from '../paths.js';
+import { locateKernel } from '../system/kernel-sources.js';
+import { holdsModules, NEUTRAL_NAMES, planNeutralLocation, type KernelSources } from '../system/neutral-location.js';
+import { describePlan, type InitramfsGenerator, type Layout, type Plan, type StagedKernel } from '../types.js';
+
+export interface InstallInput {
+  version?: string;
+  image?: string;
+  systemMap?: string;
+  /** Prebuilt initramfs files (--initrd); several are concatenated, microcode first. */
+  initrds: string[];
+  /** Where kinstall's own hooks live (the package's hooks.d). */
+  shippedHooksDir?: string;
+}
+
+/** What the resolve step decided: the kernel, its layout and where its initramfs comes from. */
+export interface ResolvedInstall {
+  kernel: StagedKernel;
+  /** Files to put into the neutral location; absent when the kernel is there already. */
+  sources?: KernelSources;
+  layout: Layout;
+  generator?: InitramfsGenerator;
+  prebuiltInitrds: string[];
+}
+
+export interface InstallState extends PipelineState {
+  input: InstallInput;
+  /** The run's private (0700) scratch directory: the generated initramfs waits here. */
+  stagingArea: string;
+  /** Set by resolve; every later step works on it. */
+  resolved?: ResolvedInstall;
+  /** The files placed into the neutral location. */
+  staged: string[];
+  /** The layout's plan; empty until the plan step. */
+  plan: Plan;
+  preinst?: HookOutcome;
+  postinst?: HookOutcome;
+}
+
+/** What resolve decided, for the steps after it. */
+export function resolvedOf(state: InstallState): ResolvedInstall {
+  if (!state.resolved) throw new Error('an install step ran before resolve');
+  return state.resolved;
+}
+
+/** Who makes the initramfs, as hooks and the history log name it. */
+export const generatorName = ({ prebuiltInitrds, generator }: Pick<ResolvedInstall, 'prebuiltInitrds' | 'generator'>): string =>
+  prebuiltInitrds.length > 0 ? 'prebuilt' : (generator?.name ?? 'none');
+
+/**
+ * The initramfs a distribution kernel ships with its image (Gentoo's dist-kernels with
+ * USE=initramfs): an `initrd` beside the image, or in the neutral location beside its vmlinuz.
+ */
+async function findNeighbourInitrd(ctx: Context, image: string, version: string): Promise<string | undefined> {
+  const neutral = path.join(ctx.paths.moduleDir(version), 'initrd');
+  return (await firstFile([path.join(path.dirname(image), 'initrd')])) ?? firstFile([await resolveInRoot(ctx, neutral)]);
+}
+
+/**
+ * Where a kernel file will be in the neutral location once placed there; the source itself under
+ * --dry-run (nothing is placed); undefined when there is no such file.
+ */
+async function neutralPath(ctx: Context, version: string, sources: KernelSources | undefined, key: keyof typeof NEUTRAL_NAMES): Promise<string | undefined> {
+  const neutral = path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES[key]);
+  const source = sources?.[key];
+  if (source) return ctx.request.dryRun ? source : neutral;
+  return firstFile([await resolveInRoot(ctx, neutral)]);
+}
+
+/** Step 1: which kernel, from where, in which layout, with which initramfs. */
+export async function resolve(state: InstallState): Promise<void> {
+  const { ctx, input } = state;
+  const { version, image, info, sources } = await locateKernel(ctx, input);
+  const neighbourInitrd = await findNeighbourInitrd(ctx, image, version);
+  const prebuiltInitrds = input.initrds.length > 0 ? input.initrds : neighbourInitrd ? [neighbourInitrd] : [];
+  for (const file of prebuiltInitrds) {
+    if (!(await isFile(file))) throw new KinstallError('ENOINITRD', { path: file });
+  }
+  const layout = await chooseLayout(ctx, info);
+  const generator = prebuiltInitrds.length > 0 ? undefined : await chooseGenerator(ctx);
+  const produces = prebuiltInitrds.length > 0 || generator?.producesImage === true;
+  const initrdGenerator = generatorName({ prebuiltInitrds, generator });
+  state.resolved = {
+    sources,
+    layout,
+    generator,
+    prebuiltInitrds,
+    kernel: {
+      version,
+      moduleDir: ctx.paths.moduleDir(version),
+      image: (await neutralPath(ctx, version, sources, 'image')) ?? image,
+      imageInfo: info,
+      systemMap: await neutralPath(ctx, version, sources, 'systemMap'),
+      config: await neutralPath(ctx, version, sources, 'config'),
+      initrd: produces ? path.join(state.stagingArea, 'initrd') : undefined,
+      initrdGenerator,
+      stagingArea: state.stagingArea,
+    },
+  };
+  ctx.log.info(`installing ${version} (${info.format}, ${info.arch}) with layout ${layout.name}, initramfs ${initrdGenerator}`);
+}
+
+/** Step 3: the kernel's files into the neutral location, through the transaction. */
+export async function placeInNeutralLocation(state: InstallState): Promise<void> {
+  const { ctx } = state;
+  const { kernel, sources } = resolvedOf(state);
+  if (!sources) return;
+  const plan = await planNeutralLocation(ctx, sources);
+  await state.txn.apply(plan);
+  state.staged = plan.place.map((p) => p.to);
+  // Files left untouched may be links naming the target's /usr/src: read them through the root.
+  kernel.image = await resolveInRoot(ctx, kernel.image);
+  if (kernel.systemMap) kernel.systemMap = await resolveInRoot(ctx, kernel.systemMap);
+  if (kernel.config) kernel.config = await resolveInRoot(ctx, kernel.config);
+}
+
+/** depmod runs only for a kernel with modules. */
+export async function modulesInstalled(state: InstallState): Promise<boolean> {
+  const { moduleDir } = resolvedOf(state).kernel;
+  if (await holdsModules(moduleDir)) return true;
+  state.ctx.log.info(`no modules installed in ${moduleDir}: skipping depmod`);
+  return false;
+}
+
+/** Every name depmod (kmod) writes in lib/modules/KVER; the rest of modules.* is its input. */
+const DEPMOD_OUTPUTS = [
+  'modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.weakdep',
+  'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin', 'modules.devname',
+];
+const DEPMOD_INPUTS = new Set(['modules.order', 'modules.builtin', 'modules.builtin.modinfo']);
+
+/**
+ * Step 4. depmod writes its index itself, so what it may write is preserved through the transaction
+ * first: a rollback puts back a previous depmod's files byte for byte and deletes new ones.
+ */
+export async function depmod(state: InstallState): Promise<void> {
+  const { ctx } = state;
+  const { version, moduleDir: dir } = resolvedOf(state).kernel;
+  const present = (await readdir(dir)).filter((name) => name.startsWith('modules.') && !DEPMOD_INPUTS.has(name));
+  await state.txn.preserve([...new Set([...DEPMOD_OUTPUTS, ...present])].map((name) => path.join(dir, name)));
+  await ctx.exec.run('depmod', ['-a', '-b', ctx.paths.root, version]);
+}
+
+export async function initramfs(state: InstallState): Promise<void> {
+  const { ctx } = state;
+  const { kernel, layout, generator, prebuiltInitrds } = resolvedOf(state);
+  if (!kernel.initrd) return;
+  if (prebuiltInitrds.length > 0) {
+    const parts = await Promise.all(prebuiltInitrds.map((f) => readFile(f)));
+    if (parts.length === 1) await copyFile(prebuiltInitrds[0] ?? '', kernel.initrd);
+    else await writeFile(kernel.initrd, Buffer.concat(parts));
+    ctx.log.info(`using prebuilt initramfs ${prebuiltInitrds.join(' + ')}`);
+    return;
+  }
+  if (!generator) return;
+  const log = scopedLog(ctx, generator.name);
+  if (await layout.buildsInitramfs?.(ctx, kernel)) {
+    log.info(`not generating an initramfs for ${kernel.version}: layout ${layout.name} builds its own into its image`);
+    kernel.initrd = undefined;
+    return;
+  }
+  log.info(`generating initramfs for ${kernel.version}`);
+  await generator.generate(ctx, kernel, kernel.initrd);
+  if (!(await isFile(kernel.initrd))) {
+    throw new KinstallError('ETOOL', { tool: generator.name, why: `no initramfs was written to ${kernel.initrd}` });
+  }
+}
+
+function hookInfo(state: InstallState, image: string): HookEnvironment {
+  const resolved = resolvedOf(state);
+  return {
+    version: resolved.kernel.version,
+    image,
+    layout: resolved.layout.name,
+    initrdGenerator: generatorName(resolved),
+    stagingArea: state.stagingArea,
+    initrd: resolved.kernel.initrd,
+  };
+}
+
+export async function preinst(state: InstallState): Promise<void> {
+  const hooks = await discoverHooks(state.ctx, 'preinst', state.input.shippedHooksDir);
+  // The initramfs is made after these hooks: they get no KINSTALL_INITRD.
+  state.preinst = await runHooks(state.ctx, 'preinst', hooks, { ...hookInfo(state, resolvedOf(state).kernel.image), initrd: undefined });
+}
+
+export async function plan(state: InstallState): Promise<void> {
+  const { layout, kernel } = resolvedOf(state);
+  state.plan = await layout.plan(state.ctx, kernel);
+  for (const line of describePlan(state.plan)) state.ctx.log.info(line);
+}
+
+export async function commit(state: InstallState): Promise<void> {
+  await state.txn.apply(state.plan);
+}
+
+export async function activate(state: InstallState): Promise<void> {
+  const { layout, kernel } = resolvedOf(state);
+  await layout.activate?.(state.ctx, kernel, state.plan, state.txn.forLayout(layout.name));
+  state.txn.checkpoint('activated');
+}
+
+export async function postinst(state: InstallState): Promise<void> {
+  const hooks = await discoverHooks(state.ctx, 'postinst', state.input.shippedHooksDir);
+  state.postinst = await runHooks(state.ctx, 'postinst', hooks, hookInfo(state, state.plan.image ?? resolvedOf(state).kernel.image));
+}

@@ -1,0 +1,108 @@
+// Checks the merged settings: the config file's keys against the core's and each plugin's schema,
+// then every value; all problems together, as one ECONFIG.
+import path from 'node:path';
+import { KinstallError } from './errors.js';
+import type { RawSettings, Settings } from './settings.js';
+import type { OptionSchema, PluginRegistry } from './types.js';
+
+const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
+  layout: 'string',
+  initramfs: 'string',
+  ukiGenerator: 'string',
+  bootDir: 'string',
+  esp: 'string',
+  machineId: 'string',
+  cmdline: 'string',
+  keep: 'number',
+  lockTimeout: 'number',
+  plugins: 'string[]',
+};
+const coreKeyToSetting: Record<string, keyof RawSettings> = {
+  initramfs: 'initrdGenerator',
+  esp: 'bootRoot',
+};
+
+function typeOf(value: unknown): string {
+  if (Array.isArray(value)) return value.every((v) => typeof v === 'string') ? 'string[]' : 'array';
+  return typeof value;
+}
+
+function checkSection(name: string, section: unknown, schema: OptionSchema, problems: string[], file: string) {
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) {
+    problems.push(`${file}: "${name}" must be an object`);
+    return;
+  }
+  for (const [key, value] of Object.entries(section)) {
+    const want = schema[key];
+    if (!want) problems.push(`${file}: unknown key "${name}.${key}" (known: ${Object.keys(schema).join(', ') || 'none'})`);
+    else if (typeOf(value) !== want) problems.push(`${file}: "${name}.${key}" must be a ${want}`);
+  }
+}
+
+/** What the config file's keys feed: the raw settings, the plugins' sections, the problems found. */
+interface ConfigTargets {
+  raw: RawSettings;
+  pluginOptions: Record<string, Record<string, unknown>>;
+  problems: string[];
+}
+
+/** Each key of the config file is a core setting of the right type or a plugin's section. */
+export function checkConfigKeys(config: Record<string, unknown>, file: string, registry: PluginRegistry, into: ConfigTargets): void {
+  const { raw, pluginOptions, problems } = into;
+  const pluginByName = new Map<string, OptionSchema>(
+    [...registry.layouts, ...registry.generators].map((p) => [p.name, p.optionSchema ?? {}]),
+  );
+  for (const [key, value] of Object.entries(config)) {
+    const want = coreKeys[key];
+    const schema = pluginByName.get(key);
+    if (want) {
+      if (typeOf(value) !== want) problems.push(`${file}: "${key}" must be a ${want}`);
+      else (raw as Record<string, unknown>)[coreKeyToSetting[key] ?? key] = value;
+    } else if (schema) {
+      checkSection(key, value, schema, problems, file);
+      pluginOptions[key] = value as Record<string, unknown>;
+    } else {
+      const known = [...Object.keys(coreKeys), ...pluginByName.keys()].join(', ');
+      problems.push(`${file}: unknown key "${key}" (known: ${known})`);
+    }
+  }
+}
+
+/** Every value checked; the settings frozen, or one ECONFIG with every problem. */
+export function validateSettings(raw: RawSettings, pluginOptions: Record<string, Record<string, unknown>>, registry: PluginRegistry, problems: string[]): Settings {
+  const keep = raw.keep === undefined ? undefined : Number(raw.keep);
+  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1)) problems.push(`keep must be a whole number of at least 1, found "${String(raw.keep)}"`);
+
+  const layout = raw.layout ?? 'auto';
+  const layoutNames = registry.layouts.flatMap((l) => [l.name, ...(l.aliases ?? [])]);
+  if (layout !== 'auto' && !layoutNames.includes(layout)) {
+    problems.push(`unknown layout "${layout}" (known: auto, ${layoutNames.join(', ')})`);
+  }
+  const initrdGenerator = raw.initrdGenerator ?? 'auto';
+  const generatorNames = registry.generators.map((g) => g.name);
+  if (initrdGenerator !== 'auto' && !generatorNames.includes(initrdGenerator)) {
+    problems.push(`unknown initramfs generator "${initrdGenerator}" (known: auto, ${generatorNames.join(', ')})`);
+  }
+  const lockTimeout = raw.lockTimeout === undefined ? 600 : Number(raw.lockTimeout);
+  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
+  const bootDir = raw.bootDir ?? '/boot';
+  if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
+
+  if (problems.length > 0) {
+    throw new KinstallError('ECONFIG', { what: problems.length === 1 ? (problems[0] ?? '') : `${problems.length} problems: ${problems.join('; ')}` }, problems);
+  }
+  for (const section of Object.values(pluginOptions)) Object.freeze(section);
+  return Object.freeze({
+    layout,
+    initrdGenerator,
+    ukiGenerator: raw.ukiGenerator,
+    bootDir,
+    bootRoot: raw.bootRoot,
+    machineId: raw.machineId,
+    cmdline: raw.cmdline,
+    keep,
+    lockTimeout,
+    plugins: raw.plugins ?? [],
+    pluginOptions: Object.freeze(pluginOptions),
+  });
+}

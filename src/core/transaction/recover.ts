@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { Journal, JOURNAL_PATH, type JournalData } from './journal.js';
-import { completeEntries, undoEntries } from './journal-replay.js';
+import { completeEntries, crashHook, undoEntries } from './journal-replay.js';
 import { recoverIfIdle, withLock } from './lock.js';
 import { Transaction } from './transaction.js';
 import { assertTrusted } from '../pipeline/trust.js';
@@ -118,7 +118,9 @@ export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   }
   data.phase = 'rolling-back';
   journal.save(data);
-  const { restored, failures } = await undoEntries(data);
+  // Test-only crash points of recovery itself: `recover:N` (Nth restore done), `recover:reactivate`.
+  const crash = crashHook(ctx.env.KINSTALL_TEST_CRASH_AFTER);
+  const { restored, failures } = await undoEntries(data, (n) => crash(`recover:${n}`));
   report.restored = restored;
   await sweepToolOutputs(ctx.paths.boot, 2, report.dropped);
   await sweepDepmodTemps(data, report.dropped);
@@ -129,6 +131,7 @@ export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   }
   // Files are back; what is left is the bootloader step, idempotent, so a crash here only repeats it.
   journal.save({ ...data, entries: [] });
+  crash('recover:reactivate');
   await reactivate(ctx, data, report);
   journal.delete();
   report.outcome = 'rolled back';

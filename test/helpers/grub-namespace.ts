@@ -70,3 +70,14 @@ export const leakedMounts = (r: TestRoot) => readFileSync('/proc/mounts', 'utf8'
 export function grubCfgVersions(cfg: string): string[] {
   return [...new Set([...cfg.matchAll(/^\s*linux\s+\S*\/vmlinuz-(\S+)/gm)].map((m) => m[1] ?? ''))].sort();
 }
+
+/** How the shell reports a kinstall killed by SIGKILL (128 + 9). */
+export const KILLED_STATUS = 137;
+
+/** The grub root the crash tests use: Debian-like defaults with a serial console. */
+export function makeGrubRoot(r: TestRoot): TestRoot {
+  return prepareGrubRoot(
+    r,
+    'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_DISTRIBUTOR=Kinstall\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n',
+  );
+}

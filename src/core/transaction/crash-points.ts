@@ -9,7 +9,8 @@ export const CRASH_POINT_ENV = 'KINSTALL_TEST_CRASH_AFTER';
  * target not yet replaced), `op:N` (Nth change done), `reactivate` (a bootloader tool is about to
  * run), `step:NAME` (a pipeline step is about to run), `activated` (a layout's bootloader step
  * finished, the run not final yet), `committed` (run final, backups not yet dropped), `rollback:N`
- * (Nth restore of a rollback done).
+ * (Nth restore of a rollback done); in recovery, `recover:N` (Nth restore done) and
+ * `recover:reactivate` (the layouts' recovery is about to run).
  */
 export function crashHook(point: string | undefined): (name: string) => void {
   if (!point) return () => undefined;

@@ -8,6 +8,7 @@ import { pathExists } from '../fs.js';
 import { Journal, JOURNAL_PATH, type JournalData } from './journal.js';
 import { completeEntries, undoEntries } from './journal-replay.js';
 import { acquireLock, withLock, type HeldLock } from './lock.js';
+import { CRASH_POINT_ENV, crashHook } from './crash-points.js';
 import { assertTrusted } from '../pipeline/trust.js';
 
 export interface RecoveryReport {
@@ -90,7 +91,9 @@ export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   }
   data.phase = 'rolling-back';
   journal.save(data);
-  const { restored, failures } = await undoEntries(data);
+  // Test-only crash points of recovery itself: `recover:N` (Nth restore done), `recover:reactivate`.
+  const crash = crashHook(ctx.env[CRASH_POINT_ENV]);
+  const { restored, failures } = await undoEntries(data, (n) => crash(`recover:${n}`));
   report.restored = restored;
   await sweepLayoutLeftovers(ctx, report.dropped);
   await sweepDepmodTemps(data, report.dropped);
@@ -101,6 +104,7 @@ export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
   }
   // Files are back; what is left is the bootloader step, idempotent, so a crash here only repeats it.
   journal.save({ ...data, entries: [] });
+  crash('recover:reactivate');
   await reactivate(ctx, data, report);
   journal.delete();
   report.outcome = 'rolled back';

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { kinstall, kinstallBin } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
+import { silentInitramfs } from '../helpers/initramfs.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
@@ -99,13 +100,33 @@ describe('kinstall verify', () => {
     expect(report.lines.join('\n')).toContain('linux kernel too old');
   }, 120_000);
 
-  it('--timeout bounds the boot: a 1 s limit gives timeout, exit 8, and no qemu left', async () => {
+  it('--timeout bounds the boot: a kernel that stays silent until the limit gives timeout, exit 8, and no qemu left', async () => {
+    // Deterministic under any load: the kernel prints nothing (loglevel=0) and the initramfs's init
+    // sleeps without a word, so the console is empty when the limit stops QEMU, however fast it ran.
     const r = freshRoot();
-    const result = await kinstall(['verify', '--timeout', '1', '--root', r.root, V]);
-    expect(result.stdout).toContain(`${V}: timeout`);
+    writeFileSync(r.at(`/boot/initramfs-${V}.img`), silentInitramfs());
+    const started = Date.now();
+    const result = await kinstall(['verify', '--json', '--timeout', '2', '--cmdline', 'loglevel=0', '--root', r.root, V]);
+    const report = JSON.parse(result.stdout) as { verdict: string; lines: string[]; seconds: number };
+    expect(report.verdict).toBe('timeout');
+    expect(report.lines).toEqual([]);
+    expect(report.seconds).toBeGreaterThanOrEqual(2);
+    expect(Date.now() - started).toBeLessThan(30_000);
     expect(result.exitCode).toBe(8);
     noQemuLeft();
   }, 60_000);
+
+  it('--timeout wins over a console that showed init starting: timeout, exit 8', async () => {
+    // The kernel reaches "Run /init as init process", then init stays silent: no verdict but the limit.
+    const r = freshRoot();
+    writeFileSync(r.at(`/boot/initramfs-${V}.img`), silentInitramfs());
+    const result = await kinstall(['verify', '--timeout', '30', '--root', r.root, V]);
+    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: timeout \\(\\d+(\\.\\d)? s\\)$`, 'm'));
+    expect(result.stdout).toContain('Run /init as init process');
+    expect(result.stderr).toContain(`kinstall: EVERIFY: ${V} did not boot in QEMU: timeout`);
+    expect(result.exitCode).toBe(8);
+    noQemuLeft();
+  }, 90_000);
 
   it('SIGINT stops qemu (its whole process group) and reports EINTERRUPTED', async () => {
     const r = freshRoot();

@@ -81,10 +81,11 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
     throw new KinstallError('EINTERRUPTED', { signal: outcome.signal ?? 'a signal', outcome: 'QEMU was stopped; nothing was changed' });
   }
   const relevant = console.filter((l) => l.trim() !== '');
-  if (verdict === undefined) {
+  // QEMU stopped by the timeout is a timeout, whatever the console said (or did not say) by then.
+  if (outcome.ended === 'timeout') verdict = 'timeout';
+  else if (verdict === undefined) {
     if (relevant.length === 0) verdict = 'no-output';
     else if (unpackError) verdict = 'initramfs-unpack-failed';
-    else if (outcome.ended === 'timeout') verdict = 'timeout';
     // qemu ended by itself (panic=-1 with -no-reboot, or a crash) without a recognised line.
     else verdict = 'kernel-panic';
   }

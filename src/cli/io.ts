@@ -13,6 +13,33 @@ export interface Io {
   stderr: (text: string) => void;
 }
 
+/**
+ * Writes to one of the process's own streams until its reader goes away. `kinstall list | head -1`
+ * closes the pipe: the output ends there, quietly (no EPIPE stack trace), and the command carries on
+ * to its own exit status, so an install is never left half-way because nobody reads its output.
+ * The listener also covers the logger, which writes to process.stderr itself.
+ */
+function untilClosed(stream: NodeJS.WriteStream): (text: string) => void {
+  let open = true;
+  stream.on('error', () => {
+    open = false;
+  });
+  return (text) => {
+    if (open && !stream.destroyed) stream.write(text);
+  };
+}
+
+/** The running process as an Io: its argv, environment, working directory, stdout and stderr. */
+export function processIo(): Io {
+  return {
+    argv: process.argv.slice(2),
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: untilClosed(process.stdout),
+    stderr: untilClosed(process.stderr),
+  };
+}
+
 /** The package's top directory (holds package.json and hooks.d), from dist/ or from src/. */
 export function packageDir(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));

@@ -1,11 +1,6 @@
 #!/usr/bin/env node
 // Entry point of `kinstall`.
+import { processIo } from './io.js';
 import { runKinstall } from './run.js';
 
-process.exitCode = await runKinstall({
-  argv: process.argv.slice(2),
-  env: process.env,
-  cwd: process.cwd(),
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-});
+process.exitCode = await runKinstall(processIo());

@@ -13,23 +13,7 @@ export interface Io {
   stderr: (text: string) => void;
 }
 
-/**
- * Writes to one of the process's own streams until its reader goes away. `kinstall list | head -1`
- * closes the pipe: the output ends there, quietly (no EPIPE stack trace), and the command carries on
- * to its own exit status, so an install is never left half-way because nobody reads its output.
- * The listener also covers the logger, which writes to process.stderr itself.
- */
-function untilClosed(stream: NodeJS.WriteStream): (text: string) => void {
-  let open = true;
-  stream.on('error', () => {
-    open = false;
-  });
-  return (text) => {
-    if (open && !stream.destroyed) stream.write(text);
-  };
-}
-
-/** The running process as an Io: its argv, environment, working directory, stdout and stderr. */
+/** The real process's argv, environment, directory and streams (tests pass their own Io). */
 export function processIo(): Io {
   return {
     argv: process.argv.slice(2),
@@ -53,6 +37,22 @@ export function packageVersion(): string {
 }
 
 export const shippedHooksDir = () => path.join(packageDir(), 'hooks.d');
+
+/**
+ * Writes to one of the process's own streams until its reader goes away. `kinstall list | head -1`
+ * closes the pipe: the output ends there, quietly (no EPIPE stack trace), and the command carries on
+ * to its own exit status, so an install is never left half-way because nobody reads its output.
+ * The listener also covers the logger, which writes to process.stderr itself.
+ */
+function untilClosed(stream: NodeJS.WriteStream): (text: string) => void {
+  let open = true;
+  stream.on('error', () => {
+    open = false;
+  });
+  return (text) => {
+    if (open && !stream.destroyed) stream.write(text);
+  };
+}
 
 /** The one-line coded error on stderr; with --json also `{"error": …}` on stdout, for scripts. */
 export function reportError(io: Io, error: unknown, verbose: boolean, json = io.argv.includes('--json')): number {

@@ -96,10 +96,11 @@ Read include/config/kernel.release, arch/x86/boot/bzImage (arm64: arch/arm64/boo
 System.map and .config from a kbuild output tree and copy them to
 <root>/lib/modules/KVER/{vmlinuz,System.map,config}. Files that already hold the same content
 are left untouched. Nothing is written into the build tree.`,
-  list: `Usage: kinstall list [--json] [--root DIR]
+  list: `Usage: kinstall list [--layout NAME] [--json] [--root DIR]
 
 Every installed kernel as the layouts find it, newest first: version, layout, total size,
-whether it is the default and whether it is running (only without --root), and its entry or image.`,
+whether it is the default and whether it is running (only without --root), and its entry or image.
+With --layout NAME (or layout= in install.conf), only the kernels that layout installed.`,
   remove: `Usage: kinstall remove VERSION [--keep-modules] [--force] [--dry-run] [--root DIR]
 
 Remove VERSION from the boot layout through the same transaction as add (rolled back on failure);
@@ -115,14 +116,15 @@ Removing the running kernel needs --force.`,
 Remove the oldest installed kernels (by version order) beyond the newest N. The running kernel and
 the newest kernel are never removed. All removals are one transaction: if one fails, no kernel is
 removed.`,
-  verify: `Usage: kinstall verify VERSION [--timeout SECONDS] [--json] [--root DIR]
+  verify: `Usage: kinstall verify VERSION [--layout NAME] [--timeout SECONDS] [--json] [--root DIR]
 
-Boot the installed kernel and initramfs of VERSION (as its layout lists them) in QEMU: direct
-kernel boot, no disk, no network, serial console, panic=-1, at most --timeout seconds (default 90).
-The verdict is one of: pass (the initramfs's init was reached and printed), kernel-panic,
-initramfs-unpack-failed (e.g. a compression the kernel was not built with), no-output (e.g. not
-a bootable image), timeout; the last console lines are shown. With --json: {version, verdict,
-lines, seconds}.
+Boot the installed kernel and initramfs of VERSION (as its layout lists them; with --layout NAME,
+as that layout installed them) in QEMU: direct kernel boot, no disk, no network, serial console,
+panic=-1, at most --timeout seconds (default 90). The verdict is one of: pass (the initramfs's
+init was reached and printed), kernel-panic, no-initramfs (a panic, and no initramfs is installed
+for VERSION), initramfs-unpack-failed (e.g. a compression the kernel was not built with),
+no-output (e.g. not a bootable image), timeout (QEMU was stopped at the limit, whatever the
+console showed); the last console lines are shown. With --json: {version, verdict, lines, seconds}.
 It checks the kernel and the initramfs only, not the real root device, the boot loader or the
 firmware. A UKI-only install cannot be booted directly.
 Exit 0 on pass, 8 otherwise, 3 when VERSION is not installed, 4 when qemu-system-x86_64 is missing

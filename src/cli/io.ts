@@ -19,8 +19,8 @@ export function processIo(): Io {
     argv: process.argv.slice(2),
     env: process.env,
     cwd: process.cwd(),
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
+    stdout: untilClosed(process.stdout),
+    stderr: untilClosed(process.stderr),
   };
 }
 
@@ -37,6 +37,22 @@ export function packageVersion(): string {
 }
 
 export const shippedHooksDir = () => path.join(packageDir(), 'hooks.d');
+
+/**
+ * Writes to one of the process's own streams until its reader goes away. `kinstall list | head -1`
+ * closes the pipe: the output ends there, quietly (no EPIPE stack trace), and the command carries on
+ * to its own exit status, so an install is never left half-way because nobody reads its output.
+ * The listener also covers the logger, which writes to process.stderr itself.
+ */
+function untilClosed(stream: NodeJS.WriteStream): (text: string) => void {
+  let open = true;
+  stream.on('error', () => {
+    open = false;
+  });
+  return (text) => {
+    if (open && !stream.destroyed) stream.write(text);
+  };
+}
 
 /** The one-line coded error on stderr; with --json also `{"error": …}` on stdout, for scripts. */
 export function reportError(io: Io, error: unknown, verbose: boolean, json = io.argv.includes('--json')): number {

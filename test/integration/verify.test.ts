@@ -2,13 +2,14 @@
 // pass, a damaged initramfs or a non-kernel image fail with their verdict and exit code 8.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { kinstall, kinstallBin } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
+import { silentInitramfs } from '../helpers/initramfs.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
@@ -99,13 +100,33 @@ describe('kinstall verify', () => {
     expect(report.lines.join('\n')).toContain('linux kernel too old');
   }, 120_000);
 
-  it('--timeout bounds the boot: a 1 s limit gives timeout, exit 8, and no qemu left', async () => {
+  it('--timeout bounds the boot: a kernel that stays silent until the limit gives timeout, exit 8, and no qemu left', async () => {
+    // Deterministic under any load: the kernel prints nothing (loglevel=0) and the initramfs's init
+    // sleeps without a word, so the console is empty when the limit stops QEMU, however fast it ran.
     const r = freshRoot();
-    const result = await kinstall(['verify', '--timeout', '1', '--root', r.root, V]);
-    expect(result.stdout).toContain(`${V}: timeout`);
+    writeFileSync(r.at(`/boot/initramfs-${V}.img`), silentInitramfs());
+    const started = Date.now();
+    const result = await kinstall(['verify', '--json', '--timeout', '2', '--cmdline', 'loglevel=0', '--root', r.root, V]);
+    const report = JSON.parse(result.stdout) as { verdict: string; lines: string[]; seconds: number };
+    expect(report.verdict).toBe('timeout');
+    expect(report.lines).toEqual([]);
+    expect(report.seconds).toBeGreaterThanOrEqual(2);
+    expect(Date.now() - started).toBeLessThan(30_000);
     expect(result.exitCode).toBe(8);
     noQemuLeft();
   }, 60_000);
+
+  it('--timeout wins over a console that showed init starting: timeout, exit 8', async () => {
+    // The kernel reaches "Run /init as init process", then init stays silent: no verdict but the limit.
+    const r = freshRoot();
+    writeFileSync(r.at(`/boot/initramfs-${V}.img`), silentInitramfs());
+    const result = await kinstall(['verify', '--timeout', '30', '--root', r.root, V]);
+    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: timeout \\(\\d+(\\.\\d)? s\\)$`, 'm'));
+    expect(result.stdout).toContain('Run /init as init process');
+    expect(result.stderr).toContain(`kinstall: EVERIFY: ${V} did not boot in QEMU: timeout`);
+    expect(result.exitCode).toBe(8);
+    noQemuLeft();
+  }, 90_000);
 
   it('SIGINT stops qemu (its whole process group) and reports EINTERRUPTED', async () => {
     const r = freshRoot();
@@ -148,4 +169,57 @@ describe('kinstall verify', () => {
     expect(result.stderr).toContain('--timeout takes a whole number of seconds');
     expect(result.exitCode).toBe(2);
   });
+});
+
+describe('--layout on a root holding one version in two layouts', () => {
+  // compat without an initramfs, bls with a prebuilt one (the silent init): the same version twice.
+  let two: TestRoot;
+  beforeAll(async () => {
+    two = makeRoot({ modules: true });
+    mkdirSync(two.at('/efi/loader/entries'), { recursive: true });
+    mkdirSync(two.at('/etc/kernel'), { recursive: true });
+    writeFileSync(two.at('/etc/kernel/cmdline'), 'ro\n');
+    writeFileSync(two.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
+    writeFileSync(two.at('/etc/prebuilt.img'), silentInitramfs());
+    for (const args of [['--layout', 'compat', '--initramfs', 'none'], ['--layout', 'bls', '--initrd', two.at('/etc/prebuilt.img')]]) {
+      const added = await kinstall(['add', '--root', two.root, ...args, V, kernel.image]);
+      expect(added.exitCode, added.stderr).toBe(0);
+    }
+  }, 120_000);
+  afterAll(() => two.cleanup());
+
+  const listed = async (...layout: string[]) => {
+    const result = await kinstall(['list', '--json', '--root', two.root, ...layout]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    return (JSON.parse(result.stdout) as Array<{ version: string; layout: string; files: string[] }>).map((k) => [k.layout, k.files.map((f) => path.relative(two.root, f)).sort()]);
+  };
+
+  it('list --layout NAME lists only that layout\'s kernels; without it, both', async () => {
+    const compat = [['compat', [`boot/System.map-${V}`, `boot/config-${V}`, `boot/vmlinuz-${V}`]]];
+    expect(await listed('--layout', 'compat')).toEqual(compat);
+    const bls = await listed('--layout', 'bls');
+    expect(bls.map(([layout]) => layout)).toEqual(['bls']);
+    expect(bls[0]?.[1]).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^efi/0123456789abcdef0123456789abcdef/${V}/linux$`))]));
+    expect((await listed()).map(([layout]) => layout).sort()).toEqual(['bls', 'compat']);
+    // The text form too.
+    const text = await kinstall(['list', '--root', two.root, '--layout', 'compat']);
+    expect(text.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2))).toEqual([[V, 'compat']]);
+  }, 60_000);
+
+  it('verify --layout compat boots compat\'s files: no initramfs was installed, and the verdict says so, exit 8', async () => {
+    const result = await kinstall(['verify', '--root', two.root, '--layout', 'compat', '--timeout', '60', V]);
+    expect(result.stderr).toContain(`booting ${two.at(`/boot/vmlinuz-${V}`)} without an initramfs (none is installed) in QEMU`);
+    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: no-initramfs: no initramfs is installed for this kernel, so it found no init to run \\(`, 'm'));
+    expect(result.stdout).toContain('Kernel panic - not syncing');
+    expect(result.stderr).toContain(`kinstall: EVERIFY: ${V} did not boot in QEMU: no-initramfs`);
+    expect(result.exitCode).toBe(8);
+  }, 120_000);
+
+  it('verify --layout bls boots bls\'s kernel and initramfs', async () => {
+    const result = await kinstall(['verify', '--root', two.root, '--layout', 'bls', '--timeout', '2', '--cmdline', 'loglevel=0', V]);
+    const entryDir = two.at(`/efi/0123456789abcdef0123456789abcdef/${V}`);
+    expect(result.stderr).toContain(`booting ${entryDir}/linux with ${entryDir}/initrd in QEMU`);
+    expect(result.stdout).toContain(`${V}: timeout (`);
+    expect(result.exitCode).toBe(8);
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
-// `kinstall list`: every kernel the layouts find installed, merged by version, newest first,
-// marked default and running (running only on the real root).
+// `kinstall list`: every kernel the layouts find installed (only the named layout's with --layout or
+// layout=), merged by version, newest first, marked default and running (running only on the real root).
 import type { Context } from '../context.js';
 import type { InstalledKernel } from '../types.js';
 import { compareVersions } from '../system/versions.js';
@@ -11,7 +11,10 @@ export interface ListedKernel extends InstalledKernel {
 export async function listKernels(ctx: Context): Promise<ListedKernel[]> {
   const seen = new Set<string>();
   const listed: ListedKernel[] = [];
+  const named = ctx.settings.layout;
   for (const layout of ctx.registry.layouts) {
+    // --layout NAME (or layout=): that layout's kernels only. Settings checked that NAME is known.
+    if (named !== 'auto' && layout.name !== named && !layout.aliases?.includes(named)) continue;
     // A layout that can tell it is not in use (no grub.cfg, no loader/) has nothing installed.
     if (layout.inUse && !(await layout.inUse(ctx))) continue;
     for (const kernel of await layout.list(ctx)) {

@@ -7,7 +7,7 @@ import { inspectKernelImage } from '../system/kernel-image.js';
 import { listKernels } from './list.js';
 import { bootDirect } from './qemu.js';
 
-export type Verdict = 'pass' | 'kernel-panic' | 'initramfs-unpack-failed' | 'no-output' | 'timeout';
+export type Verdict = 'pass' | 'kernel-panic' | 'no-initramfs' | 'initramfs-unpack-failed' | 'no-output' | 'timeout';
 
 export interface VerifyResult {
   version: string;
@@ -29,7 +29,9 @@ const shownLines = 15;
 // - initramfs-unpack-failed: the kernel could not unpack the image ("Initramfs unpacking failed",
 //   "junk in compressed archive", a compression method not built in); this wins over the
 //   panic ("No working init found") that follows;
-// - kernel-panic: "Kernel panic - not syncing" before init produced output.
+// - kernel-panic: "Kernel panic - not syncing" before init produced output;
+// - no-initramfs: that panic, when the layout installed no initramfs to boot with (QEMU has no
+//   disk, so without one the kernel can only fail to mount a root).
 const runInit = /\bRun \S+ as init process/;
 const initOutput = /^\[\s*\d+\.\d+\]\s+(dracut|systemd|initramfs|init)\b/i;
 const timestamped = /^\[\s*\d+\.\d+\]/;
@@ -74,20 +76,22 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
   // printk.time=1 last, so that it wins over the configured line: the kernel's messages carry a
   // timestamp and a line without one can only come from userspace (the initramfs's init).
   const append = ['console=ttyS0', 'panic=-1', ctx.settings.cmdline, 'printk.time=1'].filter(Boolean).join(' ');
-  ctx.log.info(`booting ${found.kernel}${found.initrd ? ` with ${found.initrd}` : ''} in QEMU (up to ${timeoutSeconds} s)`);
+  ctx.log.info(`booting ${found.kernel} ${found.initrd ? `with ${found.initrd}` : 'without an initramfs (none is installed)'} in QEMU (up to ${timeoutSeconds} s)`);
   const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined));
   const outcome = await bootDirect({ qemu, kernel: found.kernel, initrd: found.initrd, append, timeoutMs: timeoutSeconds * 1000, env, onLine });
   if (outcome.ended === 'signal') {
     throw new KinstallError('EINTERRUPTED', { signal: outcome.signal ?? 'a signal', outcome: 'QEMU was stopped; nothing was changed' });
   }
   const relevant = console.filter((l) => l.trim() !== '');
-  if (verdict === undefined) {
+  // QEMU stopped by the timeout is a timeout, whatever the console said (or did not say) by then.
+  if (outcome.ended === 'timeout') verdict = 'timeout';
+  else if (verdict === undefined) {
     if (relevant.length === 0) verdict = 'no-output';
     else if (unpackError) verdict = 'initramfs-unpack-failed';
-    else if (outcome.ended === 'timeout') verdict = 'timeout';
     // qemu ended by itself (panic=-1 with -no-reboot, or a crash) without a recognised line.
     else verdict = 'kernel-panic';
   }
+  if (verdict === 'kernel-panic' && !found.initrd) verdict = 'no-initramfs';
   let lines = relevant.length > 0 ? relevant.slice(-shownLines) : outcome.stderr.split('\n').filter(Boolean).slice(-shownLines);
   // The unpack error comes long before the panic it causes: keep it in view as the first line.
   const cause = verdict === 'initramfs-unpack-failed' ? relevant.find((l) => unpackFailed.test(l)) : undefined;
@@ -96,6 +100,10 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
 }
 
 export function describeVerify(result: VerifyResult): string[] {
-  const head = result.verdict === 'pass' ? `${result.version}: pass: reached the initramfs's init (${result.seconds} s)` : `${result.version}: ${result.verdict} (${result.seconds} s)`;
+  const why: Partial<Record<Verdict, string>> = {
+    pass: "reached the initramfs's init",
+    'no-initramfs': 'no initramfs is installed for this kernel, so it found no init to run',
+  };
+  const head = `${result.version}: ${result.verdict}${why[result.verdict] ? `: ${why[result.verdict]}` : ''} (${result.seconds} s)`;
   return [head, ...(result.lines.length > 0 ? ['last console lines:', ...result.lines.map((l) => `  ${l}`)] : [])];
 }

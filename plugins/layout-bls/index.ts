@@ -4,7 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { emptyPlan, findBootRoot, isPlainFile, pathExists, type Context, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/plugin-api.js';
-import { countedFileName, isVersionFile, readBootTries } from '../shared/bls-naming.js';
+import { planCountedFile, versionFiles } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
 import { bootTargetProblems, cmdlineProblems, findBootTarget, loaderPath, requireBootTarget, type BootTarget } from '../shared/boot-target.js';
 import { entryFields, formatEntry, parseEntry } from './entry.js';
@@ -15,10 +15,7 @@ const entriesDir = (target: BootTarget) => path.join(target.boot.dir, 'loader', 
 const versionDir = (target: BootTarget, version: string) => path.join(target.boot.dir, target.token, version);
 
 /** Entry files of this version already there: counted, uncounted, or half-way through counting. */
-async function versionEntries(target: BootTarget, version: string): Promise<string[]> {
-  const names = await readdir(entriesDir(target)).catch(() => [] as string[]);
-  return names.filter((n) => isVersionFile(n, target.token, version, ENTRY_EXT)).map((n) => path.join(entriesDir(target), n));
-}
+const versionEntries = (target: BootTarget, version: string) => versionFiles(entriesDir(target), target.token, version, ENTRY_EXT);
 
 async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const target = await requireBootTarget(ctx);
@@ -31,11 +28,9 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   // A stale initramfs of the same version would not match the new kernel's modules.
   else if (await pathExists(initrd)) result.remove.push(initrd);
   const fields = await entryFields(ctx, kernel.version, loaderPath(target.boot, linux), kernel.initrd ? loaderPath(target.boot, initrd) : undefined);
-  const { tries } = await readBootTries(ctx);
-  const entry = path.join(entriesDir(target), countedFileName(target.token, kernel.version, ENTRY_EXT, tries));
-  result.write.push({ path: entry, content: formatEntry(fields), mode: MODE });
-  // A reinstall starts boot counting afresh: one entry per version, never a second one.
-  for (const old of await versionEntries(target, kernel.version)) if (old !== entry) result.remove.push(old);
+  const entry = await planCountedFile(ctx, entriesDir(target), target.token, kernel.version, ENTRY_EXT);
+  result.write.push({ path: entry.file, content: formatEntry(fields), mode: MODE });
+  result.remove.push(...entry.replaced);
   result.image = linux;
   return result;
 }

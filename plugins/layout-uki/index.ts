@@ -3,7 +3,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { emptyPlan, type Context, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/plugin-api.js';
-import { countedFileName, isVersionFile, readBootTries, versionOfFile } from '../shared/bls-naming.js';
+import { planCountedFile, versionFiles, versionOfFile } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
 import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget, type BootTarget } from '../shared/boot-target.js';
 import { assembleProblems, assembleUki } from './assemble.js';
@@ -13,10 +13,7 @@ const MODE = 0o644;
 const EXT = '.efi';
 const linuxDir = (target: BootTarget) => path.join(target.boot.dir, 'EFI', 'Linux');
 
-async function versionImages(target: BootTarget, version: string): Promise<string[]> {
-  const names = await readdir(linuxDir(target)).catch(() => [] as string[]);
-  return names.filter((n) => isVersionFile(n, target.token, version, EXT)).map((n) => path.join(linuxDir(target), n));
-}
+const versionImages = (target: BootTarget, version: string) => versionFiles(linuxDir(target), target.token, version, EXT);
 
 async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> {
   const problems = await bootTargetProblems(ctx);
@@ -34,13 +31,11 @@ async function makeUki(ctx: Context, kernel: StagedKernel): Promise<string> {
 async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const target = await requireBootTarget(ctx);
   const source = (await prebuiltUki(kernel)) ?? (await makeUki(ctx, kernel));
-  const { tries } = await readBootTries(ctx);
-  const image = path.join(linuxDir(target), countedFileName(target.token, kernel.version, EXT, tries));
+  const image = await planCountedFile(ctx, linuxDir(target), target.token, kernel.version, EXT);
   const result = emptyPlan();
-  result.place.push({ from: source, to: image, mode: MODE });
-  // A reinstall starts boot counting afresh: one image per version, never a second one.
-  for (const old of await versionImages(target, kernel.version)) if (old !== image) result.remove.push(old);
-  result.image = image;
+  result.place.push({ from: source, to: image.file, mode: MODE });
+  result.remove.push(...image.replaced);
+  result.image = image.file;
   return result;
 }
 

@@ -1,6 +1,7 @@
 // How BLS entries and UKIs are named on the boot root, shared by the bls and uki layouts:
 // TOKEN-KVER, with boot counting (`+TRIES`, later `+LEFT-DONE`) from /etc/kernel/tries.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Context } from '../../src/core/plugin-api.js';
 
 /** A token becomes a directory and a file name prefix on a FAT filesystem. */
@@ -34,4 +35,21 @@ export function isVersionFile(name: string, token: string, version: string, ext:
 export function versionOfFile(name: string, token: string, ext: string): string | undefined {
   const match = new RegExp(`^${escapeRegExp(`${token}-`)}(.+?)(\\+\\d+(-\\d+)?)?${escapeRegExp(ext)}$`).exec(name);
   return match?.[1];
+}
+
+/** This version's files in DIR: counted, uncounted, or half-way through counting. */
+export async function versionFiles(dir: string, token: string, version: string, ext: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => isVersionFile(n, token, version, ext)).map((n) => path.join(dir, n));
+}
+
+/**
+ * Where this version's file goes in DIR, counted when /etc/kernel/tries asks for it, and the
+ * version's other files there, which it replaces: a reinstall starts boot counting afresh, one file
+ * per version, never a second one.
+ */
+export async function planCountedFile(ctx: Context, dir: string, token: string, version: string, ext: string): Promise<{ file: string; replaced: string[] }> {
+  const { tries } = await readBootTries(ctx);
+  const file = path.join(dir, countedFileName(token, version, ext, tries));
+  return { file, replaced: (await versionFiles(dir, token, version, ext)).filter((old) => old !== file) };
 }

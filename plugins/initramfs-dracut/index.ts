@@ -12,7 +12,7 @@ export const dracutGenerator: InitramfsGenerator = {
   async preflight(_ctx, kernel) {
     // dracut stops late and obscurely without the modules tree and its modules.dep.
     const present = await isFile(path.join(kernel.moduleDir, 'modules.order'));
-    return present ? [] : [`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} (run make modules_install, or use --initramfs none)`];
+    return present ? [] : [`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} (run make modules_install, or kinstall stage --build-dir OUT --modules-dir DIR, or use --initramfs none)`];
   },
   async generate(ctx, kernel, outFile) {
     await ctx.exec.run(dracutCommand(ctx), dracutArguments(ctx, kernel, outFile), { streamOutput: ctx.request.verbose });

@@ -139,10 +139,11 @@ export async function verify(io: Io, values: ParsedValues, args: string[]): Prom
   throw new KinstallError('EVERIFY', { version: result.version, why: result.verdict });
 }
 
-export async function installAll(io: Io, values: ParsedValues): Promise<number> {
-  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+export async function installAll(io: Io, values: ParsedValues, bootDir?: string): Promise<number> {
+  const ctx = await createContext({ request: buildRequest(values, io.cwd, bootDir), registry: builtinPlugins(), env: io.env });
   return underLockRecovered(ctx, async () => {
     const versions = await stagedVersions(ctx);
+    if (versions.length === 0) ctx.log.warn(`no staged kernel (no ${ctx.paths.under('/lib/modules/*/vmlinuz')}): nothing to install`);
     const failed: string[] = [];
     let unrestored: unknown;
     for (const version of versions) {

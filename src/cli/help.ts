@@ -2,7 +2,10 @@
 
 const commonOptions = `Options (every command):
   --root DIR          operate on the system mounted at DIR (/boot, /etc/kernel, /lib/modules,
-                      /var/log and the ESP all resolved under DIR); default /
+                      /var/log and the ESP all resolved under DIR); default /. A file argument
+                      (IMAGE, SYSTEM_MAP, --initrd, --build-dir, --modules-dir) already inside DIR
+                      is taken as is, else DIR/PATH when it exists, else PATH on the host; a boot
+                      dir (DIR, --boot-dir, --esp) is always inside DIR, with or without DIR in front
   --layout NAME       auto, compat, grub, bls (alias systemd-boot), uki, efistub, lilo
                       (default: install.conf's layout=, else auto)
   --initramfs NAME    auto, dracut or none (default: install.conf's initrd_generator=, else auto)
@@ -95,7 +98,10 @@ ${commonOptions}`,
 Read include/config/kernel.release, arch/x86/boot/bzImage (arm64: arch/arm64/boot/Image),
 System.map and .config from a kbuild output tree and copy them to
 <root>/lib/modules/KVER/{vmlinuz,System.map,config}. Files that already hold the same content
-are left untouched. Nothing is written into the build tree.`,
+are left untouched. Nothing is written into the build tree. DIR is the make O= output tree, not
+the source tree. --modules-dir DIR copies the modules that make modules_install
+INSTALL_MOD_PATH=DIR put in DIR/lib/modules/KVER; when the build has modules (modules.order) and
+none are installed for KVER, a warning says so (kinstall add needs them for the initramfs).`,
   list: `Usage: kinstall list [--layout NAME] [--json] [--root DIR]
 
 Every installed kernel as the layouts find it, newest first: version, layout, total size,
@@ -149,7 +155,7 @@ a kernel.`,
 };
 
 export const installkernelHelp = `Usage: installkernel VERSION IMAGE [SYSTEM_MAP] [DIR] [OPTIONS]
-       installkernel --all [OPTIONS]
+       installkernel [VERSION IMAGE [SYSTEM_MAP] [DIR]] --all [OPTIONS]
        installkernel [OPTIONS]
 
 The interface the kernel's \`make install\` and ebuilds' pkg_postinst call: stage IMAGE
@@ -159,6 +165,8 @@ dir (default /boot). A fifth argument is ignored. With no arguments, the running
 (under --root, the newest staged one) is reinstalled from the neutral location.
 
   -a, --all           install every <root>/lib/modules/*/ that has a vmlinuz; continue past
-                      failures and exit non-zero if any failed
+                      failures and exit non-zero if any failed. Positionals are accepted as
+                      Gentoo's dist-kernel passes them (VERSION IMAGE SYSTEM_MAP DIR --all):
+                      VERSION, IMAGE and SYSTEM_MAP are not used, DIR is still the boot dir
 
 ${commonOptions}`;

@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
 import type { Request } from '../core/context.js';
 import { errorMessage, KinstallError } from '../core/errors.js';
+import { asTargetPath } from '../core/paths.js';
 
 const globalOptions = {
   root: { type: 'string' },
@@ -63,8 +64,11 @@ function parseKeep(value: string | undefined): number | undefined {
 }
 
 export function buildRequest(values: ParsedValues, cwd: string, bootDir?: string): Request {
+  const root = path.resolve(cwd, values.root ?? '/');
+  // DIR, --boot-dir and --esp name places of the target: one already spelled with the root loses it.
+  const targetPath = (dir: string | undefined) => (dir === undefined ? undefined : asTargetPath(root, dir));
   return {
-    root: path.resolve(cwd, values.root ?? '/'),
+    root,
     dryRun: values['dry-run'] ?? false,
     verbose: values.verbose ?? false,
     json: values.json ?? false,
@@ -73,8 +77,8 @@ export function buildRequest(values: ParsedValues, cwd: string, bootDir?: string
     overrides: {
       layout: values.layout,
       initrdGenerator: values.initramfs,
-      bootDir: bootDir ?? values['boot-dir'],
-      bootRoot: values.esp,
+      bootDir: targetPath(bootDir ?? values['boot-dir']),
+      bootRoot: targetPath(values.esp),
       cmdline: values.cmdline,
       keep: parseKeep(values.keep),
       configFile: values.config === undefined ? undefined : path.resolve(cwd, values.config),

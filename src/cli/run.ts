@@ -84,8 +84,13 @@ export function runInstallkernel(io: Io): Promise<number> {
     }
     refuseOptions(values, ['build-dir', 'modules-dir'], 'installkernel');
     if (values.all) {
-      if (positionals.length > 0) throw new KinstallError('EUSAGE', { what: 'installkernel --all takes no VERSION or IMAGE' });
-      return await installAll(io, values);
+      // Gentoo's dist-kernel reinstalls with `installkernel VER IMAGE MAP DIR --all`: every staged
+      // kernel is installed from the neutral location, so VERSION, IMAGE and SYSTEM_MAP are not
+      // used; DIR still names the boot dir.
+      if (positionals.length > 4) {
+        throw new KinstallError('EUSAGE', { what: `installkernel --all takes at most VERSION IMAGE SYSTEM_MAP DIR, found ${positionals.length} arguments` });
+      }
+      return await installAll(io, values, positionals[3]);
     }
     if (positionals.length === 1 || positionals.length > 5) {
       throw new KinstallError('EUSAGE', { what: `installkernel takes VERSION IMAGE [SYSTEM_MAP] [DIR], found ${positionals.length} argument(s) (see --help)` });

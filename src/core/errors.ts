@@ -41,6 +41,7 @@ export const errorCodes = define({
     message: (a) => `no staged kernel ${a.version}: ${a.path} is missing (give the image, or run kinstall stage)`,
   },
   ENOBUILD: { exit: 'badInput', message: (a) => `not a kernel build directory: ${a.dir} (${a.why})` },
+  ENOSYSTEMMAP: { exit: 'badInput', message: (a) => `System.map not found: ${a.path}` },
   ENOINITRD: { exit: 'badInput', message: (a) => `initramfs not found: ${a.path}` },
   ENOTINSTALLED: { exit: 'badInput', message: (a) => `kernel ${a.version} is not installed in the ${a.layout} layout` },
   ERUNNING: { exit: 'badInput', message: (a) => `refusing to remove ${a.version}: it is the running kernel (use --force)` },

@@ -7,9 +7,9 @@ import { firstFile, isFile } from '../fs.js';
 import { discoverHooks, runHooks, type HookEnvironment, type HookOutcome } from '../pipeline/hooks.js';
 import type { PipelineState } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
-import { resolveInRoot } from '../paths.js';
+import { argumentPath, resolveInRoot } from '../paths.js';
 import { locateKernel } from '../system/kernel-sources.js';
-import { holdsModules, NEUTRAL_NAMES, planNeutralLocation, type KernelSources } from '../system/neutral-location.js';
+import { depmodArguments, holdsModules, NEUTRAL_NAMES, planNeutralLocation, type KernelSources } from '../system/neutral-location.js';
 import { describePlan, type InitramfsGenerator, type Layout, type Plan, type StagedKernel } from '../types.js';
 
 export interface InstallInput {
@@ -81,7 +81,9 @@ export async function resolve(state: InstallState): Promise<void> {
   const { ctx, input } = state;
   const { version, image, info, sources } = await locateKernel(ctx, input);
   const neighbourInitrd = await findNeighbourInitrd(ctx, image, version);
-  const prebuiltInitrds = input.initrds.length > 0 ? input.initrds : neighbourInitrd ? [neighbourInitrd] : [];
+  // --initrd files under --root by the same rule as IMAGE (paths.ts).
+  const given = await Promise.all(input.initrds.map((file) => argumentPath(ctx, file, 'ENOINITRD')));
+  const prebuiltInitrds = given.length > 0 ? given : neighbourInitrd ? [neighbourInitrd] : [];
   for (const file of prebuiltInitrds) {
     if (!(await isFile(file))) throw new KinstallError('ENOINITRD', { path: file });
   }
@@ -147,7 +149,7 @@ export async function depmod(state: InstallState): Promise<void> {
   const { version, moduleDir: dir } = resolvedOf(state).kernel;
   const present = (await readdir(dir)).filter((name) => name.startsWith('modules.') && !DEPMOD_INPUTS.has(name));
   await state.txn.preserve([...new Set([...DEPMOD_OUTPUTS, ...present])].map((name) => path.join(dir, name)));
-  await ctx.exec.run('depmod', ['-a', '-b', ctx.paths.root, version]);
+  await ctx.exec.run('depmod', await depmodArguments(ctx, version));
 }
 
 export async function initramfs(state: InstallState): Promise<void> {

@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { firstFile, isFile } from '../fs.js';
 import { inspectKernelImage } from './kernel-image.js';
-import { resolveInRoot } from '../paths.js';
+import { argumentPath, resolveInRoot } from '../paths.js';
 import { NEUTRAL_NAMES, type KernelSources } from './neutral-location.js';
 import type { KernelImageInfo } from '../types.js';
 import { checkVersionString, newestStagedVersion } from './versions.js';
@@ -42,7 +42,21 @@ async function findCompanions(version: string, image: string, input: KernelReque
   return { version, image, systemMap, config };
 }
 
-export async function locateKernel(ctx: Context, input: KernelRequest): Promise<LocatedKernel> {
+/**
+ * IMAGE and SYSTEM_MAP under --root (paths.ts's rule), both checked before anything runs: a
+ * System.map that is not there is bad input, not a failure half-way through the install.
+ */
+async function locateArguments(ctx: Context, input: KernelRequest): Promise<KernelRequest> {
+  const image = input.image === undefined ? undefined : await argumentPath(ctx, input.image, 'ENOIMAGE');
+  const systemMap = input.systemMap === undefined ? undefined : await argumentPath(ctx, input.systemMap, 'ENOSYSTEMMAP');
+  if (systemMap !== undefined && !(await isFile(systemMap))) {
+    throw new KinstallError('ENOSYSTEMMAP', { path: systemMap }, ['SYSTEM_MAP must be a regular file (the System.map of the build)']);
+  }
+  return { ...input, image, systemMap };
+}
+
+export async function locateKernel(ctx: Context, given: KernelRequest): Promise<LocatedKernel> {
+  const input = await locateArguments(ctx, given);
   let version = input.version;
   let image = input.image;
   if (!image) {

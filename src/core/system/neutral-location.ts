@@ -60,7 +60,8 @@ export async function stagedVersions(ctx: Context): Promise<string[]> {
   const names = await readdir(ctx.paths.modulesBase).catch(() => [] as string[]);
   const found: string[] = [];
   for (const name of names) {
-    if (await isFile(path.join(ctx.paths.moduleDir(name), NEUTRAL_NAMES.image))) found.push(name);
+    // Gentoo's vmlinuz is an absolute link naming the target's /usr/src: followed inside the root.
+    if (await isFile(await resolveInRoot(ctx, path.join(ctx.paths.moduleDir(name), NEUTRAL_NAMES.image)))) found.push(name);
   }
   return found.sort();
 }
@@ -73,11 +74,20 @@ export async function holdsModules(dir: string): Promise<boolean> {
   return (await hasModulesOrder(dir)) || isDirectory(path.join(dir, 'kernel'));
 }
 
+/** Why a directory without include/config/kernel.release is no build output, and what to give instead. */
+async function whyNotBuilt(buildDir: string): Promise<string> {
+  // The source tree of an out-of-tree build: Kconfig and scripts/kconfig, but the build output is elsewhere.
+  if ((await isFile(path.join(buildDir, 'Kconfig'))) && (await isDirectory(path.join(buildDir, 'scripts/kconfig')))) {
+    return 'it is the kernel source tree; give the make O= output directory instead: kinstall stage --build-dir OUT';
+  }
+  if (await isFile(path.join(buildDir, '.config'))) return 'it is configured but was never built (no include/config/kernel.release); run make first';
+  return 'no include/config/kernel.release; run make first';
+}
+
 /** Reads a kbuild output tree (`make O=DIR`): release, image, System.map and .config. */
 export async function readBuildDir(buildDir: string): Promise<KernelSources> {
-  const releaseFile = path.join(buildDir, 'include/config/kernel.release');
-  const release = await readFile(releaseFile, 'utf8').catch(() => undefined);
-  if (release === undefined) throw new KinstallError('ENOBUILD', { dir: buildDir, why: `${releaseFile} is missing; run make first` });
+  const release = await readFile(path.join(buildDir, 'include/config/kernel.release'), 'utf8').catch(() => undefined);
+  if (release === undefined) throw new KinstallError('ENOBUILD', { dir: buildDir, why: await whyNotBuilt(buildDir) });
   const version = release.trim();
   const image = await firstFile(
     ['arch/x86/boot/bzImage', 'arch/arm64/boot/Image', 'arch/arm64/boot/Image.gz', 'vmlinux'].map((p) => path.join(buildDir, p)),
@@ -89,6 +99,12 @@ export async function readBuildDir(buildDir: string): Promise<KernelSources> {
     systemMap: await firstFile([path.join(buildDir, 'System.map')]),
     config: await firstFile([path.join(buildDir, '.config')]),
   };
+}
+
+/** How many modules a build tree's modules.order lists (0 without one). */
+export async function builtModuleCount(buildDir: string): Promise<number> {
+  const order = await readFile(path.join(buildDir, 'modules.order'), 'utf8').catch(() => '');
+  return order.split('\n').filter((line) => line.trim() !== '').length;
 }
 
 /** Where `make modules_install INSTALL_MOD_PATH=DIR` put the modules of a version (DIR/lib/modules/KVER). */
@@ -122,4 +138,34 @@ export async function placeModulesTree(ctx: Context, txn: Transaction, source: s
     }
   }
   await txn.apply(plan);
+}
+
+const MODULE_FILE = /\.ko(?:\.(?:gz|xz|zst))?$/;
+
+/**
+ * depmod's arguments for a version. Under --root, an absolute symlink in the modules dir names a
+ * file of the target (Gentoo's vmlinuz -> /usr/src/linux-KV/…), which depmod, reading the host's
+ * /usr/src, reports as `fstatat … No such file or directory`. Then the modules are found here,
+ * inside the root, and named to depmod one by one, so that it scans nothing itself.
+ */
+export async function depmodArguments(ctx: Context, version: string): Promise<string[]> {
+  const scan = ['-a', '-b', ctx.paths.root, version];
+  if (ctx.isHostRoot) return scan;
+  const dir = ctx.paths.moduleDir(version);
+  const modules: string[] = [];
+  let escaping = false;
+  const walk = async (current: string, top: boolean): Promise<void> => {
+    for (const entry of await readdir(current, { withFileTypes: true })) {
+      const file = path.join(current, entry.name);
+      // depmod itself never enters build/ and source/.
+      if (top && (entry.name === 'build' || entry.name === 'source')) continue;
+      if (entry.isSymbolicLink()) escaping ||= path.isAbsolute(await readlink(file));
+      else if (entry.isDirectory()) await walk(file, false);
+      else if (entry.isFile() && MODULE_FILE.test(entry.name)) modules.push(file);
+    }
+  };
+  await walk(dir, true);
+  if (!escaping || modules.length === 0) return scan;
+  ctx.log.debug(`${dir} holds absolute symlinks into the target: naming its ${modules.length} module(s) to depmod`);
+  return ['-b', ctx.paths.root, version, ...modules.sort()];
 }

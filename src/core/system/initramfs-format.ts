@@ -123,7 +123,7 @@ export async function checkInitramfsFile(exec: Exec, file: string): Promise<Init
   // itself end in zero bytes (gzip's size field): the whole rest first, then without the padding.
   let stripped = data.length;
   while (stripped > last.offset && data[stripped - 1] === 0) stripped--;
-  const ends = [...new Set([data.length, stripped, stripped + 1, stripped + 2, stripped + 3])].filter((e) => e <= data.length);
+  const ends = [...new Set([data.length, ...Array.from({ length: 9 }, (_, k) => stripped + k)])].filter((e) => e <= data.length);
   const scratch = await tmpDir({ prefix: 'kinstall-initramfs-', unsafeCleanup: true });
   try {
     const stream = path.join(scratch.path, `stream${command.suffix}`);

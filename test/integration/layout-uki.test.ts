@@ -134,7 +134,8 @@ describe('uki layout', () => {
     // An odd size, so any padding objcopy added to the section would show.
     const given = root.at('/tmp/pre.img');
     mkdirSync(path.dirname(given), { recursive: true });
-    writeFileSync(given, randomBytes(300_001));
+    const stream = Buffer.concat([initramfsFixture('early'), gzipSync(randomBytes(300_001))]);
+    writeFileSync(given, stream.length % 2 === 1 ? stream : Buffer.concat([stream, Buffer.alloc(1)]));
 
     rmSync(root.at('/etc/os-release'));
     const before = snapshotTree(root.root);

@@ -3,12 +3,16 @@
 import path from 'node:path';
 import { isFile, type InitramfsGenerator } from '../../src/core/plugin-api.js';
 import { dracutArguments, dracutCommand, dracutSchema } from '../shared/dracut.js';
+import { describeDracutInitramfs } from '../shared/dracut-initramfs.js';
 
 export const dracutGenerator: InitramfsGenerator = {
   name: 'dracut',
   producesImage: true,
   optionSchema: dracutSchema,
   requiredTools: (ctx) => [dracutCommand(ctx)],
+  // udev in the initramfs finds devices in devtmpfs; dracut's init mounts it first.
+  requiredKernelConfig: ['DEVTMPFS'],
+  describeInitramfs: describeDracutInitramfs,
   async preflight(_ctx, kernel) {
     // dracut stops late and obscurely without the modules tree and its modules.dep.
     const present = await isFile(path.join(kernel.moduleDir, 'modules.order'));

@@ -116,6 +116,7 @@ async function markDefault(ctx: Context, kernels: InstalledKernel[]): Promise<vo
 export const efistubLayout: Layout = {
   name: 'efistub',
   optionSchema: efistubSchema,
+  requiredKernelConfig: ['EFI', 'EFI_STUB'],
   preflight,
   plan,
   async activate(ctx, kernel, _plan, txn) {

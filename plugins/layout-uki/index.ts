@@ -64,6 +64,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
 export const ukiLayout: Layout = {
   name: 'uki',
   optionSchema: ukiSchema,
+  requiredKernelConfig: ['EFI', 'EFI_STUB'],
   async claimsImage(_ctx, image) {
     return image.format === 'uki' ? `${image.path} is a Unified Kernel Image` : undefined;
   },

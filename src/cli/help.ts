@@ -17,7 +17,10 @@ const commonOptions = `Options (every command):
   --config FILE       kinstall config file (default: searched in <root>/etc/kinstall/)
   --keep N            after installing, remove the oldest kernels beyond N
   --dry-run           resolve, check and print the plan; change nothing
-  --force             install even when VERSION differs from the image's own version
+  --force             override a refusal that guards against a likely mistake: install when
+                      VERSION differs from the image's own version, or when the bootability
+                      check finds the kernel's config cannot boot the target (a warning per
+                      option); remove the running kernel
   --json              print the result as JSON on stdout (an error as {"error": {code,
                       exitCode, message, details}})
   -v, --verbose       debug logging, tool output and stack traces
@@ -67,8 +70,8 @@ Layouts:
   auto      uki for a UKI image; bls when the ESP has loader/; lilo when /etc/lilo.conf exists;
             grub when <boot>/grub/grub.cfg exists; else compat
 
-Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed (also: lock not obtained,
-unsafe file ownership or mode, qemu missing), 5 a tool or hook failed or a signal arrived and
+Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed (also: the kernel's config
+cannot boot the target, lock not obtained, unsafe file ownership or mode, qemu missing), 5 a tool or hook failed or a signal arrived and
 everything was rolled back, 6 rollback failed or an interrupted run's journal cannot be used,
 7 installed but a postinst hook or the pruning of old kernels failed, 8 verify: the kernel did
 not reach init, 9 installkernel --all: some kernels installed, the others failed and were rolled back.
@@ -89,8 +92,19 @@ Examples:
 export const commandHelp: Record<string, string> = {
   add: `Usage: kinstall add [VERSION] [IMAGE] [--initrd FILE]... [OPTIONS]
 
-Install a kernel: resolve, preflight, stage, depmod, preinst hooks, initramfs, plan, commit,
-activate the bootloader, postinst hooks. Any failure before the end restores every file.
+Install a kernel: resolve, preflight, bootability, stage, depmod, preinst hooks, initramfs, plan,
+commit, activate the bootloader, postinst hooks. Any failure before the end restores every file.
+
+The bootability check reads the kernel's config (.config with the image or in its build tree,
+include/config/auto.conf, or <root>/lib/modules/VERSION/config) before anything changes and
+checks it against the target: the root filesystem of /etc/fstab (or the running root) and the
+root device's drivers built in (=y), or =m with an initramfs that loads modules; BLK_DEV_INITRD
+and the RD_* option of the initramfs's compression (dracut's configured or default compressor, a
+prebuilt image's magic); the options systemd needs when dracut's initramfs runs it; DEVTMPFS for
+dracut; EFI and EFI_STUB for efistub and uki; MODULES when there are modules. Every unmet option
+is named in one EUNBOOTABLE error (exit 4); --force or bootabilityCheck = "warn" installs anyway
+with warnings. A kernel without a config gets one warning. A truncated or corrupt prebuilt
+initramfs fails preflight (exit 4).
 
 ${commonOptions}`,
   stage: `Usage: kinstall stage --build-dir DIR [--modules-dir DIR] [--root DIR] [--dry-run]

@@ -51,6 +51,10 @@ export const errorCodes = define({
     message: (a) => `another kinstall (pid ${a.pid}) still holds ${a.file} after ${a.seconds} s (raise lockTimeout, or wait for it to finish)`,
   },
   EPREFLIGHT: { exit: 'preflight', message: (a) => `${a.count} preflight check(s) failed: ${a.summary}` },
+  EUNBOOTABLE: {
+    exit: 'preflight',
+    message: (a) => `the config of ${a.version} cannot boot this target: ${a.count} kernel option(s) missing (use --force to install anyway)`,
+  },
   ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
   EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },
   ESTEP: { exit: 'rolledBack', message: (a) => `${a.step} failed: ${a.why}; ${a.outcome}` },

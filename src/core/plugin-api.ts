@@ -11,8 +11,11 @@ export type { Logger } from './logger.js';
 export {
   describePlan,
   emptyPlan,
+  type InitramfsCompression,
   type InitramfsGenerator,
+  type InitramfsTraits,
   type InstalledKernel,
+  type KernelConfig,
   type KernelImageInfo,
   type Layout,
   type OptionSchema,

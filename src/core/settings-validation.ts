@@ -15,6 +15,7 @@ const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
   cmdline: 'string',
   keep: 'number',
   lockTimeout: 'number',
+  bootabilityCheck: 'string',
   plugins: 'string[]',
 };
 const coreKeyToSetting: Record<string, keyof RawSettings> = {
@@ -85,6 +86,8 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
   }
   const lockTimeout = raw.lockTimeout === undefined ? 600 : Number(raw.lockTimeout);
   if (!Number.isFinite(lockTimeout) || lockTimeout < 0) problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
+  const bootabilityCheck = raw.bootabilityCheck ?? 'refuse';
+  if (bootabilityCheck !== 'refuse' && bootabilityCheck !== 'warn') problems.push(`bootabilityCheck must be "refuse" or "warn", found "${String(bootabilityCheck)}"`);
   const bootDir = raw.bootDir ?? '/boot';
   if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
 
@@ -102,6 +105,7 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
     cmdline: raw.cmdline,
     keep,
     lockTimeout,
+    bootabilityCheck,
     plugins: raw.plugins ?? [],
     pluginOptions: Object.freeze(pluginOptions),
   });

@@ -27,6 +27,8 @@ export interface Settings {
   keep?: number;
   /** Seconds a run waits for another kinstall on the same root before ELOCKED. */
   lockTimeout: number;
+  /** `refuse` (default): a kernel config that cannot boot the target stops the install; `warn`: as --force. */
+  bootabilityCheck: 'refuse' | 'warn';
   /** Plugin modules to load, by path (relative to the config file) or package name. */
   plugins: string[];
   /** Frozen option sections, by plugin name. */
@@ -66,6 +68,7 @@ const envKeys: Record<string, keyof RawSettings> = {
   KINSTALL_CMDLINE: 'cmdline',
   KINSTALL_KEEP: 'keep',
   KINSTALL_LOCK_TIMEOUT: 'lockTimeout',
+  KINSTALL_BOOTABILITY_CHECK: 'bootabilityCheck',
   BOOT_ROOT: 'bootRoot',
 };
 

@@ -15,6 +15,25 @@ export interface KernelImageInfo {
   size: number;
 }
 
+/** How an initramfs is compressed; `none`: an uncompressed cpio archive. */
+export type InitramfsCompression = 'none' | 'gzip' | 'bzip2' | 'lzma' | 'xz' | 'lzo' | 'lz4' | 'zstd';
+
+/** A kernel's build configuration: option name without `CONFIG_` → `y`, `m`, `n` or its value. */
+export interface KernelConfig {
+  file: string;
+  values: ReadonlyMap<string, string>;
+}
+
+/** What the bootability check needs to know of the initramfs a generator will make. */
+export interface InitramfsTraits {
+  /** The compression it will use; undefined when the generator cannot tell. */
+  compression?: InitramfsCompression;
+  /** It carries the kernel modules the root device and filesystem need (=m is then enough). */
+  carriesModules: boolean;
+  /** Its init is systemd, which needs the kernel options systemd's README lists. */
+  runsSystemd: boolean;
+}
+
 /** A kernel in the neutral location, ready for a layout to place. */
 export interface StagedKernel {
   version: string;
@@ -169,6 +188,8 @@ export interface Layout {
   requiredTools?(ctx: Context): string[];
   /** Optional: the layout's own checks; each problem is one line saying what is wrong and how to fix it. */
   preflight?(ctx: Context, kernel: StagedKernel): Promise<string[]>;
+  /** Optional: kernel options (without `CONFIG_`) the layout's way of booting needs built in (=y). */
+  requiredKernelConfig?: readonly string[];
   /**
    * Optional: true when the layout's image carries an initramfs the layout generates itself (a UKI
    * built by dracut --uefi): the core's initramfs step then generates none and leaves
@@ -187,6 +208,10 @@ export interface InitramfsGenerator {
   requiredTools?(ctx: Context): string[];
   /** The generator's own checks, as Layout.preflight. */
   preflight?(ctx: Context, kernel: StagedKernel): Promise<string[]>;
+  /** Optional: kernel options (without `CONFIG_`) its initramfs needs built in (=y). */
+  requiredKernelConfig?: readonly string[];
+  /** Optional: what its initramfs for this kernel will be; without it the bootability check cannot tell. */
+  describeInitramfs?(ctx: Context, kernel: StagedKernel, config: KernelConfig): Promise<InitramfsTraits>;
 }
 
 /** The built-in and loaded plugins, handed to the core by the CLI. */

@@ -1,9 +1,28 @@
-// Hand-made initramfs images for verify tests: small, built in milliseconds, and boot-behaviour
-// known exactly, unlike a dracut image whose output depends on its modules and the machine's speed.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+// Hand-made initramfs images for tests: real newc cpio archives (the kernel's format, which
+// preflight checks), written here rather than by cpio(1), whose inode numbers and times would differ
+// between calls; and a verify fixture whose boot behaviour is known exactly, unlike a dracut image
+// whose output depends on its modules and the machine's speed.
+
+function newcEntry(name: string, content: Buffer, mode: number): Buffer {
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  const nameBytes = Buffer.from(`${name}\0`);
+  // magic, then ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
+  const fields = [1, mode, 0, 0, 1, 0, content.length, 0, 0, 0, 0, nameBytes.length, 0];
+  const header = Buffer.from(`070701${fields.map(hex).join('')}`, 'latin1');
+  const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
+  const head = Buffer.concat([header, nameBytes]);
+  return Buffer.concat([head, pad(head.length), content, pad(content.length)]);
+}
+
+/** A newc archive of these files, then the trailer. */
+function newcArchive(files: Array<[string, Buffer, number]>): Buffer {
+  return Buffer.concat([...files.map(([name, content, mode]) => newcEntry(name, content, mode)), newcEntry('TRAILER!!!', Buffer.alloc(0), 0)]);
+}
+
+/** A prebuilt initramfs for tests that only move one around: one file whose content is `label`. */
+export function initramfsFixture(label: string): Buffer {
+  return newcArchive([['label', Buffer.from(label), 0o100644]]);
+}
 
 /**
  * A static x86-64 ELF executable that calls pause(2) forever: an init that never prints a byte
@@ -40,11 +59,5 @@ function silentInit(): Buffer {
 
 /** A newc cpio holding only /init = silentInit(): the kernel runs it, then the console stays quiet. */
 export function silentInitramfs(): Buffer {
-  const tree = mkdtempSync(path.join(os.tmpdir(), 'kinstall-silent-'));
-  try {
-    writeFileSync(path.join(tree, 'init'), silentInit(), { mode: 0o755 });
-    return execFileSync('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: tree, input: 'init\n' });
-  } finally {
-    rmSync(tree, { recursive: true, force: true });
-  }
+  return newcArchive([['init', silentInit(), 0o100755]]);
 }

@@ -8,6 +8,7 @@ import { installkernel, kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -205,11 +206,11 @@ describe('kinstall stage', () => {
 
       // Later, from the neutral location alone: the links are read through the root, and the
       // initramfs the package ships beside its bzImage (USE=initramfs) is the one installed.
-      writeFileSync(root.at(`${src}/arch/x86/boot/initrd`), 'the dist-kernel\'s prebuilt initramfs\n');
+      writeFileSync(root.at(`${src}/arch/x86/boot/initrd`), initramfsFixture('the dist-kernel\'s prebuilt initramfs\n'));
       const again = await kinstall(['add', '--root', root.root, '--layout', 'compat', V]);
       expect(again.exitCode, again.stderr).toBe(0);
       expect(again.stderr).toContain('initramfs prebuilt');
-      expect(readFileSync(root.at(`/boot/initramfs-${V}.img`), 'utf8')).toBe('the dist-kernel\'s prebuilt initramfs\n');
+      expect(readFileSync(root.at(`/boot/initramfs-${V}.img`))).toEqual(initramfsFixture('the dist-kernel\'s prebuilt initramfs\n'));
       expect(readFileSync(root.at(`/boot/System.map-${V}`)).equals(readFileSync(kernel.systemMap))).toBe(true);
       expect(snapshotTree(root.at('/lib/modules'))).toEqual(before);
     });

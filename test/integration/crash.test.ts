@@ -11,6 +11,7 @@ import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -28,7 +29,7 @@ function newRoot(layout: 'compat' | 'lilo'): TestRoot {
   roots.push(r);
   mkdirSync(r.at('/var/fake'), { recursive: true });
   if (layout === 'lilo') writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
-  for (const tag of ['a', 'b', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), `prebuilt initramfs ${tag}\n`);
+  for (const tag of ['a', 'b', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
   return r;
 }
 
@@ -175,7 +176,7 @@ describe('SIGKILL as each pipeline step begins, then kinstall recover: boot dir 
     const r = makeRoot({ modules: true });
     roots.push(r);
     mkdirSync(r.at('/var/fake'), { recursive: true });
-    for (const tag of ['a', 'b']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), `prebuilt initramfs ${tag}\n`);
+    for (const tag of ['a', 'b']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
     for (const phase of ['preinst', 'postinst']) {
       mkdirSync(r.at(`/etc/kernel/${phase}.d`), { recursive: true });
       writeFileSync(r.at(`/etc/kernel/${phase}.d/10-ok`), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
@@ -224,7 +225,7 @@ describe('SIGKILL during remove: the modules dir goes through the journal too', 
     const r = makeRoot({ modules: true });
     roots.push(r);
     mkdirSync(r.at('/var/fake'), { recursive: true });
-    writeFileSync(r.at('/var/fake/initrd-a'), 'prebuilt initramfs a\n');
+    writeFileSync(r.at('/var/fake/initrd-a'), initramfsFixture('prebuilt initramfs a\n'));
     await ok(r, ['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-a'), V, kernel.image]);
     return r;
   }

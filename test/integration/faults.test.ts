@@ -11,6 +11,7 @@ import { CHROOT_LOG, FAILING_TOOL, failingRuns, failingRunsInRoot, failingToolsE
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot, writeHook } from '../helpers/root.js';
 import { snapshotTree, type TreeSnapshot } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -45,7 +46,7 @@ function newRoot(config: Record<string, unknown> = {}, staleIndex = true): TestR
   const r = makeRoot({ modules: true, config });
   roots.push(r);
   mkdirSync(r.at('/var/fake'), { recursive: true });
-  for (const version of [V, V2]) writeFileSync(r.at(`/var/fake/initrd-${version}`), `prebuilt initramfs for ${version}\n`);
+  for (const version of [V, V2]) writeFileSync(r.at(`/var/fake/initrd-${version}`), initramfsFixture(`prebuilt initramfs for ${version}\n`));
   writeFileSync(r.at(`/boot/vmlinuz-${V}`), `an older build of ${V}\n`);
   writeFileSync(r.at(`/boot/initramfs-${V}.img`), `an older initramfs of ${V}\n`);
   if (staleIndex) for (const [name, content] of Object.entries(STALE_INDEX)) writeFileSync(r.at(`/lib/modules/${V}/${name}`), content);

@@ -10,6 +10,7 @@ import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -70,7 +71,7 @@ describe('efistub layout', () => {
   it('installing the same version twice gives the same tree and still one firmware entry', async () => {
     root = efiRoot();
     const initrd = root.at('/var/fake/initrd');
-    writeFileSync(initrd, 'prebuilt initramfs\n');
+    writeFileSync(initrd, initramfsFixture('prebuilt initramfs\n'));
     expect((await add(root, ['--initrd', initrd, V, kernel.image])).exitCode).toBe(0);
     const tree = snapshotTree(root.boot);
     const state = firmware(root);

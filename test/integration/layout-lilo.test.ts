@@ -10,6 +10,7 @@ import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -38,7 +39,7 @@ function liloRoot(conf: string | null = LILO_CONF): TestRoot {
   const r = makeRoot({ modules: true, config: { lilo: { command: FAKE } } });
   mkdirSync(r.at('/var/fake'), { recursive: true });
   if (conf !== null) writeFileSync(r.at('/etc/lilo.conf'), conf);
-  for (const v of [V, V2]) writeFileSync(r.at(`/var/fake/initrd-${v}`), `prebuilt initramfs for ${v}\n`);
+  for (const v of [V, V2]) writeFileSync(r.at(`/var/fake/initrd-${v}`), initramfsFixture(`prebuilt initramfs for ${v}\n`));
   return r;
 }
 
@@ -84,7 +85,7 @@ describe('lilo layout', () => {
     expect(readlinkSync(root.at('/boot/vmlinuz.old'))).toBe(`vmlinuz-${V}`);
     expect(readlinkSync(root.at('/boot/initramfs.img'))).toBe(`initramfs-${V2}.img`);
     expect(readlinkSync(root.at('/boot/initramfs.img.old'))).toBe(`initramfs-${V}.img`);
-    expect(readFileSync(root.at(`/boot/initramfs-${V2}.img`), 'utf8')).toBe(`prebuilt initramfs for ${V2}\n`);
+    expect(readFileSync(root.at(`/boot/initramfs-${V2}.img`))).toEqual(initramfsFixture(`prebuilt initramfs for ${V2}\n`));
     const map = readFileSync(root.at('/boot/map'), 'utf8');
     expect(map).toContain(`label linux\n  image /boot/vmlinuz -> /boot/vmlinuz-${V2} `);
     expect(map).toContain(`label linux.old\n  image /boot/vmlinuz.old -> /boot/vmlinuz-${V} `);

@@ -1,5 +1,6 @@
 // The uki layout under a temporary --root: a Unified Kernel Image built by the real dracut from the
 // real kernel, checked with objdump and kinstall inspect; prebuilt UKIs, boot counting, remove, refusals.
+import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { fastDracutArgs, makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -132,7 +134,8 @@ describe('uki layout', () => {
     // An odd size, so any padding objcopy added to the section would show.
     const given = root.at('/tmp/pre.img');
     mkdirSync(path.dirname(given), { recursive: true });
-    writeFileSync(given, randomBytes(300_001));
+    const stream = Buffer.concat([initramfsFixture('early'), gzipSync(randomBytes(300_001))]);
+    writeFileSync(given, stream.length % 2 === 1 ? stream : Buffer.concat([stream, Buffer.alloc(1)]));
 
     rmSync(root.at('/etc/os-release'));
     const before = snapshotTree(root.root);
@@ -160,7 +163,7 @@ describe('uki layout', () => {
     const distDir = root.at('/usr/src/dist');
     mkdirSync(distDir, { recursive: true });
     copyFileSync(kernel.image, path.join(distDir, 'vmlinuz'));
-    writeFileSync(path.join(distDir, 'initrd'), randomBytes(200_003));
+    writeFileSync(path.join(distDir, 'initrd'), Buffer.concat([initramfsFixture('dist-kernel'), gzipSync(randomBytes(200_003))]));
     const neighbour = await kinstall(['add', '--root', root.root, '--layout', 'uki', V, path.join(distDir, 'vmlinuz')], { env });
     expect(neighbour.exitCode, neighbour.stderr).toBe(0);
     expect(section(uki, '.initrd').equals(readFileSync(path.join(distDir, 'initrd')))).toBe(true);

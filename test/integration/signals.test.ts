@@ -9,6 +9,7 @@ import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -46,7 +47,7 @@ function liloRoot(): TestRoot {
   chmodSync(wrapper, 0o755);
   writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ lilo: { command: wrapper } }));
   writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
-  for (const tag of ['a', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), `prebuilt initramfs ${tag}\n`);
+  for (const tag of ['a', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
   return r;
 }
 

@@ -9,6 +9,7 @@ import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -35,7 +36,7 @@ function bootWithOlderKernels(links = true): TestRoot {
     symlinkSync(`vmlinuz-${OLDEST}`, r.at('/boot/vmlinuz.old'));
     symlinkSync(`initramfs-${OLDER}.img`, r.at('/boot/initramfs.img'));
   }
-  writeFileSync(r.at('/initrd.img'), 'the new initramfs\n');
+  writeFileSync(r.at('/initrd.img'), initramfsFixture('the new initramfs\n'));
   return r;
 }
 

@@ -5,6 +5,7 @@ import { ExitCode, isKinstallError, KinstallError, errorMessage } from '../error
 import { appendHistory } from '../pipeline/history.js';
 import { checkHooksTrusted } from '../pipeline/hooks.js';
 import { createStagingArea, runPipeline, type Step } from '../pipeline/pipeline.js';
+import { checkBootability } from '../pipeline/bootability.js';
 import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
 import { checkFreeSpace } from '../pipeline/space.js';
 import { transactionFor } from '../transaction/transaction.js';
@@ -32,6 +33,7 @@ export interface InstallResult {
 const installSteps: Step<InstallState>[] = [
   { name: 'resolve', run: resolve },
   { name: 'preflight', run: (s) => runPreflight(s.ctx, resolvedOf(s)) },
+  { name: 'bootability', run: (s) => checkBootability(s.ctx, resolvedOf(s)) },
   { name: 'trust', run: (s) => checkHooksTrusted(s.ctx, s.input.shippedHooksDir) },
   { name: 'stage', mutates: true, run: placeInNeutralLocation },
   { name: 'depmod', mutates: true, enabled: modulesInstalled, run: depmod },

@@ -6,6 +6,7 @@ import type { Context } from '../context.js';
 import { errorMessage, KinstallError } from '../errors.js';
 import type { Exec } from '../exec.js';
 import { createLogger } from '../logger.js';
+import { checkInitramfsFile } from '../system/initramfs-format.js';
 import { holdsModules } from '../system/neutral-location.js';
 import { archMismatch, readTargetArch } from '../system/system-info.js';
 import type { InitramfsGenerator, Layout, Plan, StagedKernel } from '../types.js';
@@ -14,6 +15,8 @@ export interface PreflightSubject {
   layout: Layout;
   generator?: InitramfsGenerator;
   kernel: StagedKernel;
+  /** Prebuilt initramfs files (--initrd, an initrd beside the image), checked for their format. */
+  prebuiltInitrds?: string[];
 }
 
 export async function missingTools(ctx: Context, tools: string[]): Promise<string[]> {
@@ -35,12 +38,27 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     ...(await checkArchitecture(ctx, layout, kernel)),
     ...(await missingTools(ctx, tools)),
     ...(await checkAreasInsideRoot(ctx)),
+    ...(await checkPrebuiltInitrds(ctx, subject.prebuiltInitrds ?? [])),
     ...((await generator?.preflight?.(ctx, kernel)) ?? []),
     ...((await layout.preflight?.(ctx, kernel)) ?? []),
   ];
   // Only a layout whose own checks passed can plan (it needs its boot root, token, ...).
   if (problems.length === 0) problems.push(...(await previewPlanTargets(ctx, layout, kernel)));
   throwProblems(problems);
+}
+
+/**
+ * A prebuilt initramfs the kernel cannot unpack (cut short by a full disk, not an initramfs at all)
+ * is not refused by the kernel: it boots on without it and panics at the root. Checked here.
+ */
+async function checkPrebuiltInitrds(ctx: Context, files: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const file of files) {
+    const { corrupt, untested } = await checkInitramfsFile(ctx.exec, file);
+    if (corrupt) problems.push(`initramfs ${file} is truncated or corrupt: ${corrupt} (rebuild it, or leave out --initrd to generate one)`);
+    for (const part of untested) ctx.log.warn(`cannot test the ${part} stream of ${file}`);
+  }
+  return problems;
 }
 
 /** Every problem found, as one EPREFLIGHT: the first in the one-line message, all in the details. */

@@ -50,6 +50,11 @@ export const errorCodes = define({
     message: (a) => `another kinstall (pid ${a.pid}) still holds ${a.file} after ${a.seconds} s (raise lockTimeout, or wait for it to finish)`,
   },
   EPREFLIGHT: { exit: 'preflight', message: (a) => `${a.count} preflight check(s) failed: ${a.summary}` },
+  EGENERATOR: {
+    exit: 'preflight',
+    message: (a) => `initrd_generator=${a.name}: kinstall has no such generator and no hook named after it would make the initramfs`,
+  },
+  ENOTPRODUCED: { exit: 'rolledBack', message: (a) => `initrd_generator=${a.name}: no hook left an initrd in the staging area; ${a.outcome}` },
   ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
   EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },
   ESTEP: { exit: 'rolledBack', message: (a) => `${a.step} failed: ${a.why}; ${a.outcome}` },

@@ -7,6 +7,8 @@ import { firstFile, isFile } from '../fs.js';
 import { discoverHooks, type HookOrder } from '../pipeline/hooks/discover.js';
 import type { HookInfo } from '../pipeline/hooks/environment.js';
 import { runHooks, type HookOutcome } from '../pipeline/hooks/run.js';
+import type { StagedOutput } from '../pipeline/hooks/staging.js';
+import { inspectKernelImage } from '../system/kernel-image.js';
 import type { PipelineState } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
 import { resolveInRoot } from '../paths.js';
@@ -203,6 +205,7 @@ function hookInfo(state: InstallState, image: string, afterCommit: boolean): Hoo
   return {
     version: kernel.version,
     image,
+    sourceImage: kernel.image,
     layout: resolved.layout.name,
     initrdGenerator: generatorName(resolved),
     ukiGenerator: state.ctx.settings.ukiGenerator ?? '',
@@ -244,6 +247,24 @@ export async function preinst(state: InstallState): Promise<void> {
 }
 
 /**
+ * A uki.efi the layout claims (the uki layout claims a Unified Kernel Image) is the image it
+ * installs: it carries its own initramfs, so none is generated. Any other layout ignores it.
+ */
+async function adoptUki(state: InstallState, uki: StagedOutput): Promise<void> {
+  const { ctx } = state;
+  const { layout, kernel } = resolvedOf(state);
+  const info = await inspectKernelImage(uki.file).catch(() => undefined);
+  const claim = info ? await layout.claimsImage?.(ctx, info) : undefined;
+  if (!claim) {
+    ctx.log.warn(`hook ${uki.hook} left ${uki.file}, which layout ${layout.name} does not install (${info ? 'not an image it takes' : 'not a kernel image'})`);
+    return;
+  }
+  ctx.log.info(`UKI made by hook ${uki.hook}: ${uki.file} (${claim}); no initramfs is generated for it`);
+  kernel.initrd = undefined;
+  state.initrdFromHooks = [uki.hook];
+}
+
+/**
  * The staging-area contract: initrd files a preinst hook left become the initramfs (microcode
  * first, then the initrd files in name order, as one file when there are several), and kinstall's
  * own generator does not run. A uki.efi is the uki layout's to take from the staging area.
@@ -253,7 +274,8 @@ async function adoptHookOutputs(state: InstallState, outcome: HookOutcome): Prom
   const resolved = resolvedOf(state);
   const { kernel } = resolved;
   const named = (prefix: string) => outcome.produced.filter((o) => path.basename(o.file).startsWith(prefix));
-  for (const uki of named('uki.efi')) ctx.log.info(`UKI made by hook ${uki.hook}: ${uki.file}`);
+  for (const uki of named('uki.efi')) await adoptUki(state, uki);
+  if (state.initrdFromHooks) return;
   const initrds = [...new Map(named('initrd').map((o) => [o.file, o])).values()].sort((a, b) => (a.file < b.file ? -1 : 1));
   if (initrds.length === 0) {
     if (resolved.foreignGenerator) throw new KinstallError('ENOTPRODUCED', { name: resolved.foreignGenerator });

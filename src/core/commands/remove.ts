@@ -139,7 +139,7 @@ async function runRemoveHooks(state: RemoveState, phase: 'prerm' | 'postrm'): Pr
   const outcome = emptyOutcome();
   for (const removal of state.removals) {
     const info = {
-      version: removal.version, image: removal.image, layout: layoutNames(removal), initrdGenerator: '-', ukiGenerator: ctx.settings.ukiGenerator ?? '',
+      version: removal.version, image: removal.image, sourceImage: removal.image, layout: layoutNames(removal), initrdGenerator: '-', ukiGenerator: ctx.settings.ukiGenerator ?? '',
       stagingArea: state.stagingArea, initrds: [], imageType: 'unknown',
     };
     const one = await runHooks(ctx, phase, hooks, info);

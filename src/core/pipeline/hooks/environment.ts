@@ -11,6 +11,8 @@ export interface HookInfo {
   version: string;
   /** The image in the neutral location before the commit, the installed one after it. */
   image: string;
+  /** kernel-install's KERNEL_IMAGE: the image being installed (the neutral location's), in both phases. */
+  sourceImage: string;
   layout: string;
   initrdGenerator: string;
   ukiGenerator: string;
@@ -45,7 +47,7 @@ export function hookArguments(protocol: HookProtocol, phase: HookPhase, info: Ho
   if (protocol !== 'kernel-install' || !target) return [info.version, view(info.image)];
   const entryDir = view(path.join(target.bootRoot, target.entryToken, info.version));
   const verb = kernelInstallVerb(phase);
-  return verb === 'add' ? [verb, info.version, entryDir, view(info.image), ...info.initrds.map(view)] : [verb, info.version, entryDir];
+  return verb === 'add' ? [verb, info.version, entryDir, view(info.sourceImage), ...info.initrds.map(view)] : [verb, info.version, entryDir];
 }
 
 export function hookEnvironment(ctx: Context, hook: { protocol: HookProtocol; phase: HookPhase }, info: HookInfo, target: KernelInstallTarget | undefined, view: PathView): Record<string, string> {

@@ -88,6 +88,8 @@ export const commandHelp: Record<string, string> = {
 
 Install a kernel: resolve, preflight, stage, depmod, preinst hooks, initramfs, plan, commit,
 activate the bootloader, postinst hooks. Any failure before the end restores every file.
+Hooks: kinstall's hooks.d, Gentoo's {preinst,postinst}.d plugins and systemd's install.d plugins,
+in one order; --dry-run lists them, and each skipped one with its reason (docs/hooks.md).
 
 ${commonOptions}`,
   stage: `Usage: kinstall stage --build-dir DIR [--modules-dir DIR] [--root DIR] [--dry-run]

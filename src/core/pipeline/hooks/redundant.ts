@@ -27,8 +27,9 @@ export interface Redundancy {
   what: string;
 }
 
-/** The kinstall step a hook redoes for this layout, or undefined. */
-export function redundancyOf(name: string, protocol: HookProtocol, layout: string): Redundancy | undefined {
-  const rule = RULES.find((r) => r.name.test(name) && r.protocols.includes(protocol) && (r.layout === undefined || r.layout === layout));
+/** The kinstall step a hook redoes for these layouts (`bls+compat` on a removal from both), or undefined. */
+export function redundancyOf(name: string, protocol: HookProtocol, layouts: string): Redundancy | undefined {
+  const inUse = layouts.split('+');
+  const rule = RULES.find((r) => r.name.test(name) && r.protocols.includes(protocol) && (r.layout === undefined || inUse.includes(r.layout)));
   return rule ? { step: rule.step, what: rule.what } : undefined;
 }

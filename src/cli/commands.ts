@@ -23,6 +23,11 @@ function printInstall(io: Io, ctx: Context, result: InstallResult): void {
   } else if (ctx.request.dryRun) {
     io.stdout(`plan for ${result.version} (layout ${result.layout}, initramfs ${result.initrdGenerator}):\n`);
     for (const line of describePlan(result.plan)) io.stdout(`  ${line}\n`);
+    io.stdout(result.hookOrder.length > 0 ? 'hooks, in order:\n' : 'hooks: none\n');
+    for (const hook of result.hookOrder) {
+      const verdict = hook.runs ? `run${hook.redoes ? ` (runRedundant: redoes kinstall's ${hook.redoes} step)` : ''}` : `skip: ${hook.reason ?? ''}`;
+      io.stdout(`  ${hook.phase} ${hook.protocol} ${hook.path}: ${verdict}\n`);
+    }
   }
 }
 

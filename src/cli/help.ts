@@ -94,6 +94,8 @@ export const commandHelp: Record<string, string> = {
 
 Install a kernel: resolve, preflight, bootability, stage, depmod, preinst hooks, initramfs, plan,
 commit, activate the bootloader, postinst hooks. Any failure before the end restores every file.
+Hooks: kinstall's hooks.d, Gentoo's {preinst,postinst}.d plugins and systemd's install.d plugins,
+in one order; --dry-run lists them, and each skipped one with its reason (docs/hooks.md).
 
 The bootability check reads the kernel's config (.config with the image or in its build tree,
 include/config/auto.conf, or <root>/lib/modules/VERSION/config) before anything changes and

@@ -55,6 +55,11 @@ export const errorCodes = define({
     exit: 'preflight',
     message: (a) => `the config of ${a.version} cannot boot this target: ${a.count} kernel option(s) missing (use --force to install anyway)`,
   },
+  EGENERATOR: {
+    exit: 'preflight',
+    message: (a) => `initrd_generator=${a.name}: kinstall has no such generator and no hook named after it would make the initramfs`,
+  },
+  ENOTPRODUCED: { exit: 'rolledBack', message: (a) => `initrd_generator=${a.name}: no hook left an initrd in the staging area; ${a.outcome}` },
   ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
   EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },
   ESTEP: { exit: 'rolledBack', message: (a) => `${a.step} failed: ${a.why}; ${a.outcome}` },

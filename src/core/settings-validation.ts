@@ -17,6 +17,7 @@ const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
   lockTimeout: 'number',
   bootabilityCheck: 'string',
   plugins: 'string[]',
+  runRedundant: 'string[]',
 };
 const coreKeyToSetting: Record<string, keyof RawSettings> = {
   initramfs: 'initrdGenerator',
@@ -80,9 +81,11 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
     problems.push(`unknown layout "${layout}" (known: auto, ${layoutNames.join(', ')})`);
   }
   const initrdGenerator = raw.initrdGenerator ?? 'auto';
-  const generatorNames = registry.generators.map((g) => g.name);
-  if (initrdGenerator !== 'auto' && !generatorNames.includes(initrdGenerator)) {
-    problems.push(`unknown initramfs generator "${initrdGenerator}" (known: auto, ${generatorNames.join(', ')})`);
+  // A name kinstall has no generator for (ugrd, mkinitcpio) is a hook's to make: preflight checks
+  // that some hook could (docs/hooks.md, "Generators").
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(initrdGenerator)) {
+    const known = registry.generators.map((g) => g.name).join(', ');
+    problems.push(`invalid initramfs generator "${initrdGenerator}" (known: auto, ${known}, or a hook's generator name)`);
   }
   const lockTimeout = raw.lockTimeout === undefined ? 600 : Number(raw.lockTimeout);
   if (!Number.isFinite(lockTimeout) || lockTimeout < 0) problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
@@ -107,6 +110,7 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
     lockTimeout,
     bootabilityCheck,
     plugins: raw.plugins ?? [],
+    runRedundant: raw.runRedundant ?? [],
     pluginOptions: Object.freeze(pluginOptions),
   });
 }

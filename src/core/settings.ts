@@ -31,6 +31,8 @@ export interface Settings {
   bootabilityCheck: 'refuse' | 'warn';
   /** Plugin modules to load, by path (relative to the config file) or package name. */
   plugins: string[];
+  /** Hooks kinstall skips because they redo one of its steps, to run anyway (file names). */
+  runRedundant: string[];
   /** Frozen option sections, by plugin name. */
   pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }

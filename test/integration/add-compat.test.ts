@@ -24,9 +24,13 @@ describe('kinstall add, compat layout, real dracut', () => {
     expect(existsSync(root.at(`/lib/modules/${V}/modules.dep`))).toBe(true);
     const listing = execFileSync('lsinitrd', [root.at(`/boot/initramfs-${V}.img`)], { encoding: 'utf8' });
     expect(listing).toContain(`usr/lib/modules/${V}/kernel/drivers/block/virtio_blk.ko`);
-    const history = readFileSync(root.at('/var/log/installkernel.log'), 'utf8').trim().split('\n');
+    // installkernel.log in Gentoo's columns: date, writer, version, conf root, layout, initrd and UKI generator, dir, kernel, initrd, plugins.
+    const history = readFileSync(root.at('/var/log/installkernel.log'), 'utf8').split('\n').filter(Boolean);
     expect(history).toHaveLength(1);
-    expect(history[0]).toMatch(new RegExp(`\\tinstall\\t${V.replace(/\./g, '\\.')}\\tcompat\\tdracut\\t/boot/vmlinuz-`));
+    const columns = history[0]?.split('\t') ?? [];
+    expect(columns.slice(1, 10)).toEqual(['kinstall', V, 'notset', 'compat', 'dracut', 'notset', '/boot', `vmlinuz-${V}`, `initramfs-${V}.img`]);
+    expect(columns[10]).toMatch(/50-dkms/);
+    expect(columns).toHaveLength(12);
   });
 
   it('--dry-run prints the plan and changes nothing', async () => {

@@ -142,7 +142,7 @@ describe('one kinstall at a time per root', () => {
     expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(image)).toBe(true);
     expect(readFileSync(root.at(`/boot/vmlinuz-${V}.old`)).equals(image)).toBe(true);
     expect(readFileSync(root.at(`/boot/System.map-${V}.old`)).equals(readFileSync(kernel.systemMap))).toBe(true);
-    expect(readFileSync(root.at('/var/log/installkernel.log'), 'utf8').match(/\tinstall\t/g)).toHaveLength(2);
+    expect(readFileSync(root.at('/var/log/installkernel.log'), 'utf8').match(/\tkinstall\t/g)).toHaveLength(2);
   }, 60_000);
 
   it('four installs of different versions started at once all complete, one after another', async () => {
@@ -161,9 +161,9 @@ describe('one kinstall at a time per root', () => {
       sequence.push(v);
     }
     expect([...sequence].sort()).toEqual(versions);
-    const history = readFileSync(root.at('/var/log/installkernel.log'), 'utf8').trim().split('\n').map((l) => l.split('\t'));
-    expect(history.map((f) => f[2])).toEqual(sequence);
-    const times = history.map((f) => Date.parse(f[0] ?? ''));
+    const history = readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { version: string; time: string });
+    expect(history.map((r) => r.version)).toEqual(sequence);
+    const times = history.map((r) => Date.parse(r.time));
     expect([...times].sort((a, b) => a - b)).toEqual(times);
     const image = readFileSync(kernel.image);
     for (const v of versions) {

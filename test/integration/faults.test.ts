@@ -97,7 +97,7 @@ describe('kinstall add: a failing tool or hook rolls everything back (exit 5)', 
     const result = await kinstall(args, { env: failingToolsEnv(r, ['dracut']) });
     expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: dracut failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
     expect(failingRuns(r)).toHaveLength(1);
-    expect(failingRuns(r)[0]).toMatch(new RegExp(`^dracut --force --kver ${V.replace(/\./g, '\\.')} --kmoddir ${r.at(`/lib/modules/${V}`)} --no-hostonly .* \\S+/initrd$`));
+    expect(failingRuns(r)[0]).toMatch(new RegExp(`^dracut --force --kver ${V.replace(/\./g, '\\.')} --kmoddir ${r.at(`/lib/modules/${V}`)} --no-hostonly .* \\S+/kinstall-initrd\\.img$`));
   });
 
   // The index files depmod generated are part of the rollback: old ones restored, new ones deleted.

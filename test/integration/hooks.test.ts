@@ -1,4 +1,4 @@
-// Hooks: the order across kinstall's and Gentoo's directories, masking, exit 77, arguments and
+// Hooks: the one order across kinstall's and Gentoo's directories, masking, exit 77, arguments and
 // environment, what a failing hook does in each phase; and the shipped hooks.d/50-dkms.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ function rootWithModules(): TestRoot {
 }
 
 describe('hook order, arguments and masking', () => {
-  it('runs every directory of both families in one lexical order per phase, with VERSION IMAGE', async () => {
+  it('runs every directory of both families in one version order per phase, with VERSION IMAGE', async () => {
     root = rootWithModules();
     recorder(root, '/usr/lib/kinstall/hooks.d', '10-usrlib-kinstall');
     recorder(root, '/etc/kinstall/hooks.d', '20-etc-kinstall');
@@ -44,7 +44,7 @@ describe('hook order, arguments and masking', () => {
     recorder(root, '/usr/lib/kernel/preinst.d', '25-usrlib-kernel-pre');
     recorder(root, '/etc/kernel/postinst.d', '15-etc-kernel-post');
     recorder(root, '/usr/lib/kernel/postinst.d', '30-usrlib-kernel-post');
-    // run-parts names only: editor backups and package leftovers never run.
+    // Editor backups and package-manager leftovers never run (plugins-gentoo.test.ts has the full list).
     recorder(root, '/etc/kinstall/hooks.d', '20-etc-kinstall.bak');
     recorder(root, '/etc/kernel/postinst.d', '40-new.dpkg-dist');
     const result = await kinstall(addArgs(root));

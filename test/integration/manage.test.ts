@@ -42,7 +42,7 @@ describe('managing installed kernels', () => {
     expect(readdirSync(root.boot).filter((n) => n.includes('6.1.2-gentoo'))).toEqual([]);
     expect(existsSync(root.at('/lib/modules/6.1.2-gentoo'))).toBe(false);
     expect(existsSync(root.at('/boot/vmlinuz-6.1.10-gentoo'))).toBe(true);
-    expect(readFileSync(root.at('/var/log/installkernel.log'), 'utf8')).toMatch(/\tremove\t6\.1\.2-gentoo\t/);
+    expect(readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8')).toMatch(/"action":"remove","version":"6\.1\.2-gentoo"/);
   });
 
   it('remove --keep-modules keeps the neutral location; an unknown version is refused with nothing changed', async () => {
@@ -100,7 +100,7 @@ describe('remove with layout=auto', () => {
     expect(result.stderr).toContain(`${kernel.version} is installed in the compat layout`);
     expect(snapshotTree(root.boot)).toEqual(before.boot);
     expect(snapshotTree(root.at('/efi'))).toEqual(before.esp);
-    expect(readFileSync(root.at('/var/log/installkernel.log'), 'utf8')).toMatch(/remove.*bls\+compat/);
+    expect(readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8')).toMatch(/"action":"remove".*"layout":"bls\+compat"/);
   });
 });
 

@@ -89,7 +89,7 @@ describe('settings validation', () => {
     root = makeRoot({ config: false });
     put(root, '/etc/kernel/install.conf', 'layout=compat\nthis line is not key=value\n');
     put(root, '/etc/kinstall/config.json', JSON.stringify({ keep: 'two', colour: 'blue', grub: { cfg: 7, nope: true } }));
-    const error = await configError(root, { INSTALLKERNEL_LAYOUT: 'bogus' }, { initrdGenerator: 'mkinitcpio', bootDir: 'boot' });
+    const error = await configError(root, { INSTALLKERNEL_LAYOUT: 'bogus' }, { initrdGenerator: '../mkinitcpio', bootDir: 'boot' });
     expect(error.code).toBe('ECONFIG');
     expect(error.exitCode).toBe(3);
     const file = root.at('/etc/kinstall/config.json');
@@ -100,7 +100,7 @@ describe('settings validation', () => {
       `${file}: "grub.cfg" must be a string`,
       expect.stringMatching(/: unknown key "grub\.nope" \(known: cfg, mkconfig\)$/),
       expect.stringMatching(/^unknown layout "bogus" \(known: auto, .*compat/),
-      expect.stringMatching(/^unknown initramfs generator "mkinitcpio" \(known: auto, dracut, none\)$/),
+      expect.stringMatching(/^invalid initramfs generator "\.\.\/mkinitcpio" \(known: auto, dracut, none, or a hook's generator name\)$/),
       'boot dir must be an absolute path, found "boot"',
     ]);
     expect(error.message).toMatch(/^invalid configuration: 8 problems: /);

@@ -4,7 +4,11 @@ import path from 'node:path';
 import { scopedLog, type Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { firstFile, isFile } from '../fs.js';
-import { discoverHooks, runHooks, type HookEnvironment, type HookOutcome } from '../pipeline/hooks.js';
+import { discoverHooks, type HookOrder } from '../pipeline/hooks/discover.js';
+import type { HookInfo } from '../pipeline/hooks/environment.js';
+import { runHooks, type HookOutcome } from '../pipeline/hooks/run.js';
+import type { StagedOutput } from '../pipeline/hooks/staging.js';
+import { inspectKernelImage } from '../system/kernel-image.js';
 import type { PipelineState } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
 import { argumentPath, resolveInRoot } from '../paths.js';
@@ -29,6 +33,8 @@ export interface ResolvedInstall {
   sources?: KernelSources;
   layout: Layout;
   generator?: InitramfsGenerator;
+  /** initrd_generator names no generator of kinstall's (ugrd): a preinst hook is to make the initramfs. */
+  foreignGenerator?: string;
   prebuiltInitrds: string[];
 }
 
@@ -42,8 +48,12 @@ export interface InstallState extends PipelineState {
   staged: string[];
   /** The layout's plan; empty until the plan step. */
   plan: Plan;
+  /** Every hook of both phases, found once before anything changes (the hooks step). */
+  hookOrder?: { preinst: HookOrder; postinst: HookOrder };
   preinst?: HookOutcome;
   postinst?: HookOutcome;
+  /** The preinst hooks whose initrd files became the initramfs (kinstall's generator did not run). */
+  initrdFromHooks?: string[];
 }
 
 /** What resolve decided, for the steps after it. */
@@ -53,8 +63,17 @@ export function resolvedOf(state: InstallState): ResolvedInstall {
 }
 
 /** Who makes the initramfs, as hooks and the history log name it. */
-export const generatorName = ({ prebuiltInitrds, generator }: Pick<ResolvedInstall, 'prebuiltInitrds' | 'generator'>): string =>
-  prebuiltInitrds.length > 0 ? 'prebuilt' : (generator?.name ?? 'none');
+export const generatorName = ({ prebuiltInitrds, generator, foreignGenerator }: Pick<ResolvedInstall, 'prebuiltInitrds' | 'generator' | 'foreignGenerator'>): string =>
+  prebuiltInitrds.length > 0 ? 'prebuilt' : (foreignGenerator ?? generator?.name ?? 'none');
+
+/** Where kinstall's own initramfs waits: not an `initrd*` name, which the staging area keeps for hooks' outputs. */
+const OWN_INITRD = 'kinstall-initrd.img';
+
+/** initrd_generator names a generator kinstall does not have: a hook's to make. */
+function foreignGeneratorName(ctx: Context): string | undefined {
+  const name = ctx.settings.initrdGenerator;
+  return name !== 'auto' && !ctx.registry.generators.some((g) => g.name === name) ? name : undefined;
+}
 
 /**
  * The initramfs a distribution kernel ships with its image (Gentoo's dist-kernels with
@@ -88,13 +107,15 @@ export async function resolve(state: InstallState): Promise<void> {
     if (!(await isFile(file))) throw new KinstallError('ENOINITRD', { path: file });
   }
   const layout = await chooseLayout(ctx, info);
-  const generator = prebuiltInitrds.length > 0 ? undefined : await chooseGenerator(ctx);
-  const produces = prebuiltInitrds.length > 0 || generator?.producesImage === true;
-  const initrdGenerator = generatorName({ prebuiltInitrds, generator });
+  const foreignGenerator = prebuiltInitrds.length > 0 ? undefined : foreignGeneratorName(ctx);
+  const generator = prebuiltInitrds.length > 0 || foreignGenerator ? undefined : await chooseGenerator(ctx);
+  const produces = prebuiltInitrds.length > 0 || foreignGenerator !== undefined || generator?.producesImage === true;
+  const initrdGenerator = generatorName({ prebuiltInitrds, generator, foreignGenerator });
   state.resolved = {
     sources,
     layout,
     generator,
+    foreignGenerator,
     prebuiltInitrds,
     kernel: {
       version,
@@ -103,7 +124,7 @@ export async function resolve(state: InstallState): Promise<void> {
       imageInfo: info,
       systemMap: await neutralPath(ctx, version, sources, 'systemMap'),
       config: await neutralPath(ctx, version, sources, 'config'),
-      initrd: produces ? path.join(state.stagingArea, 'initrd') : undefined,
+      initrd: produces ? path.join(state.stagingArea, foreignGenerator ? 'initrd' : OWN_INITRD) : undefined,
       initrdGenerator,
       stagingArea: state.stagingArea,
     },
@@ -155,7 +176,7 @@ export async function depmod(state: InstallState): Promise<void> {
 export async function initramfs(state: InstallState): Promise<void> {
   const { ctx } = state;
   const { kernel, layout, generator, prebuiltInitrds } = resolvedOf(state);
-  if (!kernel.initrd) return;
+  if (!kernel.initrd || state.initrdFromHooks) return;
   if (prebuiltInitrds.length > 0) {
     const parts = await Promise.all(prebuiltInitrds.map((f) => readFile(f)));
     if (parts.length === 1) await copyFile(prebuiltInitrds[0] ?? '', kernel.initrd);
@@ -177,22 +198,106 @@ export async function initramfs(state: InstallState): Promise<void> {
   }
 }
 
-function hookInfo(state: InstallState, image: string): HookEnvironment {
+function hookInfo(state: InstallState, image: string, afterCommit: boolean): HookInfo {
   const resolved = resolvedOf(state);
+  const { kernel, prebuiltInitrds } = resolved;
+  // kernel-install's INITRD arguments: what kinstall was given, else its own initramfs once made
+  // (one a hook made is in the staging area already, where kernel-install's plugins look).
+  const own = afterCommit && kernel.initrd && !state.initrdFromHooks ? [kernel.initrd] : [];
   return {
-    version: resolved.kernel.version,
+    version: kernel.version,
     image,
+    sourceImage: kernel.image,
     layout: resolved.layout.name,
     initrdGenerator: generatorName(resolved),
+    ukiGenerator: state.ctx.settings.ukiGenerator ?? '',
     stagingArea: state.stagingArea,
-    initrd: resolved.kernel.initrd,
+    initrd: kernel.initrd,
+    initrds: prebuiltInitrds.length > 0 ? prebuiltInitrds : own,
+    imageType: kernel.imageInfo.format === 'uki' ? 'uki' : kernel.imageInfo.efiStub ? 'pe' : 'unknown',
   };
 }
 
+function hookOrderOf(state: InstallState): NonNullable<InstallState['hookOrder']> {
+  if (!state.hookOrder) throw new Error('a hook phase ran before the hooks step');
+  return state.hookOrder;
+}
+
+/**
+ * Before anything changes: every hook of both phases found (an untrusted one stops the run,
+ * EINSECURE), and a generator kinstall does not have is one some preinst hook is named after.
+ */
+export async function findHooks(state: InstallState): Promise<void> {
+  const { ctx } = state;
+  const resolved = resolvedOf(state);
+  const options = { shippedDir: state.input.shippedHooksDir, layout: resolved.layout.name };
+  state.hookOrder = { preinst: await discoverHooks(ctx, 'preinst', options), postinst: await discoverHooks(ctx, 'postinst', options) };
+  const name = resolved.foreignGenerator;
+  if (name && !state.hookOrder.preinst.run.some((h) => h.name.toLowerCase().includes(name.toLowerCase()))) {
+    throw new KinstallError('EGENERATOR', { name }, [
+      `no preinst hook whose file name contains "${name}" would run (looked in /usr/lib/kernel/preinst.d, /etc/kernel/preinst.d, /usr/lib/kernel/install.d, /etc/kernel/install.d and kinstall's hooks.d)`,
+      `install the package that ships ${name}'s plugin, or set initrd_generator to one of: ${ctx.registry.generators.map((g) => g.name).join(', ')}`,
+    ]);
+  }
+}
+
 export async function preinst(state: InstallState): Promise<void> {
-  const hooks = await discoverHooks(state.ctx, 'preinst', state.input.shippedHooksDir);
   // The initramfs is made after these hooks: they get no KINSTALL_INITRD.
-  state.preinst = await runHooks(state.ctx, 'preinst', hooks, { ...hookInfo(state, resolvedOf(state).kernel.image), initrd: undefined });
+  const info = { ...hookInfo(state, resolvedOf(state).kernel.image, false), initrd: undefined };
+  state.preinst = await runHooks(state.ctx, 'preinst', hookOrderOf(state).preinst.run, info);
+  await adoptHookOutputs(state, state.preinst);
+}
+
+/**
+ * A uki.efi the layout claims (the uki layout claims a Unified Kernel Image) is the image it
+ * installs: it carries its own initramfs, so none is generated. Any other layout ignores it.
+ */
+async function adoptUki(state: InstallState, uki: StagedOutput): Promise<void> {
+  const { ctx } = state;
+  const { layout, kernel } = resolvedOf(state);
+  const info = await inspectKernelImage(uki.file).catch(() => undefined);
+  const claim = info ? await layout.claimsImage?.(ctx, info) : undefined;
+  if (!claim) {
+    ctx.log.warn(`hook ${uki.hook} left ${uki.file}, which layout ${layout.name} does not install (${info ? 'not an image it takes' : 'not a kernel image'})`);
+    return;
+  }
+  ctx.log.info(`UKI made by hook ${uki.hook}: ${uki.file} (${claim}); no initramfs is generated for it`);
+  kernel.initrd = undefined;
+  state.initrdFromHooks = [uki.hook];
+}
+
+/**
+ * The staging-area contract: initrd files a preinst hook left become the initramfs (microcode
+ * first, then the initrd files in name order, as one file when there are several), and kinstall's
+ * own generator does not run. A uki.efi is the uki layout's to take from the staging area.
+ */
+async function adoptHookOutputs(state: InstallState, outcome: HookOutcome): Promise<void> {
+  const { ctx } = state;
+  const resolved = resolvedOf(state);
+  const { kernel } = resolved;
+  const named = (prefix: string) => outcome.produced.filter((o) => path.basename(o.file).startsWith(prefix));
+  for (const uki of named('uki.efi')) await adoptUki(state, uki);
+  if (state.initrdFromHooks) return;
+  const initrds = [...new Map(named('initrd').map((o) => [o.file, o])).values()].sort((a, b) => (a.file < b.file ? -1 : 1));
+  if (initrds.length === 0) {
+    if (resolved.foreignGenerator) throw new KinstallError('ENOTPRODUCED', { name: resolved.foreignGenerator });
+    return;
+  }
+  if (resolved.prebuiltInitrds.length > 0) {
+    ctx.log.warn(`ignoring the initramfs hook(s) ${initrds.map((o) => o.hook).join(', ')} left: the initramfs given (${resolved.prebuiltInitrds.join(', ')}) wins`);
+    return;
+  }
+  const microcode = [...new Map(named('microcode').map((o) => [o.file, o])).values()];
+  const parts = [...microcode, ...initrds];
+  if (parts.length === 1) {
+    kernel.initrd = initrds[0]?.file;
+  } else {
+    kernel.initrd = path.join(state.stagingArea, OWN_INITRD);
+    await writeFile(kernel.initrd, Buffer.concat(await Promise.all(parts.map((o) => readFile(o.file)))));
+  }
+  kernel.initrdGenerator = 'prebuilt';
+  state.initrdFromHooks = [...new Set(parts.map((o) => o.hook))];
+  ctx.log.info(`initramfs made by hook ${state.initrdFromHooks.join(', ')} (${parts.map((o) => path.basename(o.file)).join(' + ')}): kinstall's generator does not run`);
 }
 
 export async function plan(state: InstallState): Promise<void> {
@@ -212,6 +317,6 @@ export async function activate(state: InstallState): Promise<void> {
 }
 
 export async function postinst(state: InstallState): Promise<void> {
-  const hooks = await discoverHooks(state.ctx, 'postinst', state.input.shippedHooksDir);
-  state.postinst = await runHooks(state.ctx, 'postinst', hooks, hookInfo(state, state.plan.image ?? resolvedOf(state).kernel.image));
+  const image = state.plan.image ?? resolvedOf(state).kernel.image;
+  state.postinst = await runHooks(state.ctx, 'postinst', hookOrderOf(state).postinst.run, hookInfo(state, image, true));
 }

@@ -2,8 +2,8 @@
 // (the steps are in add-steps.ts), then the history line and the prune of old kernels.
 import type { Context } from '../context.js';
 import { ExitCode, isKinstallError, KinstallError, errorMessage } from '../errors.js';
-import { appendHistory } from '../pipeline/history.js';
-import { checkHooksTrusted } from '../pipeline/hooks.js';
+import { recordHistory } from '../pipeline/history.js';
+import { listHookOrder, type HookListing } from '../pipeline/hooks/discover.js';
 import { createStagingArea, runPipeline, type Step } from '../pipeline/pipeline.js';
 import { checkBootability } from '../pipeline/bootability.js';
 import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
@@ -11,7 +11,7 @@ import { checkFreeSpace } from '../pipeline/space.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { emptyPlan, type Plan } from '../types.js';
 import {
-  activate, commit, depmod, generatorName, initramfs, modulesInstalled, placeInNeutralLocation, plan, postinst, preinst, resolve,
+  activate, commit, depmod, findHooks, generatorName, initramfs, modulesInstalled, placeInNeutralLocation, plan, postinst, preinst, resolve,
   resolvedOf, type InstallInput, type InstallState,
 } from './add-steps.js';
 import { pruneKernels } from './prune.js';
@@ -26,6 +26,8 @@ export interface InstallResult {
   installed: string[];
   plan: Plan;
   hooks: { preinst: string[]; postinst: string[] };
+  /** Every hook of both phases in the order it runs (or would, under --dry-run), skipped ones with their reason. */
+  hookOrder: HookListing[];
   /** Kernels removed afterwards to honour `keep`. */
   pruned: string[];
 }
@@ -34,7 +36,7 @@ const installSteps: Step<InstallState>[] = [
   { name: 'resolve', run: resolve },
   { name: 'preflight', run: (s) => runPreflight(s.ctx, resolvedOf(s)) },
   { name: 'bootability', run: (s) => checkBootability(s.ctx, resolvedOf(s)) },
-  { name: 'trust', run: (s) => checkHooksTrusted(s.ctx, s.input.shippedHooksDir) },
+  { name: 'hooks', run: findHooks },
   { name: 'stage', mutates: true, run: placeInNeutralLocation },
   { name: 'depmod', mutates: true, enabled: modulesInstalled, run: depmod },
   // preinst before the initramfs, so that modules a hook adds (DKMS) are in it, as on Debian and
@@ -65,13 +67,18 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       installed: [...state.plan.place.map((p) => p.to), ...state.plan.write.map((w) => w.path), ...state.plan.link.map((l) => l.path)],
       plan: state.plan,
       hooks: { preinst: state.preinst?.ran ?? [], postinst: state.postinst?.ran ?? [] },
+      hookOrder: state.hookOrder ? listHookOrder([state.hookOrder.preinst, state.hookOrder.postinst]) : [],
       pruned: [],
     };
     // Step 11, after the install is final: a failed prune never undoes the install (EPRUNE, exit 7).
     let pruneError: unknown;
     if (!ctx.request.dryRun) {
       await state.txn.finish();
-      await appendHistory(ctx, result);
+      const ran = [...result.hooks.preinst, ...result.hooks.postinst];
+      const done = [...(state.preinst?.done ?? []), ...(state.postinst?.done ?? [])];
+      const initrd = state.plan.place.find((p) => p.from === resolved.kernel.initrd)?.to;
+      const event = { action: 'install' as const, version, layout: result.layout, initrdGenerator: result.initrdGenerator, files: result.installed, image: state.plan.image, initrd, hooks: ran };
+      await recordHistory(ctx, event, { installkernelLog: !done.includes('history') });
       ctx.log.info(`installed ${version} (${resolved.layout.name})`);
       result.pruned = await pruneAfterInstall(ctx, version, input.shippedHooksDir).catch((error: unknown) => {
         pruneError = error;

@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { isDirectory } from '../fs.js';
-import { appendHistory } from '../pipeline/history.js';
-import { checkHooksTrusted, discoverHooks, runHooks, type HookOutcome, type HookPhase } from '../pipeline/hooks.js';
+import { recordHistory } from '../pipeline/history.js';
+import { discoverHooks, type HookOrder } from '../pipeline/hooks/discover.js';
+import { emptyOutcome, runHooks, type HookOutcome } from '../pipeline/hooks/run.js';
 import { createStagingArea, runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
 import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from '../pipeline/preflight.js';
 import { layoutsHolding } from '../pipeline/select.js';
@@ -45,6 +46,9 @@ interface RemoveState extends PipelineState {
   /** A private (0700) scratch dir hooks see as KINSTALL_STAGING_AREA. */
   stagingArea: string;
   removals: Removal[];
+  /** prerm and postrm hooks, found once in preflight. */
+  hookOrder?: { prerm: HookOrder; postrm: HookOrder };
+  prerm: HookOutcome;
   postrm: HookOutcome;
 }
 
@@ -96,7 +100,9 @@ async function preflight(state: RemoveState): Promise<void> {
   const targets = state.removals.flatMap((r) => r.targets);
   const problems = [...(await checkAreasInsideRoot(ctx)), ...(await missingTools(ctx, targets.flatMap((t) => t.layout.requiredTools?.(ctx) ?? [])))];
   for (const { plan: p } of targets) problems.push(...(await planTargetProblems(p, ctx)));
-  await checkHooksTrusted(ctx, state.shippedHooksDir, ['prerm', 'postrm']);
+  // The first removal's layout decides which redundant hooks are skipped (grub's update-grub).
+  const options = { shippedDir: state.shippedHooksDir, layout: state.removals[0] ? layoutNames(state.removals[0]) : '' };
+  state.hookOrder = { prerm: await discoverHooks(ctx, 'prerm', options), postrm: await discoverHooks(ctx, 'postrm', options) };
   throwProblems(problems);
 }
 
@@ -127,12 +133,15 @@ async function deactivate(state: RemoveState): Promise<void> {
   state.txn.checkpoint('activated');
 }
 
-async function runRemoveHooks(state: RemoveState, phase: HookPhase): Promise<HookOutcome> {
+async function runRemoveHooks(state: RemoveState, phase: 'prerm' | 'postrm'): Promise<HookOutcome> {
   const { ctx } = state;
-  const hooks = await discoverHooks(ctx, phase, state.shippedHooksDir);
-  const outcome: HookOutcome = { ran: [], failed: [] };
+  const hooks = state.hookOrder?.[phase].run ?? [];
+  const outcome = emptyOutcome();
   for (const removal of state.removals) {
-    const info = { version: removal.version, image: removal.image, layout: layoutNames(removal), initrdGenerator: '-', stagingArea: state.stagingArea };
+    const info = {
+      version: removal.version, image: removal.image, sourceImage: removal.image, layout: layoutNames(removal), initrdGenerator: '-', ukiGenerator: ctx.settings.ukiGenerator ?? '',
+      stagingArea: state.stagingArea, initrds: [], imageType: 'unknown',
+    };
     const one = await runHooks(ctx, phase, hooks, info);
     outcome.ran.push(...one.ran);
     outcome.failed.push(...one.failed);
@@ -145,7 +154,7 @@ const removeSteps: Step<RemoveState>[] = [
   { name: 'plan', run: plan },
   { name: 'preflight', run: preflight },
   // Debian's /etc/kernel/prerm.d: before anything is removed; a failure stops the removal.
-  { name: 'prerm', mutates: true, run: async (s) => void (await runRemoveHooks(s, 'prerm')) },
+  { name: 'prerm', mutates: true, run: async (s) => void (s.prerm = await runRemoveHooks(s, 'prerm')) },
   { name: 'commit', mutates: true, run: commit },
   { name: 'deactivate', mutates: true, run: deactivate },
   // postrm.d: the kernel is gone; a failure is reported (exit 7), the removal stands.
@@ -158,13 +167,15 @@ const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((
 /** Removes several versions as one transaction: all of them, or (on failure) none. */
 export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
   const stagingArea = await createStagingArea();
-  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], postrm: { ran: [], failed: [] }, txn: transactionFor(ctx) };
+  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], prerm: emptyOutcome(), postrm: emptyOutcome(), txn: transactionFor(ctx) };
   try {
     await runPipeline(removeSteps, state);
     if (!ctx.request.dryRun) {
       await state.txn.finish();
       for (const removal of state.removals) {
-        await appendHistory(ctx, { version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', installed: removedFiles(removal) }, 'remove');
+        const hooks = [...new Set([...state.prerm.ran, ...state.postrm.ran])];
+        const event = { action: 'remove' as const, version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', files: removedFiles(removal), hooks };
+        await recordHistory(ctx, event, { installkernelLog: false });
         ctx.log.info(`removed ${removal.version} (${layoutNames(removal)})`);
       }
     }

@@ -1,24 +1,95 @@
-// The install history: one line per install in <root>/var/log/installkernel.log.
+// The install history. /var/log/installkernel.log gets one line per install in the tab-separated
+// columns Gentoo's installkernel writes there (its 99-write-log plugin), so the file keeps one
+// format; kinstall's fuller record of installs and removals goes to /var/lib/kinstall/history.jsonl.
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { errorMessage } from '../errors.js';
 
-export interface HistoryEntry {
+export interface HistoryEvent {
+  action: 'install' | 'remove';
   version: string;
   layout: string;
   initrdGenerator: string;
-  installed: string[];
+  /** Files installed or removed (host paths). */
+  files: string[];
+  /** The installed image and initramfs (host paths), for the installkernel.log columns. */
+  image?: string;
+  initrd?: string;
+  /** The hooks that ran (host paths), preinst then postinst. */
+  hooks: string[];
 }
 
-export async function appendHistory(ctx: Context, entry: HistoryEntry, action = 'install'): Promise<void> {
-  const file = ctx.paths.historyLog;
-  const paths = entry.installed.map((p) => ctx.paths.inTarget(p)).join(',');
-  const line = [new Date().toISOString(), action, entry.version, entry.layout, entry.initrdGenerator, paths].join('\t');
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** `LC_ALL=C date`'s format: `Mon Dec  1 15:21:04 UTC 2025`, in local time. */
+export function cLocaleDate(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(date).find((p) => p.type === 'timeZoneName')?.value ?? 'UTC';
+  const time = `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  return `${DAYS[date.getDay()]} ${MONTHS[date.getMonth()]} ${String(date.getDate()).padStart(2, ' ')} ${time} ${zone} ${date.getFullYear()}`;
+}
+
+/**
+ * Gentoo's columns: date, who wrote the line (Gentoo writes `gentoo`, kinstall `kinstall`), version,
+ * INSTALLKERNEL_CONF_ROOT, layout, initrd generator, UKI generator, install dir, kernel and
+ * initramfs relative to it (`unknown` when absent), the plugins run; each ends with a tab.
+ */
+function installkernelLine(ctx: Context, event: HistoryEvent, now: Date): string {
+  const image = event.image ? ctx.paths.inTarget(event.image) : undefined;
+  const dir = image ? path.dirname(image) : ctx.paths.inTarget(ctx.paths.boot);
+  const relative = (file: string | undefined) => (file ? path.relative(dir, ctx.paths.inTarget(file)) : 'unknown');
+  const notset = (value: string | undefined) => (value ? value : 'notset');
+  const columns = [
+    cLocaleDate(now),
+    'kinstall',
+    event.version,
+    notset(ctx.env.INSTALLKERNEL_CONF_ROOT),
+    event.layout,
+    event.initrdGenerator,
+    notset(ctx.settings.ukiGenerator),
+    dir,
+    relative(event.image),
+    relative(event.initrd),
+    notset(event.hooks.map((h) => ctx.paths.inTarget(h)).join(' ')),
+  ];
+  return `${columns.join('\t')}\t\n`;
+}
+
+/** kinstall's own record: one JSON object per line. */
+function jsonLine(ctx: Context, event: HistoryEvent, now: Date): string {
+  const inTarget = (files: string[]) => files.map((f) => ctx.paths.inTarget(f));
+  const record = {
+    time: now.toISOString(),
+    action: event.action,
+    version: event.version,
+    layout: event.layout,
+    initrdGenerator: event.initrdGenerator,
+    files: inTarget(event.files),
+    hooks: inTarget(event.hooks),
+  };
+  return `${JSON.stringify(record)}\n`;
+}
+
+/** The file kinstall's own record goes to. */
+export const historyRecordFile = (ctx: Context): string => ctx.paths.under('/var/lib/kinstall/history.jsonl');
+
+async function append(ctx: Context, file: string, text: string): Promise<void> {
   try {
     await mkdir(path.dirname(file), { recursive: true });
-    await appendFile(file, `${line}\n`);
+    await appendFile(file, text);
   } catch (error) {
     ctx.log.warn(`could not append to ${file}: ${errorMessage(error)}`);
   }
+}
+
+/**
+ * Records an event. `installkernelLog: false` when a hook (99-write-log, let run by runRedundant)
+ * wrote the installkernel.log line already: never the same event twice.
+ */
+export async function recordHistory(ctx: Context, event: HistoryEvent, options: { installkernelLog: boolean }): Promise<void> {
+  const now = new Date();
+  await append(ctx, historyRecordFile(ctx), jsonLine(ctx, event, now));
+  if (event.action === 'install' && options.installkernelLog) await append(ctx, ctx.paths.historyLog, installkernelLine(ctx, event, now));
 }

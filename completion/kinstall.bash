@@ -14,7 +14,9 @@ _kinstall_option_value() {
     for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
         word=${COMP_WORDS[i]}
         if [[ ${word} == "${name}" ]]; then
-            printf '%s\n' "${COMP_WORDS[i + 1]}"
+            word=${COMP_WORDS[i + 1]}
+            [[ ${word} == = ]] && word=${COMP_WORDS[i + 2]:-}
+            printf '%s\n' "${word}"
             return
         elif [[ ${word} == "${name}="* ]]; then
             printf '%s\n' "${word#*=}"
@@ -49,6 +51,17 @@ _kinstall_staged_versions() {
     done
 }
 
+# cur and prev as if "--opt=value" were "--opt value": readline splits at "=" (COMP_WORDBREAKS).
+_kinstall_words() {
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD - 1]}
+    if [[ ${cur} == = ]]; then
+        cur=''
+    elif [[ ${prev} == = ]] && ((COMP_CWORD >= 2)); then
+        prev=${COMP_WORDS[COMP_CWORD - 2]}
+    fi
+}
+
 # Completes the value of the option in $1; returns 1 when $1 takes no value.
 _kinstall_complete_value() {
     local cur=$2
@@ -64,7 +77,8 @@ _kinstall_complete_value() {
 }
 
 _kinstall() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+    local cur prev
+    _kinstall_words
     COMPREPLY=()
     if [[ ${cur} == --*=* ]]; then
         _kinstall_complete_value "${cur%%=*}" "${cur#*=}" && return 0
@@ -77,7 +91,10 @@ _kinstall() {
         word=${COMP_WORDS[i]}
         case ${word} in
             --*=*) ;;
-            --root | --layout | --initramfs | --initrd | --boot-dir | --esp | --cmdline | --config | --keep | --timeout | --build-dir | --modules-dir) ((i++)) ;;
+            --root | --layout | --initramfs | --initrd | --boot-dir | --esp | --cmdline | --config | --keep | --timeout | --build-dir | --modules-dir)
+                ((i++))
+                [[ ${COMP_WORDS[i]:-} == = ]] && ((i++))
+                ;;
             -*) ;;
             *) if [[ -z ${command} ]]; then command=${word}; else ((positionals++)); fi ;;
         esac
@@ -115,7 +132,8 @@ _kinstall() {
 
 # installkernel VERSION IMAGE [SYSTEM_MAP] [DIR] [OPTIONS]: the options of add, and --all.
 _kinstall_installkernel() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+    local cur prev
+    _kinstall_words
     COMPREPLY=()
     _kinstall_complete_value "${prev}" "${cur}" && return 0
     if [[ ${cur} == -* ]]; then
@@ -126,7 +144,10 @@ _kinstall_installkernel() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
             --*=*) ;;
-            --root | --layout | --initramfs | --initrd | --boot-dir | --esp | --cmdline | --config | --keep) ((i++)) ;;
+            --root | --layout | --initramfs | --initrd | --boot-dir | --esp | --cmdline | --config | --keep)
+                ((i++))
+                [[ ${COMP_WORDS[i]:-} == = ]] && ((i++))
+                ;;
             -*) ;;
             *) ((positionals++)) ;;
         esac

@@ -120,8 +120,8 @@ pkg_postrm() {
 	# is left of its modules tree, which nothing owns any more).
 	[[ -n ${REPLACED_BY_VERSION} ]] && _custom_kernel_remove
 	if [[ -d ${dir} ]]; then
-		# depmod's index is all the unmerge leaves behind.
-		find "${dir}" -maxdepth 1 -type f -name 'modules.*' -delete || die
+		# depmod's index is all the unmerge leaves behind (never fail an unmerge over it).
+		find "${dir}" -maxdepth 1 -type f -name 'modules.*' -delete
 		rmdir "${dir}" 2>/dev/null || ewarn "${dir} still holds files no package owns"
 	fi
 }

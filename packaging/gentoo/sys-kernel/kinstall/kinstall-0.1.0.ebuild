@@ -38,9 +38,6 @@ RDEPEND="
 	secureboot? ( app-crypt/sbsigntools )
 "
 
-# JavaScript, prebuilt or built here: nothing for the toolchain to strip.
-RESTRICT="strip"
-
 src_unpack() {
 	if [[ ${PV} == 9999 ]]; then
 		git-r3_src_unpack

@@ -44,7 +44,8 @@ Commands:
   list                        every installed kernel: version, layout, size, default/running, entry
   remove VERSION              remove a kernel from its layout (with layout=auto, from every layout
         [--keep-modules]      holding it; bootloader updated, firmware entry deleted) and its
-                              neutral location and modules (unless --keep-modules); the running
+                              neutral location and modules (unless --keep-modules, or a package
+                              manager owns them: those stay, and it says so); the running
                               kernel needs --force
   prune --keep N              remove the oldest kernels beyond N (never the running one, never
                               the newest);
@@ -129,6 +130,9 @@ Remove VERSION from the boot layout through the same transaction as add (rolled 
 with layout=auto, from every layout that lists it (a kernel installed for both compat and bls
 is removed from both). Then the bootloader is updated and <root>/lib/modules/VERSION deleted unless
 --keep-modules (renamed aside inside the transaction, so a failure or a crash brings it back).
+Files a package manager owns are never deleted: paths listed in <root>/var/db/pkg/*/*/CONTENTS
+(portage) or <root>/var/lib/dpkg/info/*.list (dpkg) stay, a modules tree holding any of them stays
+whole, and a "leaving PATH: … belong to PACKAGE" line names the owner; removing the package deletes them.
 Checked first, before any change: the boot dir, the ESP and /lib/modules stay inside --root, and
 the bootloader tool exists. Hooks in /etc/kernel/prerm.d run before the removal (a failure stops
 it, exit 5) and in /etc/kernel/postrm.d after it (a failure: exit 7), with VERSION IMAGE.

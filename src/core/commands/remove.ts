@@ -12,6 +12,7 @@ import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblem
 import { layoutsHolding } from '../pipeline/select.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
+import { findPackageOwned, type PackageOwned } from '../system/package-owned.js';
 import { checkVersionString } from '../system/versions.js';
 
 export interface RemoveInput {
@@ -35,6 +36,8 @@ interface Removal {
   version: string;
   targets: Array<{ layout: Layout; plan: Plan }>;
   hasNeutral: boolean;
+  /** Files a package manager owns in the neutral location: they stay, its removal deletes them. */
+  ownedModules?: PackageOwned;
   /** The image the removal takes away, as Debian's prerm.d/postrm.d hooks get it (/boot/vmlinuz-KVER). */
   image: string;
 }
@@ -62,7 +65,8 @@ async function resolve(state: RemoveState): Promise<void> {
     }
     const targets = (await layoutsHolding(ctx, version)).map((layout) => ({ layout, plan: emptyPlan() }));
     const hasNeutral = await isDirectory(ctx.paths.moduleDir(version));
-    state.removals.push({ version, targets, hasNeutral, image: await installedImage(ctx, version, targets) });
+    const [ownedModules] = hasNeutral ? await findPackageOwned(ctx.paths, [ctx.paths.moduleDir(version)]) : [];
+    state.removals.push({ version, targets, hasNeutral, ownedModules, image: await installedImage(ctx, version, targets) });
   }
 }
 
@@ -75,18 +79,31 @@ async function installedImage(ctx: Context, version: string, targets: Removal['t
   return path.join(ctx.paths.moduleDir(version), 'vmlinuz');
 }
 
-const removesModules = (state: RemoveState, removal: Removal) => removal.hasNeutral && !state.keepModules;
+const removesModules = (state: RemoveState, removal: Removal) => removal.hasNeutral && !state.keepModules && !removal.ownedModules;
+
+const leavingOwned = (ctx: Context, owned: PackageOwned) =>
+  `leaving ${ctx.paths.inTarget(owned.path)}: ${owned.count} path(s) there belong to ${owned.owners.join(', ')}; removing the package deletes them`;
+
+/** The layout's removal plan without the files a package manager owns: those stay, and the log says so. */
+async function planRemoval(ctx: Context, layout: Layout, version: string): Promise<Plan> {
+  const p = await layout.planRemove(ctx, version);
+  const owned = await findPackageOwned(ctx.paths, p.remove);
+  for (const o of owned) ctx.log.info(leavingOwned(ctx, o));
+  const left = new Set(owned.map((o) => o.path));
+  return left.size === 0 ? p : { ...p, remove: p.remove.filter((file) => !left.has(file)) };
+}
 
 async function plan(state: RemoveState): Promise<void> {
   const { ctx } = state;
   for (const removal of state.removals) {
-    for (const target of removal.targets) target.plan = await target.layout.planRemove(ctx, removal.version);
+    for (const target of removal.targets) target.plan = await planRemoval(ctx, target.layout, removal.version);
     const empty = removal.targets.every(({ plan: p }) => p.remove.length + p.place.length + p.write.length + p.link.length === 0);
     if (empty && !removal.hasNeutral) {
       throw new KinstallError('ENOTINSTALLED', { version: removal.version, layout: layoutNames(removal) });
     }
     for (const { plan: p } of removal.targets) for (const line of describePlan(p)) ctx.log.info(line);
     if (removesModules(state, removal)) ctx.log.info(`then delete ${ctx.paths.moduleDir(removal.version)}`);
+    else if (removal.ownedModules && !state.keepModules) ctx.log.info(leavingOwned(ctx, removal.ownedModules));
   }
 }
 
@@ -115,7 +132,7 @@ async function commit(state: RemoveState): Promise<void> {
   for (const [index, removal] of state.removals.entries()) {
     for (const target of removal.targets) {
       if (index > 0) {
-        target.plan = await target.layout.planRemove(ctx, removal.version);
+        target.plan = await planRemoval(ctx, target.layout, removal.version);
         await checkPlanTargets(target.plan, ctx);
       }
       await state.txn.apply(target.plan);

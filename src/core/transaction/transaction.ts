@@ -2,9 +2,10 @@
 // Each change is journaled first (journal.ts), then made as a temp file in the target's directory,
 // fsynced and renamed over the target; what it replaces stays beside it until the run succeeded.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readlink, rename, rm, symlink, chmod, unlink } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { link, lstat, mkdir, open, readlink, rename, rm, symlink, chmod, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { isKinstallError } from '../errors.js';
 import { throwIfInterrupted } from '../interrupt.js';
 import { Journal, type JournalData, type JournalEntry } from './journal.js';
@@ -32,6 +33,25 @@ async function fsyncPath(p: string, flags = constants.O_RDONLY): Promise<void> {
 }
 
 const fsyncDir = (dir: string) => fsyncPath(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+
+/** Where a filesystem keeps no permissions, chmod fails so (fusefat: ENOSYS; CIFS: EPERM); vfat ignores it. */
+const NO_MODES = new Set(['ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EPERM']);
+
+/** chmod, except on a filesystem without permissions (a FAT ESP), where the file keeps the mount's mode. */
+async function setMode(file: string, mode: number): Promise<void> {
+  await chmod(file, mode).catch((error: NodeJS.ErrnoException) => {
+    if (!NO_MODES.has(error.code ?? '')) throw error;
+  });
+}
+
+/**
+ * Copies bytes to a new file (never over one) with the source's mode where the filesystem keeps
+ * modes. Not copyFile(): libuv's fchmod of the copy fails it on fusefat (ENOSYS).
+ */
+async function copyBytes(from: string, to: string): Promise<void> {
+  await pipeline(createReadStream(from), createWriteStream(to, { flags: 'wx', mode: 0o600 }));
+  await setMode(to, (await stat(from)).mode & 0o7777);
+}
 
 export class Transaction implements TransactionHandle {
   private readonly id = randomBytes(4).toString('hex');
@@ -118,7 +138,7 @@ export class Transaction implements TransactionHandle {
   /** Where hard links are impossible (vfat ESP): a copy, renamed into place so a backup is never partial. */
   private async copyBackup(target: string, backup: string): Promise<void> {
     const partial = `${backup}.part`;
-    await copyFile(target, partial, constants.COPYFILE_EXCL);
+    await copyBytes(target, partial);
     await fsyncPath(partial);
     await rename(partial, backup);
   }
@@ -135,7 +155,7 @@ export class Transaction implements TransactionHandle {
     const temp = this.sideName(target, 'new');
     try {
       await fill(temp);
-      await chmod(temp, mode);
+      await setMode(temp, mode);
       await fsyncPath(temp);
       await rename(temp, target);
     } catch (error) {
@@ -189,7 +209,7 @@ export class Transaction implements TransactionHandle {
     for (const item of plan.place) {
       throwIfInterrupted();
       this.log.debug(`place ${item.from} -> ${item.to}`);
-      await this.placeBytes(item.to, 'place', (temp) => copyFile(item.from, temp), item.mode ?? 0o644);
+      await this.placeBytes(item.to, 'place', (temp) => copyBytes(item.from, temp), item.mode ?? 0o644);
     }
     for (const item of plan.write) {
       throwIfInterrupted();

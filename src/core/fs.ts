@@ -1,6 +1,9 @@
-// File-system probes and the durability primitive every writer shares: one existence check per
-// question (anything at the path, a regular file, a directory) and one directory fsync.
-import { constants, lstat, open, stat } from 'node:fs/promises';
+// File-system probes and the primitives every writer shares: one existence check per question
+// (anything at the path, a regular file, a directory), one directory fsync, and a copy and chmod
+// that also work on a FAT ESP, which keeps no permissions.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, constants, lstat, open, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 
 /** Anything at the path, a dangling symlink included (lstat). */
 export const pathExists = (p: string): Promise<boolean> => lstat(p).then(() => true, () => false);
@@ -31,3 +34,22 @@ export async function fsyncPath(p: string, flags: number = constants.O_RDONLY): 
 }
 
 export const fsyncDir = (dir: string): Promise<void> => fsyncPath(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+
+/** Where a filesystem keeps no permissions, chmod fails so (fusefat: ENOSYS; CIFS: EPERM); vfat ignores it. */
+const NO_MODES = new Set(['ENOSYS', 'EOPNOTSUPP', 'ENOTSUP', 'EPERM']);
+
+/** chmod, except on a filesystem without permissions (a FAT ESP), where the file keeps the mount's mode. */
+export async function setMode(file: string, mode: number): Promise<void> {
+  await chmod(file, mode).catch((error: NodeJS.ErrnoException) => {
+    if (!NO_MODES.has(error.code ?? '')) throw error;
+  });
+}
+
+/**
+ * Copies bytes to a new file (never over one) with the source's mode where the filesystem keeps
+ * modes. Not copyFile(): libuv's fchmod of the copy fails it on fusefat (ENOSYS).
+ */
+export async function copyBytes(from: string, to: string): Promise<void> {
+  await pipeline(createReadStream(from), createWriteStream(to, { flags: 'wx', mode: 0o600 }));
+  await setMode(to, (await stat(from)).mode & 0o7777);
+}

@@ -7,7 +7,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kinstall, top, type CliResult } from '../helpers/cli.js';
+import { efiCalls, efiEnv, efistubConfig, espBasics, expectError, writeFirmware } from '../helpers/esp-scenarios.js';
 import { CHROOT_LOG, FAILING_TOOL, failingRuns, failingRunsInRoot, failingToolsEnv, installInRoot } from '../helpers/failing-tools.js';
+import { mountFatEsp, unmountFatEsps } from '../helpers/fat-esp.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, type TestRoot, writeHook } from '../helpers/root.js';
 import { snapshotTree, type TreeSnapshot } from '../helpers/tree.js';
@@ -17,7 +19,6 @@ const kernel = testKernel();
 const V = kernel.version;
 const V2 = `${V}-second`;
 const LILO = path.join(top, 'test/fakes/lilo');
-const EFIBOOTMGR = path.join(top, 'test/fakes/efibootmgr');
 const GRUB_MKCONFIG = path.join(top, 'test/fakes/grub-mkconfig');
 const BROKEN_MKCONFIG = '/usr/local/sbin/grub-mkconfig-broken';
 const LILO_CONF = `boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=linux\n    initrd=/boot/initramfs.img\n    read-only\nimage=/boot/vmlinuz.old\n    label=linux.old\n    initrd=/boot/initramfs.img.old\n    optional\n    read-only\n`;
@@ -26,7 +27,8 @@ const STALE_INDEX = { 'modules.dep': 'kernel/drivers/old.ko:\n', 'modules.alias'
 const ROLLED_BACK = 'rolled back \\d+ change\\(s\\), nothing was changed';
 
 const roots: TestRoot[] = [];
-afterEach(() => {
+afterEach(async () => {
+  await unmountFatEsps();
   for (const r of roots.splice(0)) r.cleanup();
 });
 
@@ -58,14 +60,6 @@ const hook = writeHook;
 async function ok(args: string[], env: Record<string, string> = {}): Promise<void> {
   const result = await kinstall(args, { env });
   expect(result.exitCode, result.stderr).toBe(0);
-}
-
-/** Exactly one `kinstall: CODE: …` line on stderr, matching the pattern; the exit code. */
-function expectError(result: CliResult, exitCode: number, pattern: RegExp): void {
-  expect(result.exitCode, result.stderr).toBe(exitCode);
-  const errors = result.stderr.split('\n').filter((line) => /^kinstall: E[A-Z]+: /.test(line));
-  expect(errors).toHaveLength(1);
-  expect(errors[0]).toMatch(pattern);
 }
 
 /** A rolled-back run: the error, the tree as before, no journal and no side files left. */
@@ -131,10 +125,12 @@ describe('kinstall add: a failing tool or hook rolls everything back (exit 5)', 
   });
 
   it.each([
-    ['creating the entry', '--create', {}],
-    ['moving it in BootOrder', '--bootorder', { bootOrderFirst: false }],
-  ])('efibootmgr fails %s: the ESP and the firmware entries as before', async (_name, failOn, options) => {
-    const r = efiRoot(options);
+    ['creating the entry', 'dir', '--create', {}],
+    ['moving it in BootOrder', 'dir', '--bootorder', { bootOrderFirst: false }],
+    ['creating the entry', 'fat', '--create', {}],
+    ['moving it in BootOrder', 'fat', '--bootorder', { bootOrderFirst: false }],
+  ] as const)('efibootmgr fails %s (ESP: %s): the ESP and the firmware entries as before', async (_name, esp, failOn, options) => {
+    const r = await efiRoot(options, esp);
     await ok(['add', '--force', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', V2, kernel.image], efiEnv(r));
     const before = stateOf(r);
     const firmware = readFileSync(r.at('/var/fake/efi.json'));
@@ -188,8 +184,8 @@ describe('kinstall remove: a failing bootloader tool brings the removed kernel b
     expect(readFileSync(r.at('/var/fake/lilo.log'), 'utf8').trim().split('\n')).toHaveLength(7);
   });
 
-  it('efibootmgr fails to delete the entry: the ESP files and the firmware entries as before', async () => {
-    const r = efiRoot({});
+  it.each(['dir', 'fat'] as const)('efibootmgr fails to delete the entry (ESP: %s): the ESP files and the firmware entries as before', async (esp) => {
+    const r = await efiRoot({}, esp);
     for (const version of [V2, V]) await ok(['add', '--force', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', version, kernel.image], efiEnv(r));
     const before = stateOf(r);
     const firmware = readFileSync(r.at('/var/fake/efi.json'));
@@ -239,21 +235,18 @@ describe('kinstall stage after a killed add', () => {
   });
 });
 
-/** A root with an ESP at /boot/efi, a command line, NAME=Gentoo and a firmware holding Windows. */
-function efiRoot(options: Record<string, unknown>): TestRoot {
-  const r = newRoot({ efistub: { efibootmgr: EFIBOOTMGR, efivars: true, disk: '/dev/vda', part: 1, ...options } });
-  mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
-  mkdirSync(r.at('/etc/kernel'), { recursive: true });
-  writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
-  writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
-  const windows = { label: 'Windows Boot Manager', active: true, disk: '/dev/vda', part: 1, loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '' };
-  // In the fake's own format, so an unchanged firmware is an unchanged file.
-  writeFileSync(r.at('/var/fake/efi.json'), `${JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': windows } }, null, 2)}\n`);
+/**
+ * A root with an ESP at /boot/efi (a directory, or a mounted FAT image: no hard links, so every
+ * backup is a copy), a command line, NAME=Gentoo and a firmware holding Windows.
+ */
+async function efiRoot(options: Record<string, unknown>, esp: 'dir' | 'fat'): Promise<TestRoot> {
+  const r = newRoot(efistubConfig(options));
+  if (esp === 'fat') await mountFatEsp(r, '/boot/efi');
+  else mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
+  espBasics(r, 'root=/dev/vda2 ro');
+  writeFirmware(r);
   return r;
 }
-
-const efiEnv = (r: TestRoot, failOn?: string) => ({ EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'), ...(failOn ? { EFIBOOTMGR_FAKE_FAIL: failOn } : {}) });
-const efiCalls = (r: TestRoot) => readFileSync(r.at('/var/fake/efi.json.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
 
 /** A root grub-mkconfig runs in (chroot): a shell, test/fakes/grub-mkconfig, and a broken one beside it. */
 function grubRoot(): TestRoot {

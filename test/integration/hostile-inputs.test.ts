@@ -8,13 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installkernel, kinstall, type CliResult } from '../helpers/cli.js';
+import { espBasics } from '../helpers/esp-scenarios.js';
 import { testKernel } from '../helpers/kernel.js';
 import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-const MACHINE_ID = '0123456789abcdef0123456789abcdef';
 let root: TestRoot | undefined;
 let mounted: string | undefined;
 /** Directories outside the root that a case's symlinks lead to: watched, then removed. */
@@ -58,14 +58,6 @@ const file = (r: TestRoot, name: string, content: Buffer | string) => {
   writeFileSync(p, content);
   return p;
 };
-
-/** What bls and efistub need besides the ESP: a command line, a machine id, os-release. */
-function espBasics(r: TestRoot): void {
-  mkdirSync(r.at('/etc/kernel'), { recursive: true });
-  writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda1 ro\n');
-  writeFileSync(r.at('/etc/machine-id'), `${MACHINE_ID}\n`);
-  writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
-}
 
 /** An ESP mount point left unmounted that still holds what bootctl put there (on the root fs). */
 function unmountedEsp(r: TestRoot, esp: string): void {

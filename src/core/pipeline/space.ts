@@ -36,6 +36,9 @@ export async function checkFreeSpace(plan: Plan): Promise<void> {
   const problems: string[] = [];
   for (const { dir, bytes } of (await demand(plan)).values()) {
     const fs = await statfs(dir);
+    // A filesystem that reports no size (fusefat and other FUSE filesystems; df shows "-") cannot be
+    // checked: refusing would refuse every install there; a full one fails the commit, which rolls back.
+    if (Number(fs.blocks) === 0) continue;
     const free = Number(fs.bavail) * Number(fs.bsize);
     const needed = bytes + Math.max(MARGIN_BYTES, bytes * MARGIN_RATIO);
     if (free < needed) {

@@ -2,10 +2,9 @@
 // its first change, a same-directory backup of a file it replaces, side names for temps and
 // backups, and the crash points between them.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, readlink, rename, rm, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, readlink, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, fsyncPath, pathExists } from '../fs.js';
+import { copyBytes, fsyncDir, fsyncPath, pathExists } from '../fs.js';
 import { crashHook } from './crash-points.js';
 import { Journal, JOURNAL_FORMAT, type JournalData, type JournalEntry } from './journal.js';
 
@@ -103,7 +102,7 @@ export abstract class RecordedChanges {
   /** Where hard links are impossible (vfat ESP): a copy, renamed into place so a backup is never partial. */
   private async copyBackup(target: string, backup: string): Promise<void> {
     const partial = `${backup}.part`;
-    await copyFile(target, partial, constants.COPYFILE_EXCL);
+    await copyBytes(target, partial);
     await fsyncPath(partial);
     await rename(partial, backup);
   }

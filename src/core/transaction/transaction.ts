@@ -1,11 +1,11 @@
 // The transaction: the only code that writes to the boot dir, the ESP and the neutral location.
 // Each change is journaled first (journal.ts), then made as a temp file in the target's directory,
 // fsynced and renamed over the target; what it replaces stays beside it until the run succeeded.
-import { copyFile, lstat, mkdir, open, rename, rm, symlink, chmod } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { errorMessage, isKinstallError } from '../errors.js';
-import { fsyncDir, fsyncPath } from '../fs.js';
+import { copyBytes, fsyncDir, fsyncPath, setMode } from '../fs.js';
 import { throwIfInterrupted } from '../interrupt.js';
 import { CRASH_POINT_ENV } from './crash-points.js';
 import { JOURNAL_PATH, type JournalData, type JournalEntry } from './journal.js';
@@ -26,7 +26,7 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     const temp = this.sideName(target, 'new');
     try {
       await fill(temp);
-      await chmod(temp, mode);
+      await setMode(temp, mode);
       await fsyncPath(temp);
       await rename(temp, target);
     } catch (error) {
@@ -80,7 +80,7 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     for (const item of plan.place) {
       throwIfInterrupted();
       this.log.debug(`place ${item.from} -> ${item.to}`);
-      await this.placeBytes(item.to, 'place', (temp) => copyFile(item.from, temp), item.mode ?? 0o644);
+      await this.placeBytes(item.to, 'place', (temp) => copyBytes(item.from, temp), item.mode ?? 0o644);
     }
     for (const item of plan.write) {
       throwIfInterrupted();

@@ -51,7 +51,8 @@ export function throwProblems(problems: string[]): void {
   if (problems.length === 0) return;
   if (problems.length === 1) {
     const [summary = '', ...example] = (problems[0] ?? '').split('\n');
-    throw new KinstallError('EPREFLIGHT', { count: '1', summary }, example);
+    // Its following lines are indented for the "  " a detail line gets: each detail gets it again.
+    throw new KinstallError('EPREFLIGHT', { count: '1', summary }, example.map((line) => line.replace(/^ {2}/, '')));
   }
   throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: 'each is listed below' }, problems);
 }

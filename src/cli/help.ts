@@ -110,6 +110,7 @@ is removed from both). Then the bootloader is updated and <root>/lib/modules/VER
 Checked first, before any change: the boot dir, the ESP and /lib/modules stay inside --root, and
 the bootloader tool exists. Hooks in /etc/kernel/prerm.d run before the removal (a failure stops
 it, exit 5) and in /etc/kernel/postrm.d after it (a failure: exit 7), with VERSION IMAGE.
+--dry-run prints what would be removed, one line each: the files, then the modules tree.
 Removing the running kernel needs --force.`,
   prune: `Usage: kinstall prune --keep N [--dry-run] [--root DIR]
 

@@ -67,7 +67,7 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
   // The cause may come long before the end (an unpack error before its panic): keep it in view.
   const causeLine = cause === undefined ? undefined : relevant.find((l) => l.includes(cause));
   if (verdict !== 'pass' && causeLine && !lines.includes(causeLine)) lines = [causeLine, ...lines.slice(-(shownLines - 1))];
-  return { version: input.version, verdict, ...(cause === undefined || verdict === 'timeout' ? {} : { cause }), ...(milestone ? { milestone } : {}), lines, seconds: outcome.seconds };
+  return { version: input.version, verdict, ...(cause === undefined ? {} : { cause }), ...(milestone ? { milestone } : {}), lines, seconds: outcome.seconds };
 }
 
 /**

@@ -76,8 +76,10 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
 async function preflight(ctx: Context): Promise<string[]> {
   const problems = [...(await bootTargetProblems(ctx)), ...(await cmdlineProblems(ctx, 'for the boot entry'))];
   const boot = await findBootRoot(ctx);
-  if (boot && !(await pathExists(path.join(boot.dir, 'loader', 'loader.conf')))) {
-    ctx.log.warn(`${path.join(boot.dir, 'loader', 'loader.conf')} is missing: systemd-boot seems not installed; run bootctl install (the entry is written anyway)`);
+  // Only an install that goes on writes the entry: with a problem, the warning would promise it.
+  if (problems.length === 0 && boot && !(await pathExists(path.join(boot.dir, 'loader', 'loader.conf')))) {
+    const written = ctx.request.dryRun ? 'would be written' : 'is written';
+    ctx.log.warn(`${path.join(boot.dir, 'loader', 'loader.conf')} is missing: systemd-boot seems not installed; the entry ${written}, but nothing boots it until you run bootctl install`);
   }
   return problems;
 }

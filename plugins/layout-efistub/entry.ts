@@ -73,7 +73,7 @@ export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, v
   const device = await firmwareDisk(ctx, target);
   if (!firmware.available) {
     const args = createArgs(wanted, device?.disk ?? '/dev/DISK', device?.part ?? 'N');
-    ctx.log.warn(`EFI variables are not available (${firmware.why}): the files are installed but no firmware boot entry was created`);
+    ctx.log.warn(`EFI variables are not available (${firmware.why}): the files are installed, but no firmware boot entry was created`);
     ctx.log.warn(`to create it later, run: ${shellLine(command, args)}${device ? '' : ' (DISK and N: the ESP\'s disk and partition number)'}`);
     return;
   }

@@ -66,7 +66,10 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   // A stale initramfs of the same version would not match the new kernel's modules.
   else if (await isPlainFile(initrd)) result.remove.push(initrd);
   result.image = image;
-  result.notes = [`then create the firmware entry for ${target.efiPath(target.imageName(kernel.version))} with ${efibootmgrCommand(ctx)}`];
+  const loader = target.efiPath(target.imageName(kernel.version));
+  // Without EFI variables activation only prints the command: the plan must not promise the entry.
+  const firmware = await firmwareAvailable(ctx);
+  result.notes = [firmware.available ? `then create the firmware entry for ${loader} with ${efibootmgrCommand(ctx)}` : `then print, not run, the ${efibootmgrCommand(ctx)} command that creates the firmware entry for ${loader} (EFI variables are not available)`];
   return result;
 }
 

@@ -10,7 +10,7 @@ import { stagedVersions } from '../core/system/neutral-location.js';
 import { listKernels } from '../core/commands/list.js';
 import { withLock } from '../core/transaction/lock.js';
 import { describeRecovery, recoverBeforeReading, recoverUnfinished, underLockRecovered } from '../core/transaction/recover.js';
-import { removeKernel } from '../core/commands/remove.js';
+import { describeRemoval, removeKernel } from '../core/commands/remove.js';
 import { pruneKernels } from '../core/commands/prune.js';
 import { stageBuild } from '../core/commands/stage.js';
 import { describeVerify, verifyKernel } from '../core/commands/verify.js';
@@ -100,7 +100,7 @@ export async function remove(io: Io, values: ParsedValues, args: string[]): Prom
     return removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false, shippedHooksDir: shippedHooksDir() });
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-  else if (ctx.request.dryRun) for (const file of result.removed) io.stdout(`would remove ${file}\n`);
+  else if (ctx.request.dryRun) for (const line of describeRemoval(ctx, result)) io.stdout(`${line}\n`);
   return ExitCode.ok;
 }
 

@@ -75,7 +75,7 @@ Exit codes: 0 success, 2 usage, 3 bad input, 4 preflight check failed (also: the
 cannot boot the target, lock not obtained, unsafe file ownership or mode, qemu missing), 5 a tool or hook failed or a signal arrived and
 everything was rolled back, 6 rollback failed or an interrupted run's journal cannot be used,
 7 installed but a postinst hook or the pruning of old kernels failed, 8 verify: the kernel did
-not reach init, 9 installkernel --all: some kernels installed, the others failed and were rolled back.
+not reach a working init's milestone, 9 installkernel --all: some kernels installed, the others failed and were rolled back.
 
 One kinstall runs at a time per root (an flock on <root>/run/lock/kinstall.lock); another waits up to
 lockTimeout seconds (default 600). SIGINT or SIGTERM stops the run at its next safe point and
@@ -136,6 +136,7 @@ whole, and a "leaving PATH: … belong to PACKAGE" line names the owner; removin
 Checked first, before any change: the boot dir, the ESP and /lib/modules stay inside --root, and
 the bootloader tool exists. Hooks in /etc/kernel/prerm.d run before the removal (a failure stops
 it, exit 5) and in /etc/kernel/postrm.d after it (a failure: exit 7), with VERSION IMAGE.
+--dry-run prints what would be removed, one line each: the files, then the modules tree.
 Removing the running kernel needs --force.`,
   prune: `Usage: kinstall prune --keep N [--dry-run] [--root DIR]
 
@@ -146,11 +147,15 @@ removed.`,
 
 Boot the installed kernel and initramfs of VERSION (as its layout lists them; with --layout NAME,
 as that layout installed them) in QEMU: direct kernel boot, no disk, no network, serial console,
-panic=-1, at most --timeout seconds (default 90). The verdict is one of: pass (the initramfs's
-init was reached and printed), kernel-panic, no-initramfs (a panic, and no initramfs is installed
-for VERSION), initramfs-unpack-failed (e.g. a compression the kernel was not built with),
-no-output (e.g. not a bootable image), timeout (QEMU was stopped at the limit, whatever the
-console showed); the last console lines are shown. With --json: {version, verdict, lines, seconds}.
+panic=-1, at most --timeout seconds (default 90). The verdict is one of: pass (a milestone of a
+working init: systemd's basic.target or dracut's initqueue starting, dracut's own init's banner,
+another init's first output), init-failed (the init gave up first: systemd's "Failed to mount API
+filesystems" or "Freezing execution", emergency mode, dracut's FATAL or shell; the line is named),
+kernel-panic, no-initramfs (a panic, and no initramfs is installed for VERSION),
+initramfs-unpack-failed (e.g. a compression the kernel was not built with), no-output (e.g. not a
+bootable image), timeout (QEMU was stopped at the limit, whatever the console showed); the last
+console lines are shown. The target's command line is used without quiet. With --json: {version,
+verdict, cause, milestone, lines, seconds}.
 It checks the kernel and the initramfs only, not the real root device, the boot loader or the
 firmware. A UKI-only install cannot be booted directly.
 Exit 0 on pass, 8 otherwise, 3 when VERSION is not installed, 4 when qemu-system-x86_64 is missing

@@ -18,6 +18,15 @@ export function signalProcessGroup(pid: number | undefined, signal: NodeJS.Signa
   }
 }
 
+/**
+ * A command's output line as the log shows it: after the command's name, unless the line already
+ * starts with it (dracut writes "dracut: …", a hook may write "50-dkms: …" or "50-dkms[PID]: …").
+ */
+export function outputLine(name: string, line: string): string {
+  const own = line.trimStart();
+  return own.startsWith(`${name}: `) || own.startsWith(`${name}[`) || own === `${name}:` ? own : `${name}: ${line}`;
+}
+
 export interface ExecOptions {
   cwd?: string;
   env?: Record<string, string>;
@@ -60,8 +69,9 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
     }
     log.debug(`run: ${shown}`);
     const lineLevel = options.streamOutput ? 'info' : 'debug';
+    const name = file.split('/').pop() ?? file;
     const toLog = function* (line: unknown) {
-      log.log(lineLevel, `  ${file.split('/').pop()}: ${String(line)}`);
+      log.log(lineLevel, `  ${outputLine(name, String(line))}`);
       yield line as string;
     };
     // Its own process group, so that stopping it (on SIGINT/SIGTERM, on a timeout) reaches

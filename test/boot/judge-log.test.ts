@@ -29,6 +29,11 @@ describe('boot log verdicts', () => {
     expect(judgeLog("\r\rerror: file `/vmlinuz' not found.\r\n")).toMatchObject({ reason: 'loader-error', evidence: "error: file `/vmlinuz' not found." });
   });
 
+  it("tells systemd's freeze in the initramfs from a kernel's own \"Failed to\" lines", () => {
+    const frozen = '[    0.5] systemd[1]: Failed to find module \'autofs4\'\r\n[\x1b[0;1;31m!!!!!!\x1b[0m] Failed to mount API filesystems.\r\n[    0.6] systemd[1]: Freezing execution.\r\n';
+    expect(judgeLog(`[    0.000000] Linux version 6.1.192\r\n${frozen}`)).toEqual({ booted: false, reason: 'initramfs-error', evidence: 'Failed to mount API filesystems.' });
+  });
+
   it('judges a failure only once its line is complete (the log is read while it is written)', () => {
     expect(judgeLog("\r\rerror: file")).toBeUndefined();
     expect(judgeLog("\r\rerror: file `/vmlinuz-6.1' not f")).toBeUndefined();

@@ -49,6 +49,8 @@ const MARKER = /KINSTALL-BOOT-MARKER version=(\S+) efi=(yes|no) loader_entry=(\S
 const FAILURES: Array<{ reason: FailureReason; pattern: RegExp; unlessShell?: boolean }> = [
   { reason: 'kernel-panic', pattern: /Kernel panic - not syncing[^\r\n]*/ },
   { reason: 'initramfs-error', pattern: /Initramfs unpacking failed[^\r\n]*|Could not boot\.|Entering emergency mode[^\r\n]*/ },
+  // systemd as the initramfs's init on a kernel it cannot run on (no cgroups): it freezes, no marker follows.
+  { reason: 'initramfs-error', pattern: /Failed to mount API filesystems[^\r\n]*|Freezing execution[^\r\n]*/ },
   // systemd-boot ("Error preparing initrd: Not Found"), OVMF's boot manager, GRUB ("error: file ... not found").
   { reason: 'loader-error', pattern: /Error (?:preparing|loading|opening|starting)[^\r\n]*|Failed to (?:load|start|execute)[^\r\n]*/ },
   { reason: 'loader-error', pattern: /BdsDxe: failed to start[^\r\n]*|EFI stub: ERROR[^\r\n]*/ },

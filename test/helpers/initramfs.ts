@@ -2,6 +2,10 @@
 // preflight checks), written here rather than by cpio(1), whose inode numbers and times would differ
 // between calls; and a verify fixture whose boot behaviour is known exactly, unlike a dracut image
 // whose output depends on its modules and the machine's speed.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 function newcEntry(name: string, content: Buffer, mode: number): Buffer {
   const hex = (n: number) => n.toString(16).padStart(8, '0');
@@ -60,4 +64,36 @@ function silentInit(): Buffer {
 /** A newc cpio holding only /init = silentInit(): the kernel runs it, then the console stays quiet. */
 export function silentInitramfs(): Buffer {
   return newcArchive([['init', silentInit(), 0o100755]]);
+}
+
+/**
+ * A newc cpio whose /init is a shell script (dash and the libraries it needs, /dev/kmsg and
+ * /dev/console as nodes), built by the kernel's own usr/gen_init_cpio from a kbuild O= tree, so
+ * no privilege is needed for the device nodes. The script writes kmsg lines with `kmsg LEVEL TEXT`.
+ */
+export function scriptedInitramfs(kbuildDir: string, script: string): Buffer {
+  const tree = mkdtempSync(path.join(os.tmpdir(), 'kinstall-scripted-'));
+  try {
+    const init = path.join(tree, 'init');
+    writeFileSync(init, `#!/bin/sh\nkmsg() { echo "<$1>$2" > /dev/kmsg; }\n${script}\n`, { mode: 0o755 });
+    const libs = execFileSync('ldd', ['/usr/bin/dash'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
+      .filter((l): l is string => l !== undefined)
+      // The loader looks in /usr/lib/… on a merged-/usr system, in /lib/… on another: both.
+      .flatMap((l) => (l.startsWith('/lib/') ? [l, `/usr${l}`] : [l]));
+    const dirs = new Set(['/bin', '/dev', '/proc', '/sys', '/lib', '/usr', '/usr/lib', ...libs.map((l) => path.dirname(l))]);
+    const spec = [
+      ...[...dirs].map((d) => `dir ${d} 0755 0 0`),
+      'nod /dev/console 0600 0 0 c 5 1',
+      'nod /dev/kmsg 0600 0 0 c 1 11',
+      'file /bin/sh /usr/bin/dash 0755 0 0',
+      `file /init ${init} 0755 0 0`,
+      ...libs.map((l) => `file ${l} ${realpathSync(l)} 0755 0 0`),
+    ];
+    writeFileSync(path.join(tree, 'spec'), `${spec.join('\n')}\n`);
+    return execFileSync(path.join(kbuildDir, 'usr/gen_init_cpio'), [path.join(tree, 'spec')], { maxBuffer: 64 * 1024 * 1024 });
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
 }

@@ -79,7 +79,7 @@ describe('remove: preflight before any change', () => {
     expect(before[`loader/entries/${MACHINE_ID}-${V}.conf`]).toBeDefined();
     const result = await kinstall(['remove', '--root', r.root, '--layout', 'bls', V]);
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: .*would land in .*outside/m);
+    expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: \d+ preflight check\(s\) failed: each is listed below\n {2}\S+ would land in .*outside/m);
     expect(snapshotTree(away)).toEqual(before);
   });
 

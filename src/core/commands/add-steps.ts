@@ -303,7 +303,8 @@ async function adoptHookOutputs(state: InstallState, outcome: HookOutcome): Prom
 export async function plan(state: InstallState): Promise<void> {
   const { layout, kernel } = resolvedOf(state);
   state.plan = await layout.plan(state.ctx, kernel);
-  for (const line of describePlan(state.plan)) state.ctx.log.info(line);
+  // --dry-run prints the plan as its result: the log says it only once something is done.
+  for (const line of describePlan(state.plan)) state.ctx.log.log(state.ctx.request.dryRun ? 'debug' : 'info', line);
 }
 
 export async function commit(state: InstallState): Promise<void> {

@@ -101,9 +101,11 @@ async function plan(state: RemoveState): Promise<void> {
     if (empty && !removal.hasNeutral) {
       throw new KinstallError('ENOTINSTALLED', { version: removal.version, layout: layoutNames(removal) });
     }
-    for (const { plan: p } of removal.targets) for (const line of describePlan(p)) ctx.log.info(line);
-    if (removesModules(state, removal)) ctx.log.info(`then delete ${ctx.paths.moduleDir(removal.version)}`);
-    else if (removal.ownedModules && !state.keepModules) ctx.log.info(leavingOwned(ctx, removal.ownedModules));
+    // --dry-run prints the removal as its result (describeRemoval): the log says it only for a real run.
+    const level = ctx.request.dryRun ? 'debug' : 'info';
+    for (const { plan: p } of removal.targets) for (const line of describePlan(p)) ctx.log.log(level, line);
+    if (removesModules(state, removal)) ctx.log.log(level, `then delete ${ctx.paths.moduleDir(removal.version)}`);
+    else if (removal.ownedModules && !state.keepModules) ctx.log.log(level, leavingOwned(ctx, removal.ownedModules));
   }
 }
 
@@ -210,6 +212,13 @@ export async function removeKernels(ctx: Context, versions: string[], keepModule
     modulesRemoved: removesModules(state, removal),
     dryRun: ctx.request.dryRun,
   }));
+}
+
+/** What a removal deletes, one line each, as --dry-run prints it: its files, then its modules tree. */
+export function describeRemoval(ctx: Context, result: RemoveResult): string[] {
+  const verb = result.dryRun ? 'would remove' : 'removed';
+  const modules = result.modulesRemoved ? [`${verb} ${ctx.paths.moduleDir(result.version)}/ (the whole tree)`] : [];
+  return [...result.removed.map((file) => `${verb} ${file}`), ...modules];
 }
 
 export async function removeKernel(ctx: Context, input: RemoveInput): Promise<RemoveResult> {

@@ -1,17 +1,23 @@
 // `kinstall verify VERSION`: boots the installed kernel and initramfs in QEMU (direct kernel boot,
-// no disk) and reports whether the initramfs's init was reached. It checks the kernel and the
-// initramfs only, not the real root device, the boot loader or the firmware.
+// no disk) and reports whether the initramfs reached a milestone of a working init (the verdict is
+// console-judge.ts's). It checks the kernel and the initramfs only, not the real root device,
+// the boot loader or the firmware.
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { inspectKernelImage } from '../system/kernel-image.js';
 import { listKernels } from './list.js';
+import { ConsoleJudge, plainConsoleLine, type Verdict } from './console-judge.js';
 import { bootDirect } from './qemu.js';
 
-export type Verdict = 'pass' | 'kernel-panic' | 'no-initramfs' | 'initramfs-unpack-failed' | 'no-output' | 'timeout';
+export type { Verdict } from './console-judge.js';
 
 export interface VerifyResult {
   version: string;
   verdict: Verdict;
+  /** The console line that decided the verdict: the milestone reached, or the sign of the failure. */
+  cause?: string;
+  /** For pass: what the initramfs reached, in words. */
+  milestone?: string;
   /** The last relevant console lines (qemu's own errors when the console stayed silent). */
   lines: string[];
   seconds: number;
@@ -20,25 +26,6 @@ export interface VerifyResult {
 export const QEMU = 'qemu-system-x86_64';
 export const defaultVerifyTimeout = 90;
 const shownLines = 15;
-
-// The signals, in the order the console shows them:
-// - the kernel starts init: "Run /init as init process" (or "Run <path> as init process");
-// - pass: any console line after that which comes from userspace init: a line tagged dracut,
-//   systemd or initramfs (dracut and systemd log through /dev/kmsg), or a line without a printk
-//   timestamp (plain writes to the console: "Loading, please wait...", a shell prompt);
-// - initramfs-unpack-failed: the kernel could not unpack the image ("Initramfs unpacking failed",
-//   "junk in compressed archive", a compression method not built in); this wins over the
-//   panic ("No working init found") that follows;
-// - kernel-panic: "Kernel panic - not syncing" before init produced output;
-// - no-initramfs: that panic, when the layout installed no initramfs to boot with (QEMU has no
-//   disk, so without one the kernel can only fail to mount a root).
-const runInit = /\bRun \S+ as init process/;
-const initOutput = /^\[\s*\d+\.\d+\]\s+(dracut|systemd|initramfs|init)\b/i;
-const timestamped = /^\[\s*\d+\.\d+\]/;
-const unpackFailed = /Initramfs unpacking failed|junk in compressed archive|compression method \S+ not configured|decompressor failed|invalid magic at start of compressed archive/i;
-const panic = /Kernel panic - not syncing/;
-// The kernel's own complaints about init: never taken for init's output, timestamp or not.
-const kernelInitError = /Failed to execute|No working init found|Starting init: .* exists but couldn't execute|Kernel panic/;
 
 /** The installed image and initramfs of a version, as a layout lists them. */
 async function findInstalled(ctx: Context, version: string): Promise<{ kernel: string; initrd?: string }> {
@@ -62,20 +49,12 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
   const found = await findInstalled(ctx, input.version);
   const timeoutSeconds = input.timeoutSeconds ?? defaultVerifyTimeout;
   const console: string[] = [];
-  let initStarted = false;
-  let verdict: Verdict | undefined;
-  let unpackError = false;
+  const judge = new ConsoleJudge();
   const onLine = (line: string): boolean => {
-    console.push(line);
-    if (unpackFailed.test(line)) unpackError = true;
-    if (panic.test(line)) verdict = unpackError ? 'initramfs-unpack-failed' : 'kernel-panic';
-    else if (runInit.test(line)) initStarted = true;
-    else if (initStarted && !unpackError && line.trim() !== '' && !kernelInitError.test(line) && (initOutput.test(line) || !timestamped.test(line))) verdict = 'pass';
-    return verdict !== undefined;
+    console.push(plainConsoleLine(line));
+    return judge.feed(line) !== undefined;
   };
-  // printk.time=1 last, so that it wins over the configured line: the kernel's messages carry a
-  // timestamp and a line without one can only come from userspace (the initramfs's init).
-  const append = ['console=ttyS0', 'panic=-1', ctx.settings.cmdline, 'printk.time=1'].filter(Boolean).join(' ');
+  const append = verifyCmdline(ctx.settings.cmdline);
   ctx.log.info(`booting ${found.kernel} ${found.initrd ? `with ${found.initrd}` : 'without an initramfs (none is installed)'} in QEMU (up to ${timeoutSeconds} s)`);
   const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined));
   const outcome = await bootDirect({ qemu, kernel: found.kernel, initrd: found.initrd, append, timeoutMs: timeoutSeconds * 1000, env, onLine });
@@ -83,25 +62,31 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
     throw new KinstallError('EINTERRUPTED', { signal: outcome.signal ?? 'a signal', outcome: 'QEMU was stopped; nothing was changed' });
   }
   const relevant = console.filter((l) => l.trim() !== '');
-  // QEMU stopped by the timeout is a timeout, whatever the console said (or did not say) by then.
-  if (outcome.ended === 'timeout') verdict = 'timeout';
-  else if (verdict === undefined) {
-    if (relevant.length === 0) verdict = 'no-output';
-    else if (unpackError) verdict = 'initramfs-unpack-failed';
-    // qemu ended by itself (panic=-1 with -no-reboot, or a crash) without a recognised line.
-    else verdict = 'kernel-panic';
-  }
-  if (verdict === 'kernel-panic' && !found.initrd) verdict = 'no-initramfs';
+  const { verdict, cause, milestone } = judge.ended({ timedOut: outcome.ended === 'timeout', sawOutput: relevant.length > 0, hasInitramfs: found.initrd !== undefined });
   let lines = relevant.length > 0 ? relevant.slice(-shownLines) : outcome.stderr.split('\n').filter(Boolean).slice(-shownLines);
-  // The unpack error comes long before the panic it causes: keep it in view as the first line.
-  const cause = verdict === 'initramfs-unpack-failed' ? relevant.find((l) => unpackFailed.test(l)) : undefined;
-  if (cause && !lines.includes(cause)) lines = [cause, ...lines.slice(-(shownLines - 1))];
-  return { version: input.version, verdict, lines, seconds: outcome.seconds };
+  // The cause may come long before the end (an unpack error before its panic): keep it in view.
+  const causeLine = cause === undefined ? undefined : relevant.find((l) => l.includes(cause));
+  if (verdict !== 'pass' && causeLine && !lines.includes(causeLine)) lines = [causeLine, ...lines.slice(-(shownLines - 1))];
+  return { version: input.version, verdict, ...(cause === undefined ? {} : { cause }), ...(milestone ? { milestone } : {}), lines, seconds: outcome.seconds };
+}
+
+/**
+ * The kernel command line of the trial boot: the serial console, a panic ends QEMU, the target's
+ * own line, and what the verdict needs to see. `quiet` is dropped and systemd's status lines are
+ * forced on, since the milestones are info-level messages; printk.time=1 comes last so that a
+ * line without a timestamp can only come from userspace (the initramfs's init).
+ */
+export function verifyCmdline(cmdline: string | undefined): string {
+  const own = (cmdline ?? '').split(/\s+/).filter((word) => word !== '' && word !== 'quiet');
+  return ['console=ttyS0', 'panic=-1', ...own, 'systemd.show_status=1', 'printk.time=1'].join(' ');
 }
 
 export function describeVerify(result: VerifyResult): string[] {
   const why: Partial<Record<Verdict, string>> = {
-    pass: "reached the initramfs's init",
+    pass: `reached ${result.milestone ?? "the initramfs's init"}${result.cause ? `: ${result.cause}` : ''}`,
+    'init-failed': `the initramfs's init gave up: ${result.cause ?? 'see the console lines'}`,
+    'kernel-panic': result.cause,
+    'initramfs-unpack-failed': result.cause,
     'no-initramfs': 'no initramfs is installed for this kernel, so it found no init to run',
   };
   const head = `${result.version}: ${result.verdict}${why[result.verdict] ? `: ${why[result.verdict]}` : ''} (${result.seconds} s)`;

@@ -61,13 +61,18 @@ async function checkPrebuiltInitrds(ctx: Context, files: string[]): Promise<stri
   return problems;
 }
 
-/** Every problem found, as one EPREFLIGHT: the first in the one-line message, all in the details. */
+/**
+ * Every problem found, as one EPREFLIGHT, each said once: a single problem in the one-line message
+ * (its example, on the lines after its first, in the details); several, one per detail line.
+ */
 export function throwProblems(problems: string[]): void {
   if (problems.length === 0) return;
-  // A problem may carry an example to copy on its following lines; the one-line message keeps the first.
-  const first = (problems[0] ?? '').split('\n')[0] ?? '';
-  const summary = problems.length === 1 ? first : `${first} (and ${problems.length - 1} more)`;
-  throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary }, problems);
+  if (problems.length === 1) {
+    const [summary = '', ...example] = (problems[0] ?? '').split('\n');
+    // Its following lines are indented for the "  " a detail line gets: each detail gets it again.
+    throw new KinstallError('EPREFLIGHT', { count: '1', summary }, example.map((line) => line.replace(/^ {2}/, '')));
+  }
+  throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: 'each is listed below' }, problems);
 }
 
 /** The kernel must run the target's programs, and the layout's bootloader must boot it. */

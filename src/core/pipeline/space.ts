@@ -2,8 +2,8 @@
 // (measured after the initramfs was generated) plus a margin, before anything is committed.
 import { lstat, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { KinstallError } from '../errors.js';
 import { isDirectory } from '../fs.js';
+import { throwProblems } from './preflight.js';
 import type { Plan } from '../types.js';
 
 const MARGIN_BYTES = 4 * 1024 * 1024;
@@ -45,7 +45,5 @@ export async function checkFreeSpace(plan: Plan): Promise<void> {
       problems.push(`${dir} has ${MiB(free)} free but the install needs ${MiB(needed)} (${MiB(needed - free)} missing); free space with kinstall prune --keep N`);
     }
   }
-  if (problems.length > 0) {
-    throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: problems[0] ?? '' }, problems);
-  }
+  throwProblems(problems);
 }

@@ -196,6 +196,12 @@ export interface Layout {
    * `kernel.initrd` unset. Asked only when an initramfs would be generated, never for a prebuilt one.
    */
   buildsInitramfs?(ctx: Context, kernel: StagedKernel): Promise<boolean>;
+  /**
+   * Optional: the uki_generator values the layout builds UKIs with itself (uki: dracut). Another
+   * value (ukify) is a hook's to make: preflight wants a preinst hook named after it, which must
+   * leave uki.efi in the staging area. Absent: the layout builds no UKI and ignores uki_generator.
+   */
+  ukiGenerators?: readonly string[];
 }
 
 export interface InitramfsGenerator {

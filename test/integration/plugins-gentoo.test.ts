@@ -252,7 +252,7 @@ describe('installkernel plugins: the log, and what runs under --root', () => {
     expect(lines()).toHaveLength(1);
     expect(lines()[0]?.split('\t').slice(1, 10)).toEqual(['kinstall', V, 'notset', 'compat', 'none', 'notset', '/boot', `vmlinuz-${V}`, 'unknown']);
 
-    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['99-write-log.install'] }));
+    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['99-write-log.install'], targetHooks: 'host' }));
     const second = await add(root);
     expect(second.exitCode, second.stderr).toBe(0);
     expect(lines()).toHaveLength(2);

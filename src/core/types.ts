@@ -49,6 +49,12 @@ export interface StagedKernel {
   initrdGenerator?: string;
   /** Where generated files go; removed when the run ends. */
   stagingArea: string;
+  /**
+   * Early microcode images (cpio archives the kernel reads before the initramfs), host paths: the
+   * target's /boot/intel-uc.img and /boot/amd-uc.img, and `microcode*` a preinst hook left in the
+   * staging area without an initrd. A layout that loads several initrds loads these first.
+   */
+  microcode?: string[];
 }
 
 export interface PlacedFile {

@@ -118,15 +118,17 @@ async function adoptHookOutputs(state: InstallState, outcome: HookOutcome): Prom
   }
   if (state.initrdFromHooks) return;
   const initrds = [...new Map(named('initrd').map((o) => [o.file, o])).values()].sort((a, b) => (a.file < b.file ? -1 : 1));
+  const microcode = [...new Map(named('microcode').map((o) => [o.file, o])).values()];
   if (initrds.length === 0) {
     if (resolved.foreignGenerator) throw new KinstallError('ENOTPRODUCED', { name: resolved.foreignGenerator });
+    // Microcode alone is loaded before whatever initramfs the layout boots, as the boot dir's is.
+    kernel.microcode = [...(kernel.microcode ?? []), ...microcode.map((o) => o.file)];
     return;
   }
   if (resolved.prebuiltInitrds.length > 0) {
     ctx.log.warn(`ignoring the initramfs hook(s) ${initrds.map((o) => o.hook).join(', ')} left: the initramfs given (${resolved.prebuiltInitrds.join(', ')}) wins`);
     return;
   }
-  const microcode = [...new Map(named('microcode').map((o) => [o.file, o])).values()];
   const parts = [...microcode, ...initrds];
   if (parts.length === 1) {
     kernel.initrd = initrds[0]?.file;

@@ -95,6 +95,18 @@ async function neutralPath(ctx: Context, version: string, sources: KernelSources
   return firstFile([await resolveInRoot(ctx, neutral)]);
 }
 
+/** The early microcode images distributions install into the boot dir (Gentoo's intel-microcode, linux-firmware). */
+const MICROCODE_IMAGES = ['intel-uc.img', 'amd-uc.img'];
+
+async function findMicrocode(ctx: Context): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of MICROCODE_IMAGES) {
+    const file = path.join(ctx.paths.boot, name);
+    if (await isFile(file)) found.push(file);
+  }
+  return found;
+}
+
 /** Step 1: which kernel, from where, in which layout, with which initramfs. */
 export async function resolve(state: InstallState): Promise<void> {
   const { ctx, input } = state;
@@ -127,6 +139,7 @@ export async function resolve(state: InstallState): Promise<void> {
       initrd: produces ? path.join(state.stagingArea, foreignGenerator ? 'initrd' : OWN_INITRD) : undefined,
       initrdGenerator,
       stagingArea: state.stagingArea,
+      microcode: await findMicrocode(ctx),
     },
   };
   ctx.log.info(`installing ${version} (${info.format}, ${info.arch}) with layout ${layout.name}, initramfs ${initrdGenerator}`);

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
+import { kinstallInNamespace, leakedMounts, prepareGrubRoot } from '../helpers/grub-namespace.js';
 import { initramfsFixture, microcodeFixture } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
@@ -75,5 +76,19 @@ describe('early microcode', () => {
     const section = r.at('/var/tmp/section.bin');
     execFileSync('objcopy', ['-O', 'binary', '--only-section=.initrd', uki, section]);
     expect(readFileSync(section).equals(Buffer.concat([microcodeFixture(), readFileSync(initrd)]))).toBe(true);
+  });
+
+  it('grub: the real grub-mkconfig (Debian\'s 10_linux) loads /boot/intel-uc.img before the initramfs by itself', async () => {
+    const r = prepareGrubRoot(makeRoot(), 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0"\n');
+    roots.push(r);
+    writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
+    const initrd = r.at('/prebuilt-initrd.img');
+    writeFileSync(initrd, initramfsFixture('main-initramfs'));
+    const result = await kinstallInNamespace(r, ['add', '--root', r.root, '--layout', 'grub', '--initrd', initrd, V, kernel.image]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const cfg = readFileSync(r.at('/boot/grub/grub.cfg'), 'utf8');
+    const escaped = V.replace(/[.]/g, '\\.');
+    expect(cfg).toMatch(new RegExp(`^\\s*initrd\\s+/intel-uc\\.img /initramfs-${escaped}\\.img$`, 'm'));
+    expect(leakedMounts(r)).toEqual([]);
   });
 });

@@ -8,11 +8,12 @@ export interface EntryFields {
   sortKey?: string;
   options?: string;
   linux: string;
-  initrd?: string;
+  /** In load order: early microcode first, then the initramfs. */
+  initrds: string[];
 }
 
 /** The entry's facts from os-release, the machine id and the command line. */
-export async function entryFields(ctx: Context, version: string, linux: string, initrd?: string): Promise<EntryFields> {
+export async function entryFields(ctx: Context, version: string, linux: string, initrds: string[]): Promise<EntryFields> {
   const os = await readOsRelease(ctx);
   const cmdline = await readKernelCmdline(ctx);
   return {
@@ -22,7 +23,7 @@ export async function entryFields(ctx: Context, version: string, linux: string, 
     sortKey: os.IMAGE_ID || os.ID || undefined,
     options: cmdline?.cmdline || undefined,
     linux,
-    initrd,
+    initrds,
   };
 }
 
@@ -34,7 +35,7 @@ export function formatEntry(fields: EntryFields): string {
     ['sort-key', fields.sortKey],
     ['options', fields.options],
     ['linux', fields.linux],
-    ['initrd', fields.initrd],
+    ...fields.initrds.map((initrd): [string, string] => ['initrd', initrd]),
   ];
   return lines
     .filter((line): line is [string, string] => line[1] !== undefined)

@@ -24,10 +24,15 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const linux = path.join(dir, 'linux');
   const initrd = path.join(dir, 'initrd');
   result.place.push({ from: kernel.image, to: linux, mode: MODE });
+  // Early microcode: a copy in the version's own directory, its initrd line first. Removing the
+  // version removes the copy; no other kernel's entry names it.
+  const microcode = (kernel.microcode ?? []).map((from) => ({ from, to: path.join(dir, path.basename(from)), mode: MODE }));
+  result.place.push(...microcode);
   if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
   // A stale initramfs of the same version would not match the new kernel's modules.
   else if (await pathExists(initrd)) result.remove.push(initrd);
-  const fields = await entryFields(ctx, kernel.version, loaderPath(target.boot, linux), kernel.initrd ? loaderPath(target.boot, initrd) : undefined);
+  const initrds = [...microcode.map((m) => m.to), ...(kernel.initrd ? [initrd] : [])].map((file) => loaderPath(target.boot, file));
+  const fields = await entryFields(ctx, kernel.version, loaderPath(target.boot, linux), initrds);
   const entry = await planCountedFile(ctx, entriesDir(target), target.token, kernel.version, ENTRY_EXT);
   result.write.push({ path: entry.file, content: formatEntry(fields), mode: MODE });
   result.remove.push(...entry.replaced);

@@ -1,6 +1,6 @@
 // A UKI put together with objcopy around an initramfs made elsewhere (--initrd, Gentoo's `initrd`
 // beside the image): the systemd stub plus the sections dracut 059 adds, at the addresses it uses.
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readKernelCmdline, resolveInRoot, type Context, type StagedKernel } from '../../src/core/plugin-api.js';
 import { hex, initrdVma, LINUX_VMA, stubPath } from './build.js';
@@ -29,6 +29,15 @@ async function osReleaseFile(ctx: Context): Promise<string | undefined> {
  * Writes the UKI into the staging area from plan(), as buildUki does: only kinstall's scratch dir
  * changes, and under --dry-run the exec wrapper only logs the objcopy command.
  */
+/** The UKI's one initrd section: the early microcode images first, concatenated with the initramfs. */
+async function withMicrocode(kernel: StagedKernel, initrd: string): Promise<string> {
+  const microcode = kernel.microcode ?? [];
+  if (microcode.length === 0) return initrd;
+  const joined = path.join(kernel.stagingArea, 'uki-initrd-with-microcode');
+  await writeFile(joined, Buffer.concat(await Promise.all([...microcode, initrd].map((f) => readFile(f)))), { mode: 0o600 });
+  return joined;
+}
+
 export async function assembleUki(ctx: Context, kernel: StagedKernel, initrd: string): Promise<string> {
   const out = path.join(kernel.stagingArea, ASSEMBLED_NAME);
   const cmdline = (await readKernelCmdline(ctx))?.cmdline ?? '';
@@ -41,7 +50,7 @@ export async function assembleUki(ctx: Context, kernel: StagedKernel, initrd: st
     await writeFile(file, `${cmdline}\0`, { mode: 0o600 });
     args.push(...addSection('.cmdline', file, CMDLINE_VMA));
   }
-  args.push(...addSection('.linux', kernel.image, LINUX_VMA), ...addSection('.initrd', initrd, initrdVma(kernel)));
+  args.push(...addSection('.linux', kernel.image, LINUX_VMA), ...addSection('.initrd', await withMicrocode(kernel, initrd), initrdVma(kernel)));
   ctx.log.info(`assembling the UKI with objcopy around the initramfs ${initrd} (${kernel.initrdGenerator ?? 'prebuilt'})`);
   await ctx.exec.run('objcopy', [...args, stubPath(ctx, kernel), out]);
   return out;

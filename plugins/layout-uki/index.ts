@@ -76,6 +76,8 @@ export const ukiLayout: Layout = {
     return names.some((n) => versionOfFile(n, target.token, EXT)) ? `${linuxDir(target)} holds UKIs of ${target.token}` : undefined;
   },
   preflight,
+  // kinstall builds UKIs with dracut (or objcopy around a given initramfs); ukify is a hook's.
+  ukiGenerators: ['dracut'],
   // The core then skips its own initramfs step: dracut --uefi puts one in the UKI.
   async buildsInitramfs(_ctx, kernel) {
     return !(await prebuiltUki(kernel)) && dracutBuildsInitramfs(kernel);

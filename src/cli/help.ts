@@ -97,6 +97,9 @@ Install a kernel: resolve, preflight, bootability, stage, depmod, preinst hooks,
 commit, activate the bootloader, postinst hooks. Any failure before the end restores every file.
 Hooks: kinstall's hooks.d, Gentoo's {preinst,postinst}.d plugins and systemd's install.d plugins,
 in one order; --dry-run lists them, and each skipped one with its reason (docs/hooks.md).
+Under --root the target's hooks run inside it (chroot with /proc, /sys, /dev in a private mount
+namespace) with the target's paths; one it cannot run stops the run (ETARGETHOOKS, exit 4) unless
+the config key targetHooks is "skip". kinstall's own hooks.d runs on the host.
 
 The bootability check reads the kernel's config (.config with the image or in its build tree,
 include/config/auto.conf, or <root>/lib/modules/VERSION/config) before anything changes and

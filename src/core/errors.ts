@@ -57,9 +57,13 @@ export const errorCodes = define({
   },
   EGENERATOR: {
     exit: 'preflight',
-    message: (a) => `initrd_generator=${a.name}: kinstall has no such generator and no hook named after it would make the initramfs`,
+    message: (a) => `${a.key ?? 'initrd_generator'}=${a.name}: kinstall has no such generator and no hook named after it would make the ${a.output ?? 'initramfs'}`,
   },
-  ENOTPRODUCED: { exit: 'rolledBack', message: (a) => `initrd_generator=${a.name}: no hook left an initrd in the staging area; ${a.outcome}` },
+  ETARGETHOOKS: {
+    exit: 'preflight',
+    message: (a) => `the target's hooks cannot run inside ${a.root}: ${a.hooks} (set "targetHooks": "skip" to install without them)`,
+  },
+  ENOTPRODUCED: { exit: 'rolledBack', message: (a) => `${a.key ?? 'initrd_generator'}=${a.name}: no hook left ${a.output ?? 'an initrd'} in the staging area; ${a.outcome}` },
   ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
   EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },
   ESTEP: { exit: 'rolledBack', message: (a) => `${a.step} failed: ${a.why}; ${a.outcome}` },

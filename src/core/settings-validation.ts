@@ -18,6 +18,7 @@ const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
   bootabilityCheck: 'string',
   plugins: 'string[]',
   runRedundant: 'string[]',
+  targetHooks: 'string',
 };
 const coreKeyToSetting: Record<string, keyof RawSettings> = {
   initramfs: 'initrdGenerator',
@@ -91,6 +92,8 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
   if (!Number.isFinite(lockTimeout) || lockTimeout < 0) problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
   const bootabilityCheck = raw.bootabilityCheck ?? 'refuse';
   if (bootabilityCheck !== 'refuse' && bootabilityCheck !== 'warn') problems.push(`bootabilityCheck must be "refuse" or "warn", found "${String(bootabilityCheck)}"`);
+  const targetHooks = raw.targetHooks ?? 'run';
+  if (!['run', 'host', 'skip'].includes(targetHooks)) problems.push(`targetHooks must be "run", "host" or "skip", found "${String(targetHooks)}"`);
   const bootDir = raw.bootDir ?? '/boot';
   if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
 
@@ -111,6 +114,7 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
     bootabilityCheck,
     plugins: raw.plugins ?? [],
     runRedundant: raw.runRedundant ?? [],
+    targetHooks,
     pluginOptions: Object.freeze(pluginOptions),
   });
 }

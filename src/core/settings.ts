@@ -33,6 +33,11 @@ export interface Settings {
   plugins: string[];
   /** Hooks kinstall skips because they redo one of its steps, to run anyway (file names). */
   runRedundant: string[];
+  /**
+   * Under a --root other than /, how the target's hooks run: `run` (default) inside the target
+   * (chroot, with /proc, /sys and /dev), `host` on the host with paths under the root, `skip` not at all.
+   */
+  targetHooks: 'run' | 'host' | 'skip';
   /** Frozen option sections, by plugin name. */
   pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
@@ -71,6 +76,7 @@ const envKeys: Record<string, keyof RawSettings> = {
   KINSTALL_KEEP: 'keep',
   KINSTALL_LOCK_TIMEOUT: 'lockTimeout',
   KINSTALL_BOOTABILITY_CHECK: 'bootabilityCheck',
+  KINSTALL_TARGET_HOOKS: 'targetHooks',
   BOOT_ROOT: 'bootRoot',
 };
 

@@ -49,6 +49,12 @@ export interface StagedKernel {
   initrdGenerator?: string;
   /** Where generated files go; removed when the run ends. */
   stagingArea: string;
+  /**
+   * Early microcode images (cpio archives the kernel reads before the initramfs), host paths: the
+   * target's /boot/intel-uc.img and /boot/amd-uc.img, and `microcode*` a preinst hook left in the
+   * staging area without an initrd. A layout that loads several initrds loads these first.
+   */
+  microcode?: string[];
 }
 
 export interface PlacedFile {
@@ -196,6 +202,12 @@ export interface Layout {
    * `kernel.initrd` unset. Asked only when an initramfs would be generated, never for a prebuilt one.
    */
   buildsInitramfs?(ctx: Context, kernel: StagedKernel): Promise<boolean>;
+  /**
+   * Optional: the uki_generator values the layout builds UKIs with itself (uki: dracut). Another
+   * value (ukify) is a hook's to make: preflight wants a preinst hook named after it, which must
+   * leave uki.efi in the staging area. Absent: the layout builds no UKI and ignores uki_generator.
+   */
+  ukiGenerators?: readonly string[];
 }
 
 export interface InitramfsGenerator {

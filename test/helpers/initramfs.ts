@@ -97,3 +97,17 @@ export function scriptedInitramfs(kbuildDir: string, script: string): Buffer {
     rmSync(tree, { recursive: true, force: true });
   }
 }
+
+/**
+ * An early microcode image as distributions ship it (/boot/intel-uc.img): an uncompressed newc
+ * archive holding kernel/x86/microcode/GenuineIntel.bin, here a few bytes no CPU takes (the kernel
+ * skips an update it cannot use, so a boot still goes on).
+ */
+export function microcodeFixture(label = 'kinstall-test-microcode'): Buffer {
+  return newcArchive([
+    ['kernel', Buffer.alloc(0), 0o40755],
+    ['kernel/x86', Buffer.alloc(0), 0o40755],
+    ['kernel/x86/microcode', Buffer.alloc(0), 0o40755],
+    ['kernel/x86/microcode/GenuineIntel.bin', Buffer.from(label), 0o100644],
+  ]);
+}

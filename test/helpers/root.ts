@@ -47,7 +47,9 @@ export function makeRoot(options: RootOptions = {}): TestRoot {
     execFileSync('cp', ['-al', kernel.modules, at('/lib/modules/')]);
   }
   if (options.config !== false) {
-    const config = { dracut: { args: fastDracutArgs(emptyConf) }, ...(options.config ?? {}) };
+    // A bare test root cannot be entered (no /bin/sh): its hooks run on the host, with paths under
+    // the root, unless a test says otherwise (chroot-root.ts makes roots the hooks run inside).
+    const config = { dracut: { args: fastDracutArgs(emptyConf) }, targetHooks: 'host', ...(options.config ?? {}) };
     writeFileSync(at('/etc/kinstall/config.json'), JSON.stringify(config, null, 2));
   }
   return {

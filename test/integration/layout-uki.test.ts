@@ -221,13 +221,14 @@ describe('uki layout', () => {
     expect(snapshotTree(root.root)).toEqual(beforeNoCmdline);
   });
 
-  it('an unsupported uki_generator is refused in preflight', async () => {
+  it('a uki_generator kinstall lacks, with no hook named after it, is refused in preflight (EGENERATOR)', async () => {
     root = ukiRoot();
     writeFileSync(root.at('/etc/kernel/install.conf'), 'uki_generator=ukify\n');
     const before = snapshotTree(root.root);
     const result = await add(root, '--layout', 'uki', V, kernel.image);
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toContain('uki_generator=ukify is not supported: kinstall builds UKIs with dracut');
+    expect(result.stderr).toMatch(/^kinstall: EGENERATOR: uki_generator=ukify: kinstall has no such generator and no hook named after it would make the UKI/m);
+    expect(result.stderr).toContain('or set uki_generator to one of: dracut');
     expect(snapshotTree(root.root)).toEqual(before);
   });
 });

@@ -98,27 +98,47 @@ describe('installkernel plugins: the staging-area contract', () => {
     expect(failingRuns(root)).toEqual([]);
   });
 
-  it('a plugin that leaves uki.efi for the uki layout: that file is the installed UKI, dracut never runs', async () => {
-    root = gentooRoot('layout=uki\ninitrd_generator=dracut\nuki_generator=dracut\n');
+  for (const [generator, hook] of [['dracut', '60-testuki.install'], ['ukify', '60-ukify.install']] as const) {
+    it(`uki_generator=${generator}: a plugin that leaves uki.efi for the uki layout: that file is the installed UKI, dracut never runs`, async () => {
+      root = gentooRoot(`layout=uki\ninitrd_generator=dracut\nuki_generator=${generator}\n`);
+      mkdirSync(root.at('/efi/EFI/Linux'), { recursive: true });
+      writeFileSync(root.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
+      writeFileSync(root.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
+      writeFileSync(root.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
+      // A real UKI, assembled here around the test kernel with systemd's stub (no initramfs in it).
+      const made = root.at('/var/tmp/made-uki.efi');
+      writeFileSync(root.at('/var/tmp/osrel'), 'ID=test\n');
+      execFileSync('objcopy', [
+        '--add-section', `.osrel=${root.at('/var/tmp/osrel')}`, '--change-section-vma', '.osrel=0x20000',
+        '--add-section', `.linux=${kernel.image}`, '--change-section-vma', '.linux=0x2000000',
+        '/usr/lib/systemd/boot/efi/linuxx64.efi.stub', made,
+      ]);
+      // A generator kinstall lacks (ukify) needs a preinst hook named after it, which must leave uki.efi.
+      const idle = generator === 'ukify' ? await add(root) : undefined;
+      expect(idle?.exitCode ?? 4).toBe(4);
+      if (idle) expect(idle.stderr).toMatch(/^kinstall: EGENERATOR: uki_generator=ukify: kinstall has no such generator and no hook named after it would make the UKI/m);
+      writeHook(root, '/usr/lib/kernel/preinst.d', hook, `[ "$INSTALLKERNEL_LAYOUT" = uki ] && [ "$INSTALLKERNEL_UKI_GENERATOR" = ${generator} ] && cp '${made}' "$INSTALLKERNEL_STAGING_AREA/uki.efi"`);
+      const result = await add(root);
+      expect(result.exitCode, result.stderr).toBe(0);
+      const installed = readdirSync(root.at('/efi/EFI/Linux'));
+      expect(installed).toEqual([`0123456789abcdef0123456789abcdef-${V}.efi`]);
+      expect(readFileSync(root.at(`/efi/EFI/Linux/${installed[0] ?? ''}`)).equals(readFileSync(made))).toBe(true);
+      expect(result.stderr).toContain(`UKI made by hook ${hook}`);
+      expect(failingRuns(root)).toEqual([]);
+    });
+  }
+
+  it('uki_generator=ukify with a ukify plugin that leaves no uki.efi: exit 5 (ENOTPRODUCED), rolled back', async () => {
+    root = gentooRoot('layout=uki\ninitrd_generator=dracut\nuki_generator=ukify\n');
     mkdirSync(root.at('/efi/EFI/Linux'), { recursive: true });
     writeFileSync(root.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
     writeFileSync(root.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
-    writeFileSync(root.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
-    // A real UKI, assembled here around the test kernel with systemd's stub (no initramfs in it).
-    const made = root.at('/var/tmp/made-uki.efi');
-    writeFileSync(root.at('/var/tmp/osrel'), 'ID=test\n');
-    execFileSync('objcopy', [
-      '--add-section', `.osrel=${root.at('/var/tmp/osrel')}`, '--change-section-vma', '.osrel=0x20000',
-      '--add-section', `.linux=${kernel.image}`, '--change-section-vma', '.linux=0x2000000',
-      '/usr/lib/systemd/boot/efi/linuxx64.efi.stub', made,
-    ]);
-    writeHook(root, '/usr/lib/kernel/preinst.d', '60-testuki.install', `[ "$INSTALLKERNEL_LAYOUT" = uki ] && [ "$INSTALLKERNEL_UKI_GENERATOR" = dracut ] && cp '${made}' "$INSTALLKERNEL_STAGING_AREA/uki.efi"`);
+    recorder(root, '/usr/lib/kernel/preinst.d', '60-ukify.install');
+    const before = snapshotTree(root.at('/efi'));
     const result = await add(root);
-    expect(result.exitCode, result.stderr).toBe(0);
-    const installed = readdirSync(root.at('/efi/EFI/Linux'));
-    expect(installed).toEqual([`0123456789abcdef0123456789abcdef-${V}.efi`]);
-    expect(readFileSync(root.at(`/efi/EFI/Linux/${installed[0] ?? ''}`)).equals(readFileSync(made))).toBe(true);
-    expect(result.stderr).toContain('UKI made by hook 60-testuki.install');
+    expect(result.exitCode).toBe(5);
+    expect(result.stderr).toMatch(/^kinstall: ENOTPRODUCED: uki_generator=ukify: no hook left a uki\.efi in the staging area/m);
+    expect(snapshotTree(root.at('/efi'))).toEqual(before);
     expect(failingRuns(root)).toEqual([]);
   });
 });
@@ -230,16 +250,33 @@ describe('installkernel plugins: failures', () => {
 });
 
 describe('installkernel plugins: the log, and what runs under --root', () => {
-  it('a .install logger runs (on the host for now) with the target\'s paths, and writes inside the target', async () => {
+  it('targetHooks = "host": a .install logger runs on the host with the target\'s paths under the root', async () => {
     root = gentooRoot('layout=compat\ninitrd_generator=none\n');
-    // Until hooks run inside the target (a later step), a plugin reaches the target only through
-    // the paths it is given: this one writes to $INSTALLKERNEL_ROOT/var/log, never the host's /var/log.
+    // The test roots' setting (test/helpers/root.ts): hooks reach the target only through the paths
+    // they are given, so this one writes to $INSTALLKERNEL_ROOT/var/log. Inside the target (the
+    // default) is hooks-chroot.test.ts.
     writeHook(root, '/usr/lib/kernel/postinst.d', '95-testlog.install', 'printf "%s %s %s\\n" "$1" "$2" "$INSTALLKERNEL_LAYOUT" >> "$INSTALLKERNEL_ROOT/var/log/testlog.log"');
     mkdirSync(root.at('/var/log'), { recursive: true });
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readFileSync(root.at('/var/log/testlog.log'), 'utf8')).toBe(`${V} ${root.at(`/boot/vmlinuz-${V}`)} compat\n`);
     expect(existsSync('/var/log/testlog.log')).toBe(false);
+  });
+
+  it('on a Debian target /etc/kernel/postinst.d runs with run-parts names; on Gentoo every executable name runs', async () => {
+    for (const [os, expected] of [['ID=debian', ['50-plain']], ['ID=ubuntu\nID_LIKE=debian', ['50-plain']], ['ID=gentoo', ['50-plain', '60-dotted.install']]] as const) {
+      root?.cleanup();
+      root = gentooRoot('layout=compat\ninitrd_generator=none\n');
+      writeFileSync(root.at('/etc/os-release'), `${os}\n`);
+      recorder(root, '/etc/kernel/postinst.d', '50-plain');
+      recorder(root, '/etc/kernel/postinst.d', '60-dotted.install');
+      const result = await add(root, '--verbose');
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(ran(root).map((l) => l.split(' ')[0])).toEqual(expected);
+      if (expected.length === 1) {
+        expect(result.stderr).toContain(`not running ${root.at('/etc/kernel/postinst.d/60-dotted.install')}: not a run-parts name (letters, digits, - and _)`);
+      }
+    }
   });
 
   it('installkernel.log: kinstall writes Gentoo\'s columns; a 99-write-log plugin is skipped, or run instead of kinstall\'s line', async () => {
@@ -252,7 +289,7 @@ describe('installkernel plugins: the log, and what runs under --root', () => {
     expect(lines()).toHaveLength(1);
     expect(lines()[0]?.split('\t').slice(1, 10)).toEqual(['kinstall', V, 'notset', 'compat', 'none', 'notset', '/boot', `vmlinuz-${V}`, 'unknown']);
 
-    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['99-write-log.install'] }));
+    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['99-write-log.install'], targetHooks: 'host' }));
     const second = await add(root);
     expect(second.exitCode, second.stderr).toBe(0);
     expect(lines()).toHaveLength(2);

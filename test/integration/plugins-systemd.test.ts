@@ -100,7 +100,7 @@ describe('systemd 252\'s plugins through kinstall, compared with kernel-install'
     symlinkSync('/dev/null', viaKinstall.at('/etc/kernel/install.d/85-initrd.install'));
     recordingPlugin(viaKinstall, '10-record.install');
     recordingPlugin(viaKinstall, '95-record.install');
-    writeFileSync(viaKinstall.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['50-depmod.install', '90-loaderentry.install'] }));
+    writeFileSync(viaKinstall.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['50-depmod.install', '90-loaderentry.install'], targetHooks: 'host' }));
     const added = await kinstall(['add', '--root', viaKinstall.root, V, kernel.image]);
     expect(added.exitCode, added.stderr).toBe(0);
 

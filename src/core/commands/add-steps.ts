@@ -1,14 +1,12 @@
-// The steps of `kinstall add`, each over the one install state; add.ts holds their table.
+// The steps of `kinstall add`, each over the one install state; add.ts holds their table, the hook
+// steps are in add-hooks.ts.
 import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { scopedLog, type Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { firstFile, isFile } from '../fs.js';
-import { discoverHooks, type HookOrder } from '../pipeline/hooks/discover.js';
-import type { HookInfo } from '../pipeline/hooks/environment.js';
-import { runHooks, type HookOutcome } from '../pipeline/hooks/run.js';
-import type { StagedOutput } from '../pipeline/hooks/staging.js';
-import { inspectKernelImage } from '../system/kernel-image.js';
+import type { HookOrder } from '../pipeline/hooks/discover.js';
+import type { HookOutcome } from '../pipeline/hooks/run.js';
 import type { PipelineState } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
 import { argumentPath, resolveInRoot } from '../paths.js';
@@ -54,6 +52,8 @@ export interface InstallState extends PipelineState {
   postinst?: HookOutcome;
   /** The preinst hooks whose initrd files became the initramfs (kinstall's generator did not run). */
   initrdFromHooks?: string[];
+  /** uki_generator names a generator the layout lacks (ukify): a preinst hook is to leave uki.efi. */
+  foreignUkiGenerator?: string;
 }
 
 /** What resolve decided, for the steps after it. */
@@ -67,7 +67,7 @@ export const generatorName = ({ prebuiltInitrds, generator, foreignGenerator }: 
   prebuiltInitrds.length > 0 ? 'prebuilt' : (foreignGenerator ?? generator?.name ?? 'none');
 
 /** Where kinstall's own initramfs waits: not an `initrd*` name, which the staging area keeps for hooks' outputs. */
-const OWN_INITRD = 'kinstall-initrd.img';
+export const OWN_INITRD = 'kinstall-initrd.img';
 
 /** initrd_generator names a generator kinstall does not have: a hook's to make. */
 function foreignGeneratorName(ctx: Context): string | undefined {
@@ -93,6 +93,18 @@ async function neutralPath(ctx: Context, version: string, sources: KernelSources
   const source = sources?.[key];
   if (source) return ctx.request.dryRun ? source : neutral;
   return firstFile([await resolveInRoot(ctx, neutral)]);
+}
+
+/** The early microcode images distributions install into the boot dir (Gentoo's intel-microcode, linux-firmware). */
+const MICROCODE_IMAGES = ['intel-uc.img', 'amd-uc.img'];
+
+async function findMicrocode(ctx: Context): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of MICROCODE_IMAGES) {
+    const file = path.join(ctx.paths.boot, name);
+    if (await isFile(file)) found.push(file);
+  }
+  return found;
 }
 
 /** Step 1: which kernel, from where, in which layout, with which initramfs. */
@@ -127,6 +139,7 @@ export async function resolve(state: InstallState): Promise<void> {
       initrd: produces ? path.join(state.stagingArea, foreignGenerator ? 'initrd' : OWN_INITRD) : undefined,
       initrdGenerator,
       stagingArea: state.stagingArea,
+      microcode: await findMicrocode(ctx),
     },
   };
   ctx.log.info(`installing ${version} (${info.format}, ${info.arch}) with layout ${layout.name}, initramfs ${initrdGenerator}`);
@@ -198,108 +211,6 @@ export async function initramfs(state: InstallState): Promise<void> {
   }
 }
 
-function hookInfo(state: InstallState, image: string, afterCommit: boolean): HookInfo {
-  const resolved = resolvedOf(state);
-  const { kernel, prebuiltInitrds } = resolved;
-  // kernel-install's INITRD arguments: what kinstall was given, else its own initramfs once made
-  // (one a hook made is in the staging area already, where kernel-install's plugins look).
-  const own = afterCommit && kernel.initrd && !state.initrdFromHooks ? [kernel.initrd] : [];
-  return {
-    version: kernel.version,
-    image,
-    sourceImage: kernel.image,
-    layout: resolved.layout.name,
-    initrdGenerator: generatorName(resolved),
-    ukiGenerator: state.ctx.settings.ukiGenerator ?? '',
-    stagingArea: state.stagingArea,
-    initrd: kernel.initrd,
-    initrds: prebuiltInitrds.length > 0 ? prebuiltInitrds : own,
-    imageType: kernel.imageInfo.format === 'uki' ? 'uki' : kernel.imageInfo.efiStub ? 'pe' : 'unknown',
-  };
-}
-
-function hookOrderOf(state: InstallState): NonNullable<InstallState['hookOrder']> {
-  if (!state.hookOrder) throw new Error('a hook phase ran before the hooks step');
-  return state.hookOrder;
-}
-
-/**
- * Before anything changes: every hook of both phases found (an untrusted one stops the run,
- * EINSECURE), and a generator kinstall does not have is one some preinst hook is named after.
- */
-export async function findHooks(state: InstallState): Promise<void> {
-  const { ctx } = state;
-  const resolved = resolvedOf(state);
-  const options = { shippedDir: state.input.shippedHooksDir, layout: resolved.layout.name };
-  state.hookOrder = { preinst: await discoverHooks(ctx, 'preinst', options), postinst: await discoverHooks(ctx, 'postinst', options) };
-  const name = resolved.foreignGenerator;
-  if (name && !state.hookOrder.preinst.run.some((h) => h.name.toLowerCase().includes(name.toLowerCase()))) {
-    throw new KinstallError('EGENERATOR', { name }, [
-      `no preinst hook whose file name contains "${name}" would run (looked in /usr/lib/kernel/preinst.d, /etc/kernel/preinst.d, /usr/lib/kernel/install.d, /etc/kernel/install.d and kinstall's hooks.d)`,
-      `install the package that ships ${name}'s plugin, or set initrd_generator to one of: ${ctx.registry.generators.map((g) => g.name).join(', ')}`,
-    ]);
-  }
-}
-
-export async function preinst(state: InstallState): Promise<void> {
-  // The initramfs is made after these hooks: they get no KINSTALL_INITRD.
-  const info = { ...hookInfo(state, resolvedOf(state).kernel.image, false), initrd: undefined };
-  state.preinst = await runHooks(state.ctx, 'preinst', hookOrderOf(state).preinst.run, info);
-  await adoptHookOutputs(state, state.preinst);
-}
-
-/**
- * A uki.efi the layout claims (the uki layout claims a Unified Kernel Image) is the image it
- * installs: it carries its own initramfs, so none is generated. Any other layout ignores it.
- */
-async function adoptUki(state: InstallState, uki: StagedOutput): Promise<void> {
-  const { ctx } = state;
-  const { layout, kernel } = resolvedOf(state);
-  const info = await inspectKernelImage(uki.file).catch(() => undefined);
-  const claim = info ? await layout.claimsImage?.(ctx, info) : undefined;
-  if (!claim) {
-    ctx.log.warn(`hook ${uki.hook} left ${uki.file}, which layout ${layout.name} does not install (${info ? 'not an image it takes' : 'not a kernel image'})`);
-    return;
-  }
-  ctx.log.info(`UKI made by hook ${uki.hook}: ${uki.file} (${claim}); no initramfs is generated for it`);
-  kernel.initrd = undefined;
-  state.initrdFromHooks = [uki.hook];
-}
-
-/**
- * The staging-area contract: initrd files a preinst hook left become the initramfs (microcode
- * first, then the initrd files in name order, as one file when there are several), and kinstall's
- * own generator does not run. A uki.efi is the uki layout's to take from the staging area.
- */
-async function adoptHookOutputs(state: InstallState, outcome: HookOutcome): Promise<void> {
-  const { ctx } = state;
-  const resolved = resolvedOf(state);
-  const { kernel } = resolved;
-  const named = (prefix: string) => outcome.produced.filter((o) => path.basename(o.file).startsWith(prefix));
-  for (const uki of named('uki.efi')) await adoptUki(state, uki);
-  if (state.initrdFromHooks) return;
-  const initrds = [...new Map(named('initrd').map((o) => [o.file, o])).values()].sort((a, b) => (a.file < b.file ? -1 : 1));
-  if (initrds.length === 0) {
-    if (resolved.foreignGenerator) throw new KinstallError('ENOTPRODUCED', { name: resolved.foreignGenerator });
-    return;
-  }
-  if (resolved.prebuiltInitrds.length > 0) {
-    ctx.log.warn(`ignoring the initramfs hook(s) ${initrds.map((o) => o.hook).join(', ')} left: the initramfs given (${resolved.prebuiltInitrds.join(', ')}) wins`);
-    return;
-  }
-  const microcode = [...new Map(named('microcode').map((o) => [o.file, o])).values()];
-  const parts = [...microcode, ...initrds];
-  if (parts.length === 1) {
-    kernel.initrd = initrds[0]?.file;
-  } else {
-    kernel.initrd = path.join(state.stagingArea, OWN_INITRD);
-    await writeFile(kernel.initrd, Buffer.concat(await Promise.all(parts.map((o) => readFile(o.file)))));
-  }
-  kernel.initrdGenerator = 'prebuilt';
-  state.initrdFromHooks = [...new Set(parts.map((o) => o.hook))];
-  ctx.log.info(`initramfs made by hook ${state.initrdFromHooks.join(', ')} (${parts.map((o) => path.basename(o.file)).join(' + ')}): kinstall's generator does not run`);
-}
-
 export async function plan(state: InstallState): Promise<void> {
   const { layout, kernel } = resolvedOf(state);
   state.plan = await layout.plan(state.ctx, kernel);
@@ -315,9 +226,4 @@ export async function activate(state: InstallState): Promise<void> {
   const { layout, kernel } = resolvedOf(state);
   await layout.activate?.(state.ctx, kernel, state.plan, state.txn.forLayout(layout.name));
   state.txn.checkpoint('activated');
-}
-
-export async function postinst(state: InstallState): Promise<void> {
-  const image = state.plan.image ?? resolvedOf(state).kernel.image;
-  state.postinst = await runHooks(state.ctx, 'postinst', hookOrderOf(state).postinst.run, hookInfo(state, image, true));
 }

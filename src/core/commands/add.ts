@@ -10,9 +10,10 @@ import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
 import { checkFreeSpace } from '../pipeline/space.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { emptyPlan, type Plan } from '../types.js';
+import { findHooks, postinst, preinst } from './add-hooks.js';
 import {
-  activate, commit, depmod, findHooks, generatorName, initramfs, modulesInstalled, placeInNeutralLocation, plan, postinst, preinst, resolve,
-  resolvedOf, type InstallInput, type InstallState,
+  activate, commit, depmod, generatorName, initramfs, modulesInstalled, placeInNeutralLocation, plan, resolve, resolvedOf, type InstallInput,
+  type InstallState,
 } from './add-steps.js';
 import { pruneKernels } from './prune.js';
 
@@ -52,7 +53,7 @@ const installSteps: Step<InstallState>[] = [
 ];
 
 export async function installKernel(ctx: Context, input: InstallInput): Promise<InstallResult> {
-  const stagingArea = await createStagingArea();
+  const stagingArea = await createStagingArea(ctx);
   const state: InstallState = { ctx, input, txn: transactionFor(ctx), stagingArea: stagingArea.path, staged: [], plan: emptyPlan() };
   try {
     await runPipeline(installSteps, state);

@@ -7,6 +7,7 @@ import { isDirectory } from '../fs.js';
 import { recordHistory } from '../pipeline/history.js';
 import { discoverHooks, type HookOrder } from '../pipeline/hooks/discover.js';
 import { emptyOutcome, runHooks, type HookOutcome } from '../pipeline/hooks/run.js';
+import { checkTargetHooks } from '../pipeline/hooks/target.js';
 import { createStagingArea, runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
 import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from '../pipeline/preflight.js';
 import { layoutsHolding } from '../pipeline/select.js';
@@ -123,6 +124,7 @@ async function preflight(state: RemoveState): Promise<void> {
   const options = { shippedDir: state.shippedHooksDir, layout: state.removals[0] ? layoutNames(state.removals[0]) : '' };
   state.hookOrder = { prerm: await discoverHooks(ctx, 'prerm', options), postrm: await discoverHooks(ctx, 'postrm', options) };
   throwProblems(problems);
+  await checkTargetHooks(ctx, [...state.hookOrder.prerm.run, ...state.hookOrder.postrm.run], state.stagingArea);
 }
 
 /**
@@ -185,7 +187,7 @@ const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((
 
 /** Removes several versions as one transaction: all of them, or (on failure) none. */
 export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
-  const stagingArea = await createStagingArea();
+  const stagingArea = await createStagingArea(ctx);
   const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], prerm: emptyOutcome(), postrm: emptyOutcome(), txn: transactionFor(ctx) };
   try {
     await runPipeline(removeSteps, state);

@@ -1,5 +1,6 @@
 // The generic step runner: a table of named steps, each run in order with start/finish logged,
 // failures stamped with the step's name, and the transaction rolled back when a step fails.
+import { lstat } from 'node:fs/promises';
 import { dir as tmpDir, type DirectoryResult } from 'tmp-promise';
 import type { Context } from '../context.js';
 import { errorMessage, ExitCode, KinstallError } from '../errors.js';
@@ -15,8 +16,21 @@ export interface Step<S> {
   run: (state: S) => Promise<void>;
 }
 
-/** The run's staging area: a private (0700) scratch directory, removed when the run ends. */
-export const createStagingArea = (): Promise<DirectoryResult> => tmpDir({ prefix: 'kinstall-', unsafeCleanup: true, mode: 0o700 });
+/**
+ * The run's staging area: a private (0700) scratch directory, removed when the run ends. When the
+ * target's hooks run inside the target it is inside the target too (its /var/tmp, else /tmp; real
+ * directories, not links that could lead out), so they see it at the path they are given.
+ */
+export async function createStagingArea(ctx: Context): Promise<DirectoryResult> {
+  const options = { prefix: 'kinstall-', unsafeCleanup: true, mode: 0o700 };
+  if (ctx.paths.root === '/' || ctx.settings.targetHooks !== 'run') return tmpDir(options);
+  for (const dir of ['/var/tmp', '/tmp'].map((d) => ctx.paths.under(d))) {
+    const info = await lstat(dir).catch(() => undefined);
+    if (info?.isDirectory()) return tmpDir({ ...options, tmpdir: dir });
+  }
+  // Preflight reports it when a target's hook would need it (checkTargetHooks).
+  return tmpDir(options);
+}
 
 export interface PipelineState {
   ctx: Context;

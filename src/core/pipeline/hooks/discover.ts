@@ -7,8 +7,10 @@ import { scopedLog, type Context } from '../../context.js';
 import { isFile } from '../../fs.js';
 import { assertTrusted } from '../trust.js';
 import { compareHookNames, isRunPartsName, leftoverReason } from './names.js';
-import { hookFamilies, KERNEL_INSTALL_POINT, type HookPhase, type HookProtocol } from './protocols.js';
+import { readOsRelease } from '../../system/system-info.js';
+import { hookFamilies, isDebianLike, KERNEL_INSTALL_POINT, type HookPhase, type HookProtocol } from './protocols.js';
 import { redundancyOf, type OwnStep } from './redundant.js';
+import { isTargetHook } from './target.js';
 
 export interface Hook {
   name: string;
@@ -73,6 +75,7 @@ async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promi
     if (options.warn !== false) scopedLog(ctx, entry.phase).warn(`skipping ${file}: not executable (chmod +x to enable it)`);
     return 'not executable';
   }
+  if (ctx.settings.targetHooks === 'skip' && isTargetHook(ctx, entry)) return 'the target\'s hooks do not run under --root (targetHooks is "skip")';
   const redundancy = redundancyOf(name, protocol, options.layout);
   if (redundancy) {
     if (!ctx.settings.runRedundant.includes(name)) return `redundant: it ${redundancy.what} (add "${name}" to runRedundant to run it anyway)`;
@@ -83,7 +86,8 @@ async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promi
 
 export async function discoverHooks(ctx: Context, phase: HookPhase, options: DiscoverOptions): Promise<HookOrder> {
   const order: HookOrder = { phase, run: [], skipped: [] };
-  for (const family of hookFamilies(phase, options.shippedDir, ctx.paths.under)) {
+  const debian = isDebianLike(await readOsRelease(ctx));
+  for (const family of hookFamilies(phase, options.shippedDir, ctx.paths.under, debian)) {
     const winners = new Map<string, string>();
     for (const dir of family.dirs) {
       for (const name of await readdir(dir).catch(() => [] as string[])) winners.set(name, path.join(dir, name));

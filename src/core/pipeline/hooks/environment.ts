@@ -40,7 +40,7 @@ export async function readKernelInstallTarget(ctx: Context): Promise<KernelInsta
   return { machineId, entryToken, bootRoot };
 }
 
-/** Maps a host path to the path the hook sees (the identity while hooks run on the host). */
+/** Maps a host path to the path the hook sees (the identity for hooks on the host, the root stripped inside it). */
 export type PathView = (hostPath: string) => string;
 
 export function hookArguments(protocol: HookProtocol, phase: HookPhase, info: HookInfo, target: KernelInstallTarget | undefined, view: PathView): string[] {
@@ -60,7 +60,7 @@ export function hookEnvironment(ctx: Context, hook: { protocol: HookProtocol; ph
     KINSTALL_LAYOUT: info.layout,
     KINSTALL_INITRD_GENERATOR: info.initrdGenerator,
     KINSTALL_STAGING_AREA: view(info.stagingArea),
-    KINSTALL_ROOT: ctx.paths.root,
+    KINSTALL_ROOT: view(ctx.paths.root),
     KINSTALL_BOOT_DIR: view(ctx.paths.boot),
     KINSTALL_VERBOSE: verbose,
     ...(info.initrd ? { KINSTALL_INITRD: view(info.initrd) } : {}),
@@ -73,7 +73,7 @@ export function hookEnvironment(ctx: Context, hook: { protocol: HookProtocol; ph
     INSTALLKERNEL_UKI_GENERATOR: info.ukiGenerator,
     INSTALLKERNEL_STAGING_AREA: view(info.stagingArea),
     INSTALLKERNEL_VERBOSE: verbose,
-    INSTALLKERNEL_ROOT: ctx.paths.root,
+    INSTALLKERNEL_ROOT: view(ctx.paths.root),
   };
   const kernelInstall: Record<string, string> = {
     KERNEL_INSTALL_LAYOUT: info.layout,

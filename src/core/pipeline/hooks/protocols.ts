@@ -7,7 +7,8 @@ export type HookPhase = 'preinst' | 'postinst' | 'prerm' | 'postrm';
 /**
  * kinstall: its own hooks.d (`HOOK VERSION IMAGE`, every phase). installkernel: Gentoo's plugins
  * (`PLUGIN VERSION IMAGE`). kernel-install: systemd's plugins (`PLUGIN add|remove VERSION
- * ENTRY_DIR_ABS [IMAGE [INITRD…]]`). run-parts: Debian's prerm.d/postrm.d (`HOOK VERSION IMAGE`).
+ * ENTRY_DIR_ABS [IMAGE [INITRD…]]`). run-parts: Debian's /etc/kernel/*.d (`HOOK VERSION IMAGE`): prerm.d and postrm.d everywhere,
+ * preinst.d and postinst.d on a Debian target.
  */
 export type HookProtocol = 'kinstall' | 'installkernel' | 'kernel-install' | 'run-parts';
 
@@ -17,14 +18,21 @@ export interface HookFamily {
   dirs: string[];
 }
 
-/** A phase's families, as system paths (the caller resolves them under the root). */
-export function hookFamilies(phase: HookPhase, shippedDir: string | undefined, under: (p: string) => string): HookFamily[] {
+/**
+ * A phase's families, as system paths (the caller resolves them under the root). On a Debian
+ * target the phase directories are Debian's run-parts directories, in every phase; elsewhere
+ * preinst.d and postinst.d are Gentoo installkernel's.
+ */
+export function hookFamilies(phase: HookPhase, shippedDir: string | undefined, under: (p: string) => string, debian = false): HookFamily[] {
   const kinstall = { protocol: 'kinstall' as const, dirs: [...(shippedDir ? [shippedDir] : []), under('/usr/lib/kinstall/hooks.d'), under('/etc/kinstall/hooks.d')] };
   const phaseDirs = [under(`/usr/lib/kernel/${phase}.d`), under(`/etc/kernel/${phase}.d`)];
   const kernelInstall = { protocol: 'kernel-install' as const, dirs: [under('/usr/lib/kernel/install.d'), under('/etc/kernel/install.d')] };
   const install = phase === 'preinst' || phase === 'postinst';
-  return [kinstall, { protocol: install ? 'installkernel' : 'run-parts', dirs: phaseDirs }, kernelInstall];
+  return [kinstall, { protocol: install && !debian ? 'installkernel' : 'run-parts', dirs: phaseDirs }, kernelInstall];
 }
+
+/** A Debian target, by its os-release: ID=debian or debian in ID_LIKE (Ubuntu, Devuan…). */
+export const isDebianLike = (os: Record<string, string>): boolean => os.ID === 'debian' || (os.ID_LIKE ?? '').split(/\s+/).includes('debian');
 
 /** kernel-install's verb for a phase. */
 export const kernelInstallVerb = (phase: HookPhase): 'add' | 'remove' => (phase === 'preinst' || phase === 'postinst' ? 'add' : 'remove');

@@ -1,5 +1,5 @@
 // Runs one phase's hooks in their order, each as its protocol calls it. Every hook goes through
-// one HookRunner (exec + the path view), the seam where running inside the target will go.
+// one HookRunner (how it starts, which paths it sees): on the host, or inside the target (target.ts).
 import { scopedLog, type Context } from '../../context.js';
 import { KinstallError } from '../../errors.js';
 import type { ExecResult } from '../../exec.js';
@@ -8,17 +8,21 @@ import { hookArguments, hookEnvironment, readKernelInstallTarget, type HookInfo,
 import { BLOCKING_PHASES, STOP_REMAINING, type HookPhase } from './protocols.js';
 import type { OwnStep } from './redundant.js';
 import { newOutputs, snapshotStaging, type StagedOutput } from './staging.js';
+import { runsInTarget, targetRunner } from './target.js';
 
 /** How a hook is started and which paths it sees. */
 export interface HookRunner {
-  view: PathView;
+  view(hook: Hook): PathView;
   exec(hook: Hook, args: string[], env: Record<string, string>): Promise<ExecResult>;
 }
 
-/** Hooks run on the host, with host paths (under --root) in their arguments and environment. */
+/**
+ * Hooks run on the host, with host paths (under --root) in their arguments and environment: on
+ * the real root, and under --root with targetHooks = "host".
+ */
 export function hostRunner(ctx: Context): HookRunner {
   return {
-    view: (hostPath) => hostPath,
+    view: () => (hostPath) => hostPath,
     exec: (hook, args, env) => ctx.exec.run(hook.path, args, { env, explicitEnv: true, reject: false, streamOutput: true, cwd: '/' }),
   };
 }
@@ -32,19 +36,23 @@ export interface HookOutcome {
   done: OwnStep[];
 }
 
+/** The runner for this run: the target's hooks inside the target under --root (targetHooks = "run"). */
+export const hookRunnerFor = (ctx: Context): HookRunner => (runsInTarget(ctx) ? targetRunner(ctx) : hostRunner(ctx));
+
 export const emptyOutcome = (): HookOutcome => ({ ran: [], failed: [], produced: [], done: [] });
 
 /**
  * Runs one phase's hooks. A failure before the commit (preinst, prerm) throws: the run rolls back.
  * After it (postinst, postrm) failures are collected and reported, since the change stands.
  */
-export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], info: HookInfo, runner: HookRunner = hostRunner(ctx)): Promise<HookOutcome> {
+export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], info: HookInfo, runner: HookRunner = hookRunnerFor(ctx)): Promise<HookOutcome> {
   const log = scopedLog(ctx, phase);
   const outcome = emptyOutcome();
   const target = hooks.length > 0 ? await readKernelInstallTarget(ctx) : undefined;
   for (const hook of hooks) {
-    const args = hookArguments(hook.protocol, phase, info, target, runner.view);
-    const env = hookEnvironment(ctx, hook, info, target, runner.view);
+    const view = runner.view(hook);
+    const args = hookArguments(hook.protocol, phase, info, target, view);
+    const env = hookEnvironment(ctx, hook, info, target, view);
     log.info(`running ${hook.protocol} hook ${hook.path} ${args.join(' ')}`);
     const before = await snapshotStaging(info.stagingArea);
     const result = await runner.exec(hook, args, env);

@@ -15,7 +15,9 @@ trap 'rm -rf "$work"' EXIT
 
 cd "$top"
 [ -f dist/src/cli/kinstall.js ] || { npm ci --no-audit --no-fund && npm run build; }
-npm pack --silent --pack-destination "$work" >/dev/null
+# --ignore-scripts: dist/ is built; npm pack would otherwise run "prepare", which empties and
+# rebuilds dist/ in place under anything running from it (the test suite does).
+npm pack --silent --ignore-scripts --pack-destination "$work" >/dev/null
 mkdir "$work/$name"
 tar -xzf "$work/$name.tgz" -C "$work/$name" --strip-components=1
 cp package-lock.json "$work/$name/"

@@ -23,7 +23,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const dir = versionDir(target, kernel.version);
   const linux = path.join(dir, 'linux');
   const initrd = path.join(dir, 'initrd');
-  result.place.push({ from: kernel.image, to: linux, mode: MODE });
+  result.place.push({ from: kernel.image, to: linux, mode: MODE, verifiedByFirmware: true });
   if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
   // A stale initramfs of the same version would not match the new kernel's modules.
   else if (await pathExists(initrd)) result.remove.push(initrd);

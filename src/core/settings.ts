@@ -33,6 +33,14 @@ export interface Settings {
   plugins: string[];
   /** Hooks kinstall skips because they redo one of its steps, to run anyway (file names). */
   runRedundant: string[];
+  /**
+   * Secure Boot signing (sbsign): the key (a file, or a PKCS#11 URI) and its certificate. Both or
+   * neither; unset, nothing is signed.
+   */
+  secureBootKey?: string;
+  secureBootCert?: string;
+  /** Remove the oldest kernels when the boot dir or ESP lacks room for the new one (--make-room). */
+  makeRoom: boolean;
   /** Frozen option sections, by plugin name. */
   pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
@@ -45,6 +53,7 @@ export interface SettingsOverrides {
   bootRoot?: string;
   cmdline?: string;
   keep?: number;
+  makeRoom?: boolean;
   configFile?: string;
 }
 
@@ -71,6 +80,10 @@ const envKeys: Record<string, keyof RawSettings> = {
   KINSTALL_KEEP: 'keep',
   KINSTALL_LOCK_TIMEOUT: 'lockTimeout',
   KINSTALL_BOOTABILITY_CHECK: 'bootabilityCheck',
+  KINSTALL_MAKE_ROOM: 'makeRoom',
+  // Gentoo's secureboot.eclass names these: a make.conf that signs dist-kernels signs kinstall's files too.
+  SECUREBOOT_SIGN_KEY: 'secureBootKey',
+  SECUREBOOT_SIGN_CERT: 'secureBootCert',
   BOOT_ROOT: 'bootRoot',
 };
 

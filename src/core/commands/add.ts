@@ -8,6 +8,7 @@ import { createStagingArea, runPipeline, type Step } from '../pipeline/pipeline.
 import { checkBootability } from '../pipeline/bootability.js';
 import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
 import { checkFreeSpace } from '../pipeline/space.js';
+import { signingConfigured, signPlannedFiles } from '../pipeline/sign.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { emptyPlan, type Plan } from '../types.js';
 import {
@@ -44,6 +45,7 @@ const installSteps: Step<InstallState>[] = [
   { name: 'preinst', mutates: true, run: preinst },
   { name: 'initramfs', mutates: true, run: initramfs },
   { name: 'plan', run: plan },
+  { name: 'sign', enabled: (s) => signingConfigured(s.ctx), run: signPlannedFiles },
   { name: 'targets', run: (s) => checkPlanTargets(s.plan, s.ctx) },
   { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => checkFreeSpace(s.plan) },
   { name: 'commit', mutates: true, run: commit },

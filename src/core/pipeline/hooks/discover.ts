@@ -73,7 +73,7 @@ async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promi
     if (options.warn !== false) scopedLog(ctx, entry.phase).warn(`skipping ${file}: not executable (chmod +x to enable it)`);
     return 'not executable';
   }
-  const redundancy = redundancyOf(name, protocol, options.layout);
+  const redundancy = redundancyOf(name, protocol, options.layout, ctx.settings.secureBootKey !== undefined);
   if (redundancy) {
     if (!ctx.settings.runRedundant.includes(name)) return `redundant: it ${redundancy.what} (add "${name}" to runRedundant to run it anyway)`;
     entry.redoes = redundancy.step;

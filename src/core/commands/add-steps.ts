@@ -8,6 +8,7 @@ import { discoverHooks, type HookOrder } from '../pipeline/hooks/discover.js';
 import type { HookInfo } from '../pipeline/hooks/environment.js';
 import { runHooks, type HookOutcome } from '../pipeline/hooks/run.js';
 import type { StagedOutput } from '../pipeline/hooks/staging.js';
+import type { RemovalInTransaction } from './remove.js';
 import { inspectKernelImage } from '../system/kernel-image.js';
 import type { PipelineState } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
@@ -54,6 +55,8 @@ export interface InstallState extends PipelineState {
   postinst?: HookOutcome;
   /** The preinst hooks whose initrd files became the initramfs (kinstall's generator did not run). */
   initrdFromHooks?: string[];
+  /** Old kernels the space step removed in this transaction to make room (--make-room). */
+  madeRoom?: RemovalInTransaction;
 }
 
 /** What resolve decided, for the steps after it. */

@@ -6,7 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { errorMessage, KinstallError } from '../errors.js';
-import { isFile } from '../fs.js';
+import { isFile, pathExists } from '../fs.js';
 import { locateArgument } from '../paths.js';
 import type { Plan } from '../types.js';
 import { missingTools } from './preflight.js';
@@ -40,7 +40,9 @@ const settingName = { key: 'secureboot.key (SECUREBOOT_SIGN_KEY)', certificate: 
 
 /** Why a PEM file cannot serve sbsign (missing, unreadable, not the expected PEM block), or undefined. */
 async function pemProblem(file: string, what: 'key' | 'certificate', block: RegExp): Promise<string | undefined> {
-  if (!(await isFile(file))) return `the Secure Boot ${what} ${file} does not exist (check ${settingName[what]})`;
+  if (!(await isFile(file))) {
+    return `the Secure Boot ${what} ${file} ${(await pathExists(file)) ? 'is not a file' : 'does not exist'} (check ${settingName[what]})`;
+  }
   let text: string;
   try {
     text = await readFile(file, 'latin1');

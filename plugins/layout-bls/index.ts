@@ -23,7 +23,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const dir = versionDir(target, kernel.version);
   const linux = path.join(dir, 'linux');
   const initrd = path.join(dir, 'initrd');
-  result.place.push({ from: kernel.image, to: linux, mode: MODE });
+  result.place.push({ from: kernel.image, to: linux, mode: MODE, verifiedByFirmware: true });
   // Early microcode: a copy in the version's own directory, its initrd line first. Removing the
   // version removes the copy; no other kernel's entry names it.
   const microcode = (kernel.microcode ?? []).map((from) => ({ from, to: path.join(dir, path.basename(from)), mode: MODE }));

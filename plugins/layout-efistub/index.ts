@@ -61,7 +61,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const result = emptyPlan();
   const image = path.join(target.dir, target.imageName(kernel.version));
   const initrd = path.join(target.dir, target.initrdName(kernel.version));
-  result.place.push({ from: kernel.image, to: image, mode: MODE });
+  result.place.push({ from: kernel.image, to: image, mode: MODE, verifiedByFirmware: true });
   if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
   // A stale initramfs of the same version would not match the new kernel's modules.
   else if (await isPlainFile(initrd)) result.remove.push(initrd);

@@ -33,7 +33,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const source = (await prebuiltUki(kernel)) ?? (await makeUki(ctx, kernel));
   const image = await planCountedFile(ctx, linuxDir(target), target.token, kernel.version, EXT);
   const result = emptyPlan();
-  result.place.push({ from: source, to: image.file, mode: MODE });
+  result.place.push({ from: source, to: image.file, mode: MODE, verifiedByFirmware: true });
   result.remove.push(...image.replaced);
   result.image = image.file;
   return result;

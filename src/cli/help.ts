@@ -16,6 +16,8 @@ const commonOptions = `Options (every command):
   --cmdline TEXT      kernel command line for layouts that write one
   --config FILE       kinstall config file (default: searched in <root>/etc/kinstall/)
   --keep N            after installing, remove the oldest kernels beyond N
+  --make-room         when the new kernel does not fit on the boot dir or ESP, remove the oldest
+                      kernels (as prune picks them) in the same transaction until it does
   --dry-run           resolve, check and print the plan; change nothing
   --force             override a refusal that guards against a likely mistake: install when
                       VERSION differs from the image's own version, or when the bootability

@@ -14,6 +14,7 @@ const globalOptions = {
   cmdline: { type: 'string' },
   config: { type: 'string' },
   keep: { type: 'string' },
+  'make-room': { type: 'boolean' },
   initrd: { type: 'string', multiple: true },
   'dry-run': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
@@ -81,6 +82,7 @@ export function buildRequest(values: ParsedValues, cwd: string, bootDir?: string
       bootRoot: targetPath(values.esp),
       cmdline: values.cmdline,
       keep: parseKeep(values.keep),
+      makeRoom: values['make-room'],
       configFile: values.config === undefined ? undefined : path.resolve(cwd, values.config),
     },
   };

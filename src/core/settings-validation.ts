@@ -5,7 +5,7 @@ import { KinstallError } from './errors.js';
 import type { RawSettings, Settings } from './settings.js';
 import type { OptionSchema, PluginRegistry } from './types.js';
 
-const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
+const coreKeys: Record<string, 'string' | 'number' | 'string[]' | 'boolean'> = {
   layout: 'string',
   initramfs: 'string',
   ukiGenerator: 'string',
@@ -19,6 +19,11 @@ const coreKeys: Record<string, 'string' | 'number' | 'string[]'> = {
   plugins: 'string[]',
   runRedundant: 'string[]',
   targetHooks: 'string',
+  makeRoom: 'boolean',
+};
+/** The core's own sections of the config file, each key mapped to its setting. */
+const coreSections: Record<string, Record<string, { type: 'string'; setting: keyof RawSettings }>> = {
+  secureboot: { key: { type: 'string', setting: 'secureBootKey' }, cert: { type: 'string', setting: 'secureBootCert' } },
 };
 const coreKeyToSetting: Record<string, keyof RawSettings> = {
   initramfs: 'initrdGenerator',
@@ -58,17 +63,35 @@ export function checkConfigKeys(config: Record<string, unknown>, file: string, r
   for (const [key, value] of Object.entries(config)) {
     const want = coreKeys[key];
     const schema = pluginByName.get(key);
-    if (want) {
+    const section = coreSections[key];
+    if (section) {
+      const types = Object.fromEntries(Object.entries(section).map(([k, v]) => [k, v.type]));
+      checkSection(key, value, types, problems, file);
+      const entries = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : [];
+      for (const [k, v] of entries) {
+        const known = section[k];
+        if (known && typeof v === known.type) (raw as Record<string, unknown>)[known.setting] = v;
+      }
+    } else if (want) {
       if (typeOf(value) !== want) problems.push(`${file}: "${key}" must be a ${want}`);
       else (raw as Record<string, unknown>)[coreKeyToSetting[key] ?? key] = value;
     } else if (schema) {
       checkSection(key, value, schema, problems, file);
       pluginOptions[key] = value as Record<string, unknown>;
     } else {
-      const known = [...Object.keys(coreKeys), ...pluginByName.keys()].join(', ');
+      const known = [...Object.keys(coreKeys), ...Object.keys(coreSections), ...pluginByName.keys()].join(', ');
       problems.push(`${file}: unknown key "${key}" (known: ${known})`);
     }
   }
+}
+
+/** A yes/no setting from the config file (a boolean) or the environment (1/0, yes/no, true/false). */
+function parseFlag(value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value ?? false;
+  const text = String(value).toLowerCase();
+  if (['1', 'yes', 'true'].includes(text)) return true;
+  if (['0', 'no', 'false'].includes(text)) return false;
+  return undefined;
 }
 
 /** Every value checked; the settings frozen, or one ECONFIG with every problem. */
@@ -94,6 +117,12 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
   if (bootabilityCheck !== 'refuse' && bootabilityCheck !== 'warn') problems.push(`bootabilityCheck must be "refuse" or "warn", found "${String(bootabilityCheck)}"`);
   const targetHooks = raw.targetHooks ?? 'run';
   if (!['run', 'host', 'skip'].includes(targetHooks)) problems.push(`targetHooks must be "run", "host" or "skip", found "${String(targetHooks)}"`);
+  const makeRoom = parseFlag(raw.makeRoom);
+  if (makeRoom === undefined) problems.push(`makeRoom must be true or false (KINSTALL_MAKE_ROOM: 1 or 0), found "${String(raw.makeRoom)}"`);
+  const { secureBootKey, secureBootCert } = raw;
+  if ((secureBootKey === undefined) !== (secureBootCert === undefined)) {
+    problems.push(`secureboot.key and secureboot.cert (SECUREBOOT_SIGN_KEY, SECUREBOOT_SIGN_CERT) go together: only the ${secureBootKey === undefined ? 'certificate' : 'key'} is set`);
+  }
   const bootDir = raw.bootDir ?? '/boot';
   if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
 
@@ -115,6 +144,9 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
     plugins: raw.plugins ?? [],
     runRedundant: raw.runRedundant ?? [],
     targetHooks,
+    secureBootKey,
+    secureBootCert,
+    makeRoom: makeRoom ?? false,
     pluginOptions: Object.freeze(pluginOptions),
   });
 }

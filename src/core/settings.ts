@@ -38,6 +38,14 @@ export interface Settings {
    * (chroot, with /proc, /sys and /dev), `host` on the host with paths under the root, `skip` not at all.
    */
   targetHooks: 'run' | 'host' | 'skip';
+  /**
+   * Secure Boot signing (sbsign): the key (a file, or a PKCS#11 URI) and its certificate. Both or
+   * neither; unset, nothing is signed.
+   */
+  secureBootKey?: string;
+  secureBootCert?: string;
+  /** Remove the oldest kernels when the boot dir or ESP lacks room for the new one (--make-room). */
+  makeRoom: boolean;
   /** Frozen option sections, by plugin name. */
   pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
@@ -50,6 +58,7 @@ export interface SettingsOverrides {
   bootRoot?: string;
   cmdline?: string;
   keep?: number;
+  makeRoom?: boolean;
   configFile?: string;
 }
 
@@ -77,6 +86,10 @@ const envKeys: Record<string, keyof RawSettings> = {
   KINSTALL_LOCK_TIMEOUT: 'lockTimeout',
   KINSTALL_BOOTABILITY_CHECK: 'bootabilityCheck',
   KINSTALL_TARGET_HOOKS: 'targetHooks',
+  KINSTALL_MAKE_ROOM: 'makeRoom',
+  // Gentoo's secureboot.eclass names these: a make.conf that signs dist-kernels signs kinstall's files too.
+  SECUREBOOT_SIGN_KEY: 'secureBootKey',
+  SECUREBOOT_SIGN_CERT: 'secureBootCert',
   BOOT_ROOT: 'bootRoot',
 };
 

@@ -61,6 +61,11 @@ export interface PlacedFile {
   from: string;
   to: string;
   mode?: number;
+  /**
+   * The firmware (or shim) checks this file's signature under Secure Boot: an EFI-stub kernel, a
+   * UKI. With signing configured, the core signs a copy in the staging area and places that.
+   */
+  verifiedByFirmware?: boolean;
 }
 
 export interface WrittenFile {
@@ -97,7 +102,7 @@ export function emptyPlan(): Plan {
 /** One line per operation, as --dry-run and the log show a plan. */
 export function describePlan(plan: Plan): string[] {
   return [
-    ...plan.place.map((p) => `place ${p.from} -> ${p.to}`),
+    ...plan.place.map((p) => `place ${p.from} -> ${p.to}${p.verifiedByFirmware ? ' (verified by the firmware)' : ''}`),
     ...plan.write.map((w) => `write ${w.path}`),
     ...plan.link.map((l) => `link ${l.path} -> ${l.target}`),
     ...plan.remove.map((r) => `remove ${r}`),

@@ -8,6 +8,12 @@ import { fastDracutArgs, type TestRoot } from './root.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS.fd';
+/** Debian's ovmf with Secure Boot enforced: the snakeoil test key in PK, KEK and db. */
+export const OVMF_CODE_SNAKEOIL = '/usr/share/OVMF/OVMF_CODE_4M.snakeoil.fd';
+export const OVMF_VARS_SNAKEOIL = '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd';
+/** The snakeoil key (passphrase `snakeoil`) and certificate the snakeoil variables trust. */
+export const SNAKEOIL_KEY = '/usr/share/ovmf/PkKek-1-snakeoil.key';
+export const SNAKEOIL_CERT = '/usr/share/ovmf/PkKek-1-snakeoil.pem';
 export const MARKER_HOOKS = path.join(top, 'test/fixtures/boot-marker/hooks');
 /** The command line every boot test gives its kernel: serial console, and a panic ends the VM. */
 export const BOOT_CMDLINE = 'console=ttyS0 panic=-1 rd.shell=0';
@@ -38,6 +44,8 @@ export interface BootOptions {
   timeoutSeconds?: number;
   /** Reaching the UEFI shell is expected (startup.nsh starts the kernel), not a loader failure. */
   shellExpected?: boolean;
+  /** Boot the snakeoil firmware with Secure Boot enforced (SMM, secure flash): only snakeoil-signed images start. */
+  secureBoot?: boolean;
 }
 
 const MARKER = /KINSTALL-BOOT-MARKER version=(\S+) efi=(yes|no) loader_entry=(\S+) loader_info=(\S+) stubinfo=(\S+) cmdline=([^\r\n]*)\r?\n/;
@@ -99,10 +107,12 @@ function qemuArgs(options: BootOptions): string[] {
   }
   if (!options.esp) throw new Error('bootVm needs an ESP image or a direct kernel');
   const vars = `${options.log}.OVMF_VARS.fd`;
-  copyFileSync(OVMF_VARS, vars);
+  copyFileSync(options.secureBoot ? OVMF_VARS_SNAKEOIL : OVMF_VARS, vars);
+  const secure = ['-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on'];
   return [
     ...args,
-    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    ...(options.secureBoot ? secure : []),
+    '-drive', `if=pflash,format=raw,readonly=on,file=${options.secureBoot ? OVMF_CODE_SNAKEOIL : OVMF_CODE}`,
     '-drive', `if=pflash,format=raw,file=${vars}`,
     '-drive', `format=raw,file=${options.esp}`,
   ];

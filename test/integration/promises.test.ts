@@ -189,6 +189,7 @@ describe('--json results on success', () => {
         postinst: expect.arrayContaining([path.join(top, 'hooks.d/50-dkms')]) as string[],
       },
       pruned: [],
+      madeRoom: [],
     });
     expect(readFileSync(r.at(`/boot/initramfs-${V}.img`), 'utf8')).toBe('a prebuilt initramfs\n');
   }, 60_000);

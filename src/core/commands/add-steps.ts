@@ -7,6 +7,7 @@ import { KinstallError } from '../errors.js';
 import { firstFile, isFile } from '../fs.js';
 import type { HookOrder } from '../pipeline/hooks/discover.js';
 import type { HookOutcome } from '../pipeline/hooks/run.js';
+import type { RemovalInTransaction } from './remove.js';
 import type { PipelineState } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
 import { argumentPath, resolveInRoot } from '../paths.js';
@@ -54,6 +55,8 @@ export interface InstallState extends PipelineState {
   initrdFromHooks?: string[];
   /** uki_generator names a generator the layout lacks (ukify): a preinst hook is to leave uki.efi. */
   foreignUkiGenerator?: string;
+  /** Old kernels the space step removed in this transaction to make room (--make-room). */
+  madeRoom?: RemovalInTransaction;
 }
 
 /** What resolve decided, for the steps after it. */

@@ -7,7 +7,7 @@ import { listHookOrder, type HookListing } from '../pipeline/hooks/discover.js';
 import { createStagingArea, runPipeline, type Step } from '../pipeline/pipeline.js';
 import { checkBootability } from '../pipeline/bootability.js';
 import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
-import { checkFreeSpace } from '../pipeline/space.js';
+import { signingConfigured, signPlannedFiles } from '../pipeline/sign.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { emptyPlan, type Plan } from '../types.js';
 import { findHooks, postinst, preinst } from './add-hooks.js';
@@ -15,6 +15,7 @@ import {
   activate, commit, depmod, generatorName, initramfs, modulesInstalled, placeInNeutralLocation, plan, resolve, resolvedOf, type InstallInput,
   type InstallState,
 } from './add-steps.js';
+import { ensureSpace } from './make-room.js';
 import { pruneKernels } from './prune.js';
 
 export interface InstallResult {
@@ -31,6 +32,8 @@ export interface InstallResult {
   hookOrder: HookListing[];
   /** Kernels removed afterwards to honour `keep`. */
   pruned: string[];
+  /** Old kernels removed in the install's transaction to make room for it (--make-room). */
+  madeRoom: string[];
 }
 
 const installSteps: Step<InstallState>[] = [
@@ -45,8 +48,9 @@ const installSteps: Step<InstallState>[] = [
   { name: 'preinst', mutates: true, run: preinst },
   { name: 'initramfs', mutates: true, run: initramfs },
   { name: 'plan', run: plan },
+  { name: 'sign', enabled: (s) => signingConfigured(s.ctx), run: signPlannedFiles },
   { name: 'targets', run: (s) => checkPlanTargets(s.plan, s.ctx) },
-  { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => checkFreeSpace(s.plan) },
+  { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => ensureSpace(s, resolvedOf(s).kernel.version, s.input.shippedHooksDir) },
   { name: 'commit', mutates: true, run: commit },
   { name: 'activate', mutates: true, run: activate },
   { name: 'postinst', mutates: true, run: postinst },
@@ -70,6 +74,7 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       hooks: { preinst: state.preinst?.ran ?? [], postinst: state.postinst?.ran ?? [] },
       hookOrder: state.hookOrder ? listHookOrder([state.hookOrder.preinst, state.hookOrder.postinst]) : [],
       pruned: [],
+      madeRoom: state.madeRoom?.results.map((r) => r.version) ?? [],
     };
     // Step 11, after the install is final: a failed prune never undoes the install (EPRUNE, exit 7).
     let pruneError: unknown;
@@ -79,6 +84,7 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       const done = [...(state.preinst?.done ?? []), ...(state.postinst?.done ?? [])];
       const initrd = state.plan.place.find((p) => p.from === resolved.kernel.initrd)?.to;
       const event = { action: 'install' as const, version, layout: result.layout, initrdGenerator: result.initrdGenerator, files: result.installed, image: state.plan.image, initrd, hooks: ran };
+      await state.madeRoom?.record();
       await recordHistory(ctx, event, { installkernelLog: !done.includes('history') });
       ctx.log.info(`installed ${version} (${resolved.layout.name})`);
       result.pruned = await pruneAfterInstall(ctx, version, input.shippedHooksDir).catch((error: unknown) => {

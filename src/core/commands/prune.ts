@@ -30,9 +30,19 @@ export function selectForPruning(versions: string[], keep: number, protectedVers
   return versions.filter((v) => !kept.has(v)).slice(0, excess);
 }
 
+/** The installed versions (oldest first) and those never removed: `protect`, and the running kernel on the real root. */
+async function pruneSubjects(ctx: Context, protect: string[]): Promise<{ versions: string[]; protectedVersions: string[] }> {
+  return { versions: await installedVersions(ctx), protectedVersions: [...protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])] };
+}
+
+/** Every version prune's rules allow to remove, oldest first (what `--make-room` may take). */
+export async function removableVersions(ctx: Context, protect: string[]): Promise<string[]> {
+  const { versions, protectedVersions } = await pruneSubjects(ctx, protect);
+  return selectForPruning(versions, 1, protectedVersions);
+}
+
 export async function pruneKernels(ctx: Context, input: PruneInput): Promise<PruneResult> {
-  const versions = await installedVersions(ctx);
-  const protectedVersions = [...input.protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])];
+  const { versions, protectedVersions } = await pruneSubjects(ctx, input.protect);
   const doomed = selectForPruning(versions, input.keep, protectedVersions);
   const kept = versions.filter((v) => !doomed.includes(v));
   if (doomed.length === 0) return { keep: input.keep, kept, removed: [], dryRun: ctx.request.dryRun };

@@ -11,7 +11,7 @@ import { checkTargetHooks } from '../pipeline/hooks/target.js';
 import { createStagingArea, runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
 import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from '../pipeline/preflight.js';
 import { layoutsHolding } from '../pipeline/select.js';
-import { transactionFor } from '../transaction/transaction.js';
+import { transactionFor, type Transaction } from '../transaction/transaction.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
 import { findPackageOwned, type PackageOwned } from '../system/package-owned.js';
 import { checkVersionString } from '../system/versions.js';
@@ -185,35 +185,67 @@ const removeSteps: Step<RemoveState>[] = [
 const layoutNames = (removal: Removal) => removal.targets.map((t) => t.layout.name).join('+');
 const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((t) => t.plan.remove))];
 
-/** Removes several versions as one transaction: all of them, or (on failure) none. */
-export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
+/** The remove steps on `txn`, which the caller finishes; the staging area is gone when this returns. */
+async function runRemoval(ctx: Context, txn: Transaction, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveState> {
   const stagingArea = await createStagingArea(ctx);
-  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], prerm: emptyOutcome(), postrm: emptyOutcome(), txn: transactionFor(ctx) };
+  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], prerm: emptyOutcome(), postrm: emptyOutcome(), txn };
   try {
     await runPipeline(removeSteps, state);
-    if (!ctx.request.dryRun) {
-      await state.txn.finish();
-      for (const removal of state.removals) {
-        const hooks = [...new Set([...state.prerm.ran, ...state.postrm.ran])];
-        const event = { action: 'remove' as const, version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', files: removedFiles(removal), hooks };
-        await recordHistory(ctx, event, { installkernelLog: false });
-        ctx.log.info(`removed ${removal.version} (${layoutNames(removal)})`);
-      }
-    }
   } finally {
     await stagingArea.cleanup();
+  }
+  return state;
+}
+
+/** The history lines and log of a finished removal. */
+async function recordRemovals(state: RemoveState): Promise<void> {
+  const { ctx } = state;
+  for (const removal of state.removals) {
+    const hooks = [...new Set([...state.prerm.ran, ...state.postrm.ran])];
+    const event = { action: 'remove' as const, version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', files: removedFiles(removal), hooks };
+    await recordHistory(ctx, event, { installkernelLog: false });
+    ctx.log.info(`removed ${removal.version} (${layoutNames(removal)})`);
+  }
+}
+
+const resultsOf = (state: RemoveState): RemoveResult[] =>
+  state.removals.map((removal) => ({
+    version: removal.version,
+    layout: layoutNames(removal),
+    removed: removedFiles(removal),
+    modulesRemoved: removesModules(state, removal),
+    dryRun: state.ctx.request.dryRun,
+  }));
+
+/** Removes several versions as one transaction: all of them, or (on failure) none. */
+export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
+  const state = await runRemoval(ctx, transactionFor(ctx), versions, keepModules, shippedHooksDir);
+  if (!ctx.request.dryRun) {
+    await state.txn.finish();
+    await recordRemovals(state);
   }
   const failed = state.postrm.failed;
   if (failed.length > 0) {
     throw new KinstallError('EPOSTRM', { count: String(failed.length), hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', ') });
   }
-  return state.removals.map((removal) => ({
-    version: removal.version,
-    layout: layoutNames(removal),
-    removed: removedFiles(removal),
-    modulesRemoved: removesModules(state, removal),
-    dryRun: ctx.request.dryRun,
-  }));
+  return resultsOf(state);
+}
+
+/** Removals staged into another command's transaction (add --make-room): `record` once that one finished. */
+export interface RemovalInTransaction {
+  results: RemoveResult[];
+  record(): Promise<void>;
+}
+
+/**
+ * Removes versions inside `txn`, which the caller finishes or rolls back with its own changes (the
+ * install that needs their room). A failed postrm hook is reported, as remove reports it, but
+ * as a warning: the removal stands with the install.
+ */
+export async function removeInTransaction(ctx: Context, txn: Transaction, versions: string[], shippedHooksDir?: string): Promise<RemovalInTransaction> {
+  const state = await runRemoval(ctx, txn, versions, false, shippedHooksDir);
+  for (const f of state.postrm.failed) ctx.log.warn(`postrm hook ${f.hook} failed with exit code ${f.status}`);
+  return { results: resultsOf(state), record: () => recordRemovals(state) };
 }
 
 /** What a removal deletes, one line each, as --dry-run prints it: its files, then its modules tree. */

@@ -8,6 +8,7 @@ import type { Exec } from '../exec.js';
 import { createLogger } from '../logger.js';
 import { checkInitramfsFile } from '../system/initramfs-format.js';
 import { holdsModules } from '../system/neutral-location.js';
+import { signingProblems } from './sign.js';
 import { archMismatch, readTargetArch } from '../system/system-info.js';
 import type { InitramfsGenerator, Layout, Plan, StagedKernel } from '../types.js';
 
@@ -41,6 +42,7 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     ...(await checkPrebuiltInitrds(ctx, subject.prebuiltInitrds ?? [])),
     ...((await generator?.preflight?.(ctx, kernel)) ?? []),
     ...((await layout.preflight?.(ctx, kernel)) ?? []),
+    ...(await signingProblems(ctx)),
   ];
   // Only a layout whose own checks passed can plan (it needs its boot root, token, ...).
   if (problems.length === 0) problems.push(...(await previewPlanTargets(ctx, layout, kernel)));

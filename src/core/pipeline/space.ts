@@ -32,18 +32,42 @@ async function demand(plan: Plan): Promise<Map<string, { dir: string; bytes: num
   return byFs;
 }
 
-export async function checkFreeSpace(plan: Plan): Promise<void> {
-  const problems: string[] = [];
-  for (const { dir, bytes } of (await demand(plan)).values()) {
+/** A filesystem the plan writes to that lacks room: its free bytes, what the install needs, the difference. */
+export interface SpaceShortage {
+  /** A directory on it the plan writes into. */
+  dir: string;
+  /** Its device number (stat's dev), to tell which files live on it. */
+  dev: number;
+  free: number;
+  needed: number;
+  missing: number;
+}
+
+/** Every filesystem that cannot take what the plan writes plus the margin. */
+export async function spaceShortages(plan: Plan): Promise<SpaceShortage[]> {
+  const short: SpaceShortage[] = [];
+  for (const [fsid, { dir, bytes }] of await demand(plan)) {
     const fs = await statfs(dir);
     // A filesystem that reports no size (fusefat and other FUSE filesystems; df shows "-") cannot be
     // checked: refusing would refuse every install there; a full one fails the commit, which rolls back.
     if (Number(fs.blocks) === 0) continue;
     const free = Number(fs.bavail) * Number(fs.bsize);
     const needed = bytes + Math.max(MARGIN_BYTES, bytes * MARGIN_RATIO);
-    if (free < needed) {
-      problems.push(`${dir} has ${MiB(free)} free but the install needs ${MiB(needed)} (${MiB(needed - free)} missing); free space with kinstall prune --keep N`);
-    }
+    if (free < needed) short.push({ dir, dev: Number(fsid), free, needed: Math.ceil(needed), missing: Math.ceil(needed - free) });
   }
-  throwProblems(problems);
+  return short;
+}
+
+/** One line per shortage; `remedy` says what would free the space (by default, prune). */
+export function describeShortage(s: SpaceShortage, remedy = 'free space with kinstall prune --keep N'): string {
+  return `${s.dir} has ${MiB(s.free)} free but the install needs ${MiB(s.needed)} (${s.missing} bytes missing); ${remedy}`;
+}
+
+/** EPREFLIGHT naming each filesystem short of space, or nothing when the plan fits. */
+export function throwShortages(shortages: SpaceShortage[], remedy?: (s: SpaceShortage) => string): void {
+  throwProblems(shortages.map((s) => describeShortage(s, remedy?.(s))));
+}
+
+export async function checkFreeSpace(plan: Plan): Promise<void> {
+  throwShortages(await spaceShortages(plan));
 }

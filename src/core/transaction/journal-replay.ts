@@ -1,9 +1,9 @@
 // Acting on a journal: undo a dead or failed run's changes from what is on disk, or complete a run
 // that had finished (drop its backups).
-import { readdir, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
+import { copyFile, readdir, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage } from '../errors.js';
-import { fsyncDir, pathExists } from '../fs.js';
+import { fsyncDir, fsyncPath, pathExists } from '../fs.js';
 import type { JournalData, JournalEntry } from './journal.js';
 
 /** Deletes the run's leftover side files (`.NAME.kinstall-KIND-ID-N`) in the directories it touched. */
@@ -29,6 +29,17 @@ async function sweepTreeTemps(data: JournalData, entry: JournalEntry): Promise<v
   }
 }
 
+/** Renames the backup back; one in the spill dir (another filesystem) is copied beside the target first. */
+async function restoreBackup(data: JournalData, backup: string, target: string): Promise<void> {
+  if (path.dirname(backup) === path.dirname(target)) return rename(backup, target);
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.kinstall-new-${data.id}-undo`);
+  await copyFile(backup, temp);
+  await fsyncPath(temp);
+  await rename(temp, target);
+  await fsyncDir(path.dirname(target));
+  await rm(backup, { force: true });
+}
+
 async function undoEntry(data: JournalData, entry: JournalEntry): Promise<boolean> {
   if (entry.kind === 'mkdir') return rmdir(entry.path).then(() => true, () => false);
   if (entry.tree) await sweepTreeTemps(data, entry);
@@ -37,7 +48,7 @@ async function undoEntry(data: JournalData, entry: JournalEntry): Promise<boolea
     if (!entry.backup || !(await pathExists(entry.backup))) return false;
     // A placed tree may already stand where the old one goes back.
     if (entry.tree) await rm(entry.path, { recursive: true, force: true });
-    await rename(entry.backup, entry.path);
+    await restoreBackup(data, entry.backup, entry.path);
   } else if (entry.prior === 'absent') {
     if (!(await pathExists(entry.path))) return false;
     await rm(entry.path, { force: true, recursive: entry.tree === true });

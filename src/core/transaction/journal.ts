@@ -10,7 +10,10 @@ export interface JournalEntry {
   path: string;
   /** What the path held before the run's first change to it (`dir`: a tree removed whole, a kernel's modules). */
   prior: 'absent' | 'file' | 'symlink' | 'dir';
-  /** Same-directory backup of a prior file or tree: present on disk means "restore by renaming it back". */
+  /**
+   * Same-directory backup of a prior file or tree (or a removed file's in SPILL_DIR): present on
+   * disk means "restore by renaming (from SPILL_DIR: copying) it back".
+   */
   backup?: string;
   /** The prior symlink's target. */
   linkTarget?: string;
@@ -21,6 +24,11 @@ export interface JournalEntry {
 export type JournalPhase = 'committing' | 'committed' | 'rolling-back';
 
 export const JOURNAL_PATH = '/var/lib/kinstall/journal.json';
+/**
+ * Where a removal keeps its backup when it must free the space on its own filesystem (add
+ * --make-room): on the root's filesystem, restored by copying back.
+ */
+export const SPILL_DIR = '/var/lib/kinstall/spill';
 export const JOURNAL_FORMAT = 2;
 
 /**
@@ -141,9 +149,11 @@ export class Journal {
       const entry: JournalEntry = { kind: e.kind as JournalEntry['kind'], path: full, prior: e.prior as JournalEntry['prior'] };
       if (e.backup !== undefined) {
         entry.backup = this.resolve(e.backup, `the backup in ${what}`);
-        // A backup is always a side name beside its target: anything else is not kinstall's.
+        // A backup is always a side name beside its target (or in the spill dir): anything else is not kinstall's.
         const sideName = `.${path.basename(full)}.kinstall-old-${data.id}-`;
-        if (path.dirname(entry.backup) !== path.dirname(full) || !path.basename(entry.backup).startsWith(sideName)) {
+        const dir = path.dirname(entry.backup);
+        const spilled = e.kind === 'remove' && dir === path.join(this.root, SPILL_DIR);
+        if ((dir !== path.dirname(full) && !spilled) || !path.basename(entry.backup).startsWith(sideName)) {
           throw this.refuse(`names ${String(e.backup)} as the backup of ${String(e.path)} (${what}), which is not a side file beside it`);
         }
       }

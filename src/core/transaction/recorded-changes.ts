@@ -27,6 +27,8 @@ export abstract class RecordedChanges {
   protected readonly touched = new Set<string>();
   private temps = 0;
   private ops = 0;
+  /** While set, a removed file's backup is copied here (another filesystem) so its space is freed. */
+  private spillDir?: string;
 
   constructor(options: TransactionOptions = {}) {
     this.journal = options.journal ? new Journal(options.journal.file, options.journal.root) : undefined;
@@ -45,6 +47,14 @@ export abstract class RecordedChanges {
     if (entry) this.data.entries.push(entry);
     this.journal?.save(this.data);
     if (first) this.crash('journal');
+  }
+
+  /**
+   * Removals from now on keep their backups in `dir` (on another filesystem) instead of beside the
+   * file, so they free the space at once and are still put back by a rollback; undefined ends it.
+   */
+  spillRemovalsTo(dir: string | undefined): void {
+    this.spillDir = dir;
   }
 
   protected sideName(target: string, tag: string): string {
@@ -81,6 +91,13 @@ export abstract class RecordedChanges {
     } else if (info.isSymbolicLink()) {
       this.record({ kind, path: target, prior: 'symlink', linkTarget: await readlink(target) });
       if (moveAway) await unlink(target);
+    } else if (info.isFile() && moveAway && kind === 'remove' && this.spillDir) {
+      const backup = path.join(this.spillDir, path.basename(this.sideName(target, 'old')));
+      await mkdir(this.spillDir, { recursive: true, mode: 0o700 });
+      this.record({ kind, path: target, prior: 'file', backup });
+      await this.copyBackup(target, backup);
+      await fsyncDir(this.spillDir);
+      await unlink(target);
     } else if (info.isFile()) {
       const backup = this.sideName(target, 'old');
       this.record({ kind, path: target, prior: 'file', backup });

@@ -76,7 +76,7 @@ async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promi
     return 'not executable';
   }
   if (ctx.settings.targetHooks === 'skip' && isTargetHook(ctx, entry)) return 'the target\'s hooks do not run under --root (targetHooks is "skip")';
-  const redundancy = redundancyOf(name, protocol, options.layout);
+  const redundancy = redundancyOf(name, protocol, options.layout, ctx.settings.secureBootKey !== undefined);
   if (redundancy) {
     if (!ctx.settings.runRedundant.includes(name)) return `redundant: it ${redundancy.what} (add "${name}" to runRedundant to run it anyway)`;
     entry.redoes = redundancy.step;

@@ -3,7 +3,7 @@
 import type { HookProtocol } from './protocols.js';
 
 /** kinstall's steps a hook may redo; `history` is the line in /var/log/installkernel.log. */
-export type OwnStep = 'depmod' | 'place' | 'bootloader' | 'history';
+export type OwnStep = 'depmod' | 'place' | 'bootloader' | 'history' | 'sign';
 
 interface RedundantRule {
   name: RegExp;
@@ -12,6 +12,8 @@ interface RedundantRule {
   what: string;
   /** Only for this layout (as hooks see it in *_LAYOUT); every layout when absent. */
   layout?: string;
+  /** Only when kinstall signs for Secure Boot itself (secureboot.key is set). */
+  whenSigning?: boolean;
 }
 
 const RULES: RedundantRule[] = [
@@ -19,6 +21,7 @@ const RULES: RedundantRule[] = [
   { name: /^(90-loaderentry|90-compat|90-uki-copy)\.install$/, protocols: ['kernel-install', 'installkernel'], step: 'place', what: 'copies the kernel into the boot directory, which the layout places through the transaction' },
   { name: /^91-grub-mkconfig\.install$/, protocols: ['kernel-install', 'installkernel'], step: 'bootloader', what: 'runs grub-mkconfig, which the grub layout runs in its activate step', layout: 'grub' },
   { name: /^zz-update-grub$/, protocols: ['installkernel', 'run-parts'], step: 'bootloader', what: 'runs update-grub, which the grub layout runs in its activate step', layout: 'grub' },
+  { name: /^91-sbctl\.install$/, protocols: ['kernel-install', 'installkernel'], step: 'sign', what: 'signs the installed kernel or UKI with sbctl, which kinstall signs in its sign step', whenSigning: true },
   { name: /^99-write-log\.install$/, protocols: ['installkernel', 'kernel-install'], step: 'history', what: 'appends to /var/log/installkernel.log, which kinstall writes itself' },
 ];
 
@@ -27,9 +30,13 @@ export interface Redundancy {
   what: string;
 }
 
-/** The kinstall step a hook redoes for these layouts (`bls+compat` on a removal from both), or undefined. */
-export function redundancyOf(name: string, protocol: HookProtocol, layouts: string): Redundancy | undefined {
+/**
+ * The kinstall step a hook redoes for these layouts (`bls+compat` on a removal from both), or
+ * undefined. `signing`: kinstall signs for Secure Boot in this run.
+ */
+export function redundancyOf(name: string, protocol: HookProtocol, layouts: string, signing = false): Redundancy | undefined {
   const inUse = layouts.split('+');
-  const rule = RULES.find((r) => r.name.test(name) && r.protocols.includes(protocol) && (r.layout === undefined || inUse.includes(r.layout)));
+  const applies = (r: RedundantRule) => (r.layout === undefined || inUse.includes(r.layout)) && (!r.whenSigning || signing);
+  const rule = RULES.find((r) => r.name.test(name) && r.protocols.includes(protocol) && applies(r));
   return rule ? { step: rule.step, what: rule.what } : undefined;
 }

@@ -5,12 +5,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_CMDLINE, bootVm, describeVerdict } from '../helpers/boot.js';
 import { top } from '../helpers/cli.js';
 import { buildEspImage } from '../helpers/esp-image.js';
 import { grubCfgVersions, kinstallInNamespace, prepareGrubRoot } from '../helpers/grub-namespace.js';
-import type { TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { bootRoot, hasMarkerHooks, install, kernel, reportTime, scratch, scratchDir, V } from './roots.js';
 
 interface FakeFirmware {
@@ -19,11 +19,12 @@ interface FakeFirmware {
 }
 
 describe('efistub layout boots from the firmware entry kinstall created', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   let startup: string;
   const loaderFile = `EFI/Gentoo/vmlinuz-${V}.efi`;
   beforeAll(async () => {
-    root = bootRoot({ efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } });
+    root = roots.adopt(bootRoot({ efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } }));
     mkdirSync(root.at('/boot/efi/EFI'), { recursive: true });
     scratchDir(root);
     const state = scratch(root, 'efivars.json');
@@ -34,7 +35,6 @@ describe('efistub layout boots from the firmware entry kinstall created', () => 
     if (!entry) throw new Error(`the efibootmgr fake holds no boot entry: ${JSON.stringify(firmware)}`);
     startup = `FS0:\r\n${entry.loader} ${entry.args}\r\n`;
   });
-  afterAll(() => root?.cleanup());
 
   it('the UEFI shell runs the entry\'s loader and arguments; the EFI stub loads the initramfs kinstall placed', async () => {
     expect(startup).toBe(`FS0:\r\n\\EFI\\Gentoo\\vmlinuz-${V}.efi ${BOOT_CMDLINE} initrd=\\EFI\\Gentoo\\initramfs-${V}.img\r\n`);
@@ -80,10 +80,11 @@ function grubFiles(grubEfi: string): Record<string, string> {
 }
 
 describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkconfig wrote', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   let grubEfi: string;
   beforeAll(async () => {
-    root = prepareGrubRoot(bootRoot(), GRUB_DEFAULTS);
+    root = prepareGrubRoot(roots.adopt(bootRoot()), GRUB_DEFAULTS);
     scratchDir(root);
     const result = await kinstallInNamespace(root, ['add', '--root', root.root, '--layout', 'grub', '--initramfs', 'dracut', V, kernel.image], grubProbeDisk);
     if (result.exitCode !== 0) throw new Error(`kinstall add --layout grub exited ${result.exitCode}:\n${result.stderr}`);
@@ -91,7 +92,6 @@ describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkc
     grubEfi = scratch(root, 'grubx64.efi');
     execFileSync('grub-mkimage', ['-O', 'x86_64-efi', '-p', '/grub', '-o', grubEfi, ...GRUB_MODULES]);
   });
-  afterAll(() => root?.cleanup());
 
   it('GRUB runs grub-mkconfig\'s grub.cfg: it finds /boot by its UUID and boots kinstall\'s kernel and initramfs', async () => {
     const cfgPath = root.at('/boot/grub/grub.cfg');
@@ -123,13 +123,13 @@ describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkc
 });
 
 describe('compat layout boots by direct kernel boot', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   beforeAll(async () => {
-    root = bootRoot();
+    root = roots.adopt(bootRoot());
     scratchDir(root);
     await install(root, ['--layout', 'compat', '--initramfs', 'dracut']);
   });
-  afterAll(() => root?.cleanup());
 
   it('the installed vmlinuz and initramfs reach the initramfs\'s init', async () => {
     const initrd = root.at(`/boot/initramfs-${V}.img`);

@@ -2,10 +2,10 @@
 // UKI must be what the loader picks (LoaderEntrySelected) and the installed kernel must reach init.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_CMDLINE, bootVm, describeVerdict, markerDracutArgs } from '../helpers/boot.js';
 import { buildEspImage, listEspImage } from '../helpers/esp-image.js';
-import type { TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { bootRoot, hasMarkerHooks, install, MACHINE_ID, reportTime, scratch, scratchDir, V } from './roots.js';
 
 const SYSTEMD_BOOT = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
@@ -22,13 +22,13 @@ function espRoot(): TestRoot {
 }
 
 describe('bls layout boots through systemd-boot', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   const entry = `${MACHINE_ID}-${V}.conf`;
   beforeAll(async () => {
-    root = espRoot();
+    root = roots.adopt(espRoot());
     await install(root, ['--layout', 'bls', '--initramfs', 'dracut']);
   });
-  afterAll(() => root?.cleanup());
 
   it('systemd-boot selects the entry kinstall wrote and the installed kernel reaches the initramfs', async () => {
     expect(hasMarkerHooks(root.at(`/efi/${MACHINE_ID}/${V}/initrd`))).toBe(true);
@@ -57,14 +57,14 @@ describe('bls layout boots through systemd-boot', () => {
 });
 
 describe('uki layout boots through systemd-boot', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   const uki = `${MACHINE_ID}-${V}.efi`;
   beforeAll(async () => {
-    root = espRoot();
+    root = roots.adopt(espRoot());
     // dracut builds the UKI with its own initramfs, so the generator step is skipped.
     await install(root, ['--layout', 'uki', '--initramfs', 'none']);
   });
-  afterAll(() => root?.cleanup());
 
   it('systemd-boot finds the UKI in EFI/Linux, its stub starts the kernel with the embedded command line', async () => {
     expect(hasMarkerHooks(root.at(`/efi/EFI/Linux/${uki}`))).toBe(true);
@@ -99,15 +99,15 @@ function prebuiltInitramfs(root: TestRoot): string {
 }
 
 describe('uki layout assembled around a prebuilt initramfs boots through systemd-boot', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   let initrd: string;
   const uki = `${MACHINE_ID}-${V}.efi`;
   beforeAll(async () => {
-    root = espRoot();
+    root = roots.adopt(espRoot());
     initrd = prebuiltInitramfs(root);
     await install(root, ['--layout', 'uki', '--initrd', initrd]);
   });
-  afterAll(() => root?.cleanup());
 
   it('the UKI carries the given initramfs byte for byte, systemd-boot starts it and the marker runs', async () => {
     const image = root.at(`/efi/EFI/Linux/${uki}`);

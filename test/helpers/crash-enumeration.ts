@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { expect } from 'vitest';
 import { kinstallBin } from './cli.js';
-import { assertScratch, type TestRoot } from './root.js';
+import { assertScratch, type ScratchRoots, type TestRoot } from './root.js';
 
 /** One run of the built CLI: killed by its crash point, or finished with an exit code. */
 export interface RunResult {
@@ -140,9 +140,8 @@ export async function killPastCommit<State>(s: CrashScenario<State>, after: Stat
 }
 
 /** The state a run leaves when it is not killed: from a fresh root of the scenario. */
-export async function completedState<State>(s: CrashScenario<State>, roots: TestRoot[]): Promise<State> {
-  const r = s.fresh();
-  roots.push(r);
+export async function completedState<State>(s: CrashScenario<State>, roots: ScratchRoots): Promise<State> {
+  const r = roots.adopt(s.fresh());
   const result = await s.run(r, s.args(r));
   expect(result.exitCode, result.output).toBe(0);
   return s.state(r);

@@ -18,7 +18,7 @@ import {
 } from './crash-enumeration.js';
 import { KILLED_STATUS, kinstallInNamespace, makeGrubRoot } from './grub-namespace.js';
 import { testKernel } from './kernel.js';
-import { makeRoot, type TestRoot } from './root.js';
+import type { ScratchRoots, TestRoot } from './root.js';
 import { snapshotTree, type TreeSnapshot } from './tree.js';
 
 export const kernel = testKernel();
@@ -61,9 +61,8 @@ async function installed(r: TestRoot, layout: BootLayout, version: string, tag: 
 }
 
 /** A template root with the given kernels installed; each visited point runs on a copy of it. */
-export async function template(layout: BootLayout, kernels: Array<[string, string]>, roots: TestRoot[]): Promise<TestRoot> {
-  const r = makeRoot();
-  roots.push(r);
+export async function template(layout: BootLayout, kernels: Array<[string, string]>, roots: ScratchRoots): Promise<TestRoot> {
+  const r = roots();
   layout.setup(r);
   mkdirSync(r.at('/var/fake'), { recursive: true });
   for (const tag of ['a', 'b', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), smallCpio(`initramfs ${tag}`));
@@ -128,7 +127,7 @@ export const EXPECTED_POINTS: Record<BootLayout['name'], Record<string, { op: nu
  * Kills RUN at every op:N until one completes, then at every backup:N through the same changes
  * (some keep no backup, so their runs complete), then once it was final (`committed`).
  */
-export async function enumerateRun(layout: BootLayout, run: ReturnType<typeof runs>[number], roots: TestRoot[]): Promise<void> {
+export async function enumerateRun(layout: BootLayout, run: ReturnType<typeof runs>[number], roots: ScratchRoots): Promise<void> {
   const base = await template(layout, run.kernels, roots);
   const s = scenario(layout, base, run.args);
   const after = await completedState(s, roots);
@@ -154,9 +153,8 @@ export const grubAddArgs = (r: TestRoot, version: string, tag: string) =>
   ['add', '--force', '--root', r.root, '--layout', 'grub', '--initrd', r.at(`/var/fake/initrd-${tag}`), version, kernel.image];
 
 /** A root grub-mkconfig can run in, with a grub.cfg and the given versions installed. */
-export async function grubTemplate(versions: string[], roots: TestRoot[]): Promise<TestRoot> {
-  const r = makeRoot();
-  roots.push(r);
+export async function grubTemplate(versions: string[], roots: ScratchRoots): Promise<TestRoot> {
+  const r = roots();
   makeGrubRoot(r);
   writeFileSync(r.at('/boot/grub/grub.cfg'), '# the grub.cfg from before\n');
   mkdirSync(r.at('/var/fake'), { recursive: true });
@@ -189,10 +187,9 @@ export const efiAddArgs = (r: TestRoot) => ['add', '--root', r.root, '--layout',
  * A root with an ESP, a Windows entry in the firmware and, when `installed`, the kernel installed;
  * `options` adds to the efistub section of the config file.
  */
-export async function efiTemplate(installed: boolean, roots: TestRoot[], options: Record<string, unknown> = {}): Promise<TestRoot> {
+export async function efiTemplate(installed: boolean, roots: ScratchRoots, options: Record<string, unknown> = {}): Promise<TestRoot> {
   const efistub = { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1, ...options };
-  const r = makeRoot({ config: { efistub } });
-  roots.push(r);
+  const r = roots({ config: { efistub } });
   for (const dir of ['/boot/efi/EFI', '/etc/kernel', '/var/fake']) mkdirSync(r.at(dir), { recursive: true });
   writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
   writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, afterEach } from 'vitest';
 import { testKernel } from './kernel.js';
 
 export interface TestRoot {
@@ -61,6 +62,43 @@ export function makeRoot(options: RootOptions = {}): TestRoot {
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Makes roots for one test file (or one describe block) and removes every one of them afterwards. */
+export interface ScratchRoots {
+  /** A new root, as makeRoot makes it. */
+  (options?: RootOptions): TestRoot;
+  /** A root made another way (a copy, a chroot root, a boot root), removed with the others. */
+  adopt<R extends TestRoot>(r: R): R;
+}
+
+export interface ScratchRootsOptions {
+  /** After each test (the default), or once all the tests of the suite the call stands in have run. */
+  after?: 'each' | 'all';
+  /** What must end before the roots are removed: mounts inside them, processes writing to them. */
+  first?: () => unknown;
+}
+
+/**
+ * The one owner of test roots: call it at the top of a file (or of a describe block) and make every
+ * root through what it returns; it registers the afterEach (or afterAll) that removes them all.
+ */
+export function useScratchRoots(options: ScratchRootsOptions = {}): ScratchRoots {
+  const roots: TestRoot[] = [];
+  const removeAll = async () => {
+    try {
+      await options.first?.();
+    } finally {
+      for (const r of roots.splice(0)) r.cleanup();
+    }
+  };
+  if (options.after === 'all') afterAll(removeAll);
+  else afterEach(removeAll);
+  const adopt = <R extends TestRoot>(r: R): R => {
+    roots.push(r);
+    return r;
+  };
+  return Object.assign((rootOptions?: RootOptions) => adopt(makeRoot(rootOptions)), { adopt });
 }
 
 /** A root-owned 0755 shell hook in a root's hook directory (as the trust check requires when running as root). */

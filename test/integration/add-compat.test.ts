@@ -1,20 +1,20 @@
 // kinstall add with the compat layout and real dracut/depmod on the real Debian cloud kernel.
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { installkernel, kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 describe('kinstall add, compat layout, real dracut', () => {
   it('installs the exact files, a real initramfs for the version, and modules.dep', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     const result = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
     expect(result.stderr).toContain(`installed ${V}`);
     expect(result.exitCode).toBe(0);
@@ -34,7 +34,7 @@ describe('kinstall add, compat layout, real dracut', () => {
   });
 
   it('--dry-run prints the plan and changes nothing', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     const before = snapshotTree(root.root);
     const result = await kinstall(['add', '--dry-run', '--root', root.root, '--layout', 'compat', V, kernel.image]);
     expect(result.exitCode).toBe(0);
@@ -44,7 +44,7 @@ describe('kinstall add, compat layout, real dracut', () => {
   });
 
   it('reinstalling keeps the previous files as .old and moves existing version-less links', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     symlinkSync('vmlinuz-5.10.0-old', root.at('/boot/vmlinuz'));
     const first = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image]);
     expect(first.exitCode).toBe(0);
@@ -61,7 +61,7 @@ describe('kinstall add, compat layout, real dracut', () => {
 
 describe('installkernel as make install calls it', () => {
   it('takes relative paths from a build dir and stages into the neutral location', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     const build = root.at('/usr/src/linux');
     execFileSync('mkdir', ['-p', `${build}/arch/x86/boot`]);
     execFileSync('cp', [kernel.image, `${build}/arch/x86/boot/bzImage`]);

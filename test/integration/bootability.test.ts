@@ -4,9 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, top } from '../helpers/cli.js';
-import { fastDracutArgs, makeRoot, type TestRoot } from '../helpers/root.js';
+import { fastDracutArgs, useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const KBUILD = execFileSync('bash', [path.join(top, 'scripts/build-test-kernel.sh')], { encoding: 'utf8' }).trim();
@@ -14,8 +14,8 @@ const V = readFileSync(path.join(KBUILD, 'include/config/kernel.release'), 'utf8
 const SRC = `/usr/src/linux-${V}`;
 const FAKE_EFIBOOTMGR = path.join(top, 'test/fakes/efibootmgr');
 
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 interface Setup {
   /** Options to set (y, m) or unset (n) in the copy of the kernel's .config. */
@@ -32,7 +32,7 @@ interface Setup {
 
 /** The kernel as `make install` leaves it in the target's /usr/src: bzImage, System.map, .config edited. */
 function setup(options: Setup = {}): TestRoot {
-  const r = makeRoot({ config: options.settings ?? {} });
+  const r = newRoot({ config: options.settings ?? {} });
   const dir = r.at(SRC);
   mkdirSync(dir, { recursive: true });
   copyFileSync(path.join(KBUILD, 'arch/x86/boot/bzImage'), path.join(dir, 'bzImage'));
@@ -92,7 +92,6 @@ describe('bootability check: the root filesystem', () => {
     it(`refuses a ${type} root without CONFIG_${option} and no initramfs; passes with =y`, async () => {
       root = setup({ fstab: ['LABEL=root', type ?? ''] });
       await expectRefused(root, ['--initramfs', 'none'], [`CONFIG_${option}=y for the root filesystem (${type}): without an initramfs it must be built in`]);
-      root.cleanup();
       root = setup({ fstab: ['LABEL=root', type ?? ''], config: { [option ?? '']: 'y' } });
       await expectPassed(root, ['--initramfs', 'none']);
     });
@@ -109,7 +108,6 @@ describe('bootability check: the root filesystem', () => {
     await expectRefused(root, ['--initramfs', 'none'], [
       'CONFIG_EXT2_FS=y or CONFIG_EXT4_FS=y and CONFIG_EXT4_USE_FOR_EXT2=y for the root filesystem (ext2): without an initramfs it must be built in',
     ]);
-    root.cleanup();
     root = setup({ fstab: ['LABEL=root', 'ext2'], config: { EXT4_FS: 'y', EXT4_USE_FOR_EXT2: 'y' } });
     await expectPassed(root, ['--initramfs', 'none']);
   });
@@ -125,10 +123,8 @@ describe('bootability check: the root device', () => {
   it('names the driver an fstab device needs (/dev/vda → VIRTIO_BLK, /dev/nvme → BLK_DEV_NVME)', async () => {
     root = setup({ fstab: ['/dev/vda2', 'ext4'], config: { EXT4_FS: 'y' } });
     await expectRefused(root, ['--initramfs', 'none'], ['CONFIG_VIRTIO_BLK=y for the root device /dev/vda2: without an initramfs it must be built in']);
-    root.cleanup();
     root = setup({ fstab: ['/dev/vda2', 'ext4'], config: { EXT4_FS: 'y', VIRTIO_BLK: 'y' } });
     await expectPassed(root, ['--initramfs', 'none']);
-    root.cleanup();
     root = setup({ fstab: ['/dev/nvme0n1p2', 'ext4'], config: { EXT4_FS: 'y' } });
     await expectRefused(root, ['--initramfs', 'none'], ['CONFIG_BLK_DEV_NVME=y for the root device /dev/nvme0n1p2: without an initramfs it must be built in']);
   });
@@ -140,7 +136,6 @@ describe('bootability check: the root device', () => {
       'CONFIG_BLK_DEV_DM=y (or =m, loaded by the dracut initramfs) for the encrypted root device /dev/mapper/root',
       'CONFIG_DM_CRYPT=y (or =m, loaded by the dracut initramfs) for the encrypted root device /dev/mapper/root',
     ]);
-    root.cleanup();
     root = setup({ fstab: ['/dev/mapper/root', 'ext4'], config: { EXT4_FS: 'y', BLK_DEV_DM: 'm', DM_CRYPT: 'm' }, modules: true });
     writeFileSync(root.at('/etc/crypttab'), 'root UUID=1234 none luks\n');
     await expectPassed(root, ['--initramfs', 'dracut']);
@@ -224,7 +219,6 @@ describe('bootability check: the initramfs', () => {
       'CONFIG_DEVTMPFS=y for the dracut initramfs (found n)',
       `CONFIG_MODULES=y for the modules in ${root.at(`/lib/modules/${V}`)} (found n)`,
     ]);
-    root.cleanup();
     root = setup({ config: { EXT4_FS: 'y', DEVTMPFS: 'n', MODULES: 'n' } });
     await expectPassed(root, ['--initramfs', 'none']);
   });
@@ -255,7 +249,6 @@ describe('bootability check: the layout, --force, --dry-run', () => {
     expect(refused.stderr).toContain('  needs CONFIG_EFI=y for the efistub layout (found n)');
     expect(refused.stderr).toContain('  needs CONFIG_EFI_STUB=y for the efistub layout (found n)');
     expect(snapshotTree(root.root)).toEqual(before);
-    root.cleanup();
     root = efiSetup({});
     const passed = await efistub(root, ['--dry-run']);
     expect(passed.exitCode, passed.stderr).toBe(0);
@@ -270,7 +263,6 @@ describe('bootability check: the layout, --force, --dry-run', () => {
     expect(forced.stderr).toContain('bootability check: the kernel may not boot: needs CONFIG_VIRTIO_BLK=y for the root device /dev/vda2');
     expect(forced.stderr).toContain(`bootability check failed for ${V} (${root.at(`${SRC}/.config`)}); installing anyway (--force)`);
     expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(path.join(KBUILD, 'arch/x86/boot/bzImage')))).toBe(true);
-    root.cleanup();
     root = setup({ fstab: ['LABEL=root', 'xfs'], settings: { bootabilityCheck: 'warn' } });
     const warned = await add(root, ['--initramfs', 'none', '--dry-run']);
     expect(warned.exitCode, warned.stderr).toBe(0);
@@ -281,7 +273,6 @@ describe('bootability check: the layout, --force, --dry-run', () => {
     root = setup({ fstab: ['/dev/vda2', 'ext4'], config: { EXT4_FS: 'y', VIRTIO_BLK: 'y' } });
     const listed = await expectPassed(root, ['--initramfs', 'none']);
     expect(listed.stderr).toContain(`bootability check passed (${root.at(`${SRC}/.config`)}): the root filesystem (ext4), the root device /dev/vda2, no initramfs, the compat layout`);
-    root.cleanup();
     root = setup({ fstab: ['/dev/vda2', 'ext4'] });
     await expectRefused(root, ['--dry-run', '--initramfs', 'none'], [
       'CONFIG_EXT4_FS=y for the root filesystem (ext4): without an initramfs it must be built in',

@@ -3,20 +3,17 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { installkernel, kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 function put(r: TestRoot, systemPath: string, content: Buffer | string): string {
   mkdirSync(path.dirname(r.at(systemPath)), { recursive: true });
@@ -57,7 +54,7 @@ describe('kinstall inspect', () => {
   });
 
   it('with --json an error is also a JSON object on stdout: code, exit code, message, details', async () => {
-    root = makeRoot();
+    root = newRoot();
     const result = await kinstall(['add', '--json', '--root', root.root, '--layout', 'compat', V, root.at('/nothere/bzImage')]);
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toMatch(/^kinstall: ENOIMAGE: kernel image not found: /m);
@@ -67,7 +64,7 @@ describe('kinstall inspect', () => {
   });
 
   it('recognises a synthetic arm64 Image by its magic and finds its banner', async () => {
-    root = makeRoot();
+    root = newRoot();
     const image = Buffer.alloc(8192);
     image.write('ARM\x64', 0x38, 'latin1');
     image.write('Linux version 6.6.7-arm64 (builder@host) #1 SMP\0', 0x1000, 'latin1');
@@ -84,7 +81,7 @@ describe('kinstall inspect', () => {
   ];
   for (const [name, content] of notKernels) {
     it(`refuses ${name}: exit 3, ENOTKERNEL, one line`, async () => {
-      root = makeRoot();
+      root = newRoot();
       const file = put(root, '/not-a-kernel', content());
       const result = await kinstall(['inspect', file]);
       expect(result.exitCode).toBe(3);
@@ -96,21 +93,19 @@ describe('kinstall inspect', () => {
 
 describe('installkernel positionals', () => {
   it('DIR defaults to /boot; a 5th argument (powerpc) is ignored; add options after the positionals', async () => {
-    root = makeRoot();
+    root = newRoot();
     const two = await installkernel([V, kernel.image, '--root', root.root, '--layout', 'compat', '--initramfs', 'none']);
     expect(two.exitCode, two.stderr).toBe(0);
     expect(vmlinuzIn(root)).toEqual([`vmlinuz-${V}`]);
     expect(existsSync(root.at(`/boot/System.map-${V}`))).toBe(true);
-
-    root.cleanup();
-    root = makeRoot();
+    root = newRoot();
     const five = await installkernel([V, kernel.image, kernel.systemMap, '/boot', 'zImage.chrp', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', '--verbose']);
     expect(five.exitCode, five.stderr).toBe(0);
     expect(readFileSync(root.at(`/boot/System.map-${V}`)).equals(readFileSync(kernel.systemMap))).toBe(true);
   });
 
   it('--dry-run after the positionals prints the plan and changes nothing; 6 positionals is a usage error', async () => {
-    root = makeRoot();
+    root = newRoot();
     const before = snapshotTree(root.root);
     const dry = await installkernel([V, kernel.image, kernel.systemMap, '/boot', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none']);
     expect(dry.exitCode, dry.stderr).toBe(0);
@@ -123,7 +118,7 @@ describe('installkernel positionals', () => {
   });
 
   it('--all installs every staged version with a vmlinuz, continues past a failing one, exits 9', async () => {
-    root = makeRoot();
+    root = newRoot();
     stageInto(root, '6.0.0-broken', 'not a kernel at all\n'.repeat(100));
     stageInto(root, V);
     mkdirSync(root.at('/lib/modules/5.4.0-modules-only/kernel'), { recursive: true });
@@ -137,7 +132,7 @@ describe('installkernel positionals', () => {
   });
 
   it('with no arguments under --root installs the newest staged kernel', async () => {
-    root = makeRoot();
+    root = newRoot();
     stageInto(root, V);
     stageInto(root, '5.10.0-old');
     const result = await installkernel(['--root', root.root, '--layout', 'compat', '--initramfs', 'none']);
@@ -158,7 +153,7 @@ function buildTree(r: TestRoot, dir: string): string {
 
 describe('kinstall stage', () => {
   it('writes vmlinuz, System.map and config into the neutral location and never into the build dir', async () => {
-    root = makeRoot();
+    root = newRoot();
     const build = buildTree(root, '/var/tmp/linux-build');
     const buildBefore = snapshotTree(build);
     const result = await kinstall(['stage', '--build-dir', build, '--root', root.root]);
@@ -175,7 +170,7 @@ describe('kinstall stage', () => {
 
   for (const style of ['absolute', 'relative'] as const) {
     it(`leaves Gentoo dist-kernel symlinks (${style}) with the same content untouched (stage and installkernel)`, async () => {
-      root = makeRoot();
+      root = newRoot();
       const src = `/usr/src/linux-${V}`;
       const build = buildTree(root, src);
       const links = { vmlinuz: `${src}/arch/x86/boot/bzImage`, 'System.map': `${src}/System.map`, config: `${src}/.config` };

@@ -2,19 +2,16 @@
 // stack trace; the command's exit status stands and an install still runs to its end.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { kinstallBin, top } from '../helpers/cli.js';
 import { silentInitramfs } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const newRoot = useScratchRoots();
 
 interface ClosedRun {
   exitCode: number | null;
@@ -43,8 +40,7 @@ function runClosed(args: string[], close: { stderr?: boolean } = {}): Promise<Cl
 
 /** A root with V installed in the compat layout with the silent initramfs (no dracut: fast). */
 async function installedRoot(): Promise<TestRoot> {
-  const r = makeRoot({ modules: true });
-  roots.push(r);
+  const r = newRoot({ modules: true });
   writeFileSync(r.at('/etc/prebuilt.img'), silentInitramfs());
   const added = await execa('node', [kinstallBin, 'add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img'), V, kernel.image], { reject: false });
   expect(added.exitCode, String(added.stderr)).toBe(0);
@@ -91,8 +87,7 @@ describe('a closed stdout or stderr', () => {
   }, 60_000);
 
   it('add --json with both stdout and stderr closed installs the kernel completely, exit 0', async () => {
-    const r = makeRoot({ modules: true });
-    roots.push(r);
+    const r = newRoot({ modules: true });
     writeFileSync(r.at('/etc/prebuilt.img'), 'a prebuilt initramfs\n');
     const result = await runClosed(['add', '--json', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img'), V, kernel.image], { stderr: true });
     expect(result.signal).toBeNull();

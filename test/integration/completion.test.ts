@@ -5,10 +5,10 @@ import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
+import { assertScratch, useScratchRoots, type TestRoot } from '../helpers/root.js';
 
 const script = path.join(top, 'completion/kinstall.bash');
 const V = testKernel().version;
@@ -20,10 +20,7 @@ afterAll(() => {
   rmSync(bin, { recursive: true, force: true });
 });
 
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const newRoot = useScratchRoots();
 
 /** COMPREPLY for a command line whose last word is the one being completed. */
 async function complete(words: string[], options: { withKinstall?: boolean } = {}): Promise<string[]> {
@@ -37,8 +34,7 @@ async function complete(words: string[], options: { withKinstall?: boolean } = {
 }
 
 async function rootWithKernel(): Promise<TestRoot> {
-  const r = makeRoot();
-  roots.push(r);
+  const r = newRoot();
   const added = await kinstall(['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', V, testKernel().image]);
   expect(added.exitCode, added.stderr).toBe(0);
   return r;
@@ -68,8 +64,7 @@ describe('bash completion', () => {
   });
 
   it('--root completes directories', async () => {
-    const r = makeRoot();
-    roots.push(r);
+    const r = newRoot();
     expect(await complete(['kinstall', '--root', `${r.root}/bo`])).toEqual([`${r.root}/boot`]);
   });
 

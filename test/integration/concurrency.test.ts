@@ -3,21 +3,21 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { kinstall, kinstallBin } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
+let root: TestRoot;
 const children: Array<{ kill: () => void }> = [];
-afterEach(() => {
-  for (const child of children.splice(0)) child.kill();
-  root?.cleanup();
-  root = undefined;
+const newRoot = useScratchRoots({
+  first: () => {
+    for (const child of children.splice(0)) child.kill();
+  },
 });
 
 function add(r: TestRoot, version: string, ...rest: string[]) {
@@ -57,7 +57,7 @@ async function holdLock(r: TestRoot): Promise<number> {
 
 describe('one kinstall at a time per root', () => {
   it('a second run waits for the first, says so once, then proceeds', async () => {
-    root = makeRoot();
+    root = newRoot();
     const order = loggingHooks(root, 3);
     const first = add(root, V);
     await waitFor(order);
@@ -73,7 +73,7 @@ describe('one kinstall at a time per root', () => {
   }, 60_000);
 
   it('gives up after lockTimeout with ELOCKED naming the holder, nothing changed', async () => {
-    root = makeRoot();
+    root = newRoot();
     const holder = await holdLock(root);
     const started = Date.now();
     mkdirSync(root.at(`/lib/modules/${V}/kernel`), { recursive: true });
@@ -88,7 +88,7 @@ describe('one kinstall at a time per root', () => {
   }, 30_000);
 
   it('list and --dry-run do not wait for the lock', async () => {
-    root = makeRoot();
+    root = newRoot();
     await holdLock(root);
     const env = { KINSTALL_LOCK_TIMEOUT: '30' };
     const dry = await kinstall(['add', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image], { env });
@@ -99,7 +99,7 @@ describe('one kinstall at a time per root', () => {
   }, 30_000);
 
   it('list during a running install leaves that run\'s journal alone; the install completes', async () => {
-    root = makeRoot();
+    root = newRoot();
     const order = loggingHooks(root, 3);
     const first = add(root, V);
     await waitFor(order);
@@ -115,7 +115,7 @@ describe('one kinstall at a time per root', () => {
   }, 60_000);
 
   it('a run killed with SIGKILL holds nothing: the next one goes ahead at once (and recovers it)', async () => {
-    root = makeRoot();
+    root = newRoot();
     mkdirSync(root.at(`/lib/modules/${V}/kernel`), { recursive: true });
     const killed = await execa('node', [kinstallBin, 'add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image], {
       reject: false,
@@ -133,7 +133,7 @@ describe('one kinstall at a time per root', () => {
   }, 30_000);
 
   it('two installs of the same version serialize: the second keeps the first as .old', async () => {
-    root = makeRoot();
+    root = newRoot();
     const order = loggingHooks(root, 1);
     const results = await Promise.all([add(root, V), add(root, V)]);
     for (const r of results) expect(r.exitCode, r.stderr).toBe(0);
@@ -146,7 +146,7 @@ describe('one kinstall at a time per root', () => {
   }, 60_000);
 
   it('four installs of different versions started at once all complete, one after another', async () => {
-    root = makeRoot();
+    root = newRoot();
     symlinkSync('vmlinuz-none', root.at('/boot/vmlinuz'));
     const order = loggingHooks(root, 1);
     const versions = ['6.1.1-a', '6.1.2-b', '6.1.3-c', '6.1.4-d'];

@@ -4,7 +4,7 @@
 // activation points; after each kill, recovery must leave the tree and firmware as before.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   cloneRoot,
   completedState,
@@ -14,12 +14,9 @@ import {
   type CrashScenario,
 } from '../helpers/crash-enumeration.js';
 import { GUARD, V, V2, efiAddArgs, efiState, efiTemplate, grubAddArgs, grubState, grubTemplate, runEfi, runGrub } from '../helpers/crash-scenarios.js';
-import type { TestRoot } from '../helpers/root.js';
+import { useScratchRoots } from '../helpers/root.js';
 
-const roots: TestRoot[] = [];
-afterAll(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const roots = useScratchRoots({ after: 'all' });
 
 /** Every op:N until a run completes, backup:N through the same changes, the named points, `committed`. */
 async function enumerateAll<State>(s: CrashScenario<State>, after: State, named: string[]) {

@@ -1,14 +1,11 @@
 // Every crash point of add, remove and prune on the bls layout (the ESP): SIGKILL at op:N and
 // backup:N for N = 1, 2, … until a run completes, recovery after each kill, and the tree
 // byte-identical to before (or to a successful run's, once the run was final).
-import { afterAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { bls, enumerateRun, runs } from '../helpers/crash-scenarios.js';
-import type { TestRoot } from '../helpers/root.js';
+import { useScratchRoots } from '../helpers/root.js';
 
-const roots: TestRoot[] = [];
-afterAll(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const roots = useScratchRoots({ after: 'all' });
 
 describe('SIGKILL at every op:N and backup:N, bls layout, then recovery', () => {
   for (const run of runs(bls)) {

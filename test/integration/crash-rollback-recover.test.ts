@@ -2,7 +2,7 @@
 // itself (recover:N, recover:reactivate), then recovery again: each must end in the tree (and the
 // firmware) as it was before the failed or killed run, however often it was interrupted.
 import { existsSync, writeFileSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cloneRoot, enumerateCrashPoints, journalFile, type CrashScenario } from '../helpers/crash-enumeration.js';
 import {
   GUARD,
@@ -21,12 +21,9 @@ import {
   scenario,
   template,
 } from '../helpers/crash-scenarios.js';
-import { writeHook, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, writeHook, type TestRoot } from '../helpers/root.js';
 
-const roots: TestRoot[] = [];
-afterAll(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const roots = useScratchRoots({ after: 'all' });
 
 /** `kinstall recover` on R: exit 0, the journal gone, and what it said. */
 async function recover<State>(s: CrashScenario<State>, r: TestRoot): Promise<string> {
@@ -131,8 +128,7 @@ describe('SIGKILL inside recovery (recover:N, recover:reactivate), then recovery
   it('compat: a rebuild killed with all nine changes made; recovery killed at each restore', async () => {
     const base = await template(compat, [[V, 'a']], roots);
     const s = scenario(compat, base, compatRebuildArgs);
-    const reference = s.fresh();
-    roots.push(reference);
+    const reference = roots.adopt(s.fresh());
     expect((await s.run(reference, s.args(reference))).exitCode).toBe(0);
     const after = s.state(reference);
     const result = await enumerateCrashPoints('recover', GUARD, killRecovery(s, 'step:postinst', after));
@@ -143,8 +139,7 @@ describe('SIGKILL inside recovery (recover:N, recover:reactivate), then recovery
   it('compat: recovery killed at its first restore again and again still ends with the tree as before', async () => {
     const base = await template(compat, [[V, 'a']], roots);
     const s = scenario(compat, base, compatRebuildArgs);
-    const r = s.fresh();
-    roots.push(r);
+    const r = roots.adopt(s.fresh());
     const before = s.state(r);
     expect((await s.run(r, s.args(r), 'step:postinst')).killed).toBe(true);
     // Each recovery restores one more path before it dies, deciding from what is on disk.
@@ -161,8 +156,7 @@ describe('SIGKILL inside recovery (recover:N, recover:reactivate), then recovery
   it('efistub: an add killed once the firmware entry was made; recovery killed at each restore and before the firmware is put back', async () => {
     const base = await efiTemplate(false, roots);
     const s: CrashScenario<ReturnType<typeof efiState>> = { fresh: () => cloneRoot(base), args: efiAddArgs, run: runEfi(), state: efiState };
-    const reference = s.fresh();
-    roots.push(reference);
+    const reference = roots.adopt(s.fresh());
     expect((await s.run(reference, s.args(reference))).exitCode).toBe(0);
     const after = s.state(reference);
     const result = await enumerateCrashPoints('recover', GUARD, killRecovery(s, 'activated', after));

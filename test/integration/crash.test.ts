@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
@@ -19,14 +19,10 @@ const V2 = `${V}-second`;
 const LILO = path.join(top, 'test/fakes/lilo');
 const LILO_CONF = `boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=linux\n    initrd=/boot/initramfs.img\n    read-only\nimage=/boot/vmlinuz.old\n    label=linux.old\n    initrd=/boot/initramfs.img.old\n    optional\n    read-only\n`;
 
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const scratchRoot = useScratchRoots();
 
 function newRoot(layout: 'compat' | 'lilo'): TestRoot {
-  const r = makeRoot({ config: layout === 'lilo' ? { lilo: { command: LILO } } : {} });
-  roots.push(r);
+  const r = scratchRoot({ config: layout === 'lilo' ? { lilo: { command: LILO } } : {} });
   mkdirSync(r.at('/var/fake'), { recursive: true });
   if (layout === 'lilo') writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
   for (const tag of ['a', 'b', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
@@ -173,8 +169,7 @@ describe('SIGKILL with the lilo layout: recovery runs lilo again on the restored
 describe('SIGKILL as each pipeline step begins, then kinstall recover: boot dir and lib/modules/KVER as before', () => {
   /** A root with the kernel installed once (modules, depmod index, hooks that succeed). */
   async function installedRoot(): Promise<TestRoot> {
-    const r = makeRoot({ modules: true });
-    roots.push(r);
+    const r = scratchRoot({ modules: true });
     mkdirSync(r.at('/var/fake'), { recursive: true });
     for (const tag of ['a', 'b']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
     for (const phase of ['preinst', 'postinst']) {
@@ -222,8 +217,7 @@ describe('SIGKILL as each pipeline step begins, then kinstall recover: boot dir 
 describe('SIGKILL during remove: the modules dir goes through the journal too', () => {
   /** A root with the kernel installed in compat, with its real modules and depmod index. */
   async function withModules(): Promise<TestRoot> {
-    const r = makeRoot({ modules: true });
-    roots.push(r);
+    const r = scratchRoot({ modules: true });
     mkdirSync(r.at('/var/fake'), { recursive: true });
     writeFileSync(r.at('/var/fake/initrd-a'), initramfsFixture('prebuilt initramfs a\n'));
     await ok(r, ['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-a'), V, kernel.image]);

@@ -4,11 +4,11 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { installkernel, kinstall, top, type CliResult } from '../helpers/cli.js';
 import { installInRoot } from '../helpers/failing-tools.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -17,16 +17,7 @@ const FAKES = path.join(top, 'test/fakes');
 const MKCONFIG_LOG = '/var/log/grub-mkconfig.fake.log';
 const COMPAT = ['--layout', 'compat', '--initramfs', 'none'];
 
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
-
-function newRoot(options: Parameters<typeof makeRoot>[0] = {}): TestRoot {
-  const r = makeRoot(options);
-  roots.push(r);
-  return r;
-}
+const newRoot = useScratchRoots();
 
 function put(r: TestRoot, systemPath: string, content: Buffer | string): string {
   mkdirSync(path.dirname(r.at(systemPath)), { recursive: true });

@@ -8,12 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin } from '../helpers/cli.js';
 import { efiEnv, efistubConfig, espBasics, expectError, MACHINE_ID, writeFirmware } from '../helpers/esp-scenarios.js';
 import { assertNoHardLinks, type FatEsp, fatSnapshot, mountFatEsp, unmountFatEsps } from '../helpers/fat-esp.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import type { TreeSnapshot } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -37,11 +37,7 @@ const LAYOUTS: Record<LayoutName, LayoutSetup> = {
 };
 const LAYOUT_NAMES = Object.keys(LAYOUTS) as LayoutName[];
 
-const roots: TestRoot[] = [];
-afterEach(async () => {
-  await unmountFatEsps();
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const newRoot = useScratchRoots({ first: unmountFatEsps });
 
 interface FatRoot {
   r: TestRoot;
@@ -65,8 +61,7 @@ function makeInitrd(r: TestRoot, tag: string): string {
 /** A root whose ESP is a mounted FAT image, set up as the layout expects (bootctl's dirs, a firmware). */
 async function fatRoot(layout: LayoutName, sizeMiB = 128): Promise<FatRoot> {
   const setup = LAYOUTS[layout];
-  const r = makeRoot({ config: setup.config });
-  roots.push(r);
+  const r = newRoot({ config: setup.config });
   const esp = await mountFatEsp(r, setup.esp, setup.dirs, sizeMiB);
   if (layout === 'bls') writeFileSync(path.join(esp.dir, 'loader/loader.conf'), 'timeout 3\n');
   espBasics(r);

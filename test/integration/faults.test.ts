@@ -5,13 +5,13 @@
 // Also: `kinstall stage` after a killed add recovers that run instead of writing over its journal.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, top, type CliResult } from '../helpers/cli.js';
 import { efiCalls, efiEnv, efistubConfig, espBasics, expectError, writeFirmware } from '../helpers/esp-scenarios.js';
 import { CHROOT_LOG, FAILING_TOOL, failingRuns, failingRunsInRoot, failingToolsEnv, installInRoot } from '../helpers/failing-tools.js';
 import { mountFatEsp, unmountFatEsps } from '../helpers/fat-esp.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot, writeHook } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot, writeHook } from '../helpers/root.js';
 import { snapshotTree, type TreeSnapshot } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
@@ -26,11 +26,7 @@ const LILO_CONF = `boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=
 const STALE_INDEX = { 'modules.dep': 'kernel/drivers/old.ko:\n', 'modules.alias': '# Aliases extracted from modules themselves.\nalias old old\n' };
 const ROLLED_BACK = 'rolled back \\d+ change\\(s\\), nothing was changed';
 
-const roots: TestRoot[] = [];
-afterEach(async () => {
-  await unmountFatEsps();
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const scratchRoot = useScratchRoots({ first: unmountFatEsps });
 
 interface RootState {
   boot: TreeSnapshot;
@@ -45,8 +41,7 @@ function stateOf(r: TestRoot, version = V): RootState {
 
 /** A root holding the test kernel's modules, an older build of V in /boot and a previous depmod's index. */
 function newRoot(config: Record<string, unknown> = {}, staleIndex = true): TestRoot {
-  const r = makeRoot({ modules: true, config });
-  roots.push(r);
+  const r = scratchRoot({ modules: true, config });
   mkdirSync(r.at('/var/fake'), { recursive: true });
   for (const version of [V, V2]) writeFileSync(r.at(`/var/fake/initrd-${version}`), initramfsFixture(`prebuilt initramfs for ${version}\n`));
   writeFileSync(r.at(`/boot/vmlinuz-${V}`), `an older build of ${V}\n`);

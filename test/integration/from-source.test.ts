@@ -9,17 +9,16 @@ import { execa } from 'execa';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { installkernel, installkernelBin, kinstall, type CliResult } from '../helpers/cli.js';
 import { modprobeShows, modulesInstall, testKbuild, treeState, writeKbuildConfig } from '../helpers/kbuild.js';
-import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
+import { assertScratch, useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kbuild = testKbuild();
 const V = kbuild.version;
 const outBefore = treeState(kbuild.out);
 const scratch: string[] = [];
-const roots: TestRoot[] = [];
+const scratchRoot = useScratchRoots();
 
 afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
   for (const dir of scratch.splice(0)) {
     assertScratch(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -31,8 +30,7 @@ afterAll(() => {
 });
 
 function newRoot(): TestRoot {
-  const r = makeRoot();
-  roots.push(r);
+  const r = scratchRoot();
   writeKbuildConfig(r);
   return r;
 }

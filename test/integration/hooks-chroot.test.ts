@@ -4,25 +4,21 @@
 // that cannot run its hooks is a preflight error; targetHooks = "skip" installs without them.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { kinstallInChrootRoot, makeChrootRoot, mountsUnder, spawnInChrootRoot } from '../helpers/chroot-root.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, writeHook, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const newRoot = useScratchRoots();
 
 /** A Gentoo-like target kinstall can enter: compat layout, no initramfs generator. */
 function gentooChrootRoot(conf = 'layout=compat\ninitrd_generator=none\n'): TestRoot {
-  const r = makeChrootRoot();
-  roots.push(r);
+  const r = newRoot.adopt(makeChrootRoot());
   mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
   writeFileSync(r.at('/etc/kernel/install.conf'), conf);
@@ -69,8 +65,7 @@ describe('the target\'s hooks run inside the target', () => {
   });
 
   it('systemd 252\'s own 90-loaderentry.install (the host\'s /usr bound in) writes the entry in the target\'s ESP', async () => {
-    const r = makeChrootRoot();
-    roots.push(r);
+    const r = newRoot.adopt(makeChrootRoot());
     mkdirSync(r.at('/efi/loader/entries'), { recursive: true });
     mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
     mkdirSync(r.at('/etc/kernel'), { recursive: true });
@@ -140,8 +135,7 @@ describe('the target\'s hooks run inside the target', () => {
 describe('a target that cannot run its hooks', () => {
   /** A bare root (no /bin/sh) with targetHooks at its default, and a shell hook in it. */
   function bareRoot(config: Record<string, unknown> = {}): TestRoot {
-    const r = makeRoot();
-    roots.push(r);
+    const r = newRoot();
     mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
     mkdirSync(r.at('/etc/kernel'), { recursive: true });
     writeFileSync(r.at('/etc/kernel/install.conf'), 'layout=compat\ninitrd_generator=none\n');

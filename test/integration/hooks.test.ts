@@ -4,19 +4,16 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot, writeHook } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot, writeHook } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 const addArgs = (r: TestRoot, ...extra: string[]) => ['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', ...extra, V, kernel.image];
 
@@ -29,7 +26,7 @@ const recorder = (r: TestRoot, dir: string, name: string, then = '') =>
 const hookLog = (r: TestRoot) => (existsSync(r.at('/var/tmp/hooks.log')) ? readFileSync(r.at('/var/tmp/hooks.log'), 'utf8').trim().split('\n') : []);
 
 function rootWithModules(): TestRoot {
-  const r = makeRoot();
+  const r = newRoot();
   mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
   mkdirSync(r.at('/var/tmp'), { recursive: true });
   return r;

@@ -10,20 +10,22 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { installkernel, kinstall, type CliResult } from '../helpers/cli.js';
 import { espBasics } from '../helpers/esp-scenarios.js';
 import { testKernel } from '../helpers/kernel.js';
-import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
+import { assertScratch, useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
+let root: TestRoot;
 let mounted: string | undefined;
 /** Directories outside the root that a case's symlinks lead to: watched, then removed. */
 let outsideDirs: string[] = [];
+const newRoot = useScratchRoots({
+  first: () => {
+    if (mounted) execFileSync('umount', [mounted]);
+    mounted = undefined;
+  },
+});
 afterEach(() => {
-  if (mounted) execFileSync('umount', [mounted]);
-  mounted = undefined;
-  root?.cleanup();
-  root = undefined;
   for (const dir of outsideDirs) {
     assertScratch(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -319,7 +321,7 @@ async function runCase(args: string[]): Promise<CliResult> {
 describe('hostile and broken inputs', () => {
   for (const c of cases) {
     it(`${c.name}: exit ${c.exit}, ${c.code}, nothing changed`, async () => {
-      root = makeRoot({ modules: c.code === 'EPREFLIGHT' && c.name.includes('dracut') ? false : true });
+      root = newRoot({ modules: c.code === 'EPREFLIGHT' && c.name.includes('dracut') ? false : true });
       const args = c.setup(root);
       const before = state(root, c);
       const result = await runCase(args);

@@ -2,17 +2,17 @@
 // dracut initramfs, the exact boot-root tree and entry text, reinstall, boot counting and remove.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 interface EspOptions {
   /** Where the ESP is, as the target names it; false for none. */
@@ -24,7 +24,7 @@ interface EspOptions {
 
 /** A root as `bootctl install` leaves it: ESP with EFI/, loader/entries and loader.conf. */
 function espRoot(options: EspOptions = {}): TestRoot {
-  const r = makeRoot({ modules: true });
+  const r = newRoot({ modules: true });
   const esp = options.esp ?? '/efi';
   if (esp) {
     mkdirSync(r.at(`${esp}/EFI/systemd`), { recursive: true });

@@ -4,11 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseBootState } from '../../plugins/layout-efistub/firmware.js';
 import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
@@ -24,12 +24,12 @@ interface FakeState {
   entries: Record<string, { label: string; loader: string; args: string; disk: string; part: number }>;
 }
 
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 /** A root with an ESP at /boot/efi, a command line, os-release NAME=Gentoo and a firmware holding Windows. */
 function efiRoot(options: Record<string, unknown> = { efibootmgr: FAKE, efivars: true, disk: '/dev/vda', part: 1 }): TestRoot {
-  const r = makeRoot({ modules: true, config: { efistub: options } });
+  const r = newRoot({ modules: true, config: { efistub: options } });
   mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
   mkdirSync(r.at('/var/fake'), { recursive: true });
@@ -100,7 +100,7 @@ describe('efistub layout', () => {
     expect((await add(root, ['--initramfs', 'none', V, kernel.image])).exitCode).toBe(0);
     expect((await add(root, ['--initramfs', 'none', '--force', V2, kernel.image])).exitCode).toBe(0);
     const listed = async () => {
-      const result = await kinstall(['list', '--json', '--root', root!.root, '--layout', 'efistub'], { env: env(root!) });
+      const result = await kinstall(['list', '--json', '--root', root.root, '--layout', 'efistub'], { env: env(root) });
       expect(result.exitCode, result.stderr).toBe(0);
       return Object.fromEntries((JSON.parse(result.stdout) as Array<{ version: string; isDefault?: boolean }>).map((k) => [k.version, k.isDefault ?? false]));
     };

@@ -5,10 +5,10 @@ import { mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'no
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
@@ -31,12 +31,12 @@ image=/boot/vmlinuz.old
     root=/dev/vda2
 `;
 
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 /** A root whose config points lilo at the fake; conf null leaves /etc/lilo.conf out. */
 function liloRoot(conf: string | null = LILO_CONF): TestRoot {
-  const r = makeRoot({ modules: true, config: { lilo: { command: FAKE } } });
+  const r = newRoot({ modules: true, config: { lilo: { command: FAKE } } });
   mkdirSync(r.at('/var/fake'), { recursive: true });
   if (conf !== null) writeFileSync(r.at('/etc/lilo.conf'), conf);
   for (const v of [V, V2]) writeFileSync(r.at(`/var/fake/initrd-${v}`), initramfsFixture(`prebuilt initramfs for ${v}\n`));

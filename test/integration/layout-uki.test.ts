@@ -5,10 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { fastDracutArgs, makeRoot, type TestRoot } from '../helpers/root.js';
+import { fastDracutArgs, useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
@@ -19,11 +19,11 @@ const CMDLINE = 'root=/dev/vda2 ro quiet';
 const OS_RELEASE = 'NAME=Gentoo\nID=gentoo\nPRETTY_NAME="Gentoo Linux"\n';
 // Same initramfs bytes on every build, so two builds differ only in the PE header's time stamp.
 const env = { SOURCE_DATE_EPOCH: '1700000000' };
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 function ukiRoot(options: { esp?: boolean; cmdline?: boolean } = {}): TestRoot {
-  const r = makeRoot({ modules: true, config: false });
+  const r = newRoot({ modules: true, config: false });
   const confDir = r.at('/etc/dracut-empty.conf.d');
   writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: [...fastDracutArgs(confDir), '--reproducible'] } }));
   if (options.esp !== false) {
@@ -211,7 +211,6 @@ describe('uki layout', () => {
     expect(noEsp.exitCode).toBe(4);
     expect(noEsp.stderr).toContain(`no boot root found (tried ${root.at('/efi')}, ${root.at('/boot/efi')}, ${root.at('/boot')})`);
     expect(snapshotTree(root.root)).toEqual(before);
-    root.cleanup();
 
     root = ukiRoot({ cmdline: false });
     const beforeNoCmdline = snapshotTree(root.root);

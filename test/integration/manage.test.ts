@@ -1,20 +1,20 @@
 // list, remove and prune on a root holding five kernels, and keep=N after an install.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { selectForPruning } from '../../src/core/commands/prune.js';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const versions = ['5.15.9-gentoo', '5.15.10-gentoo', '6.1.2-gentoo', '6.1.10-gentoo', '6.6.1-gentoo'];
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 /** Five kernels in compat: the real image installed under five release names (--force). */
 async function rootWithFiveKernels(): Promise<TestRoot> {
-  const r = makeRoot();
+  const r = newRoot();
   symlinkSync('vmlinuz-none', r.at('/boot/vmlinuz'));
   for (const v of versions) {
     mkdirSync(r.at(`/lib/modules/${v}/kernel`), { recursive: true });
@@ -81,7 +81,7 @@ describe('managing installed kernels', () => {
 
 describe('remove with layout=auto', () => {
   it('takes the version out of every layout that holds it, and the tree is as before the adds', async () => {
-    root = makeRoot();
+    root = newRoot();
     mkdirSync(root.at('/efi/loader/entries'), { recursive: true });
     mkdirSync(root.at('/etc/kernel'), { recursive: true });
     writeFileSync(root.at('/etc/kernel/cmdline'), 'root=/dev/vda1 ro\n');

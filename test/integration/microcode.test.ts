@@ -3,25 +3,21 @@
 // version's directory, removed with it), first in the UKI's initrd section.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { kinstallInNamespace, leakedMounts, prepareGrubRoot } from '../helpers/grub-namespace.js';
 import { initramfsFixture, microcodeFixture } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, writeHook, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const newRoot = useScratchRoots();
 
 /** An ESP target (/efi) with a prebuilt initramfs to install, and os-release for the UKI. */
 function espRoot(layout: string): { r: TestRoot; initrd: string } {
-  const r = makeRoot();
-  roots.push(r);
+  const r = newRoot();
   mkdirSync(r.at('/efi/EFI/Linux'), { recursive: true });
   mkdirSync(r.at('/efi/loader/entries'), { recursive: true });
   mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
@@ -79,8 +75,7 @@ describe('early microcode', () => {
   });
 
   it('grub: the real grub-mkconfig (Debian\'s 10_linux) loads /boot/intel-uc.img before the initramfs by itself', async () => {
-    const r = prepareGrubRoot(makeRoot(), 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0"\n');
-    roots.push(r);
+    const r = prepareGrubRoot(newRoot(), 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0"\n');
     writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
     const initrd = r.at('/prebuilt-initrd.img');
     writeFileSync(initrd, initramfsFixture('main-initramfs'));

@@ -2,21 +2,21 @@
 // summary, the prefixes of hook and dracut lines, the --dry-run plan of add and remove, bls's
 // missing loader.conf, efistub without EFI variables.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
 
 /** A root where bls finds its boot root at /efi (entries directory, no loader.conf) and a machine id. */
 function blsRoot(cmdline: boolean): TestRoot {
-  const r = makeRoot({ modules: true });
+  const r = newRoot({ modules: true });
   mkdirSync(r.at('/efi/loader/entries'), { recursive: true });
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
   writeFileSync(r.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
@@ -26,7 +26,7 @@ function blsRoot(cmdline: boolean): TestRoot {
 
 describe('EPREFLIGHT says each problem once', () => {
   it('several problems: the summary points at the list, each problem one detail line', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     const r = root;
     const result = await kinstall(['add', '--root', r.root, '--layout', 'bls', '--initramfs', 'none', V, kernel.image]);
     expect(result.exitCode).toBe(4);
@@ -53,7 +53,7 @@ describe('EPREFLIGHT says each problem once', () => {
 
 describe('command output is prefixed once', () => {
   it("a hook's own 'NAME:' prefix and dracut's 'dracut:' are not repeated", async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     const result = await kinstall(['add', '--verbose', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
     const err = lines(result.stderr);
@@ -65,7 +65,7 @@ describe('command output is prefixed once', () => {
 
 describe('--dry-run prints its plan once, whole', () => {
   it('add: the plan on stdout, no plan lines in the log', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     const result = await kinstall(['add', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(lines(result.stdout)).toEqual([
@@ -78,7 +78,7 @@ describe('--dry-run prints its plan once, whole', () => {
   });
 
   it('remove: every file and the modules tree it announces, on stdout only', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     const r = root;
     expect((await kinstall(['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image])).exitCode).toBe(0);
     const result = await kinstall(['remove', '--dry-run', '--root', r.root, V]);
@@ -116,7 +116,7 @@ describe('layout messages do not promise what does not happen', () => {
   });
 
   it('efistub without EFI variables: the plan says the command is printed, the warnings say why once, no nested parentheses', async () => {
-    root = makeRoot({ modules: true, config: { efistub: { disk: '/dev/vda', part: 1 } } });
+    root = newRoot({ modules: true, config: { efistub: { disk: '/dev/vda', part: 1 } } });
     mkdirSync(root.at('/boot/efi/EFI'), { recursive: true });
     mkdirSync(root.at('/etc/kernel'), { recursive: true });
     writeFileSync(root.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');

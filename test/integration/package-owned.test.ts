@@ -3,26 +3,22 @@
 // and the log says which package holds them. A path the database lists but that is gone holds nothing.
 import { existsSync, mkdirSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseContents, parseDpkgList } from '../../src/core/system/package-owned.js';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const newRoot = useScratchRoots();
 
 /** A root with the test kernel installed by compat (no initramfs), modules and neutral files in /lib/modules/V. */
 async function installedRoot(): Promise<TestRoot> {
-  const r = makeRoot({ modules: true });
-  roots.push(r);
+  const r = newRoot({ modules: true });
   const added = await kinstall(['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image]);
   expect(added.exitCode, added.stderr).toBe(0);
   return r;

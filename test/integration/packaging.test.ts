@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin, top } from '../helpers/cli.js';
-import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
+import { assertScratch, useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { dropEntry, mergeImage, settleEntry, unmergeFiles, type InstalledPackage } from '../helpers/portage-merge.js';
 
 const runner = path.join(top, 'test/helpers/ebuild-runner.sh');
@@ -20,9 +20,8 @@ const KV = '6.1.192';
 const kernelPkg: InstalledPackage = { category: 'sys-kernel', entry: `custom-kernel-bin-${KV}` };
 
 const scratch: string[] = [];
-const roots: TestRoot[] = [];
+const newRoot = useScratchRoots();
 afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
   for (const dir of scratch.splice(0)) {
     assertScratch(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -154,8 +153,7 @@ describe('sys-kernel/kinstall', () => {
     expect(readFileSync(img('usr/share/bash-completion/completions/kinstall'), 'utf8')).toContain('complete -F _kinstall kinstall');
     expect(readlinkSync(img('usr/share/bash-completion/completions/installkernel'))).toBe('kinstall');
 
-    const r = makeRoot();
-    roots.push(r);
+    const r = newRoot();
     mergeImage(b.image, r.root, { category: 'sys-kernel', entry: 'kinstall-0.1.0' }, b.envfile);
     const version = await execa(r.at('/usr/bin/kinstall'), ['--version'], { reject: false });
     expect(version.stdout).toBe('kinstall 0.1.0');
@@ -200,8 +198,7 @@ describe('sys-kernel/custom-kernel-bin with kinstall', () => {
   }
 
   function newRoot(): TestRoot {
-    const r = makeRoot();
-    roots.push(r);
+    const r = newRoot();
     return r;
   }
 

@@ -5,27 +5,24 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { failingRuns, failingToolsEnv } from '../helpers/failing-tools.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, writeHook, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 /**
  * A root with install.conf as Gentoo's installkernel reads it; the test kernel's modules when
  * dracut is the generator (its preflight wants them), else an empty modules dir.
  */
 function gentooRoot(conf = 'layout=compat\ninitrd_generator=dracut\n'): TestRoot {
-  const r = makeRoot({ modules: conf.includes('initrd_generator=dracut') });
+  const r = newRoot({ modules: conf.includes('initrd_generator=dracut') });
   mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
   mkdirSync(r.at('/var/tmp'), { recursive: true });
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
@@ -265,7 +262,6 @@ describe('installkernel plugins: the log, and what runs under --root', () => {
 
   it('on a Debian target /etc/kernel/postinst.d runs with run-parts names; on Gentoo every executable name runs', async () => {
     for (const [os, expected] of [['ID=debian', ['50-plain']], ['ID=ubuntu\nID_LIKE=debian', ['50-plain']], ['ID=gentoo', ['50-plain', '60-dotted.install']]] as const) {
-      root?.cleanup();
       root = gentooRoot('layout=compat\ninitrd_generator=none\n');
       writeFileSync(root.at('/etc/os-release'), `${os}\n`);
       recorder(root, '/etc/kernel/postinst.d', '50-plain');
@@ -285,7 +281,7 @@ describe('installkernel plugins: the log, and what runs under --root', () => {
     const first = await add(root, '--verbose');
     expect(first.exitCode, first.stderr).toBe(0);
     expect(first.stderr).toMatch(/not running .*99-write-log\.install: redundant: it appends to \/var\/log\/installkernel\.log, which kinstall writes itself/);
-    const lines = () => readFileSync(root?.at('/var/log/installkernel.log') ?? '', 'utf8').split('\n').filter(Boolean);
+    const lines = () => readFileSync(root.at('/var/log/installkernel.log'), 'utf8').split('\n').filter(Boolean);
     expect(lines()).toHaveLength(1);
     expect(lines()[0]?.split('\t').slice(1, 10)).toEqual(['kinstall', V, 'notset', 'compat', 'none', 'notset', '/boot', `vmlinuz-${V}`, 'unknown']);
 

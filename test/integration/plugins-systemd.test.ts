@@ -6,21 +6,18 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { failingRuns, failingToolsEnv } from '../helpers/failing-tools.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, writeHook, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
 const SYSTEMD_PLUGINS = '/usr/lib/kernel/install.d';
 const REAL = ['50-depmod.install', '85-initrd.install', '90-loaderentry.install'];
-const roots: TestRoot[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
-});
+const newRoot = useScratchRoots();
 
 beforeAll(() => {
   for (const name of REAL) expect(existsSync(path.join(SYSTEMD_PLUGINS, name)), `systemd 252's ${name}`).toBe(true);
@@ -32,8 +29,7 @@ beforeAll(() => {
 /** A BLS target: an ESP at /efi with loader/entries, install.conf layout=bls, the target's cmdline. */
 function blsRoot(conf = 'layout=bls\ninitrd_generator=none\n'): TestRoot {
   // dracut's preflight wants the kernel's modules; with generator none an empty modules dir does.
-  const r = makeRoot({ modules: conf.includes('initrd_generator=dracut') });
-  roots.push(r);
+  const r = newRoot({ modules: conf.includes('initrd_generator=dracut') });
   mkdirSync(r.at('/efi/EFI'), { recursive: true });
   mkdirSync(r.at('/efi/loader/entries'), { recursive: true });
   mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });

@@ -6,25 +6,24 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { installkernel, kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { silentInitramfs } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-const roots: TestRoot[] = [];
 const holders: Array<() => void> = [];
-afterEach(() => {
-  for (const stop of holders.splice(0)) stop();
-  for (const r of roots.splice(0)) r.cleanup();
+const scratchRoot = useScratchRoots({
+  first: () => {
+    for (const stop of holders.splice(0)) stop();
+  },
 });
 
 function newRoot(): TestRoot {
-  const r = makeRoot({ modules: true });
-  roots.push(r);
+  const r = scratchRoot({ modules: true });
   writeFileSync(r.at('/etc/prebuilt.img'), 'a prebuilt initramfs\n');
   return r;
 }

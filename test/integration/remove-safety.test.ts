@@ -11,7 +11,7 @@ import { pruneAfterInstall } from '../../src/core/commands/add.js';
 import { installkernel, kinstall, top } from '../helpers/cli.js';
 import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';
-import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
+import { assertScratch, useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -20,10 +20,9 @@ const LILO = path.join(top, 'test/fakes/lilo');
 const LILO_CONF = `boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=linux\n    read-only\nimage=/boot/vmlinuz.old\n    label=linux.old\n    optional\n    read-only\n`;
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
 
-const roots: TestRoot[] = [];
+const scratchRoot = useScratchRoots();
 const outside: string[] = [];
 afterEach(() => {
-  for (const r of roots.splice(0)) r.cleanup();
   for (const dir of outside.splice(0)) {
     assertScratch(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -31,8 +30,7 @@ afterEach(() => {
 });
 
 function newRoot(config: Record<string, unknown> = {}): TestRoot {
-  const r = makeRoot({ config });
-  roots.push(r);
+  const r = scratchRoot({ config });
   mkdirSync(r.at('/var/fake'), { recursive: true });
   return r;
 }

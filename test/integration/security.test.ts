@@ -7,17 +7,16 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 const NOBODY = 65534;
-let root: TestRoot | undefined;
+const newRoot = useScratchRoots();
+let root: TestRoot;
 let outside: string | undefined;
 afterEach(() => {
-  root?.cleanup();
-  root = undefined;
   if (outside) rmSync(outside, { recursive: true, force: true });
   outside = undefined;
 });
@@ -38,7 +37,7 @@ function hook(r: TestRoot, name: string, body: string, mode = 0o755): string {
 const state = (r: TestRoot) => snapshotTree(r.root);
 
 function rootWithModules(): TestRoot {
-  const r = makeRoot();
+  const r = newRoot();
   mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
   return r;
 }
@@ -178,7 +177,7 @@ describe('what hooks see', () => {
 
 describe('symlinks out of the ESP', () => {
   it('refuses a plan whose target directory is a symlink leading outside the ESP, nothing written there', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     outside = mkdtempSync(path.join(os.tmpdir(), 'kinstall-outside-'));
     mkdirSync(root.at('/efi/EFI/systemd'), { recursive: true });
     mkdirSync(root.at('/efi/loader'), { recursive: true });

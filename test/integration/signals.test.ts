@@ -4,10 +4,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
@@ -25,22 +25,21 @@ echo $$ >> "$LILO_MARK"
 exec sleep "$LILO_SLEEP"
 `;
 
-const roots: TestRoot[] = [];
 const sleepers: number[] = [];
-afterEach(() => {
-  for (const pid of sleepers.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
+const newRoot = useScratchRoots({
+  first: () => {
+    for (const pid of sleepers.splice(0)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
-  }
-  for (const r of roots.splice(0)) r.cleanup();
+  },
 });
 
 function liloRoot(): TestRoot {
-  const r = makeRoot({ config: {} });
-  roots.push(r);
+  const r = newRoot({ config: {} });
   mkdirSync(r.at('/var/fake'), { recursive: true });
   const wrapper = r.at('/var/fake/slow-lilo');
   writeFileSync(wrapper, SLOW_LILO);

@@ -2,23 +2,24 @@
 // ENOSPC in the middle of the commit (an inode-starved tmpfs passes the byte check): rolled back.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 let root: TestRoot | undefined;
-afterEach(() => {
-  if (root) execFileSync('umount', [root.boot]);
-  root?.cleanup();
-  root = undefined;
+const newRoot = useScratchRoots({
+  first: () => {
+    if (root) execFileSync('umount', [root.boot]);
+    root = undefined;
+  },
 });
 
 function rootWithTmpfsBoot(options: string): TestRoot {
-  const r = makeRoot({ modules: true });
+  const r = newRoot({ modules: true });
   execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', r.boot]);
   execFileSync('cp', [kernel.config, `${r.boot}/config-5.10.0-previous`]);
   return r;

@@ -2,12 +2,12 @@
 // same), and an ESP listed in fstab that is mounted (the control for the hostile "not mounted").
 import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { grubLayout } from '../../plugins/layout-grub/index.js';
 import { kinstall } from '../helpers/cli.js';
 import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
@@ -15,18 +15,18 @@ const kernel = testKernel();
 const V = kernel.version;
 const OLDER = '6.0.1';
 const OLDEST = '5.10.0';
-let root: TestRoot | undefined;
+let root: TestRoot;
 let mounted: string | undefined;
-afterEach(() => {
-  if (mounted) execFileSync('umount', [mounted]);
-  mounted = undefined;
-  root?.cleanup();
-  root = undefined;
+const newRoot = useScratchRoots({
+  first: () => {
+    if (mounted) execFileSync('umount', [mounted]);
+    mounted = undefined;
+  },
 });
 
 /** Two older kernels in the boot dir, 6.0.1 with an initramfs, and the links on 6.0.1 / 5.10.0. */
 function bootWithOlderKernels(links = true): TestRoot {
-  const r = makeRoot({ modules: true });
+  const r = newRoot({ modules: true });
   for (const version of [OLDER, OLDEST]) {
     for (const name of [`vmlinuz-${version}`, `System.map-${version}`, `config-${version}`]) writeFileSync(r.at(`/boot/${name}`), `${name}\n`);
   }
@@ -117,7 +117,7 @@ describe('compat remove and the version-less links', () => {
 
 describe('an ESP listed in /etc/fstab', () => {
   it('is accepted when it is mounted: bls installs onto the mounted filesystem', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     mkdirSync(root.at('/efi'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', root.at('/efi')]);
     mounted = root.at('/efi');
@@ -133,7 +133,7 @@ describe('an ESP listed in /etc/fstab', () => {
   });
 
   it('is accepted when it is mounted: efistub installs onto the mounted filesystem', async () => {
-    root = makeRoot({ modules: true });
+    root = newRoot({ modules: true });
     mkdirSync(root.at('/boot/efi'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', root.at('/boot/efi')]);
     mounted = root.at('/boot/efi');

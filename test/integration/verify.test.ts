@@ -6,32 +6,29 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { kinstall, kinstallBin, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { scriptedInitramfs, silentInitramfs } from '../helpers/initramfs.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
+const newRoot = useScratchRoots();
 let root: TestRoot;
+const fileRoots = useScratchRoots({ after: 'all' });
 
 /** A root with the kernel installed by kinstall add (compat layout, real dracut); one per test, from a copy. */
 let pristine: TestRoot;
 beforeAll(async () => {
-  pristine = makeRoot({ modules: true });
+  pristine = fileRoots({ modules: true });
   const added = await kinstall(['add', '--root', pristine.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
   expect(added.exitCode).toBe(0);
 }, 120_000);
-afterAll(() => {
-  pristine.cleanup();
-  root?.cleanup();
-});
 
 function freshRoot(): TestRoot {
-  root?.cleanup();
-  root = makeRoot({ config: false });
+  root = newRoot({ config: false });
   execFileSync('cp', ['-a', `${pristine.boot}/.`, root.boot]);
   execFileSync('cp', ['-a', pristine.at('/etc/kinstall/config.json'), root.at('/etc/kinstall/config.json')]);
   return root;
@@ -176,9 +173,10 @@ describe('kinstall verify', () => {
 
 describe('--layout on a root holding one version in two layouts', () => {
   // compat without an initramfs, bls with a prebuilt one (the silent init): the same version twice.
+  const describeRoots = useScratchRoots({ after: 'all' });
   let two: TestRoot;
   beforeAll(async () => {
-    two = makeRoot({ modules: true });
+    two = describeRoots({ modules: true });
     mkdirSync(two.at('/efi/loader/entries'), { recursive: true });
     mkdirSync(two.at('/etc/kernel'), { recursive: true });
     writeFileSync(two.at('/etc/kernel/cmdline'), 'ro\n');
@@ -189,7 +187,6 @@ describe('--layout on a root holding one version in two layouts', () => {
       expect(added.exitCode, added.stderr).toBe(0);
     }
   }, 120_000);
-  afterAll(() => two.cleanup());
 
   const listed = async (...layout: string[]) => {
     const result = await kinstall(['list', '--json', '--root', two.root, ...layout]);
@@ -229,21 +226,17 @@ describe('--layout on a root holding one version in two layouts', () => {
 
 describe('verify judges systemd in the initramfs on its milestones', () => {
   it("passes on basic.target for Debian's kernel with a real dracut initramfs that runs systemd", async () => {
-    const sd = makeRoot({ modules: true, config: false });
-    try {
-      const dracutArgs = ['--conf', '/dev/null', '--confdir', sd.at('/etc/dracut-empty.conf.d'), '-m', 'base systemd-initrd dracut-systemd', '--add-drivers', 'virtio_blk'];
-      writeFileSync(sd.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: dracutArgs } }));
-      const added = await kinstall(['add', '--root', sd.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
-      expect(added.exitCode, added.stderr).toBe(0);
-      // quiet in the target's command line would hide the milestone: verify drops it.
-      const result = await kinstall(['verify', '--root', sd.root, '--cmdline', 'quiet', V]);
-      expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: pass: reached systemd's basic system in the initramfs: \\[  OK  \\] Reached target basic\\.target - Basic System\\. \\(`, 'm'));
-      expect(result.stdout).toContain('systemd[1]:');
-      expect(result.stdout).not.toContain('\x1b[');
-      expect(result.exitCode).toBe(0);
-    } finally {
-      sd.cleanup();
-    }
+    const sd = newRoot({ modules: true, config: false });
+    const dracutArgs = ['--conf', '/dev/null', '--confdir', sd.at('/etc/dracut-empty.conf.d'), '-m', 'base systemd-initrd dracut-systemd', '--add-drivers', 'virtio_blk'];
+    writeFileSync(sd.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: dracutArgs } }));
+    const added = await kinstall(['add', '--root', sd.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
+    expect(added.exitCode, added.stderr).toBe(0);
+    // quiet in the target's command line would hide the milestone: verify drops it.
+    const result = await kinstall(['verify', '--root', sd.root, '--cmdline', 'quiet', V]);
+    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: pass: reached systemd's basic system in the initramfs: \\[  OK  \\] Reached target basic\\.target - Basic System\\. \\(`, 'm'));
+    expect(result.stdout).toContain('systemd[1]:');
+    expect(result.stdout).not.toContain('\x1b[');
+    expect(result.exitCode).toBe(0);
   }, 180_000);
 
   it('a self-built kernel whose systemd cannot mount its API filesystems is init-failed, naming the line, exit 8', async () => {

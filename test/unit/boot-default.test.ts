@@ -1,20 +1,20 @@
 // Which BLS entry or UKI `kinstall list` marks as systemd-boot's default.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { markBootDefault } from '../../plugins/shared/boot-default.js';
 import type { InstalledKernel } from '../../src/core/types.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 const kernels = (): InstalledKernel[] =>
   ['6.1.9-gentoo', '6.1.10-gentoo', '6.0.2-gentoo'].map((version) => ({ version, layout: 'bls', files: [], image: `/efi/gentoo/${version}/linux`, initrds: [], entry: `/efi/loader/entries/gentoo-${version}.conf`, size: 0 }));
 const id = (k: InstalledKernel) => path.basename(k.entry ?? '');
 
 async function defaultOf(loaderConf?: string): Promise<string[]> {
-  root = makeRoot({ config: false });
+  root = newRoot({ config: false });
   const esp = root.at('/efi');
   mkdirSync(path.join(esp, 'loader'), { recursive: true });
   if (loaderConf !== undefined) writeFileSync(path.join(esp, 'loader', 'loader.conf'), loaderConf);

@@ -2,21 +2,16 @@
 // built byte by byte from their documented layouts.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KinstallError } from '../../src/core/errors.js';
 import { inspectKernelImage, readKernelVersionFromBzImage } from '../../src/core/system/kernel-image.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots } from '../helpers/root.js';
 
 const kernel = testKernel();
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const root = useScratchRoots({ after: 'all' })({ config: false });
 
 function file(content: Buffer): string {
-  root ??= makeRoot({ config: false });
   const name = root.at(`/image-${Math.random().toString(36).slice(2)}`);
   writeFileSync(name, content);
   return name;
@@ -105,7 +100,7 @@ describe('inspectKernelImage', () => {
     const elfWithoutBanner = Buffer.alloc(0x1000);
     elfWithoutBanner.write('\x7fELF', 0, 'latin1');
     expect((await refusal(elfWithoutBanner)).exitCode).toBe(3);
-    const missing = await inspectKernelImage(path.join(root?.root ?? '/nonexistent', 'nothere')).then(() => undefined, (e: unknown) => e);
+    const missing = await inspectKernelImage(path.join(root.root, 'nothere')).then(() => undefined, (e: unknown) => e);
     expect(missing).toBeInstanceOf(KinstallError);
     expect((missing as KinstallError).code).toBe('ENOIMAGE');
   });

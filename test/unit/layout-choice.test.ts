@@ -2,18 +2,15 @@
 // remove takes a version out of. Tested at the level of inputs and the choice, with the built-in
 // registry on real temporary roots, so it holds whatever the layouts' detection looks like inside.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KinstallError } from '../../src/core/errors.js';
 import { chooseLayout, layoutsHolding } from '../../src/core/pipeline/select.js';
 import type { KernelImageInfo } from '../../src/core/types.js';
 import { testContext } from '../helpers/context.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 const V = '6.6.1-gentoo';
 const bzImage = (path: string): KernelImageInfo => ({ path, format: 'bzImage', arch: 'x86_64', version: V, efiStub: true, size: 12_000_000 });
@@ -21,7 +18,7 @@ const uki = (path: string): KernelImageInfo => ({ ...bzImage(path), format: 'uki
 
 /** A root holding the given files (target paths → content; a path ending in / is a directory). */
 function rootWith(files: Record<string, string>): TestRoot {
-  const r = makeRoot({ config: false });
+  const r = newRoot({ config: false });
   for (const [target, content] of Object.entries(files)) {
     if (target.endsWith('/')) mkdirSync(r.at(target), { recursive: true });
     else {

@@ -1,20 +1,17 @@
 // pluginOptions(): a plugin's section of the config file, typed by its option schema.
-import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { KinstallError, pluginOptions, type Context, type OptionSchema } from '../../src/core/plugin-api.js';
 import { testContext } from '../helpers/context.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 const grubSchema = { cfg: 'string', mkconfig: 'string' } as const satisfies OptionSchema;
 const efistubSchema = { part: 'number', bootOrderFirst: 'boolean', disk: 'string' } as const satisfies OptionSchema;
 
 async function contextWith(config: Record<string, unknown>): Promise<Context> {
-  root = makeRoot({ config });
+  root = newRoot({ config });
   return testContext(root.root);
 }
 

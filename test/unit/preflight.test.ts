@@ -11,15 +11,14 @@ import { checkBootRootMounted, checkPlanTargets, previewPlanTargets } from '../.
 import { emptyPlan, type Layout, type StagedKernel } from '../../src/core/types.js';
 import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';
-import { assertScratch, makeRoot, type TestRoot } from '../helpers/root.js';
+import { assertScratch, useScratchRoots, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
+const newRoot = useScratchRoots();
+let root: TestRoot;
 let elsewhere: string | undefined;
 afterEach(() => {
-  root?.cleanup();
-  root = undefined;
   if (elsewhere) {
     assertScratch(elsewhere);
     rmSync(elsewhere, { recursive: true, force: true });
@@ -41,7 +40,7 @@ async function unstaged(r: TestRoot): Promise<StagedKernel> {
 
 describe('previewPlanTargets', () => {
   it('reports a directory where the layout will put the kernel, before the kernel is staged', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     const ctx = await testContext(root.root);
     expect(await previewPlanTargets(ctx, compatLayout, await unstaged(root))).toEqual([]);
     mkdirSync(root.at(`/boot/vmlinuz-${V}`));
@@ -51,7 +50,7 @@ describe('previewPlanTargets', () => {
   });
 
   it('plans as under --dry-run: a command the plan runs is not run; a plan that cannot be made yet is left to the plan step', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     const ctx = await testContext(root.root);
     const marker = root.at('/ran');
     const building: Layout = {
@@ -61,7 +60,7 @@ describe('previewPlanTargets', () => {
         expect(c.request.dryRun).toBe(true);
         await c.exec.run('touch', [marker]);
         const plan = emptyPlan();
-        plan.place.push({ from: k.image, to: root?.at('/boot/out') ?? '', mode: 0o644 });
+        plan.place.push({ from: k.image, to: root.at('/boot/out'), mode: 0o644 });
         return plan;
       },
     };
@@ -75,7 +74,7 @@ describe('previewPlanTargets', () => {
 
 describe('checkPlanTargets on a removal plan', () => {
   it('refuses a removal under a symlinked directory that leads outside the boot dir', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     elsewhere = mkdtempSync(path.join(os.tmpdir(), 'kinstall-outside-'));
     writeFileSync(path.join(elsewhere, 'linux'), 'not ours\n');
     symlinkSync(elsewhere, root.at('/boot/token'));
@@ -91,7 +90,7 @@ describe('checkPlanTargets on a removal plan', () => {
 
 describe('checkBootRootMounted', () => {
   it('reports an fstab ESP that is not mounted: the one given, or any candidate up to the boot root found', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     mkdirSync(root.at('/efi'));
     mkdirSync(root.at('/boot/loader'));
     writeFileSync(root.at('/etc/fstab'), '# ESP\nUUID=AB-CD /efi vfat umask=0077 0 2\n');

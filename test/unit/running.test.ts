@@ -5,7 +5,7 @@
 // prune still ask every layout's inUse(), which reads /proc/self/mounts: read-only, and no mount of
 // the host's names a directory these roots hold.)
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Context } from '../../src/core/context.js';
 import { KinstallError } from '../../src/core/errors.js';
 import { locateKernel } from '../../src/core/system/kernel-sources.js';
@@ -14,21 +14,18 @@ import { removeKernel } from '../../src/core/commands/remove.js';
 import { pruneKernels } from '../../src/core/commands/prune.js';
 import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const RUNNING = '6.1.10-gentoo';
 const OTHERS = ['6.1.2-gentoo', '6.6.1-gentoo'];
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 /** Three kernels in compat (files as `kinstall add` leaves them) and their neutral locations. */
 function rootWithKernels(): TestRoot {
-  const r = makeRoot({ config: { layout: 'compat' } });
+  const r = newRoot({ config: { layout: 'compat' } });
   const image = readFileSync(kernel.image);
   for (const version of [RUNNING, ...OTHERS]) {
     mkdirSync(r.at(`/lib/modules/${version}/kernel`), { recursive: true });

@@ -1,17 +1,14 @@
 // layout=auto: a layout that claims the image, else the first one in use, else the declared fallback.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KinstallError, type Context, type KernelImageInfo, type Layout } from '../../src/core/plugin-api.js';
 import { chooseLayout } from '../../src/core/pipeline/select.js';
 import { testContext } from '../helpers/context.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 function put(r: TestRoot, systemPath: string, text = ''): void {
   mkdirSync(path.dirname(r.at(systemPath)), { recursive: true });
@@ -21,7 +18,7 @@ function put(r: TestRoot, systemPath: string, text = ''): void {
 const image = (format: KernelImageInfo['format']): KernelImageInfo => ({ path: '/tmp/kernel', format, arch: 'x86_64', efiStub: true, size: 1 });
 
 async function autoContext(files: string[]): Promise<Context> {
-  root = makeRoot({ config: false });
+  root = newRoot({ config: false });
   for (const file of files) put(root, file, file.endsWith('entry-token') ? 'gentoo\n' : '');
   return testContext(root.root, { layout: 'auto' });
 }

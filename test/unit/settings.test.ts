@@ -2,18 +2,15 @@
 // and validation that reports every problem in one ECONFIG.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { builtinPlugins } from '../../plugins/index.js';
 import { KinstallError } from '../../src/core/errors.js';
 import { parseInstallConf } from '../../src/core/install-conf.js';
 import { loadSettings, type SettingsOverrides } from '../../src/core/settings.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
-let root: TestRoot | undefined;
-afterEach(() => {
-  root?.cleanup();
-  root = undefined;
-});
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 function put(r: TestRoot, systemPath: string, text: string): void {
   mkdirSync(path.dirname(r.at(systemPath)), { recursive: true });
@@ -31,7 +28,7 @@ async function configError(r: TestRoot, env: Record<string, string> = {}, overri
 
 describe('settings precedence', () => {
   it('each source overrides the one before it: defaults < /usr/lib < /etc < install.conf.d < config file < env < flag', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     expect((await load(root)).layout).toBe('auto');
     put(root, '/usr/lib/kernel/install.conf', 'layout=compat\n');
     expect((await load(root)).layout).toBe('compat');
@@ -48,7 +45,7 @@ describe('settings precedence', () => {
   });
 
   it('a partial file overrides only the keys it sets; drop-ins apply in name order, *.conf only', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     put(root, '/usr/lib/kernel/install.conf', 'layout=compat\ninitrd_generator=none\nBOOT_ROOT=/efi\n');
     put(root, '/etc/kernel/install.conf', '# only the layout\nlayout="grub"\n');
     put(root, '/etc/kernel/install.conf.d/20-late.conf', "MACHINE_ID='0123456789abcdef0123456789abcdef'\n");
@@ -65,7 +62,7 @@ describe('settings precedence', () => {
   });
 
   it('environment names: INSTALLKERNEL_INITRD_GENERATOR and KINSTALL_* fill what the flags leave unset', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     put(root, '/etc/kinstall/config.json', JSON.stringify({ initramfs: 'dracut', keep: 5, cmdline: 'from-file' }));
     const settings = await load(root, { INSTALLKERNEL_INITRD_GENERATOR: 'none', KINSTALL_KEEP: '3' }, { cmdline: 'from-flag' });
     expect(settings).toMatchObject({ initrdGenerator: 'none', keep: 3, cmdline: 'from-flag' });
@@ -74,7 +71,7 @@ describe('settings precedence', () => {
   });
 
   it('--config FILE is read instead of <root>/etc/kinstall', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     put(root, '/etc/kinstall/config.json', JSON.stringify({ layout: 'lilo', cmdline: 'from-etc' }));
     put(root, '/elsewhere/kinstall.json', JSON.stringify({ layout: 'bls', keep: 2 }));
     const settings = await load(root, {}, { configFile: root.at('/elsewhere/kinstall.json') });
@@ -86,7 +83,7 @@ describe('settings precedence', () => {
 
 describe('settings validation', () => {
   it('collects every problem of every source into one ECONFIG (exit 3)', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     put(root, '/etc/kernel/install.conf', 'layout=compat\nthis line is not key=value\n');
     put(root, '/etc/kinstall/config.json', JSON.stringify({ keep: 'two', colour: 'blue', grub: { cfg: 7, nope: true } }));
     const error = await configError(root, { INSTALLKERNEL_LAYOUT: 'bogus' }, { initrdGenerator: '../mkinitcpio', bootDir: 'boot' });
@@ -107,7 +104,7 @@ describe('settings validation', () => {
   });
 
   it('keep must be a whole number of at least 1, wherever it comes from', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     expect((await configError(root, { KINSTALL_KEEP: '0' })).details).toEqual(['keep must be a whole number of at least 1, found "0"']);
     expect((await configError(root, {}, { keep: 1.5 })).message).toBe('invalid configuration: keep must be a whole number of at least 1, found "1.5"');
   });

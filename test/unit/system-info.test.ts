@@ -1,12 +1,12 @@
 // Facts read from the target: the command line and the BLS entry token, in their documented order.
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { archMismatch, foldCmdline, readEntryToken, readKernelCmdline, readTargetArch } from '../../src/core/system/system-info.js';
 import { testContext } from '../helpers/context.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
+let root: TestRoot;
 
 const put = (r: TestRoot, p: string, text: string) => {
   mkdirSync(r.at(p.replace(/\/[^/]+$/, '')), { recursive: true });
@@ -19,7 +19,7 @@ describe('kernel command line', () => {
   });
 
   it('prefers --cmdline, then /etc/kernel/cmdline, then /usr/lib/kernel/cmdline; nothing from the host under --root', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     expect(await readKernelCmdline(await testContext(root.root))).toBeUndefined();
     put(root, '/usr/lib/kernel/cmdline', 'root=/dev/sda2\n');
     expect((await readKernelCmdline(await testContext(root.root)))?.cmdline).toBe('root=/dev/sda2');
@@ -32,7 +32,7 @@ describe('kernel command line', () => {
 
 describe('entry token', () => {
   it('uses entry-token, else machine-id, else IMAGE_ID, else ID', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     put(root, '/etc/os-release', 'ID=gentoo\nNAME=Gentoo\n');
     expect(await readEntryToken(await testContext(root.root))).toBe('gentoo');
     put(root, '/etc/os-release', 'ID=gentoo\nIMAGE_ID="gentoo-desktop"\n');
@@ -46,7 +46,7 @@ describe('entry token', () => {
 
 describe('target architecture', () => {
   it('is read from the root\'s shell through links inside the root; unknown without programs or through a link leaving it', async () => {
-    root = makeRoot({ config: false });
+    root = newRoot({ config: false });
     expect(await readTargetArch(await testContext(root.root))).toBe('unknown');
     symlinkSync('/bin/dash', root.at('/bin-outside'));
     mkdirSync(root.at('/usr/bin'), { recursive: true });

@@ -65,7 +65,7 @@ async function expectInstalledAndBooting(r: TestRoot): Promise<void> {
   expect(modprobeShows(r, V, 'loop').trim()).toBe(`insmod ${path.join(dir, 'kernel/drivers/block/loop.ko')}`);
   const verified = await kinstall(['verify', '--root', r.root, V]);
   expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
-  expect(verified.stdout).toContain(`${V}: pass: reached the initramfs's init`);
+  expect(verified.stdout).toContain(`${V}: pass: reached dracut's init in the initramfs`);
 }
 
 describe('make install: the kernel\'s own targets with kinstall as ~/bin/installkernel', () => {

@@ -18,6 +18,8 @@ export interface Request {
   overrides: SettingsOverrides;
   /** The working directory relative paths were given against. */
   cwd: string;
+  /** Long steps may draw one updating progress line on stderr (a terminal, no --json). */
+  progress?: boolean;
 }
 
 export interface Context {

@@ -3,6 +3,7 @@
 // installed.
 import type { Context } from '../context.js';
 import { ExitCode, isKinstallError, KinstallError } from '../errors.js';
+import { Listings } from '../system/listings.js';
 import { installedVersions } from './list.js';
 import { removeKernels, type RemoveResult } from './remove.js';
 
@@ -31,14 +32,16 @@ export function selectForPruning(versions: string[], keep: number, protectedVers
 }
 
 export async function pruneKernels(ctx: Context, input: PruneInput): Promise<PruneResult> {
-  const versions = await installedVersions(ctx);
+  // One look at the boot dir and ESP for the choice and for every removal's resolve step.
+  const listings = new Listings(ctx);
+  const versions = await installedVersions(ctx, listings);
   const protectedVersions = [...input.protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])];
   const doomed = selectForPruning(versions, input.keep, protectedVersions);
   const kept = versions.filter((v) => !doomed.includes(v));
   if (doomed.length === 0) return { keep: input.keep, kept, removed: [], dryRun: ctx.request.dryRun };
   ctx.log.info(`keep=${input.keep}: removing ${doomed.join(', ')}`);
   try {
-    const removed = await removeKernels(ctx, doomed, false, input.shippedHooksDir);
+    const removed = await removeKernels(ctx, doomed, false, input.shippedHooksDir, listings);
     return { keep: input.keep, kept, removed, dryRun: ctx.request.dryRun };
   } catch (error) {
     // Rolled back as one transaction: say so, so no one goes looking for a half-pruned boot dir.

@@ -13,6 +13,7 @@ import { layoutsHolding } from '../pipeline/select.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
 import { checkVersionString } from '../system/versions.js';
+import { Listings } from '../system/listings.js';
 
 export interface RemoveInput {
   version: string;
@@ -46,6 +47,8 @@ interface RemoveState extends PipelineState {
   /** A private (0700) scratch dir hooks see as KINSTALL_STAGING_AREA. */
   stagingArea: string;
   removals: Removal[];
+  /** The layouts' listings as resolve reads them, before anything changes. */
+  listings: Listings;
   /** prerm and postrm hooks, found once in preflight. */
   hookOrder?: { prerm: HookOrder; postrm: HookOrder };
   prerm: HookOutcome;
@@ -60,19 +63,19 @@ async function resolve(state: RemoveState): Promise<void> {
     if (ctx.isHostRoot && version === ctx.runningRelease && !ctx.request.force) {
       throw new KinstallError('ERUNNING', { version });
     }
-    const targets = (await layoutsHolding(ctx, version)).map((layout) => ({ layout, plan: emptyPlan() }));
+    const targets = (await layoutsHolding(ctx, version, state.listings)).map((layout) => ({ layout, plan: emptyPlan() }));
     const hasNeutral = await isDirectory(ctx.paths.moduleDir(version));
-    state.removals.push({ version, targets, hasNeutral, image: await installedImage(ctx, version, targets) });
+    state.removals.push({ version, targets, hasNeutral, image: await installedImage(state.listings, version, targets) });
   }
 }
 
 /** The image as the first layout holding the version lists it, else the neutral location's. */
-async function installedImage(ctx: Context, version: string, targets: Removal['targets']): Promise<string> {
+async function installedImage(listings: Listings, version: string, targets: Removal['targets']): Promise<string> {
   for (const { layout } of targets) {
-    const kernel = (await layout.list(ctx)).find((k) => k.version === version);
+    const kernel = (await listings.list(layout)).find((k) => k.version === version);
     if (kernel) return kernel.image;
   }
-  return path.join(ctx.paths.moduleDir(version), 'vmlinuz');
+  return path.join(listings.ctx.paths.moduleDir(version), 'vmlinuz');
 }
 
 const removesModules = (state: RemoveState, removal: Removal) => removal.hasNeutral && !state.keepModules;
@@ -165,9 +168,9 @@ const layoutNames = (removal: Removal) => removal.targets.map((t) => t.layout.na
 const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((t) => t.plan.remove))];
 
 /** Removes several versions as one transaction: all of them, or (on failure) none. */
-export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
+export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string, listings = new Listings(ctx)): Promise<RemoveResult[]> {
   const stagingArea = await createStagingArea();
-  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], prerm: emptyOutcome(), postrm: emptyOutcome(), txn: transactionFor(ctx) };
+  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], listings, prerm: emptyOutcome(), postrm: emptyOutcome(), txn: transactionFor(ctx) };
   try {
     await runPipeline(removeSteps, state);
     if (!ctx.request.dryRun) {

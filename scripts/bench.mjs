@@ -41,7 +41,8 @@ function newRoot({ modules = true, esp = true, config = {} } = {}) {
   writeFileSync(path.join(root, 'etc/kernel/cmdline'), 'root=UUID=0f3b2a4e-1111-4c6a-9d55-0123456789ab ro\n');
   if (esp) writeFileSync(path.join(root, 'efi/loader/loader.conf'), 'timeout 3\n');
   writeFileSync(path.join(root, 'etc/kinstall/config.json'), JSON.stringify({ dracut: { args: FAST_DRACUT }, ...config }));
-  writeFileSync(path.join(root, 'etc/kernel/install.conf'), 'layout=bls\ninitrd_generator=none\n');
+  // kernel-install's config root: the BLS layout, which it would otherwise guess from the ESP.
+  if (esp) writeFileSync(path.join(root, 'etc/kernel/install.conf'), 'layout=bls\ninitrd_generator=none\n');
   if (modules) execFileSync('cp', ['-al', path.join(template, 'lib/modules', V), path.join(root, 'lib/modules/')]);
   return root;
 }

@@ -16,6 +16,8 @@ const commonOptions = `Options (every command):
   --cmdline TEXT      kernel command line for layouts that write one
   --config FILE       kinstall config file (default: searched in <root>/etc/kinstall/)
   --keep N            after installing, remove the oldest kernels beyond N
+  --depmod WHEN       auto (default): run depmod only when the module index is missing or older
+                      than a module, modules.order or modules.builtin; always: every install
   --dry-run           resolve, check and print the plan; change nothing
   --force             override a refusal that guards against a likely mistake: install when
                       VERSION differs from the image's own version, or when the bootability

@@ -20,6 +20,8 @@ export interface Request {
   cwd: string;
   /** Long steps may draw one updating progress line on stderr (a terminal, no --json). */
   progress?: boolean;
+  /** `auto` (default): depmod only when the module index is missing or stale; `always`: every install. */
+  depmod?: 'auto' | 'always';
 }
 
 export interface Context {

@@ -20,6 +20,8 @@ const IMAGE = path.join(kernelDir, 'boot', `vmlinuz-${V}`);
 const MAP = path.join(kernelDir, 'boot', `System.map-${V}`);
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'kinstall-bench-'));
+// Gone however the run ends (a tool failing stops the benchmark with an exception).
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const emptyConfDir = path.join(scratch, 'dracut.conf.d');
 mkdirSync(emptyConfDir);
 /** dracut as the tests run it: generic, no host config, the base module only. */
@@ -213,7 +215,6 @@ const node = process.execPath;
   row('prune --keep 3, 100 kernels', { kinstall: m.prune }, { ratio: `${Math.round(m.prune)} ms`, target: '< 1000 ms', pass: m.prune < 1000, note: '97 removals, prerm/postrm hooks each' });
 }
 
-rmSync(scratch, { recursive: true, force: true });
 const load = os.loadavg()[0].toFixed(1);
 console.log(`kinstall benchmark: ${RUNS} runs per figure (medians, ms), ${os.availableParallelism()} cores, load ${load}, kernel ${V}\n`);
 console.log('| measure | kinstall | kernel-install | installkernel | other | ratio | target | pass |');

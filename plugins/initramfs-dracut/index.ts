@@ -3,7 +3,8 @@
 import path from 'node:path';
 import { isFile, type InitramfsGenerator } from '../../src/core/plugin-api.js';
 import { dracutArguments, dracutCommand, dracutSchema } from '../shared/dracut.js';
-import { describeDracutInitramfs } from '../shared/dracut-initramfs.js';
+import { chooseDracutCompression, describeDracutInitramfs } from '../shared/dracut-initramfs.js';
+import { dracutProgress } from '../shared/dracut-progress.js';
 
 export const dracutGenerator: InitramfsGenerator = {
   name: 'dracut',
@@ -19,6 +20,15 @@ export const dracutGenerator: InitramfsGenerator = {
     return present ? [] : [`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} (run make modules_install, or kinstall stage --build-dir OUT --modules-dir DIR, or use --initramfs none)`];
   },
   async generate(ctx, kernel, outFile) {
-    await ctx.exec.run(dracutCommand(ctx), dracutArguments(ctx, kernel, outFile), { streamOutput: ctx.request.verbose });
+    const compression = await chooseDracutCompression(ctx, kernel);
+    const what = compression ? `${compression.compression}, the fastest ${kernel.version} unpacks` : 'compressor from its config';
+    const progress = dracutProgress(ctx, what);
+    try {
+      await ctx.exec.run(dracutCommand(ctx), dracutArguments(ctx, kernel, outFile, compression?.args), { streamOutput: ctx.request.verbose, onLine: progress.onLine });
+      progress.done('done');
+    } catch (error) {
+      progress.done('failed');
+      throw error;
+    }
   },
 };

@@ -4,7 +4,7 @@
 // the host's dracut.conf and packs the host's systemd: those are read here, not the target's.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isFile, type Context, type InitramfsCompression, type InitramfsTraits, type KernelConfig, type StagedKernel } from '../../src/core/plugin-api.js';
+import { configValue, isFile, readKernelConfig, type Context, type InitramfsCompression, type InitramfsTraits, type KernelConfig, type StagedKernel } from '../../src/core/plugin-api.js';
 import { dracutArguments } from './dracut.js';
 
 const COMPRESSOR: Record<string, InitramfsCompression> = {
@@ -90,14 +90,53 @@ async function chooseCompressor(ctx: Context, configured: string | undefined, co
   return undefined;
 }
 
+/**
+ * What kinstall asks dracut for when nothing configures a compressor: the one the kernel unpacks
+ * fastest (zstd on all cores, else lz4's legacy frame the kernel reads, else gzip), among those the
+ * kernel's config has (RD_*) and the host has installed; uncompressed when it has none of them.
+ * Fast levels: unpacking speed hardly depends on the level, and dracut's own (zstd -15) is slow.
+ */
+const FASTEST: Array<{ option: string; tool: string; compress: string; compression: InitramfsCompression }> = [
+  { option: 'RD_ZSTD', tool: 'zstd', compress: 'zstd -q -T0 -3', compression: 'zstd' },
+  { option: 'RD_LZ4', tool: 'lz4', compress: 'lz4 -l -q -1', compression: 'lz4' },
+  { option: 'RD_GZIP', tool: 'pigz', compress: 'pigz -6 -n', compression: 'gzip' },
+  { option: 'RD_GZIP', tool: 'gzip', compress: 'gzip -6 -n', compression: 'gzip' },
+];
+
+export interface CompressionChoice {
+  /** The arguments for dracut (`--compress PROGRAM`, or `--no-compress`). */
+  args: string[];
+  compression: InitramfsCompression;
+}
+
+async function fastestFor(ctx: Context, config: KernelConfig): Promise<CompressionChoice> {
+  for (const candidate of FASTEST) {
+    if (configValue(config, candidate.option) !== 'y') continue;
+    if ((await ctx.exec.which(candidate.tool)) !== undefined) return { args: ['--compress', candidate.compress], compression: candidate.compression };
+  }
+  return { args: ['--no-compress'], compression: 'none' };
+}
+
+/**
+ * kinstall's compressor for this kernel's initramfs; undefined when the user's dracut config, its
+ * arguments or INITRD_COMPRESS name one (theirs is kept) or the kernel's config is unknown.
+ */
+export async function chooseDracutCompression(ctx: Context, kernel: StagedKernel, config?: KernelConfig): Promise<CompressionChoice | undefined> {
+  const choices = await readChoices(ctx, dracutArguments(ctx, kernel, 'initrd'));
+  if (choices.compress !== undefined) return undefined;
+  const known = config ?? (kernel.config ? await readKernelConfig(kernel.config).catch(() => undefined) : undefined);
+  return known ? fastestFor(ctx, known) : undefined;
+}
+
 export async function describeDracutInitramfs(ctx: Context, kernel: StagedKernel, config: KernelConfig): Promise<InitramfsTraits> {
   const args = dracutArguments(ctx, kernel, 'initrd');
   const choices = await readChoices(ctx, args);
   const omitted = ['systemd', 'systemd-initrd'].some((m) => choices.omit.includes(m));
   const notChosen = choices.only !== undefined && !choices.only.some((m) => m.startsWith('systemd'));
   const installed = (await isFile('/usr/lib/systemd/systemd')) || (await isFile('/lib/systemd/systemd'));
+  const ours = choices.compress === undefined ? await fastestFor(ctx, config) : undefined;
   return {
-    compression: await chooseCompressor(ctx, choices.compress, config),
+    compression: ours ? ours.compression : await chooseCompressor(ctx, choices.compress, config),
     carriesModules: true,
     runsSystemd: installed && !omitted && !notChosen,
   };

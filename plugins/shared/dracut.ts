@@ -7,8 +7,11 @@ export const dracutSchema = { args: 'string[]', hostonly: 'boolean', command: 's
 export const dracutOptions = (ctx: Context) => pluginOptions(ctx, 'dracut', dracutSchema);
 export const dracutCommand = (ctx: Context) => dracutOptions(ctx).command ?? 'dracut';
 
-/** Hostonly for the running system; generic under another --root, whose hardware it cannot see. */
-export function dracutArguments(ctx: Context, kernel: StagedKernel, outFile: string): string[] {
+/**
+ * Hostonly for the running system; generic under another --root, whose hardware it cannot see.
+ * `chosen` (kinstall's own choices, such as the compressor) comes before the user's arguments.
+ */
+export function dracutArguments(ctx: Context, kernel: StagedKernel, outFile: string, chosen: string[] = []): string[] {
   const opts = dracutOptions(ctx);
   const hostonly = opts.hostonly ?? ctx.isHostRoot;
   return [
@@ -16,6 +19,7 @@ export function dracutArguments(ctx: Context, kernel: StagedKernel, outFile: str
     '--kver', kernel.version,
     '--kmoddir', kernel.moduleDir,
     hostonly ? '--hostonly' : '--no-hostonly',
+    ...chosen,
     ...(opts.args ?? []),
     outFile,
   ];

@@ -34,7 +34,7 @@ function printInstall(io: Io, ctx: Context, result: InstallResult): void {
 const resolveFrom = (cwd: string, file: string | undefined) => (file === undefined ? undefined : path.resolve(cwd, file));
 
 export async function add(io: Io, values: ParsedValues, args: string[], bootDir?: string): Promise<number> {
-  const request = buildRequest(values, io.cwd, bootDir);
+  const request = { ...buildRequest(values, io.cwd, bootDir), progress: io.stderrIsTTY === true && !values.json };
   const ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
   return underLockRecovered(ctx, async () => {
     const [version, image, systemMap] = args;

@@ -18,6 +18,8 @@ const commonOptions = `Options (every command):
   --keep N            after installing, remove the oldest kernels beyond N
   --make-room         when the new kernel does not fit on the boot dir or ESP, remove the oldest
                       kernels (as prune picks them) in the same transaction until it does
+  --depmod WHEN       auto (default): run depmod only when the module index is missing or older
+                      than a module, modules.order or modules.builtin; always: every install
   --dry-run           resolve, check and print the plan; change nothing
   --force             override a refusal that guards against a likely mistake: install when
                       VERSION differs from the image's own version, or when the bootability

@@ -11,6 +11,8 @@ export interface Io {
   cwd: string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** stderr is a terminal: long steps may redraw one progress line there. */
+  stderrIsTTY?: boolean;
 }
 
 /** The real process's argv, environment, directory and streams (tests pass their own Io). */
@@ -21,6 +23,7 @@ export function processIo(): Io {
     cwd: process.cwd(),
     stdout: untilClosed(process.stdout),
     stderr: untilClosed(process.stderr),
+    stderrIsTTY: process.stderr.isTTY,
   };
 }
 

@@ -27,6 +27,7 @@ const globalOptions = {
   all: { type: 'boolean', short: 'a' },
   'keep-modules': { type: 'boolean' },
   timeout: { type: 'string' },
+  depmod: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export type ParsedValues = {
@@ -64,6 +65,11 @@ function parseKeep(value: string | undefined): number | undefined {
   return Number(value);
 }
 
+function parseDepmod(value: string | undefined): 'auto' | 'always' | undefined {
+  if (value === undefined || value === 'auto' || value === 'always') return value;
+  throw new KinstallError('EUSAGE', { what: `--depmod takes auto or always, found "${value}"` });
+}
+
 export function buildRequest(values: ParsedValues, cwd: string, bootDir?: string): Request {
   const root = path.resolve(cwd, values.root ?? '/');
   // DIR, --boot-dir and --esp name places of the target: one already spelled with the root loses it.
@@ -74,6 +80,7 @@ export function buildRequest(values: ParsedValues, cwd: string, bootDir?: string
     verbose: values.verbose ?? false,
     json: values.json ?? false,
     force: values.force ?? false,
+    depmod: parseDepmod(values.depmod),
     cwd,
     overrides: {
       layout: values.layout,

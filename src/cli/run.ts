@@ -1,7 +1,6 @@
 // The thin CLI: parse argv, pick the verb, catch signals, report errors as one coded line.
 import { noteInterrupt } from '../core/interrupt.js';
 import { ExitCode, KinstallError } from '../core/errors.js';
-import { add, inspect, installAll, list, prune, recover, remove, stage, verify } from './commands.js';
 import { commandHelp, installkernelHelp, kinstallHelp } from './help.js';
 import { packageVersion, reportError, type Io } from './io.js';
 import { parseCommandLine, refuseOptions, type ParsedCommandLine } from './options.js';
@@ -24,6 +23,9 @@ function catchSignals(io: Io): () => void {
     process.off('SIGTERM', onSignal);
   };
 }
+
+// The verbs, the core and the plugins load only when a command runs: --version and --help never pay for them.
+const loadCommands = () => import('./commands.js');
 
 export const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'recover', 'verify', 'help'] as const;
 type Verb = (typeof verbs)[number];
@@ -58,6 +60,7 @@ export function runKinstall(io: Io): Promise<number> {
       return ExitCode.ok;
     }
     refuseOptions(values, ['all'], `kinstall ${verb}`);
+    const { add, inspect, list, prune, recover, remove, stage, verify } = await loadCommands();
     if (verb !== 'stage') refuseOptions(values, ['build-dir', 'modules-dir'], `kinstall ${verb}`);
     if (verb === 'stage') return await stage(io, values, args);
     if (verb === 'inspect') return await inspect(io, values, args);
@@ -83,6 +86,7 @@ export function runInstallkernel(io: Io): Promise<number> {
       return ExitCode.ok;
     }
     refuseOptions(values, ['build-dir', 'modules-dir'], 'installkernel');
+    const { add, installAll } = await loadCommands();
     if (values.all) {
       // Gentoo's dist-kernel reinstalls with `installkernel VER IMAGE MAP DIR --all`: every staged
       // kernel is installed from the neutral location, so VERSION, IMAGE and SYSTEM_MAP are not

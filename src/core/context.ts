@@ -18,6 +18,10 @@ export interface Request {
   overrides: SettingsOverrides;
   /** The working directory relative paths were given against. */
   cwd: string;
+  /** Long steps may draw one updating progress line on stderr (a terminal, no --json). */
+  progress?: boolean;
+  /** `auto` (default): depmod only when the module index is missing or stale; `always`: every install. */
+  depmod?: 'auto' | 'always';
 }
 
 export interface Context {

@@ -38,6 +38,8 @@ export interface ExecOptions {
   readOnly?: boolean;
   /** Stream each output line to the log at info level instead of debug. */
   streamOutput?: boolean;
+  /** Called with each output line as it comes (a progress display). */
+  onLine?: (line: string) => void;
   input?: string;
   /** Hooks: `env` is the whole environment, nothing inherited from kinstall's own. */
   explicitEnv?: boolean;
@@ -72,6 +74,7 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
     const name = file.split('/').pop() ?? file;
     const toLog = function* (line: unknown) {
       log.log(lineLevel, `  ${outputLine(name, String(line))}`);
+      options.onLine?.(String(line));
       yield line as string;
     };
     // Its own process group, so that stopping it (on SIGINT/SIGTERM, on a timeout) reaches

@@ -33,6 +33,7 @@ export { readEntryToken, readKernelCmdline, readMachineId, readOsRelease, readTa
 export { compareVersions } from './system/versions.js';
 export { checkBootRootMounted, checkMountedPerFstab, checkWritableDir } from './pipeline/preflight.js';
 export { resolveInRoot } from './paths.js';
+export { configValue, readKernelConfig } from './system/kernel-config.js';
 export { isDirectory, isFile, isPlainFile, pathExists } from './fs.js';
 
 type OptionType = OptionSchema[string];

@@ -1,11 +1,11 @@
 // Settings, merged once: defaults < install.conf chain < cosmiconfig file < environment < CLI flags.
 // This module reads the sources in that order; settings-validation.ts checks what they gave, and
 // every problem is collected and reported together.
-import { cosmiconfig } from 'cosmiconfig';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { errorMessage, KinstallError } from './errors.js';
+import { pathExists } from './fs.js';
 import { readInstallConfChain } from './install-conf.js';
 import { assertTrusted } from './pipeline/trust.js';
 import { checkConfigKeys, validateSettings } from './settings-validation.js';
@@ -95,11 +95,14 @@ const envKeys: Record<string, keyof RawSettings> = {
 
 async function loadConfigFile(configFile: string | undefined, under: (p: string) => string) {
   const searchPlaces = ['config.json', 'config.yaml', 'config.yml', 'config.js', 'config.mjs', 'kinstall.config.js', 'kinstall.config.mjs', 'kinstall.config.json', '.kinstallrc', '.kinstallrc.json', '.kinstallrc.yaml'];
-  const explorer = cosmiconfig('kinstall', { searchStrategy: 'none', searchPlaces });
   // Checked before cosmiconfig reads them: loading a .js config runs it.
   const candidates = configFile ? [configFile] : searchPlaces.map((name) => path.join(under('/etc/kinstall'), name));
   for (const file of candidates) await assertTrusted(file, 'config file');
+  // Most machines have no config file: cosmiconfig (and its YAML and JS loaders) is loaded only for one.
+  if (!configFile && !(await Promise.all(candidates.map(pathExists))).some(Boolean)) return null;
   try {
+    const { cosmiconfig } = await import('cosmiconfig');
+    const explorer = cosmiconfig('kinstall', { searchStrategy: 'none', searchPlaces });
     if (configFile) return await explorer.load(configFile);
     return await explorer.search(under('/etc/kinstall'));
   } catch (error) {

@@ -185,7 +185,8 @@ describe('SIGKILL as each pipeline step begins, then kinstall recover: boot dir 
     it(`add killed at step:${step}`, async () => {
       const r = await installedRoot();
       const before = state(r);
-      const args = ['add', '--force', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-b'), V, kernel.image];
+      // --depmod always: the index is current, and depmod rewriting it is what recovery must undo here.
+      const args = ['add', '--force', '--depmod', 'always', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-b'), V, kernel.image];
       const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: `step:${step}` } });
       expect(result.signal, String(result.stderr)).toBe('SIGKILL');
       // The journal is written with the first change: the staged files are unchanged (same image),

@@ -12,6 +12,7 @@ import type { PipelineState } from '../pipeline/pipeline.js';
 import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
 import { argumentPath, resolveInRoot } from '../paths.js';
 import { locateKernel } from '../system/kernel-sources.js';
+import { staleIndexReason } from '../system/depmod-index.js';
 import { depmodArguments, holdsModules, NEUTRAL_NAMES, planNeutralLocation, type KernelSources } from '../system/neutral-location.js';
 import { describePlan, type InitramfsGenerator, type Layout, type Plan, type StagedKernel } from '../types.js';
 
@@ -179,11 +180,18 @@ const DEPMOD_INPUTS = new Set(['modules.order', 'modules.builtin', 'modules.buil
 
 /**
  * Step 4. depmod writes its index itself, so what it may write is preserved through the transaction
- * first: a rollback puts back a previous depmod's files byte for byte and deletes new ones.
+ * first: a rollback puts back a previous depmod's files byte for byte and deletes new ones. A current
+ * index (newer than every module and depmod's inputs) is kept as it is, unless --depmod always.
  */
 export async function depmod(state: InstallState): Promise<void> {
   const { ctx } = state;
   const { version, moduleDir: dir } = resolvedOf(state).kernel;
+  const stale = ctx.request.depmod === 'always' ? '--depmod always' : await staleIndexReason(dir);
+  if (stale === undefined) {
+    ctx.log.debug(`depmod: the module index of ${version} is current (newer than every module, modules.order and modules.builtin): not run`);
+    return;
+  }
+  ctx.log.debug(`depmod: rebuilding the module index of ${version}: ${stale}`);
   const present = (await readdir(dir)).filter((name) => name.startsWith('modules.') && !DEPMOD_INPUTS.has(name));
   await state.txn.preserve([...new Set([...DEPMOD_OUTPUTS, ...present])].map((name) => path.join(dir, name)));
   await ctx.exec.run('depmod', await depmodArguments(ctx, version));

@@ -3,6 +3,7 @@
 // installed.
 import type { Context } from '../context.js';
 import { ExitCode, isKinstallError, KinstallError } from '../errors.js';
+import { Listings } from '../system/listings.js';
 import { installedVersions } from './list.js';
 import { removeKernels, type RemoveResult } from './remove.js';
 
@@ -31,24 +32,26 @@ export function selectForPruning(versions: string[], keep: number, protectedVers
 }
 
 /** The installed versions (oldest first) and those never removed: `protect`, and the running kernel on the real root. */
-async function pruneSubjects(ctx: Context, protect: string[]): Promise<{ versions: string[]; protectedVersions: string[] }> {
-  return { versions: await installedVersions(ctx), protectedVersions: [...protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])] };
+async function pruneSubjects(ctx: Context, protect: string[], listings: Listings): Promise<{ versions: string[]; protectedVersions: string[] }> {
+  return { versions: await installedVersions(ctx, listings), protectedVersions: [...protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])] };
 }
 
 /** Every version prune's rules allow to remove, oldest first (what `--make-room` may take). */
 export async function removableVersions(ctx: Context, protect: string[]): Promise<string[]> {
-  const { versions, protectedVersions } = await pruneSubjects(ctx, protect);
+  const { versions, protectedVersions } = await pruneSubjects(ctx, protect, new Listings(ctx));
   return selectForPruning(versions, 1, protectedVersions);
 }
 
 export async function pruneKernels(ctx: Context, input: PruneInput): Promise<PruneResult> {
-  const { versions, protectedVersions } = await pruneSubjects(ctx, input.protect);
+  // One look at the boot dir and ESP for the choice and for every removal's resolve step.
+  const listings = new Listings(ctx);
+  const { versions, protectedVersions } = await pruneSubjects(ctx, input.protect, listings);
   const doomed = selectForPruning(versions, input.keep, protectedVersions);
   const kept = versions.filter((v) => !doomed.includes(v));
   if (doomed.length === 0) return { keep: input.keep, kept, removed: [], dryRun: ctx.request.dryRun };
   ctx.log.info(`keep=${input.keep}: removing ${doomed.join(', ')}`);
   try {
-    const removed = await removeKernels(ctx, doomed, false, input.shippedHooksDir);
+    const removed = await removeKernels(ctx, doomed, false, input.shippedHooksDir, listings);
     return { keep: input.keep, kept, removed, dryRun: ctx.request.dryRun };
   } catch (error) {
     // Rolled back as one transaction: say so, so no one goes looking for a half-pruned boot dir.

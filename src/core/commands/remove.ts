@@ -15,6 +15,7 @@ import { transactionFor, type Transaction } from '../transaction/transaction.js'
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
 import { findPackageOwned, type PackageOwned } from '../system/package-owned.js';
 import { checkVersionString } from '../system/versions.js';
+import { Listings } from '../system/listings.js';
 
 export interface RemoveInput {
   version: string;
@@ -50,6 +51,8 @@ interface RemoveState extends PipelineState {
   /** A private (0700) scratch dir hooks see as KINSTALL_STAGING_AREA. */
   stagingArea: string;
   removals: Removal[];
+  /** The layouts' listings as resolve reads them, before anything changes. */
+  listings: Listings;
   /** prerm and postrm hooks, found once in preflight. */
   hookOrder?: { prerm: HookOrder; postrm: HookOrder };
   prerm: HookOutcome;
@@ -64,20 +67,20 @@ async function resolve(state: RemoveState): Promise<void> {
     if (ctx.isHostRoot && version === ctx.runningRelease && !ctx.request.force) {
       throw new KinstallError('ERUNNING', { version });
     }
-    const targets = (await layoutsHolding(ctx, version)).map((layout) => ({ layout, plan: emptyPlan() }));
+    const targets = (await layoutsHolding(ctx, version, state.listings)).map((layout) => ({ layout, plan: emptyPlan() }));
     const hasNeutral = await isDirectory(ctx.paths.moduleDir(version));
     const [ownedModules] = hasNeutral ? await findPackageOwned(ctx.paths, [ctx.paths.moduleDir(version)]) : [];
-    state.removals.push({ version, targets, hasNeutral, ownedModules, image: await installedImage(ctx, version, targets) });
+    state.removals.push({ version, targets, hasNeutral, ownedModules, image: await installedImage(state.listings, version, targets) });
   }
 }
 
 /** The image as the first layout holding the version lists it, else the neutral location's. */
-async function installedImage(ctx: Context, version: string, targets: Removal['targets']): Promise<string> {
+async function installedImage(listings: Listings, version: string, targets: Removal['targets']): Promise<string> {
   for (const { layout } of targets) {
-    const kernel = (await layout.list(ctx)).find((k) => k.version === version);
+    const kernel = (await listings.list(layout)).find((k) => k.version === version);
     if (kernel) return kernel.image;
   }
-  return path.join(ctx.paths.moduleDir(version), 'vmlinuz');
+  return path.join(listings.ctx.paths.moduleDir(version), 'vmlinuz');
 }
 
 const removesModules = (state: RemoveState, removal: Removal) => removal.hasNeutral && !state.keepModules && !removal.ownedModules;
@@ -186,9 +189,9 @@ const layoutNames = (removal: Removal) => removal.targets.map((t) => t.layout.na
 const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((t) => t.plan.remove))];
 
 /** The remove steps on `txn`, which the caller finishes; the staging area is gone when this returns. */
-async function runRemoval(ctx: Context, txn: Transaction, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveState> {
+async function runRemoval(ctx: Context, txn: Transaction, versions: string[], keepModules: boolean, shippedHooksDir?: string, listings = new Listings(ctx)): Promise<RemoveState> {
   const stagingArea = await createStagingArea(ctx);
-  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], prerm: emptyOutcome(), postrm: emptyOutcome(), txn };
+  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], listings, prerm: emptyOutcome(), postrm: emptyOutcome(), txn };
   try {
     await runPipeline(removeSteps, state);
   } finally {
@@ -218,8 +221,8 @@ const resultsOf = (state: RemoveState): RemoveResult[] =>
   }));
 
 /** Removes several versions as one transaction: all of them, or (on failure) none. */
-export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string): Promise<RemoveResult[]> {
-  const state = await runRemoval(ctx, transactionFor(ctx), versions, keepModules, shippedHooksDir);
+export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string, listings = new Listings(ctx)): Promise<RemoveResult[]> {
+  const state = await runRemoval(ctx, transactionFor(ctx), versions, keepModules, shippedHooksDir, listings);
   if (!ctx.request.dryRun) {
     await state.txn.finish();
     await recordRemovals(state);

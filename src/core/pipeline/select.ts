@@ -2,6 +2,7 @@
 // claimsImage() and inUse() in registry order, else takes the declared fallback, and logs why.
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
+import { Listings } from '../system/listings.js';
 import type { InitramfsGenerator, KernelImageInfo, Layout } from '../types.js';
 
 function findLayout(ctx: Context, name: string): Layout {
@@ -42,13 +43,13 @@ export async function chooseLayout(ctx: Context, image?: KernelImageInfo): Promi
  * whose list() holds the version, skipping one whose files an earlier one already covers (grub and
  * compat share theirs); an explicit layout is taken as named.
  */
-export async function layoutsHolding(ctx: Context, version: string): Promise<Layout[]> {
+export async function layoutsHolding(ctx: Context, version: string, listings = new Listings(ctx)): Promise<Layout[]> {
   if (ctx.settings.layout !== 'auto') return [findLayout(ctx, ctx.settings.layout)];
   const chosen: Layout[] = [];
   const covered = new Set<string>();
   for (const layout of ctx.registry.layouts) {
-    if (layout.inUse && !(await layout.inUse(ctx))) continue;
-    const files = (await layout.list(ctx)).filter((k) => k.version === version).flatMap((k) => k.files);
+    if (!(await listings.inUse(layout))) continue;
+    const files = (await listings.list(layout)).filter((k) => k.version === version).flatMap((k) => k.files);
     if (files.length === 0 || files.every((f) => covered.has(f))) continue;
     for (const file of files) covered.add(file);
     ctx.log.info(`layout=auto: ${version} is installed in the ${layout.name} layout`);

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { kinstallBin, top } from '../helpers/cli.js';
-import { silentInitramfs } from '../helpers/initramfs.js';
+import { initramfsFixture, silentInitramfs } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
@@ -88,12 +88,12 @@ describe('a closed stdout or stderr', () => {
 
   it('add --json with both stdout and stderr closed installs the kernel completely, exit 0', async () => {
     const r = newRoot({ modules: true });
-    writeFileSync(r.at('/etc/prebuilt.img'), 'a prebuilt initramfs\n');
+    writeFileSync(r.at('/etc/prebuilt.img'), initramfsFixture('a prebuilt initramfs'));
     const result = await runClosed(['add', '--json', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img'), V, kernel.image], { stderr: true });
     expect(result.signal).toBeNull();
     expect(result.exitCode).toBe(0);
     expect(readFileSync(r.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
-    expect(readFileSync(r.at(`/boot/initramfs-${V}.img`), 'utf8')).toBe('a prebuilt initramfs\n');
+    expect(readFileSync(r.at(`/boot/initramfs-${V}.img`)).equals(initramfsFixture('a prebuilt initramfs'))).toBe(true);
     expect(readFileSync(r.at(`/boot/System.map-${V}`)).equals(readFileSync(kernel.systemMap))).toBe(true);
     expect(readFileSync(r.at(`/boot/config-${V}`)).equals(readFileSync(kernel.config))).toBe(true);
     expect(readFileSync(r.at(`/lib/modules/${V}/vmlinuz`)).equals(readFileSync(kernel.image))).toBe(true);

@@ -2,8 +2,9 @@
 // summary, the prefixes of hook and dracut lines, the --dry-run plan of add and remove, bls's
 // missing loader.conf, efistub without EFI variables.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { kinstall } from '../helpers/cli.js';
+import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
@@ -73,6 +74,10 @@ describe('--dry-run prints its plan once, whole', () => {
       `  place ${kernel.image} -> ${root.at(`/boot/vmlinuz-${V}`)}`,
       `  place ${kernel.systemMap} -> ${root.at(`/boot/System.map-${V}`)}`,
       `  place ${kernel.config} -> ${root.at(`/boot/config-${V}`)}`,
+      // Then the hooks that would run, in order (docs/hooks.md): here only kinstall's own.
+      'hooks, in order:',
+      `  preinst kinstall ${path.join(top, 'hooks.d/50-dkms')}: run`,
+      `  postinst kinstall ${path.join(top, 'hooks.d/50-dkms')}: run`,
     ]);
     expect(lines(result.stderr).filter((l) => / place | remove /.test(l))).toEqual([]);
   });

@@ -197,11 +197,6 @@ describe('sys-kernel/custom-kernel-bin with kinstall', () => {
     return result.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0] ?? '');
   }
 
-  function newRoot(): TestRoot {
-    const r = newRoot();
-    return r;
-  }
-
   it('install, then unmerge: the image is layout-free, pkg_postinst installs it, pkg_prerm/pkg_postrm remove every trace', async () => {
     const b = await buildKernelPackage();
     const img = (p: string) => path.join(b.image, p);

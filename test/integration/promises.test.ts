@@ -176,7 +176,7 @@ describe('--json results on success', () => {
           { from: staged('vmlinuz'), to: boot('vmlinuz'), mode: 0o644 },
           { from: staged('System.map'), to: boot('System.map'), mode: 0o644 },
           { from: staged('config'), to: boot('config'), mode: 0o644 },
-          { from: expect.stringMatching(/\/initrd$/) as string, to: r.at(`/boot/initramfs-${V}.img`), mode: 0o644 },
+          { from: expect.stringMatching(/\/kinstall-initrd\.img$/) as string, to: r.at(`/boot/initramfs-${V}.img`), mode: 0o644 },
         ],
         write: [],
         link: [],
@@ -187,6 +187,7 @@ describe('--json results on success', () => {
         preinst: expect.arrayContaining([path.join(top, 'hooks.d/50-dkms')]) as string[],
         postinst: expect.arrayContaining([path.join(top, 'hooks.d/50-dkms')]) as string[],
       },
+      hookOrder: ['preinst', 'postinst'].map((phase) => ({ name: '50-dkms', path: path.join(top, 'hooks.d/50-dkms'), protocol: 'kinstall', phase, runs: true })),
       pruned: [],
       madeRoom: [],
     });
@@ -250,14 +251,14 @@ describe('relative paths are taken from the current directory', () => {
     const cwd = r.at('/home/admin');
     mkdirSync(path.join(cwd, 'conf'), { recursive: true });
     mkdirSync(r.at('/boot2'));
-    writeFileSync(path.join(cwd, 'my-initrd.img'), 'initramfs from the cwd\n');
+    writeFileSync(path.join(cwd, 'my-initrd.img'), initramfsFixture('initramfs from the cwd'));
     // The config puts the kernel in /boot2: proof that this file, and not the root's, was read.
     writeFileSync(path.join(cwd, 'conf/kinstall.json'), JSON.stringify({ bootDir: '/boot2', layout: 'compat' }));
     const result = await kinstall(['add', '--root', r.root, '--initrd', 'my-initrd.img', '--config', 'conf/kinstall.json', V, kernel.image], { cwd });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readdirSync(r.boot)).toEqual([]);
     expect(readdirSync(r.at('/boot2')).sort()).toEqual([`System.map-${V}`, `config-${V}`, `initramfs-${V}.img`, `vmlinuz-${V}`]);
-    expect(readFileSync(r.at(`/boot2/initramfs-${V}.img`), 'utf8')).toBe('initramfs from the cwd\n');
+    expect(readFileSync(r.at(`/boot2/initramfs-${V}.img`)).equals(initramfsFixture('initramfs from the cwd'))).toBe(true);
   }, 60_000);
 
   it('stage --build-dir DIR', async () => {

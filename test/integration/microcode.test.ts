@@ -1,14 +1,17 @@
 // Early microcode: the target's /boot/intel-uc.img (or microcode* a hook leaves in the staging
 // area) is loaded before the initramfs: its own initrd line first in a BLS entry (a copy in the
-// version's directory, removed with it), first in the UKI's initrd section.
+// version's directory, removed with it), the first initrd= of an efistub firmware entry (a file
+// beside the kernel on the ESP, removed with it), first in the UKI's initrd section.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kinstall } from '../helpers/cli.js';
+import { kinstall, top } from '../helpers/cli.js';
 import { kinstallInNamespace, leakedMounts, prepareGrubRoot } from '../helpers/grub-namespace.js';
 import { initramfsFixture, microcodeFixture } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
 import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
+import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -35,6 +38,28 @@ function espRoot(layout: string): { r: TestRoot; initrd: string } {
   writeFileSync(initrd, initramfsFixture('main-initramfs'));
   return { r, initrd };
 }
+
+const EFIBOOTMGR = path.join(top, 'test/fakes/efibootmgr');
+
+const WINDOWS = { label: 'Windows Boot Manager', active: true, disk: '/dev/vda', part: 1, loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '' };
+
+/** An efistub target: the ESP at /boot/efi, firmware entries (Windows first) in test/fakes/efibootmgr's state file. */
+function efistubRoot(options: Record<string, unknown> = {}): { r: TestRoot; initrd: string; env: Record<string, string> } {
+  const r = makeRoot({ config: { efistub: { efibootmgr: EFIBOOTMGR, efivars: true, disk: '/dev/vda', part: 1, ...options } } });
+  roots.push(r);
+  for (const dir of ['/boot/efi/EFI', `/lib/modules/${V}/kernel`, '/etc/kernel', '/var/tmp', '/var/fake']) mkdirSync(r.at(dir), { recursive: true });
+  writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
+  writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
+  writeFileSync(r.at('/var/fake/efi.json'), JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': WINDOWS } }));
+  const initrd = r.at('/var/tmp/initrd.img');
+  writeFileSync(initrd, initramfsFixture('main-initramfs'));
+  return { r, initrd, env: { EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json') } };
+}
+
+/** The argument lists test/fakes/efibootmgr was called with, in order. */
+const efibootmgrCalls = (r: TestRoot) =>
+  readFileSync(r.at('/var/fake/efi.json.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+const efiDir = (r: TestRoot) => r.at('/boot/efi/EFI/Gentoo');
 
 const entryOf = (r: TestRoot) => readFileSync(r.at(`/efi/loader/entries/${MACHINE_ID}-${V}.conf`), 'utf8');
 
@@ -65,6 +90,66 @@ describe('early microcode', () => {
     const initrdLines = entryOf(r).split('\n').filter((l) => l.startsWith('initrd'));
     expect(initrdLines).toEqual([`initrd /${MACHINE_ID}/${V}/microcode-amd.img`, `initrd /${MACHINE_ID}/${V}/initrd`]);
     expect(readFileSync(r.at(`/efi/${MACHINE_ID}/${V}/microcode-amd.img`)).equals(microcodeFixture('amd'))).toBe(true);
+  });
+
+  it('efistub: /boot/intel-uc.img copied beside the kernel on the ESP, the first initrd= of the firmware entry; removed with the kernel', async () => {
+    const { r, initrd, env } = efistubRoot();
+    writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
+    const result = await kinstall(['add', '--root', r.root, '--layout', 'efistub', '--initrd', initrd, V, kernel.image], { env });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(readFileSync(path.join(efiDir(r), `microcode-${V}.img`)).equals(microcodeFixture())).toBe(true);
+    expect(readFileSync(path.join(efiDir(r), `initramfs-${V}.img`)).equals(readFileSync(initrd))).toBe(true);
+    const args = `root=/dev/vda2 ro initrd=\\EFI\\Gentoo\\microcode-${V}.img initrd=\\EFI\\Gentoo\\initramfs-${V}.img`;
+    expect(efibootmgrCalls(r)).toContainEqual(['--create', '--disk', '/dev/vda', '--part', '1', '--label', `Gentoo ${V}`, '--loader', `\\EFI\\Gentoo\\vmlinuz-${V}.efi`, '--unicode', args]);
+
+    const listed = await kinstall(['list', '--json', '--root', r.root, '--layout', 'efistub'], { env });
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as Array<{ initrds: string[] }>)[0]?.initrds).toEqual([
+      path.join(efiDir(r), `microcode-${V}.img`),
+      path.join(efiDir(r), `initramfs-${V}.img`),
+    ]);
+
+    const removed = await kinstall(['remove', '--root', r.root, '--layout', 'efistub', V], { env });
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(snapshotTree(efiDir(r))).toEqual({});
+    expect(efibootmgrCalls(r).at(-1)).toEqual(['--delete-bootnum', '--bootnum', '0001']);
+    expect(readFileSync(r.at('/boot/intel-uc.img')).equals(microcodeFixture())).toBe(true);
+  });
+
+  it('efistub: intel and amd images become one file, intel first; a reinstall without microcode drops it from the ESP and the entry', async () => {
+    const { r, initrd, env } = efistubRoot();
+    writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture('intel'));
+    writeFileSync(r.at('/boot/amd-uc.img'), microcodeFixture('amd'));
+    const add = (extra: string[] = []) => kinstall(['add', '--root', r.root, '--layout', 'efistub', '--initrd', initrd, ...extra, V, kernel.image], { env });
+    const first = await add();
+    expect(first.exitCode, first.stderr).toBe(0);
+    const microcode = path.join(efiDir(r), `microcode-${V}.img`);
+    expect(readFileSync(microcode).equals(Buffer.concat([microcodeFixture('intel'), microcodeFixture('amd')]))).toBe(true);
+
+    rmSync(r.at('/boot/intel-uc.img'));
+    rmSync(r.at('/boot/amd-uc.img'));
+    const second = await add();
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(existsSync(microcode)).toBe(false);
+    const state = JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as { entries: Record<string, { label: string; args: string }> };
+    expect(Object.values(state.entries).filter((e) => e.label !== WINDOWS.label).map((e) => e.args)).toEqual([`root=/dev/vda2 ro initrd=\\EFI\\Gentoo\\initramfs-${V}.img`]);
+  });
+
+  it('efistub: efibootmgr failing after the entry was made rolls back the microcode copy with the rest', async () => {
+    // Last in BootOrder: the entry is created, then the --bootorder run fails.
+    const { r, initrd, env } = efistubRoot({ bootOrderFirst: false });
+    writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
+    const trees = () => ({ boot: snapshotTree(r.boot), modules: snapshotTree(r.at('/lib/modules')) });
+    const before = trees();
+    const firmware = readFileSync(r.at('/var/fake/efi.json'), 'utf8');
+    const result = await kinstall(['add', '--root', r.root, '--layout', 'efistub', '--initrd', initrd, V, kernel.image], {
+      env: { ...env, EFIBOOTMGR_FAKE_FAIL: '--bootorder' },
+    });
+    expect(result.exitCode).toBe(5);
+    expect(result.stderr).toMatch(/^kinstall: ETOOL: efibootmgr failed \(exit code 1\); rolled back/m);
+    expect(efibootmgrCalls(r).map((c) => c[0])).toEqual(['-v', '--create', '-v', '--bootorder', '-v', '--delete-bootnum', '-v']);
+    expect(trees()).toEqual(before);
+    expect(JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8'))).toEqual(JSON.parse(firmware));
   });
 
   it('uki (assembled around a given initramfs): the initrd section is the microcode, then the initramfs', async () => {

@@ -10,7 +10,7 @@ import { kinstall, top } from '../helpers/cli.js';
 import { kinstallInNamespace, leakedMounts, prepareGrubRoot } from '../helpers/grub-namespace.js';
 import { initramfsFixture, microcodeFixture } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
+import { fastDracutArgs, makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -60,6 +60,17 @@ function efistubRoot(options: Record<string, unknown> = {}): { r: TestRoot; init
 const efibootmgrCalls = (r: TestRoot) =>
   readFileSync(r.at('/var/fake/efi.json.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
 const efiDir = (r: TestRoot) => r.at('/boot/efi/EFI/Gentoo');
+
+/** A section of a PE file, as objcopy reads it out. */
+function sectionOf(r: TestRoot, file: string, name: string): Buffer {
+  const out = r.at(`/var/tmp/section${name}.bin`);
+  execFileSync('objcopy', ['-O', 'binary', `--only-section=${name}`, file, out]);
+  return readFileSync(out);
+}
+
+/** Section name → VMA, from objdump -h. */
+const sectionVmas = (file: string) =>
+  Object.fromEntries([...execFileSync('objdump', ['-h', file], { encoding: 'utf8' }).matchAll(/^\s*\d+\s+(\.\S+)\s+\S+\s+([0-9a-f]+)/gm)].map((m) => [m[1], `0x${BigInt(`0x${m[2]}`).toString(16)}`]));
 
 const entryOf = (r: TestRoot) => readFileSync(r.at(`/efi/loader/entries/${MACHINE_ID}-${V}.conf`), 'utf8');
 
@@ -161,6 +172,40 @@ describe('early microcode', () => {
     const section = r.at('/var/tmp/section.bin');
     execFileSync('objcopy', ['-O', 'binary', '--only-section=.initrd', uki, section]);
     expect(readFileSync(section).equals(Buffer.concat([microcodeFixture(), readFileSync(initrd)]))).toBe(true);
+  });
+
+  it('uki built by dracut --uefi: its .initrd section is rebuilt as the microcode, then the initramfs dracut made', async () => {
+    const r = makeRoot({ modules: true, config: false });
+    roots.push(r);
+    // --reproducible and SOURCE_DATE_EPOCH: two dracut builds make the same initramfs bytes.
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: [...fastDracutArgs(r.at('/etc/dracut-empty.conf.d')), '--reproducible'] } }));
+    mkdirSync(r.at('/efi/EFI/Linux'), { recursive: true });
+    mkdirSync(r.at('/efi/loader'), { recursive: true });
+    mkdirSync(r.at('/etc/kernel'), { recursive: true });
+    mkdirSync(r.at('/var/tmp'), { recursive: true });
+    writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
+    writeFileSync(r.at('/etc/machine-id'), `${MACHINE_ID}\n`);
+    writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
+    const uki = r.at(`/efi/EFI/Linux/${MACHINE_ID}-${V}.efi`);
+    const add = () => kinstall(['add', '--root', r.root, '--layout', 'uki', '--initramfs', 'dracut', V, kernel.image], { env });
+
+    const plain = await add();
+    expect(plain.exitCode, plain.stderr).toBe(0);
+    const dracutInitrd = sectionOf(r, uki, '.initrd');
+    const vmas = sectionVmas(uki);
+
+    writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
+    const withMicrocode = await add();
+    expect(withMicrocode.exitCode, withMicrocode.stderr).toBe(0);
+    expect(withMicrocode.stderr).toContain(`putting the early microcode ${r.at('/boot/intel-uc.img')} in front of the initramfs`);
+    expect(sectionOf(r, uki, '.initrd').equals(Buffer.concat([microcodeFixture(), dracutInitrd]))).toBe(true);
+    expect(sectionOf(r, uki, '.linux').equals(readFileSync(kernel.image))).toBe(true);
+    // Every section where dracut put it: the grown .initrd too.
+    expect(sectionVmas(uki)).toEqual(vmas);
+    expect(vmas).toMatchObject({ '.linux': '0x2000000', '.initrd': '0x3000000' });
+    writeFileSync(r.at('/var/tmp/dracut-initrd.img'), dracutInitrd);
+    expect(execFileSync('lsinitrd', [r.at('/var/tmp/dracut-initrd.img')], { encoding: 'utf8' })).toContain(`usr/lib/modules/${V}/modules.dep`);
   });
 
   it('grub: the real grub-mkconfig (Debian\'s 10_linux) loads /boot/intel-uc.img before the initramfs by itself', async () => {

@@ -1,6 +1,7 @@
 // The efistub layout: the firmware starts the kernel itself. The image goes to
-// ESP/EFI/<vendor>/vmlinuz-KVER.efi with microcode-KVER.img and initramfs-KVER.img beside it, and one
-// firmware boot entry (efibootmgr) names them. No auto-detection: an ESP alone does not say the firmware boots kernels directly.
+// ESP/EFI/<vendor>/vmlinuz-KVER.efi with initramfs-KVER.img (and early microcode, microcode-KVER.img)
+// beside it, and one firmware boot entry (efibootmgr) names them. No auto-detection: an ESP alone
+// does not say the firmware boots kernels directly.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {

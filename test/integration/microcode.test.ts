@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kinstall, top } from '../helpers/cli.js';
 import { kinstallInNamespace, leakedMounts, prepareGrubRoot } from '../helpers/grub-namespace.js';
-import { initramfsFixture, microcodeFixture } from '../helpers/initramfs.js';
+import { initramfsFixture, microcodeFixture, scriptedInitramfs } from '../helpers/initramfs.js';
 import { testKernel } from '../helpers/kernel.js';
 import { fastDracutArgs, makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
@@ -91,6 +91,19 @@ describe('early microcode', () => {
     // The target's own image stays where its package put it.
     expect(readFileSync(r.at('/boot/intel-uc.img')).equals(microcodeFixture())).toBe(true);
   });
+
+  it('verify boots every initrd the entry lists, microcode first: the initramfs after it still runs', async () => {
+    const { r, initrd } = espRoot('bls');
+    writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
+    // An init that prints and waits: its first line is the verdict's milestone for a plain init.
+    const kbuild = execFileSync('bash', [path.join(top, 'scripts/build-test-kernel.sh')], { encoding: 'utf8' }).trim();
+    writeFileSync(initrd, scriptedInitramfs(kbuild, 'kmsg 3 "kinstall-test: init behind the microcode runs"\nwhile :; do sleep 60; done'));
+    expect((await kinstall(['add', '--root', r.root, '--initrd', initrd, V, kernel.image])).exitCode).toBe(0);
+    const result = await kinstall(['verify', '--root', r.root, '--timeout', '60', V]);
+    expect(result.stderr).toContain(`with ${r.at(`/efi/${MACHINE_ID}/${V}/intel-uc.img`)} + ${r.at(`/efi/${MACHINE_ID}/${V}/initrd`)}`);
+    expect(result.stdout).toContain('kinstall-test: init behind the microcode runs');
+    expect(result.exitCode, result.stdout).toBe(0);
+  }, 120_000);
 
   it('bls: microcode a preinst hook leaves in the staging area alone is loaded first as well', async () => {
     const { r, initrd } = espRoot('bls');

@@ -68,6 +68,12 @@ export async function buildUki(ctx: Context, kernel: StagedKernel): Promise<stri
   return prependMicrocode(ctx, kernel, out);
 }
 
+/** A UKI's one initrd section written to `out`: the early microcode images first, then the initramfs. */
+export async function writeMicrocodeFirst(kernel: StagedKernel, initrd: string, out: string): Promise<void> {
+  const parts = [...(kernel.microcode ?? []), initrd];
+  await writeFile(out, Buffer.concat(await Promise.all(parts.map((f) => readFile(f)))), { mode: 0o600 });
+}
+
 /**
  * dracut's own early microcode (--early-microcode) comes from the host's firmware files; it cannot
  * take the target's prebuilt images. So the UKI's .initrd section is rebuilt with objcopy: those
@@ -83,7 +89,7 @@ async function prependMicrocode(ctx: Context, kernel: StagedKernel, uki: string)
   ctx.log.info(`putting the early microcode ${microcode.join(', ')} in front of the initramfs in the UKI's .initrd section`);
   await ctx.exec.run('objcopy', ['-O', 'binary', '--only-section=.initrd', uki, section]);
   // Under --dry-run neither dracut nor objcopy ran: there is nothing to join, only commands to show.
-  if (!ctx.request.dryRun) await writeFile(joined, Buffer.concat(await Promise.all([...microcode, section].map((f) => readFile(f)))), { mode: 0o600 });
+  if (!ctx.request.dryRun) await writeMicrocodeFirst(kernel, section, joined);
   // --update-section would keep the section's old size in a PE file: removed and added again instead.
   const vma = hex(initrdVma(kernel));
   await ctx.exec.run('objcopy', ['--remove-section', '.initrd', '--add-section', `.initrd=${joined}`, '--change-section-vma', `.initrd=${vma}`, uki, out]);

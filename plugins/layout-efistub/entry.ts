@@ -4,14 +4,16 @@ import { KinstallError, readKernelCmdline, type Context, type TransactionHandle 
 import { createArgs, Efibootmgr, entryFor, espDevice, sameLoader, shellLine, type BootEntry, type BootState, type WantedEntry } from './firmware.js';
 import { efibootmgrCommand, efistubOptions, firmwareAvailable, type EfistubTarget } from './target.js';
 
-/** The entry a kernel should have: label, loader and command line with its initrd. */
-export async function wantedEntry(ctx: Context, target: EfistubTarget, version: string, hasInitrd: boolean): Promise<WantedEntry> {
+/**
+ * The entry a kernel should have: label, loader and command line with one `initrd=` per file it
+ * loads (names beside the image, in load order: the EFI stub concatenates them in that order).
+ */
+export async function wantedEntry(ctx: Context, target: EfistubTarget, version: string, initrds: string[]): Promise<WantedEntry> {
   const cmdline = (await readKernelCmdline(ctx))?.cmdline ?? '';
-  const initrd = hasInitrd ? `initrd=${target.efiPath(target.initrdName(version))}` : '';
   return {
     label: `${target.label} ${version}`,
     loader: target.efiPath(target.imageName(version)),
-    args: [cmdline, initrd].filter(Boolean).join(' '),
+    args: [cmdline, ...initrds.map((name) => `initrd=${target.efiPath(name)}`)].filter(Boolean).join(' '),
   };
 }
 
@@ -66,8 +68,8 @@ function restoreOnRollback(txn: TransactionHandle, efi: Efibootmgr, note: Firmwa
   txn.onRollback(() => restoreFirmware(efi, note), note);
 }
 
-export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, version: string, hasInitrd: boolean, txn: TransactionHandle): Promise<void> {
-  const wanted = await wantedEntry(ctx, target, version, hasInitrd);
+export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, version: string, initrds: string[], txn: TransactionHandle): Promise<void> {
+  const wanted = await wantedEntry(ctx, target, version, initrds);
   const command = efibootmgrCommand(ctx);
   const firmware = await firmwareAvailable(ctx);
   const device = await firmwareDisk(ctx, target);

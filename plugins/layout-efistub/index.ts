@@ -1,7 +1,8 @@
 // The efistub layout: the firmware starts the kernel itself. The image goes to
-// ESP/EFI/<vendor>/vmlinuz-KVER.efi with initramfs-KVER.img beside it, and one firmware boot entry
-// (efibootmgr) names both. No auto-detection: an ESP alone does not say the firmware boots kernels directly.
-import { readdir, stat } from 'node:fs/promises';
+// ESP/EFI/<vendor>/vmlinuz-KVER.efi with initramfs-KVER.img (and early microcode, microcode-KVER.img)
+// beside it, and one firmware boot entry (efibootmgr) names them. No auto-detection: an ESP alone
+// does not say the firmware boots kernels directly.
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   bootRootCandidates,
@@ -12,11 +13,23 @@ import {
   type InstalledKernel,
   type Layout,
   type Plan,
+  type PlacedFile,
   type StagedKernel,
+  type WrittenFile,
 } from '../../src/core/plugin-api.js';
 import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk, restoreFirmware, type FirmwareNote } from './entry.js';
 import { Efibootmgr, sameLoader } from './firmware.js';
-import { efibootmgrCommand, efistubOptions, efistubSchema, efistubTarget, espProblems, firmwareAvailable, validVendor, type EfistubTarget } from './target.js';
+import {
+  efibootmgrCommand,
+  efistubOptions,
+  efistubSchema,
+  efistubTarget,
+  espProblems,
+  firmwareAvailable,
+  loadedInitrds,
+  validVendor,
+  type EfistubTarget,
+} from './target.js';
 
 const MODE = 0o644;
 
@@ -56,14 +69,32 @@ async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> 
   return problems;
 }
 
+/**
+ * The kernel's early microcode as one file beside it: a copy of the one image, or the images
+ * concatenated in load order (what the EFI stub would do with one initrd= each), so the entry's
+ * load options stay short and the file is named after the kernel alone, like its initramfs.
+ */
+async function planMicrocode(images: string[], to: string): Promise<{ place?: PlacedFile; write?: WrittenFile }> {
+  if (images.length === 1 && images[0]) return { place: { from: images[0], to, mode: MODE } };
+  return { write: { path: to, content: Buffer.concat(await Promise.all(images.map((f) => readFile(f)))), mode: MODE } };
+}
+
 async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const target = await requireTarget(ctx);
   const result = emptyPlan();
   const image = path.join(target.dir, target.imageName(kernel.version));
+  const microcode = path.join(target.dir, target.microcodeName(kernel.version));
   const initrd = path.join(target.dir, target.initrdName(kernel.version));
   result.place.push({ from: kernel.image, to: image, mode: MODE, verifiedByFirmware: true });
+  // Stale files of the same version go: an initramfs would not match the new kernel's modules, and
+  // the new entry names only what this install has (loadedInitrds).
+  const images = kernel.microcode ?? [];
+  if (images.length > 0) {
+    const planned = await planMicrocode(images, microcode);
+    if (planned.place) result.place.push(planned.place);
+    if (planned.write) result.write.push(planned.write);
+  } else if (await isPlainFile(microcode)) result.remove.push(microcode);
   if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
-  // A stale initramfs of the same version would not match the new kernel's modules.
   else if (await isPlainFile(initrd)) result.remove.push(initrd);
   result.image = image;
   const loader = target.efiPath(target.imageName(kernel.version));
@@ -77,7 +108,7 @@ async function planRemove(ctx: Context, version: string): Promise<Plan> {
   const target = await efistubTarget(ctx);
   const result = emptyPlan();
   if (!target) return result;
-  for (const name of [target.imageName(version), target.initrdName(version)]) {
+  for (const name of [target.imageName(version), target.microcodeName(version), target.initrdName(version)]) {
     if (await isPlainFile(path.join(target.dir, name))) result.remove.push(path.join(target.dir, name));
   }
   return result;
@@ -92,7 +123,8 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const version = /^vmlinuz-(.+)\.efi$/.exec(name)?.[1];
     if (!version) continue;
     const image = path.join(target.dir, name);
-    const initrds = names.includes(target.initrdName(version)) ? [path.join(target.dir, target.initrdName(version))] : [];
+    // In load order, as the entry names them: early microcode first.
+    const initrds = [target.microcodeName(version), target.initrdName(version)].filter((n) => names.includes(n)).map((n) => path.join(target.dir, n));
     const files = [image, ...initrds];
     const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
     kernels.push({ version, layout: 'efistub', files, image, initrds, entry: target.efiPath(target.imageName(version)), size: sizes.reduce((a, b) => a + b, 0) });
@@ -124,8 +156,7 @@ export const efistubLayout: Layout = {
   plan,
   async activate(ctx, kernel, _plan, txn) {
     const target = await requireTarget(ctx);
-    // plan() placed the initramfs exactly when the kernel has one: the entry loads it then.
-    await createFirmwareEntry(ctx, target, kernel.version, kernel.initrd !== undefined, txn);
+    await createFirmwareEntry(ctx, target, kernel.version, loadedInitrds(target, kernel), txn);
   },
   planRemove,
   async deactivate(ctx, version, _plan, txn) {

@@ -11,6 +11,7 @@ import {
   type BootRoot,
   type Context,
   type OptionSchema,
+  type StagedKernel,
 } from '../../src/core/plugin-api.js';
 
 /**
@@ -45,6 +46,8 @@ export interface EfistubTarget {
   dir: string;
   imageName(version: string): string;
   initrdName(version: string): string;
+  /** The kernel's early microcode: every image it has, in load order, in one file. */
+  microcodeName(version: string): string;
   /** The path the firmware loads, `\EFI\<vendor>\<name>`. */
   efiPath(name: string): string;
 }
@@ -67,8 +70,20 @@ export async function efistubTarget(ctx: Context): Promise<EfistubTarget | undef
     dir: path.join(esp.dir, 'EFI', vendor),
     imageName: (version) => `vmlinuz-${version}.efi`,
     initrdName: (version) => `initramfs-${version}.img`,
+    microcodeName: (version) => `microcode-${version}.img`,
     efiPath: (name) => `\\EFI\\${vendor}\\${name}`,
   };
+}
+
+/**
+ * The files beside the image the kernel's firmware entry loads, in load order: early microcode
+ * first, then the initramfs. plan() places exactly these, so the entry never names a missing file.
+ */
+export function loadedInitrds(target: EfistubTarget, kernel: StagedKernel): string[] {
+  return [
+    ...((kernel.microcode ?? []).length > 0 ? [target.microcodeName(kernel.version)] : []),
+    ...(kernel.initrd ? [target.initrdName(kernel.version)] : []),
+  ];
 }
 
 /** The ESP found must be the mounted ESP, and writable. */

@@ -1,9 +1,9 @@
 // A UKI put together with objcopy around an initramfs made elsewhere (--initrd, Gentoo's `initrd`
 // beside the image): the systemd stub plus the sections dracut 059 adds, at the addresses it uses.
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readKernelCmdline, resolveInRoot, type Context, type StagedKernel } from '../../src/core/plugin-api.js';
-import { hex, initrdVma, LINUX_VMA, stubPath } from './build.js';
+import { hex, initrdVma, LINUX_VMA, stubPath, writeMicrocodeFirst } from './build.js';
 
 const ASSEMBLED_NAME = 'kinstall-uki-assembled.efi';
 const CMDLINE_NAME = 'kinstall-uki-cmdline.txt';
@@ -25,19 +25,17 @@ async function osReleaseFile(ctx: Context): Promise<string | undefined> {
   return undefined;
 }
 
+async function withMicrocode(kernel: StagedKernel, initrd: string): Promise<string> {
+  if ((kernel.microcode ?? []).length === 0) return initrd;
+  const joined = path.join(kernel.stagingArea, 'uki-initrd-with-microcode');
+  await writeMicrocodeFirst(kernel, initrd, joined);
+  return joined;
+}
+
 /**
  * Writes the UKI into the staging area from plan(), as buildUki does: only kinstall's scratch dir
  * changes, and under --dry-run the exec wrapper only logs the objcopy command.
  */
-/** The UKI's one initrd section: the early microcode images first, concatenated with the initramfs. */
-async function withMicrocode(kernel: StagedKernel, initrd: string): Promise<string> {
-  const microcode = kernel.microcode ?? [];
-  if (microcode.length === 0) return initrd;
-  const joined = path.join(kernel.stagingArea, 'uki-initrd-with-microcode');
-  await writeFile(joined, Buffer.concat(await Promise.all([...microcode, initrd].map((f) => readFile(f)))), { mode: 0o600 });
-  return joined;
-}
-
 export async function assembleUki(ctx: Context, kernel: StagedKernel, initrd: string): Promise<string> {
   const out = path.join(kernel.stagingArea, ASSEMBLED_NAME);
   const cmdline = (await readKernelCmdline(ctx))?.cmdline ?? '';

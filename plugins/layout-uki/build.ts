@@ -1,6 +1,7 @@
 // Where the uki layout's image comes from: the installed image when it already is a UKI, a prebuilt
 // uki.efi (from a preinst hook in the staging area, or beside the staged image), one assembled with
 // objcopy around an initramfs made elsewhere (--initrd), else one built by dracut --uefi.
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isFile, pluginOptions, readKernelCmdline, type Context, type OptionSchema, type StagedKernel } from '../../src/core/plugin-api.js';
 import { dracutArguments, dracutCommand } from '../shared/dracut.js';
@@ -64,6 +65,34 @@ export async function buildUki(ctx: Context, kernel: StagedKernel): Promise<stri
     ...(cmdline ? ['--kernel-cmdline', cmdline] : []),
   ];
   await ctx.exec.run(dracutCommand(ctx), [...base.slice(0, -1), ...uefi, out], { streamOutput: ctx.request.verbose });
+  return prependMicrocode(ctx, kernel, out);
+}
+
+/** A UKI's one initrd section written to `out`: the early microcode images first, then the initramfs. */
+export async function writeMicrocodeFirst(kernel: StagedKernel, initrd: string, out: string): Promise<void> {
+  const parts = [...(kernel.microcode ?? []), initrd];
+  await writeFile(out, Buffer.concat(await Promise.all(parts.map((f) => readFile(f)))), { mode: 0o600 });
+}
+
+/**
+ * dracut's own early microcode (--early-microcode) comes from the host's firmware files; it cannot
+ * take the target's prebuilt images. So the UKI's .initrd section is rebuilt with objcopy: those
+ * images first, then the initramfs dracut put there, at the address dracut gave the section. The
+ * kernel takes the first microcode it finds for its CPU, so the target's wins over dracut's.
+ */
+async function prependMicrocode(ctx: Context, kernel: StagedKernel, uki: string): Promise<string> {
+  const microcode = kernel.microcode ?? [];
+  if (microcode.length === 0) return uki;
+  const section = path.join(kernel.stagingArea, 'kinstall-uki-dracut-initrd.img');
+  const joined = path.join(kernel.stagingArea, 'kinstall-uki-initrd-with-microcode.img');
+  const out = path.join(kernel.stagingArea, 'kinstall-uki-microcode.efi');
+  ctx.log.info(`putting the early microcode ${microcode.join(', ')} in front of the initramfs in the UKI's .initrd section`);
+  await ctx.exec.run('objcopy', ['-O', 'binary', '--only-section=.initrd', uki, section]);
+  // Under --dry-run neither dracut nor objcopy ran: there is nothing to join, only commands to show.
+  if (!ctx.request.dryRun) await writeMicrocodeFirst(kernel, section, joined);
+  // --update-section would keep the section's old size in a PE file: removed and added again instead.
+  const vma = hex(initrdVma(kernel));
+  await ctx.exec.run('objcopy', ['--remove-section', '.initrd', '--add-section', `.initrd=${joined}`, '--change-section-vma', `.initrd=${vma}`, uki, out]);
   return out;
 }
 

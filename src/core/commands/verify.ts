@@ -2,6 +2,8 @@
 // no disk) and reports whether the initramfs reached a milestone of a working init (the verdict is
 // console-judge.ts's). It checks the kernel and the initramfs only, not the real root device,
 // the boot loader or the firmware.
+import { readFile, writeFile } from 'node:fs/promises';
+import { file as tmpFile } from 'tmp-promise';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { inspectKernelImage } from '../system/kernel-image.js';
@@ -28,19 +30,31 @@ export const defaultVerifyTimeout = 90;
 const shownLines = 15;
 
 /** The installed image and initramfs of a version, as a layout lists them. */
-async function findInstalled(ctx: Context, version: string): Promise<{ kernel: string; initrd?: string }> {
+async function findInstalled(ctx: Context, version: string): Promise<{ kernel: string; initrds: string[] }> {
   const kernels = (await listKernels(ctx)).filter((k) => k.version === version);
   for (const kernel of kernels) {
     // A UKI is one PE file that QEMU's direct kernel boot cannot load; other layouts may list it too.
     // An image that is no kernel at all is booted anyway: QEMU's own complaint is the verdict.
     const format = await inspectKernelImage(kernel.image).then((info) => info.format, () => undefined);
     if (format === 'uki') continue;
-    return { kernel: kernel.image, initrd: kernel.initrds[0] };
+    return { kernel: kernel.image, initrds: kernel.initrds };
   }
   if (kernels.length > 0) {
     throw new KinstallError('EVERIFY', { version, why: 'only a unified kernel image is installed, which QEMU cannot boot directly' });
   }
   throw new KinstallError('ENOTINSTALLED', { version, layout: ctx.settings.layout });
+}
+
+/**
+ * The initramfs files a loader hands the kernel one after another (early microcode, then the
+ * initramfs), as the one file QEMU's -initrd takes: the kernel reads concatenated archives the same.
+ */
+async function joinInitrds(initrds: string[]): Promise<{ path: string; cleanup(): Promise<void> } | undefined> {
+  if (initrds.length === 0) return undefined;
+  if (initrds.length === 1) return { path: initrds[0] ?? '', cleanup: async () => undefined };
+  const joined = await tmpFile({ prefix: 'kinstall-verify-initrd-' });
+  await writeFile(joined.path, Buffer.concat(await Promise.all(initrds.map((f) => readFile(f)))));
+  return joined;
 }
 
 export async function verifyKernel(ctx: Context, input: { version: string; timeoutSeconds?: number }): Promise<VerifyResult> {
@@ -55,14 +69,18 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
     return judge.feed(line) !== undefined;
   };
   const append = verifyCmdline(ctx.settings.cmdline);
-  ctx.log.info(`booting ${found.kernel} ${found.initrd ? `with ${found.initrd}` : 'without an initramfs (none is installed)'} in QEMU (up to ${timeoutSeconds} s)`);
+  const initrds = found.initrds.length > 0 ? found.initrds.join(' + ') : undefined;
+  ctx.log.info(`booting ${found.kernel} ${initrds ? `with ${initrds}` : 'without an initramfs (none is installed)'} in QEMU (up to ${timeoutSeconds} s)`);
   const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined));
-  const outcome = await bootDirect({ qemu, kernel: found.kernel, initrd: found.initrd, append, timeoutMs: timeoutSeconds * 1000, env, onLine });
+  const joined = await joinInitrds(found.initrds);
+  const outcome = await bootDirect({ qemu, kernel: found.kernel, initrd: joined?.path, append, timeoutMs: timeoutSeconds * 1000, env, onLine }).finally(
+    () => joined?.cleanup(),
+  );
   if (outcome.ended === 'signal') {
     throw new KinstallError('EINTERRUPTED', { signal: outcome.signal ?? 'a signal', outcome: 'QEMU was stopped; nothing was changed' });
   }
   const relevant = console.filter((l) => l.trim() !== '');
-  const { verdict, cause, milestone } = judge.ended({ timedOut: outcome.ended === 'timeout', sawOutput: relevant.length > 0, hasInitramfs: found.initrd !== undefined });
+  const { verdict, cause, milestone } = judge.ended({ timedOut: outcome.ended === 'timeout', sawOutput: relevant.length > 0, hasInitramfs: found.initrds.length > 0 });
   let lines = relevant.length > 0 ? relevant.slice(-shownLines) : outcome.stderr.split('\n').filter(Boolean).slice(-shownLines);
   // The cause may come long before the end (an unpack error before its panic): keep it in view.
   const causeLine = cause === undefined ? undefined : relevant.find((l) => l.includes(cause));

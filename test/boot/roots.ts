@@ -15,7 +15,10 @@ export const MACHINE_ID = '6b696e7374616c6c2d626f6f74746573';
 /** A root with the test kernel's modules, a command line, a machine id and the marker dracut config. */
 export function bootRoot(pluginOptions: Record<string, unknown> = {}): TestRoot {
   const root = makeRoot({ modules: true, config: false });
-  writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: markerDracutArgs(root) }, ...pluginOptions }, null, 2));
+  // Not a chrootable system: any hooks the root shows (the host's /usr bound in by the grub test)
+  // run on the host with the root's paths, as makeRoot's roots do.
+  const config = { dracut: { args: markerDracutArgs(root) }, targetHooks: 'host', ...pluginOptions };
+  writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify(config, null, 2));
   mkdirSync(root.at('/etc/kernel'), { recursive: true });
   writeFileSync(root.at('/etc/kernel/cmdline'), `${BOOT_CMDLINE}\n`);
   writeFileSync(root.at('/etc/machine-id'), `${MACHINE_ID}\n`);

@@ -44,7 +44,7 @@ function liloRoot(): TestRoot {
   const wrapper = r.at('/var/fake/slow-lilo');
   writeFileSync(wrapper, SLOW_LILO);
   chmodSync(wrapper, 0o755);
-  writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ lilo: { command: wrapper } }));
+  writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ lilo: { command: wrapper }, targetHooks: 'host' }));
   writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
   for (const tag of ['a', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
   return r;

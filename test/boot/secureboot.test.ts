@@ -4,11 +4,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_CMDLINE, bootVm, describeVerdict, SNAKEOIL_CERT, SNAKEOIL_KEY, type BootVerdict } from '../helpers/boot.js';
 import { top } from '../helpers/cli.js';
 import { buildEspImage } from '../helpers/esp-image.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { bootRoot, hasMarkerHooks, install, MACHINE_ID, reportTime, scratch, scratchDir, V } from './roots.js';
 
 const SYSTEMD_BOOT = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
@@ -26,17 +26,16 @@ function signedOk(file: string): boolean {
 }
 
 /** The snakeoil key without its passphrase (sbsign cannot be given one) and a signed systemd-boot, once per file. */
-let keys: TestRoot;
+const keyRoots = useScratchRoots({ after: 'all' });
 let plainKey: string;
 let signedLoader: string;
 beforeAll(() => {
-  keys = makeRoot({ config: false });
+  const keys = keyRoots({ config: false });
   plainKey = keys.at('/etc/kinstall/snakeoil.key');
   execFileSync('openssl', ['rsa', '-passin', 'pass:snakeoil', '-in', SNAKEOIL_KEY, '-out', plainKey], { stdio: 'ignore' });
   signedLoader = keys.at('/etc/kinstall/systemd-bootx64.efi');
   execFileSync('sbsign', ['--key', plainKey, '--cert', SNAKEOIL_CERT, '--output', signedLoader, SYSTEMD_BOOT], { stdio: 'ignore' });
 });
-afterAll(() => keys?.cleanup());
 
 /** A root whose config signs with the snakeoil key (or does not), and an ESP as `bootctl install` leaves it. */
 function secureRoot(signing: boolean, pluginOptions: Record<string, unknown> = {}): TestRoot {
@@ -56,12 +55,12 @@ async function bootSecure(root: TestRoot, label: string, extra: Record<string, s
 }
 
 describe('bls under enforcing Secure Boot', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   beforeAll(async () => {
-    root = secureRoot(true);
+    root = roots.adopt(secureRoot(true));
     await install(root, ['--layout', 'bls', '--esp', '/efi', '--initramfs', 'dracut']);
   });
-  afterAll(() => root?.cleanup());
 
   it('the signed linux boots through signed systemd-boot and the kernel sees Secure Boot on', async () => {
     expect(signedOk(root.at(`/efi/${MACHINE_ID}/${V}/linux`))).toBe(true);
@@ -76,12 +75,12 @@ describe('bls under enforcing Secure Boot', () => {
 });
 
 describe('the same bls install without signing', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   beforeAll(async () => {
-    root = secureRoot(false);
+    root = roots.adopt(secureRoot(false));
     await install(root, ['--layout', 'bls', '--esp', '/efi', '--initramfs', 'dracut']);
   });
-  afterAll(() => root?.cleanup());
 
   it('is refused by the firmware: systemd-boot cannot load the kernel', async () => {
     expect(signedOk(root.at(`/efi/${MACHINE_ID}/${V}/linux`))).toBe(false);
@@ -94,13 +93,13 @@ describe('the same bls install without signing', () => {
 });
 
 describe('uki under enforcing Secure Boot', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   const uki = `${MACHINE_ID}-${V}.efi`;
   beforeAll(async () => {
-    root = secureRoot(true);
+    root = roots.adopt(secureRoot(true));
     await install(root, ['--layout', 'uki', '--esp', '/efi', '--initramfs', 'none']);
   });
-  afterAll(() => root?.cleanup());
 
   it('the signed UKI boots and its embedded initramfs reaches the marker', async () => {
     const image = root.at(`/efi/EFI/Linux/${uki}`);
@@ -126,10 +125,11 @@ interface FakeFirmware {
  * checks the signature as it does for a Boot#### entry.
  */
 describe('efistub under enforcing Secure Boot', () => {
+  const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
   let entry: FakeFirmware['entries'][string];
   beforeAll(async () => {
-    root = secureRoot(true, { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } });
+    root = roots.adopt(secureRoot(true, { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } }));
     const state = scratch(root, 'efivars.json');
     await install(root, ['--layout', 'efistub', '--esp', '/efi', '--initramfs', 'dracut'], { EFIBOOTMGR_FAKE_STATE: state });
     const firmware = JSON.parse(readFileSync(state, 'utf8')) as FakeFirmware;
@@ -137,7 +137,6 @@ describe('efistub under enforcing Secure Boot', () => {
     if (!first) throw new Error(`the efibootmgr fake holds no boot entry: ${JSON.stringify(firmware)}`);
     entry = first;
   });
-  afterAll(() => root?.cleanup());
 
   it('the signed image starts from the firmware entry\'s loader and arguments', async () => {
     expect(entry.loader).toBe(`\\EFI\\Gentoo\\vmlinuz-${V}.efi`);

@@ -1,16 +1,15 @@
 // depmod only when the module index is stale: a current index is left alone (its files keep their
 // inode and mtime), a module newer than it or --depmod always rebuilds it, and --verbose says which.
 import { copyFileSync, renameSync, statSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
 
 const add = (r: TestRoot, extra: string[] = []) =>
   kinstall(['add', '--verbose', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', ...extra, V, kernel.image]);
@@ -25,7 +24,7 @@ function indexIdentity(r: TestRoot): string[] {
 
 describe('depmod only when the index is stale', () => {
   it('builds a missing index, then leaves a current one alone', async () => {
-    root = makeRoot({ modules: true });
+    const root = newRoot({ modules: true });
     const first = await add(root);
     expect(first.exitCode, first.stderr).toBe(0);
     expect(first.stderr).toContain(`depmod: rebuilding the module index of ${V}: modules.dep is missing`);
@@ -38,7 +37,7 @@ describe('depmod only when the index is stale', () => {
   });
 
   it('a module newer than the index rebuilds it, naming the module', async () => {
-    root = makeRoot({ modules: true });
+    const root = newRoot({ modules: true });
     expect((await add(root)).exitCode).toBe(0);
     const built = indexIdentity(root);
     // A new file, not a touch: the modules are hard links to the cached kernel, which must not change.
@@ -53,7 +52,7 @@ describe('depmod only when the index is stale', () => {
   });
 
   it('--depmod always rebuilds a current index; --depmod with another word is a usage error', async () => {
-    root = makeRoot({ modules: true });
+    const root = newRoot({ modules: true });
     expect((await add(root)).exitCode).toBe(0);
     const built = indexIdentity(root);
     const forced = await add(root, ['--depmod', 'always']);

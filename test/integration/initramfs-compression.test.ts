@@ -3,21 +3,20 @@
 // a compress= in dracut's config wins. Real dracut on the real Debian kernel, whose config is
 // edited in the neutral location; the verdict is the magic of the initramfs it really wrote.
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readInitramfsLayout } from '../../src/core/system/initramfs-format.js';
 import { execa } from 'execa';
 import { kinstall, kinstallBin } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
 
 /** A root with the kernel staged in the neutral location, its config's RD_ options edited. */
 function stagedRoot(options: Record<string, 'y' | 'n'>): TestRoot {
-  const r = makeRoot({ modules: true });
+  const r = newRoot({ modules: true });
   copyFileSync(kernel.image, r.at(`/lib/modules/${V}/vmlinuz`));
   copyFileSync(kernel.systemMap, r.at(`/lib/modules/${V}/System.map`));
   let text = readFileSync(kernel.config, 'utf8');
@@ -41,7 +40,7 @@ async function installedFormats(r: TestRoot): Promise<string[]> {
 
 describe('the initramfs compressor', () => {
   it('zstd for a kernel with RD_ZSTD, said in the progress line', async () => {
-    root = stagedRoot({});
+    const root = stagedRoot({});
     const result = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`kinstall: generating the initramfs with dracut (zstd, the fastest ${V} unpacks)`);
@@ -50,22 +49,19 @@ describe('the initramfs compressor', () => {
   });
 
   it('lz4 for a kernel without RD_ZSTD, gzip without RD_LZ4 too', async () => {
-    root = stagedRoot({ RD_ZSTD: 'n' });
-    expect((await installedFormats(root)).at(-1)).toBe('lz4');
-    root.cleanup();
-    root = stagedRoot({ RD_ZSTD: 'n', RD_LZ4: 'n' });
-    expect((await installedFormats(root)).at(-1)).toBe('gzip');
+    expect((await installedFormats(stagedRoot({ RD_ZSTD: 'n' }))).at(-1)).toBe('lz4');
+    expect((await installedFormats(stagedRoot({ RD_ZSTD: 'n', RD_LZ4: 'n' }))).at(-1)).toBe('gzip');
   });
 
   it('none (a plain cpio) for a kernel that unpacks none of them, rather than one it lacks', async () => {
-    root = stagedRoot({ RD_ZSTD: 'n', RD_LZ4: 'n', RD_GZIP: 'n' });
+    const root = stagedRoot({ RD_ZSTD: 'n', RD_LZ4: 'n', RD_GZIP: 'n' });
     const formats = await installedFormats(root);
     expect(formats.length).toBeGreaterThan(0);
     expect(formats.every((f) => f === 'none'), formats.join(' ')).toBe(true);
   });
 
   it("a compress= in dracut's config wins over kinstall's choice", async () => {
-    root = stagedRoot({});
+    const root = stagedRoot({});
     writeFileSync(root.at('/etc/dracut-empty.conf.d/10-gzip.conf'), 'compress="gzip"\n');
     const result = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V]);
     expect(result.exitCode, result.stderr).toBe(0);
@@ -75,7 +71,7 @@ describe('the initramfs compressor', () => {
   });
 
   it('on a terminal, progress is one line redrawn in place with the elapsed time', async () => {
-    root = stagedRoot({});
+    const root = stagedRoot({});
     // script(1) gives kinstall a pseudo-terminal for stdout and stderr; its output is the terminal's.
     const command = ['node', kinstallBin, 'add', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V].join(' ');
     const run = await execa('script', ['-qec', command, '/dev/null'], { reject: false, stdin: 'ignore' });

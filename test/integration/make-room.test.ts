@@ -5,10 +5,10 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kinstall, kinstallBin, top, type CliResult } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -21,12 +21,11 @@ const OLD = ['5.10.0-1-old', '5.10.0-2-old', '5.10.0-3-old'];
  */
 const ESP_SIZE = '43m';
 
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
+const newRoot = useScratchRoots();
 
 /** A root whose ESP (/boot/efi) will hold the old kernels, each with a modules dir in the neutral location. */
 function crowdedRoot(): TestRoot {
-  const r = makeRoot({ config: { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } } });
+  const r = newRoot({ config: { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } } });
   mkdirSync(r.at('/boot/efi/EFI/Gentoo'), { recursive: true });
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
   mkdirSync(r.at('/var/fake'), { recursive: true });
@@ -77,7 +76,7 @@ const espFiles = (r: TestRoot) => Object.keys(snapshotTree(r.at('/boot/efi/EFI/G
 
 describe('a full ESP', () => {
   it('without --make-room: refused in preflight, naming the bytes missing and the kernels --make-room would remove', async () => {
-    root = crowdedRoot();
+    const root = crowdedRoot();
     const before = snapshotTree(root.at('/boot/efi'));
     const result = await addOnSmallEsp(root, []);
     expect(result.exitCode, result.stderr).toBe(4);
@@ -89,7 +88,7 @@ describe('a full ESP', () => {
   });
 
   it('with --make-room: the two oldest kernels go, the newest old one stays, the new kernel is installed', async () => {
-    root = crowdedRoot();
+    const root = crowdedRoot();
     const result = await addOnSmallEsp(root, ['--make-room', '--json', '--verbose']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(new RegExp(`making room \\(\\d+ bytes on .*/boot/efi/EFI/Gentoo missing\\): removing ${OLD[0]}, ${OLD[1]}, oldest first`));
@@ -106,21 +105,21 @@ describe('a full ESP', () => {
   });
 
   it('a failure after making room (the firmware refuses the new entry) puts the removed kernels back too', async () => {
-    root = crowdedRoot();
+    const root = crowdedRoot();
     const before = snapshotTree(root.at('/boot/efi'));
-    const modulesBefore = OLD.map((v) => snapshotTree(root?.at(`/lib/modules/${v}`) ?? ''));
+    const modulesBefore = OLD.map((v) => snapshotTree(root.at(`/lib/modules/${v}`) ?? ''));
     const result = await addOnSmallEsp(root, ['--make-room'], { EFIBOOTMGR_FAKE_FAIL: '--create' });
     expect(result.exitCode, result.stderr).toBe(5);
     expect(result.stderr).toMatch(/removing 5\.10\.0-1-old, 5\.10\.0-2-old, oldest first/);
     expect(result.stderr).toMatch(/^kinstall: ETOOL: efibootmgr failed .*rolled back \d+ change\(s\), nothing was changed$/m);
     expect(snapshotTree(root.at('/boot/efi'))).toEqual(before);
-    expect(OLD.map((v) => snapshotTree(root?.at(`/lib/modules/${v}`) ?? ''))).toEqual(modulesBefore);
+    expect(OLD.map((v) => snapshotTree(root.at(`/lib/modules/${v}`) ?? ''))).toEqual(modulesBefore);
     expect(existsSync(root.at('/var/lib/kinstall/journal.json'))).toBe(false);
     expect(readdirSync(root.at('/var/lib/kinstall/spill'))).toEqual([]);
   });
 
   it('a crash after making room: recovery copies the removed kernels back from the spill dir', async () => {
-    root = crowdedRoot();
+    const root = crowdedRoot();
     const before = snapshotTree(root.at('/boot/efi'));
     const crashed = await addOnSmallEsp(root, ['--make-room'], { KINSTALL_TEST_CRASH_AFTER: 'step:activate' });
     expect(crashed.exitCode, crashed.stderr).toBe(137);

@@ -2,31 +2,28 @@
 // from the config file or Gentoo's environment, the preflight refusals, and sbctl's plugin skipped.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SNAKEOIL_CERT, SNAKEOIL_KEY } from '../helpers/boot.js';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { makeRoot, writeHook, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, writeHook, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const V = kernel.version;
 const TOKEN = '6b696e7374616c6c2d626f6f74746573';
 
-let keys: TestRoot;
+const keyRoots = useScratchRoots({ after: 'all' });
+const newRoot = useScratchRoots();
 let plainKey: string;
 beforeAll(() => {
-  keys = makeRoot({ config: false });
+  const keys = keyRoots({ config: false });
   plainKey = keys.at('/etc/kinstall/snakeoil.key');
   execFileSync('openssl', ['rsa', '-passin', 'pass:snakeoil', '-in', SNAKEOIL_KEY, '-out', plainKey], { stdio: 'ignore' });
 });
-afterAll(() => keys?.cleanup());
-
-let root: TestRoot | undefined;
-afterEach(() => root?.cleanup());
 
 function espRoot(config: Record<string, unknown> = {}): TestRoot {
-  const r = makeRoot({ config });
+  const r = newRoot({ config });
   mkdirSync(r.at('/efi/loader/entries'), { recursive: true });
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
   writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda ro\n');
@@ -43,7 +40,7 @@ const signers = (file: string) =>
 
 describe('signing the files the firmware verifies', () => {
   it('signs a copy of the kernel for the ESP; the neutral location keeps the image as given', async () => {
-    root = espRoot({ secureboot: { key: plainKey, cert: SNAKEOIL_CERT } });
+    const root = espRoot({ secureboot: { key: plainKey, cert: SNAKEOIL_CERT } });
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`signed linux for Secure Boot with ${SNAKEOIL_CERT}`);
@@ -54,7 +51,7 @@ describe('signing the files the firmware verifies', () => {
   });
 
   it('takes the key and certificate from SECUREBOOT_SIGN_KEY/SECUREBOOT_SIGN_CERT, and an image signed by that key already is not signed twice', async () => {
-    root = espRoot();
+    const root = espRoot();
     const presigned = root.at('/etc/presigned.efi');
     execFileSync('sbsign', ['--key', plainKey, '--cert', SNAKEOIL_CERT, '--output', presigned, kernel.image], { stdio: 'ignore' });
     const result = await add(root, [], { SECUREBOOT_SIGN_KEY: plainKey, SECUREBOOT_SIGN_CERT: SNAKEOIL_CERT }, presigned);
@@ -66,7 +63,7 @@ describe('signing the files the firmware verifies', () => {
   });
 
   it('without a key nothing is signed', async () => {
-    root = espRoot();
+    const root = espRoot();
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readFileSync(root.at(`/efi/${TOKEN}/${V}/linux`)).equals(readFileSync(kernel.image))).toBe(true);
@@ -83,24 +80,24 @@ describe('preflight refusals, nothing changed', () => {
   };
 
   it('a missing key', async () => {
-    root = espRoot({ secureboot: { key: '/nonexistent/db.key', cert: SNAKEOIL_CERT } });
+    const root = espRoot({ secureboot: { key: '/nonexistent/db.key', cert: SNAKEOIL_CERT } });
     await refused(root, /^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: the Secure Boot key \/nonexistent\/db\.key does not exist \(check secureboot\.key \(SECUREBOOT_SIGN_KEY\)\)$/m);
   });
 
   it('an unreadable key (a directory) and a certificate that is no PEM certificate', async () => {
-    root = espRoot();
+    const root = espRoot();
     const notCert = root.at('/etc/not-a-cert.pem');
     copyFileSync(plainKey, notCert);
     await refused(root, /EPREFLIGHT: 2 preflight check\(s\) failed: each is listed below\n\s+the Secure Boot key .*\/etc is not a file .*\n\s+.*not-a-cert\.pem/, { SECUREBOOT_SIGN_KEY: root.at('/etc'), SECUREBOOT_SIGN_CERT: notCert });
   });
 
   it('a key protected by a passphrase, which sbsign cannot be given unattended', async () => {
-    root = espRoot({ secureboot: { key: SNAKEOIL_KEY, cert: SNAKEOIL_CERT } });
+    const root = espRoot({ secureboot: { key: SNAKEOIL_KEY, cert: SNAKEOIL_CERT } });
     await refused(root, /the Secure Boot key \/usr\/share\/ovmf\/PkKek-1-snakeoil\.key is protected by a passphrase/);
   });
 
   it('a key without its certificate is a configuration error', async () => {
-    root = espRoot();
+    const root = espRoot();
     const result = await add(root, [], { SECUREBOOT_SIGN_KEY: plainKey });
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toMatch(/^kinstall: ECONFIG: invalid configuration: secureboot\.key and secureboot\.cert \(SECUREBOOT_SIGN_KEY, SECUREBOOT_SIGN_CERT\) go together: only the key is set$/m);
@@ -111,7 +108,7 @@ describe("sbctl's kernel-install plugin", () => {
   const hookLine = (stdout: string) => stdout.split('\n').find((l) => l.includes('91-sbctl.install')) ?? '';
 
   it('is skipped when kinstall signs, and runs when it does not', async () => {
-    root = espRoot({ secureboot: { key: plainKey, cert: SNAKEOIL_CERT } });
+    const root = espRoot({ secureboot: { key: plainKey, cert: SNAKEOIL_CERT } });
     writeHook(root, '/usr/lib/kernel/install.d', '91-sbctl.install', 'exit 0');
     const signing = await add(root, ['--dry-run']);
     expect(signing.exitCode, signing.stderr).toBe(0);

@@ -28,7 +28,10 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['**/src/cli/**'], message: 'plugins never import the CLI' },
-            { regex: '(^|/)src/core/(?!plugin-api\\.js$)', message: 'plugins import the core only through src/core/plugin-api.js' },
+            {
+              regex: '(^|/)src/core/(?!plugin-api\\.js$)',
+              message: 'plugins import the core only through src/core/plugin-api.js',
+            },
           ],
         },
       ],

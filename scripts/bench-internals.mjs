@@ -26,11 +26,16 @@ const rssBefore = process.memoryUsage().rss;
 await time('inspect bzImage', 200, () => inspectKernelImage(image), 5);
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'kinstall-bench-'));
 const log = createLogger({ verbose: false, quiet: true });
-await time('commit + rollback 14 MB image', 10, async () => {
-  const txn = new Transaction(log);
-  await txn.apply({ place: [{ from: image, to: path.join(scratch, 'vmlinuz') }], write: [], link: [], remove: [] });
-  await txn.rollback();
-}, 500);
+await time(
+  'commit + rollback 14 MB image',
+  10,
+  async () => {
+    const txn = new Transaction(log);
+    await txn.apply({ place: [{ from: image, to: path.join(scratch, 'vmlinuz') }], write: [], link: [], remove: [] });
+    await txn.rollback();
+  },
+  500,
+);
 rmSync(scratch, { recursive: true, force: true });
 const growth = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
 results.push({ name: 'RSS growth (MiB)', ms: Number(growth.toFixed(1)), target: 64, ok: growth <= 64 });

@@ -38,7 +38,8 @@ let rootCount = 0;
 /** A fresh target root: /boot, an ESP with loader/, machine-id, the kernel's modules (hard links, index current). */
 function newRoot({ modules = true, esp = true, config = {} } = {}) {
   const root = path.join(scratch, `root-${(rootCount += 1)}`);
-  for (const dir of ['boot', ...(esp ? ['efi/loader/entries'] : []), 'etc/kinstall', 'etc/kernel', 'lib/modules']) mkdirSync(path.join(root, dir), { recursive: true });
+  for (const dir of ['boot', ...(esp ? ['efi/loader/entries'] : []), 'etc/kinstall', 'etc/kernel', 'lib/modules'])
+    mkdirSync(path.join(root, dir), { recursive: true });
   writeFileSync(path.join(root, 'etc/machine-id'), `${MACHINE_ID}\n`);
   writeFileSync(path.join(root, 'etc/kernel/cmdline'), 'root=UUID=0f3b2a4e-1111-4c6a-9d55-0123456789ab ro\n');
   if (esp) writeFileSync(path.join(root, 'efi/loader/loader.conf'), 'timeout 3\n');
@@ -57,7 +58,10 @@ function newRoot({ modules = true, esp = true, config = {} } = {}) {
  */
 function kernelInstallEnv(root) {
   const depmod = path.join(root, '50-depmod.install');
-  writeFileSync(depmod, `#!/bin/sh\nset -e\n[ "$1" = add ] || exit 0\n[ -d "${root}/lib/modules/$2/kernel" ] || exit 0\nexec depmod -a -b "${root}" "$2"\n`);
+  writeFileSync(
+    depmod,
+    `#!/bin/sh\nset -e\n[ "$1" = add ] || exit 0\n[ -d "${root}/lib/modules/$2/kernel" ] || exit 0\nexec depmod -a -b "${root}" "$2"\n`,
+  );
   chmodSync(depmod, 0o755);
   return {
     ...process.env,
@@ -74,7 +78,8 @@ function timeProcess([file, ...args], env = process.env) {
   const start = performance.now();
   const result = spawnSync(file, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const ms = performance.now() - start;
-  if (result.status !== 0) throw new Error(`${[file, ...args].join(' ')} failed (${result.status ?? result.signal}): ${result.stderr.slice(-800)}`);
+  if (result.status !== 0)
+    throw new Error(`${[file, ...args].join(' ')} failed (${result.status ?? result.signal}): ${result.stderr.slice(-800)}`);
   return ms;
 }
 
@@ -105,7 +110,17 @@ function measure(cases) {
 const rows = [];
 const ms = (value) => (value === undefined ? '–' : `${Math.round(value)}`);
 function row(what, medians, { ratio, target, pass, note = '' }) {
-  rows.push({ what, kinstall: ms(medians.kinstall), kernelInstall: ms(medians['kernel-install']), installkernel: ms(medians.installkernel), other: medians.other === undefined ? '–' : `${Math.round(medians.other)} (${medians.otherName})`, ratio, target, pass, note });
+  rows.push({
+    what,
+    kinstall: ms(medians.kinstall),
+    kernelInstall: ms(medians['kernel-install']),
+    installkernel: ms(medians.installkernel),
+    other: medians.other === undefined ? '–' : `${Math.round(medians.other)} (${medians.otherName})`,
+    ratio,
+    target,
+    pass,
+    note,
+  });
 }
 const dropRoot = (root) => rmSync(root, { recursive: true, force: true });
 const node = process.execPath;
@@ -119,19 +134,43 @@ const node = process.execPath;
   ]);
   for (const which of ['version', 'help']) {
     const ratio = m[which] / m.node;
-    row(`start: kinstall --${which}`, { kinstall: m[which], other: m.node, otherName: 'node -e 0' }, { ratio: `${ratio.toFixed(2)}× node -e 0`, target: '≤ 1.6×', pass: ratio <= 1.6 });
+    row(
+      `start: kinstall --${which}`,
+      { kinstall: m[which], other: m.node, otherName: 'node -e 0' },
+      { ratio: `${ratio.toFixed(2)}× node -e 0`, target: '≤ 1.6×', pass: ratio <= 1.6 },
+    );
   }
 }
 
 // 2. add without an initramfs, BLS layout: kinstall vs kernel-install (50-depmod + 90-loaderentry) vs Debian's copy.
 {
   const m = measure([
-    { name: 'kinstall', prepare: () => newRoot(), cleanup: dropRoot, command: (r) => [[node, KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, IMAGE]] },
-    { name: 'kernel-install', prepare: () => newRoot(), cleanup: dropRoot, command: (r) => [['kernel-install', 'add', V, IMAGE], kernelInstallEnv(r)] },
-    { name: 'installkernel', prepare: () => newRoot(), cleanup: dropRoot, command: (r) => [['/usr/sbin/installkernel', V, IMAGE, MAP, path.join(r, 'boot')]] },
+    {
+      name: 'kinstall',
+      prepare: () => newRoot(),
+      cleanup: dropRoot,
+      command: (r) => [[node, KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, IMAGE]],
+    },
+    {
+      name: 'kernel-install',
+      prepare: () => newRoot(),
+      cleanup: dropRoot,
+      command: (r) => [['kernel-install', 'add', V, IMAGE], kernelInstallEnv(r)],
+    },
+    {
+      name: 'installkernel',
+      prepare: () => newRoot(),
+      cleanup: dropRoot,
+      command: (r) => [['/usr/sbin/installkernel', V, IMAGE, MAP, path.join(r, 'boot')]],
+    },
   ]);
   const ratio = m.kinstall / m['kernel-install'];
-  row('add, BLS, no initramfs', m, { ratio: `${ratio.toFixed(2)}× kernel-install`, target: '≤ 1.0×', pass: ratio <= 1.0, note: 'installkernel (Debian) only copies: shown, no target' });
+  row('add, BLS, no initramfs', m, {
+    ratio: `${ratio.toFixed(2)}× kernel-install`,
+    target: '≤ 1.0×',
+    pass: ratio <= 1.0,
+    note: 'installkernel (Debian) only copies: shown, no target',
+  });
 }
 
 // 3. add with dracut (the tests' fast config): kinstall's compressor vs dracut's defaults as Gentoo's
@@ -142,27 +181,55 @@ const node = process.execPath;
     return [['sh', '-c', script, 'sh', V, path.join(r, 'lib/modules', V), r, IMAGE, MAP]];
   };
   const m = measure([
-    { name: 'kinstall', prepare: () => newRoot(), cleanup: dropRoot, command: (r) => [[node, KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'dracut', V, IMAGE]] },
+    {
+      name: 'kinstall',
+      prepare: () => newRoot(),
+      cleanup: dropRoot,
+      command: (r) => [
+        [node, KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'dracut', V, IMAGE],
+      ],
+    },
     { name: 'installkernel', prepare: () => newRoot(), cleanup: dropRoot, command: gentooLike },
   ]);
   const ratio = m.kinstall / m.installkernel;
-  row('add, generic dracut initramfs', m, { ratio: `${ratio.toFixed(2)}× dracut defaults + installkernel`, target: '≤ 0.5×', pass: ratio <= 0.5, note: "installkernel column: dracut's defaults, then Debian's installkernel (as Gentoo's runs dracut)" });
+  row('add, generic dracut initramfs', m, {
+    ratio: `${ratio.toFixed(2)}× dracut defaults + installkernel`,
+    target: '≤ 0.5×',
+    pass: ratio <= 0.5,
+    note: "installkernel column: dracut's defaults, then Debian's installkernel (as Gentoo's runs dracut)",
+  });
 }
 
 // 4. remove, BLS: kinstall vs kernel-install (Debian's installkernel has no remove).
 {
   const installed = (tool) => () => {
     const r = newRoot();
-    if (tool === 'kinstall') timeProcess([node, KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, IMAGE]);
+    if (tool === 'kinstall')
+      timeProcess([node, KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, IMAGE]);
     else timeProcess(['kernel-install', 'add', V, IMAGE], kernelInstallEnv(r));
     return r;
   };
   const m = measure([
-    { name: 'kinstall', prepare: installed('kinstall'), cleanup: dropRoot, command: (r) => [[node, KINSTALL, 'remove', '--root', r, '--layout', 'bls', '--esp', '/efi', V]] },
-    { name: 'kernel-install', prepare: installed('kernel-install'), cleanup: dropRoot, command: (r) => [['kernel-install', 'remove', V], kernelInstallEnv(r)] },
+    {
+      name: 'kinstall',
+      prepare: installed('kinstall'),
+      cleanup: dropRoot,
+      command: (r) => [[node, KINSTALL, 'remove', '--root', r, '--layout', 'bls', '--esp', '/efi', V]],
+    },
+    {
+      name: 'kernel-install',
+      prepare: installed('kernel-install'),
+      cleanup: dropRoot,
+      command: (r) => [['kernel-install', 'remove', V], kernelInstallEnv(r)],
+    },
   ]);
   const ratio = m.kinstall / m['kernel-install'];
-  row('remove, BLS', m, { ratio: `${ratio.toFixed(2)}× kernel-install`, target: '–', pass: '–', note: 'kinstall also deletes the modules tree' });
+  row('remove, BLS', m, {
+    ratio: `${ratio.toFixed(2)}× kernel-install`,
+    target: '–',
+    pass: '–',
+    note: 'kinstall also deletes the modules tree',
+  });
 }
 
 // 5. installkernel --all with 4 staged kernels (fast dracut): in parallel vs one after another.
@@ -187,9 +254,22 @@ const node = process.execPath;
       { name: 'other', prepare: staged, cleanup: dropRoot, command: (r) => [[...allArgs(r), '--jobs', '1']] },
     ]);
     const speedup = m.other / m.kinstall;
-    row('installkernel --all, 4 kernels', { ...m, otherName: '--jobs 1' }, { ratio: `${speedup.toFixed(2)}× faster than --jobs 1`, target: '≥ 1.6×', pass: speedup >= 1.6, note: `${os.availableParallelism()} cores` });
+    row(
+      'installkernel --all, 4 kernels',
+      { ...m, otherName: '--jobs 1' },
+      {
+        ratio: `${speedup.toFixed(2)}× faster than --jobs 1`,
+        target: '≥ 1.6×',
+        pass: speedup >= 1.6,
+        note: `${os.availableParallelism()} cores`,
+      },
+    );
   } else {
-    row('installkernel --all, 4 kernels', {}, { ratio: '–', target: '≥ 1.6×', pass: 'not built', note: 'this build has no parallel --all (--jobs)' });
+    row(
+      'installkernel --all, 4 kernels',
+      {},
+      { ratio: '–', target: '≥ 1.6×', pass: 'not built', note: 'this build has no parallel --all (--jobs)' },
+    );
   }
 }
 
@@ -199,7 +279,13 @@ const node = process.execPath;
     const r = newRoot({ modules: false, esp: false });
     for (let i = 1; i <= 100; i += 1) {
       const version = `6.1.${i}-bench`;
-      for (const [name, body] of [[`vmlinuz-${version}`, 'k'], [`System.map-${version}`, 'm'], [`config-${version}`, 'c'], [`initramfs-${version}.img`, 'i']]) writeFileSync(path.join(r, 'boot', name), body);
+      for (const [name, body] of [
+        [`vmlinuz-${version}`, 'k'],
+        [`System.map-${version}`, 'm'],
+        [`config-${version}`, 'c'],
+        [`initramfs-${version}.img`, 'i'],
+      ])
+        writeFileSync(path.join(r, 'boot', name), body);
       mkdirSync(path.join(r, 'lib/modules', version, 'kernel'), { recursive: true });
       writeFileSync(path.join(r, 'lib/modules', version, 'modules.order'), '');
     }
@@ -207,21 +293,39 @@ const node = process.execPath;
   };
   const m = measure([
     { name: 'list', prepare: hundred, cleanup: dropRoot, command: (r) => [[node, KINSTALL, 'list', '--root', r]] },
-    { name: 'prune', prepare: hundred, cleanup: dropRoot, command: (r) => [[node, KINSTALL, 'prune', '--keep', '3', '--root', r]] },
+    {
+      name: 'prune',
+      prepare: hundred,
+      cleanup: dropRoot,
+      command: (r) => [[node, KINSTALL, 'prune', '--keep', '3', '--root', r]],
+    },
   ]);
   const listed = spawnSync(node, [KINSTALL, 'list', '--root', hundred()], { encoding: 'utf8' }).stdout.trim().split('\n').length;
   if (listed !== 100) throw new Error(`the 100-kernel root lists ${listed} kernels`);
   row('list, 100 kernels', { kinstall: m.list }, { ratio: `${Math.round(m.list)} ms`, target: '< 1000 ms', pass: m.list < 1000 });
-  row('prune --keep 3, 100 kernels', { kinstall: m.prune }, { ratio: `${Math.round(m.prune)} ms`, target: '< 1000 ms', pass: m.prune < 1000, note: '97 removals, prerm/postrm hooks each' });
+  row(
+    'prune --keep 3, 100 kernels',
+    { kinstall: m.prune },
+    {
+      ratio: `${Math.round(m.prune)} ms`,
+      target: '< 1000 ms',
+      pass: m.prune < 1000,
+      note: '97 removals, prerm/postrm hooks each',
+    },
+  );
 }
 
 const load = os.loadavg()[0].toFixed(1);
-console.log(`kinstall benchmark: ${RUNS} runs per figure (medians, ms), ${os.availableParallelism()} cores, load ${load}, kernel ${V}\n`);
+console.log(
+  `kinstall benchmark: ${RUNS} runs per figure (medians, ms), ${os.availableParallelism()} cores, load ${load}, kernel ${V}\n`,
+);
 console.log('| measure | kinstall | kernel-install | installkernel | other | ratio | target | pass |');
 console.log('|---|---:|---:|---:|---:|---|---|---|');
 for (const r of rows) {
   const pass = typeof r.pass === 'boolean' ? (r.pass ? 'pass' : 'FAIL') : r.pass;
-  console.log(`| ${r.what} | ${r.kinstall} | ${r.kernelInstall} | ${r.installkernel} | ${r.other} | ${r.ratio} | ${r.target} | ${pass} |`);
+  console.log(
+    `| ${r.what} | ${r.kinstall} | ${r.kernelInstall} | ${r.installkernel} | ${r.other} | ${r.ratio} | ${r.target} | ${pass} |`,
+  );
 }
 const notes = rows.filter((r) => r.note).map((r) => `- ${r.what}: ${r.note}`);
 if (notes.length) console.log(`\n${notes.join('\n')}`);

@@ -11,7 +11,9 @@ const top = path.resolve(import.meta.dirname, '..');
 const outdir = path.join(top, 'dist/src/cli');
 
 rmSync(path.join(top, 'dist'), { recursive: true, force: true });
-execFileSync(process.execPath, [path.join(top, 'node_modules/typescript/bin/tsc'), '-p', path.join(top, 'tsconfig.build.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [path.join(top, 'node_modules/typescript/bin/tsc'), '-p', path.join(top, 'tsconfig.build.json')], {
+  stdio: 'inherit',
+});
 // The bins' own modules come from the bundles below, not from tsc.
 rmSync(outdir, { recursive: true, force: true });
 

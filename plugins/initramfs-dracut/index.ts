@@ -17,14 +17,21 @@ export const dracutGenerator: InitramfsGenerator = {
   async preflight(_ctx, kernel) {
     // dracut stops late and obscurely without the modules tree and its modules.dep.
     const present = await isFile(path.join(kernel.moduleDir, 'modules.order'));
-    return present ? [] : [`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} (run make modules_install, or kinstall stage --build-dir OUT --modules-dir DIR, or use --initramfs none)`];
+    return present
+      ? []
+      : [
+          `dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} (run make modules_install, or kinstall stage --build-dir OUT --modules-dir DIR, or use --initramfs none)`,
+        ];
   },
   async generate(ctx, kernel, outFile) {
     const compression = await chooseDracutCompression(ctx, kernel);
     const what = compression ? `${compression.compression}, the fastest ${kernel.version} unpacks` : 'compressor from its config';
     const progress = dracutProgress(ctx, what);
     try {
-      await ctx.exec.run(dracutCommand(ctx), dracutArguments(ctx, kernel, outFile, compression?.args), { streamOutput: ctx.request.verbose, onLine: progress.onLine });
+      await ctx.exec.run(dracutCommand(ctx), dracutArguments(ctx, kernel, outFile, compression?.args), {
+        streamOutput: ctx.request.verbose,
+        onLine: progress.onLine,
+      });
       progress.done('done');
     } catch (error) {
       progress.done('failed');

@@ -3,10 +3,27 @@
 // itself, so there is nothing to activate and bootctl is not needed.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { emptyPlan, findBootRoot, isPlainFile, pathExists, type Context, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/plugin-api.js';
+import {
+  emptyPlan,
+  findBootRoot,
+  isPlainFile,
+  pathExists,
+  type Context,
+  type InstalledKernel,
+  type Layout,
+  type Plan,
+  type StagedKernel,
+} from '../../src/core/plugin-api.js';
 import { planCountedFile, versionFiles } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
-import { bootTargetProblems, cmdlineProblems, findBootTarget, loaderPath, requireBootTarget, type BootTarget } from '../shared/boot-target.js';
+import {
+  bootTargetProblems,
+  cmdlineProblems,
+  findBootTarget,
+  loaderPath,
+  requireBootTarget,
+  type BootTarget,
+} from '../shared/boot-target.js';
 import { entryFields, formatEntry, parseEntry } from './entry.js';
 
 const MODE = 0o644;
@@ -15,7 +32,8 @@ const entriesDir = (target: BootTarget) => path.join(target.boot.dir, 'loader', 
 const versionDir = (target: BootTarget, version: string) => path.join(target.boot.dir, target.token, version);
 
 /** Entry files of this version already there: counted, uncounted, or half-way through counting. */
-const versionEntries = (target: BootTarget, version: string) => versionFiles(entriesDir(target), target.token, version, ENTRY_EXT);
+const versionEntries = (target: BootTarget, version: string) =>
+  versionFiles(entriesDir(target), target.token, version, ENTRY_EXT);
 
 async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const target = await requireBootTarget(ctx);
@@ -31,7 +49,9 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   if (kernel.initrd) result.place.push({ from: kernel.initrd, to: initrd, mode: MODE });
   // A stale initramfs of the same version would not match the new kernel's modules.
   else if (await pathExists(initrd)) result.remove.push(initrd);
-  const initrds = [...microcode.map((m) => m.to), ...(kernel.initrd ? [initrd] : [])].map((file) => loaderPath(target.boot, file));
+  const initrds = [...microcode.map((m) => m.to), ...(kernel.initrd ? [initrd] : [])].map((file) =>
+    loaderPath(target.boot, file),
+  );
   const fields = await entryFields(ctx, kernel.version, loaderPath(target.boot, linux), initrds);
   const entry = await planCountedFile(ctx, entriesDir(target), target.token, kernel.version, ENTRY_EXT);
   result.write.push({ path: entry.file, content: formatEntry(fields), mode: MODE });
@@ -60,7 +80,9 @@ async function planRemove(ctx: Context, version: string): Promise<Plan> {
 async function list(ctx: Context): Promise<InstalledKernel[]> {
   const target = await findBootTarget(ctx);
   if (!target) return [];
-  const names = (await readdir(entriesDir(target)).catch(() => [] as string[])).filter((n) => n.startsWith(`${target.token}-`) && n.endsWith(ENTRY_EXT));
+  const names = (await readdir(entriesDir(target)).catch(() => [] as string[])).filter(
+    (n) => n.startsWith(`${target.token}-`) && n.endsWith(ENTRY_EXT),
+  );
   const kernels: InstalledKernel[] = [];
   for (const name of names.sort()) {
     const entry = path.join(entriesDir(target), name);
@@ -71,7 +93,14 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const image = path.join(target.boot.dir, linux);
     const initrds = (fields.get('initrd') ?? []).map((p) => path.join(target.boot.dir, p));
     const files = [image, ...initrds];
-    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
+    const sizes = await Promise.all(
+      files.map((f) =>
+        stat(f).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+    );
     kernels.push({ version, layout: 'bls', files, image, initrds, entry, size: sizes.reduce((a, b) => a + b, 0) });
   }
   await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));
@@ -84,7 +113,9 @@ async function preflight(ctx: Context): Promise<string[]> {
   // Only an install that goes on writes the entry: with a problem, the warning would promise it.
   if (problems.length === 0 && boot && !(await pathExists(path.join(boot.dir, 'loader', 'loader.conf')))) {
     const written = ctx.request.dryRun ? 'would be written' : 'is written';
-    ctx.log.warn(`${path.join(boot.dir, 'loader', 'loader.conf')} is missing: systemd-boot seems not installed; the entry ${written}, but nothing boots it until you run bootctl install`);
+    ctx.log.warn(
+      `${path.join(boot.dir, 'loader', 'loader.conf')} is missing: systemd-boot seems not installed; the entry ${written}, but nothing boots it until you run bootctl install`,
+    );
   }
   return problems;
 }

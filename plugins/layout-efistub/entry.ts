@@ -1,7 +1,17 @@
 // The efistub layout's firmware side: one boot entry per kernel, never a duplicate, first (or last)
 // in BootOrder; removed with the kernel. Without EFI variables it says what to run later.
 import { KinstallError, readKernelCmdline, type Context, type TransactionHandle } from '../../src/core/plugin-api.js';
-import { createArgs, Efibootmgr, entryFor, espDevice, sameLoader, shellLine, type BootEntry, type BootState, type WantedEntry } from './firmware.js';
+import {
+  createArgs,
+  Efibootmgr,
+  entryFor,
+  espDevice,
+  sameLoader,
+  shellLine,
+  type BootEntry,
+  type BootState,
+  type WantedEntry,
+} from './firmware.js';
 import { efibootmgrCommand, efistubOptions, firmwareAvailable, type EfistubTarget } from './target.js';
 
 /**
@@ -37,7 +47,8 @@ export interface FirmwareNote {
   part?: number;
 }
 
-const sameEntry = (a: BootEntry, b: BootEntry) => a.num === b.num && a.label === b.label && sameLoader(a.loader, b.loader ?? '') && a.args === b.args;
+const sameEntry = (a: BootEntry, b: BootEntry) =>
+  a.num === b.num && a.label === b.label && sameLoader(a.loader, b.loader ?? '') && a.args === b.args;
 
 /**
  * Puts the firmware entries back as they were: entries this run created (or changed) go, entries
@@ -55,7 +66,9 @@ export async function restoreFirmware(efi: Efibootmgr, note: FirmwareNote): Prom
     }
     await efi.create({ label: lost.label, loader: lost.loader, args: lost.args }, note.disk, note.part);
     const taken = new Set([...kept.map((k) => k.num), ...renumbered.values()]);
-    const created = (await efi.read()).entries.find((e) => !taken.has(e.num) && e.label === lost.label && sameLoader(e.loader, lost.loader ?? ''));
+    const created = (await efi.read()).entries.find(
+      (e) => !taken.has(e.num) && e.label === lost.label && sameLoader(e.loader, lost.loader ?? ''),
+    );
     if (created) renumbered.set(lost.num, created.num);
   }
   now = await efi.read();
@@ -68,18 +81,29 @@ function restoreOnRollback(txn: TransactionHandle, efi: Efibootmgr, note: Firmwa
   txn.onRollback(() => restoreFirmware(efi, note), note);
 }
 
-export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, version: string, initrds: string[], txn: TransactionHandle): Promise<void> {
+export async function createFirmwareEntry(
+  ctx: Context,
+  target: EfistubTarget,
+  version: string,
+  initrds: string[],
+  txn: TransactionHandle,
+): Promise<void> {
   const wanted = await wantedEntry(ctx, target, version, initrds);
   const command = efibootmgrCommand(ctx);
   const firmware = await firmwareAvailable(ctx);
   const device = await firmwareDisk(ctx, target);
   if (!firmware.available) {
     const args = createArgs(wanted, device?.disk ?? '/dev/DISK', device?.part ?? 'N');
-    ctx.log.warn(`EFI variables are not available (${firmware.why}): the files are installed, but no firmware boot entry was created`);
-    ctx.log.warn(`to create it later, run: ${shellLine(command, args)}${device ? '' : ' (DISK and N: the ESP\'s disk and partition number)'}`);
+    ctx.log.warn(
+      `EFI variables are not available (${firmware.why}): the files are installed, but no firmware boot entry was created`,
+    );
+    ctx.log.warn(
+      `to create it later, run: ${shellLine(command, args)}${device ? '' : " (DISK and N: the ESP's disk and partition number)"}`,
+    );
     return;
   }
-  if (!device) throw new KinstallError('ETOOL', { tool: 'efibootmgr', why: `cannot tell which disk and partition hold ${target.esp.dir}` });
+  if (!device)
+    throw new KinstallError('ETOOL', { tool: 'efibootmgr', why: `cannot tell which disk and partition hold ${target.esp.dir}` });
   const efi = new Efibootmgr(ctx, command);
   const before = await efi.read();
   restoreOnRollback(txn, efi, { before, ...device });
@@ -102,7 +126,12 @@ export async function createFirmwareEntry(ctx: Context, target: EfistubTarget, v
   if (order.join(',') !== state.order.join(',')) await efi.setOrder(order);
 }
 
-export async function deleteFirmwareEntries(ctx: Context, target: EfistubTarget, version: string, txn: TransactionHandle): Promise<void> {
+export async function deleteFirmwareEntries(
+  ctx: Context,
+  target: EfistubTarget,
+  version: string,
+  txn: TransactionHandle,
+): Promise<void> {
   const loader = target.efiPath(target.imageName(version));
   const command = efibootmgrCommand(ctx);
   const firmware = await firmwareAvailable(ctx);

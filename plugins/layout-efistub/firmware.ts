@@ -29,7 +29,11 @@ export function parseBootState(text: string): BootState {
   const state: BootState = { order: [], entries: [] };
   for (const line of text.split('\n')) {
     const order = /^BootOrder:\s*(.*)$/.exec(line);
-    if (order) state.order = (order[1] ?? '').split(',').map((n) => n.trim().toUpperCase()).filter(Boolean);
+    if (order)
+      state.order = (order[1] ?? '')
+        .split(',')
+        .map((n) => n.trim().toUpperCase())
+        .filter(Boolean);
     const entry = /^Boot([0-9A-Fa-f]{4})\*?\s+(.*)$/.exec(line);
     if (!entry?.[1] || entry[2] === undefined) continue;
     // Label and device path: a tab in current versions, only spaces in old ones.
@@ -38,7 +42,12 @@ export function parseBootState(text: string): BootState {
     const device = split < 0 ? '' : entry[2].slice(split);
     // efibootmgr up to 17 shows File(\path); 18 shows the path bare after the partition node.
     const file = /File\(([^)]*)\)(.*)$/.exec(device) ?? /\)\/(\\[^\s]*?\.efi)(.*)$/i.exec(device);
-    state.entries.push({ num: entry[1].toUpperCase(), label: label.trim(), loader: file?.[1], args: decodeArgs((file?.[2] ?? '').trim()) });
+    state.entries.push({
+      num: entry[1].toUpperCase(),
+      label: label.trim(),
+      loader: file?.[1],
+      args: decodeArgs((file?.[2] ?? '').trim()),
+    });
   }
   return state;
 }
@@ -59,7 +68,19 @@ export const sameLoader = (a: string | undefined, b: string) => a !== undefined 
 
 /** The argv that creates an entry, as run and as shown in warnings. */
 export function createArgs(wanted: WantedEntry, disk: string, part: number | string): string[] {
-  return ['--create', '--disk', disk, '--part', String(part), '--label', wanted.label, '--loader', wanted.loader, '--unicode', wanted.args];
+  return [
+    '--create',
+    '--disk',
+    disk,
+    '--part',
+    String(part),
+    '--label',
+    wanted.label,
+    '--loader',
+    wanted.loader,
+    '--unicode',
+    wanted.args,
+  ];
 }
 
 /** A command line an admin can paste: every argument single-quoted when it needs quoting. */

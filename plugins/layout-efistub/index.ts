@@ -41,17 +41,26 @@ async function requireTarget(ctx: Context): Promise<EfistubTarget> {
 }
 
 const espPlaces = (ctx: Context) =>
-  ctx.settings.bootRoot ? `--esp/BOOT_ROOT ${ctx.settings.bootRoot}` : bootRootCandidates().map((c) => ctx.paths.under(c)).join(', ');
+  ctx.settings.bootRoot
+    ? `--esp/BOOT_ROOT ${ctx.settings.bootRoot}`
+    : bootRootCandidates()
+        .map((c) => ctx.paths.under(c))
+        .join(', ');
 
 async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> {
   const problems: string[] = [];
   if (!kernel.imageInfo.efiStub) {
-    problems.push(`${kernel.image} is not EFI-stub capable (a ${kernel.imageInfo.format} without a PE header): build the kernel with CONFIG_EFI_STUB=y, or use another layout`);
+    problems.push(
+      `${kernel.image} is not EFI-stub capable (a ${kernel.imageInfo.format} without a PE header): build the kernel with CONFIG_EFI_STUB=y, or use another layout`,
+    );
   }
   const vendor = efistubOptions(ctx).vendor;
-  if (vendor !== undefined && !validVendor(vendor)) problems.push(`efistub.vendor "${vendor}" is not a plain directory name (letters, digits, . _ + -)`);
+  if (vendor !== undefined && !validVendor(vendor))
+    problems.push(`efistub.vendor "${vendor}" is not a plain directory name (letters, digits, . _ + -)`);
   if (!(await readKernelCmdline(ctx))) {
-    problems.push(`no kernel command line for the firmware entry: create ${ctx.paths.under('/etc/kernel/cmdline')} (for example "root=UUID=... ro") or pass --cmdline`);
+    problems.push(
+      `no kernel command line for the firmware entry: create ${ctx.paths.under('/etc/kernel/cmdline')} (for example "root=UUID=... ro") or pass --cmdline`,
+    );
   }
   const target = await efistubTarget(ctx);
   if (!target) {
@@ -63,7 +72,9 @@ async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> 
     const command = efibootmgrCommand(ctx);
     if (!(await ctx.exec.which(command))) problems.push(`${command} is not installed (needed to create the firmware boot entry)`);
     if (!(await firmwareDisk(ctx, target))) {
-      problems.push(`cannot tell which disk and partition hold the ESP ${target.esp.dir}: set efistub.disk and efistub.part in the config file`);
+      problems.push(
+        `cannot tell which disk and partition hold the ESP ${target.esp.dir}: set efistub.disk and efistub.part in the config file`,
+      );
     }
   }
   return problems;
@@ -100,7 +111,11 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const loader = target.efiPath(target.imageName(kernel.version));
   // Without EFI variables activation only prints the command: the plan must not promise the entry.
   const firmware = await firmwareAvailable(ctx);
-  result.notes = [firmware.available ? `then create the firmware entry for ${loader} with ${efibootmgrCommand(ctx)}` : `then print, not run, the ${efibootmgrCommand(ctx)} command that creates the firmware entry for ${loader} (EFI variables are not available)`];
+  result.notes = [
+    firmware.available
+      ? `then create the firmware entry for ${loader} with ${efibootmgrCommand(ctx)}`
+      : `then print, not run, the ${efibootmgrCommand(ctx)} command that creates the firmware entry for ${loader} (EFI variables are not available)`,
+  ];
   return result;
 }
 
@@ -124,10 +139,27 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     if (!version) continue;
     const image = path.join(target.dir, name);
     // In load order, as the entry names them: early microcode first.
-    const initrds = [target.microcodeName(version), target.initrdName(version)].filter((n) => names.includes(n)).map((n) => path.join(target.dir, n));
+    const initrds = [target.microcodeName(version), target.initrdName(version)]
+      .filter((n) => names.includes(n))
+      .map((n) => path.join(target.dir, n));
     const files = [image, ...initrds];
-    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
-    kernels.push({ version, layout: 'efistub', files, image, initrds, entry: target.efiPath(target.imageName(version)), size: sizes.reduce((a, b) => a + b, 0) });
+    const sizes = await Promise.all(
+      files.map((f) =>
+        stat(f).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+    );
+    kernels.push({
+      version,
+      layout: 'efistub',
+      files,
+      image,
+      initrds,
+      entry: target.efiPath(target.imageName(version)),
+      size: sizes.reduce((a, b) => a + b, 0),
+    });
   }
   await markDefault(ctx, kernels);
   return kernels;

@@ -96,8 +96,16 @@ export async function firmwareAvailable(ctx: Context): Promise<{ available: bool
   const option = efistubOptions(ctx).efivars;
   if (option !== undefined) return { available: option, why: `efistub.efivars is ${String(option)}` };
   if (!ctx.isHostRoot) {
-    return { available: false, why: `installing under --root ${ctx.paths.root}; set efistub.efivars to true to write this machine's firmware entries` };
+    return {
+      available: false,
+      why: `installing under --root ${ctx.paths.root}; set efistub.efivars to true to write this machine's firmware entries`,
+    };
   }
   const present = await isDirectory('/sys/firmware/efi/efivars');
-  return { available: present, why: present ? '/sys/firmware/efi/efivars exists' : 'no /sys/firmware/efi/efivars: booted without EFI, or efivarfs is not mounted' };
+  return {
+    available: present,
+    why: present
+      ? '/sys/firmware/efi/efivars exists'
+      : 'no /sys/firmware/efi/efivars: booted without EFI, or efivarfs is not mounted',
+  };
 }

@@ -2,7 +2,16 @@
 // written beside the old one and handed to the transaction, so a failure restores both.
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { emptyPlan, isFile, KinstallError, pluginOptions, type Context, type Layout, type OptionSchema, type TransactionHandle } from '../../src/core/plugin-api.js';
+import {
+  emptyPlan,
+  isFile,
+  KinstallError,
+  pluginOptions,
+  type Context,
+  type Layout,
+  type OptionSchema,
+  type TransactionHandle,
+} from '../../src/core/plugin-api.js';
 import { compatPreflight, listCompatKernels, planCompatFiles, planCompatRemove } from '../shared/compat-files.js';
 
 const grubSchema = { cfg: 'string', mkconfig: 'string' } as const satisfies OptionSchema;
@@ -39,7 +48,9 @@ async function regenerate(ctx: Context, txn: TransactionHandle): Promise<void> {
     } else {
       // A failure is grub-mkconfig's, not chroot's: the message names it.
       await ctx.exec.run('chroot', [ctx.paths.root, command, '-o', temp]).catch((error: unknown) => {
-        throw error instanceof KinstallError && error.code === 'ETOOL' ? error.withArgs({ tool: `${path.basename(command)} (in chroot ${ctx.paths.root})` }) : error;
+        throw error instanceof KinstallError && error.code === 'ETOOL'
+          ? error.withArgs({ tool: `${path.basename(command)} (in chroot ${ctx.paths.root})` })
+          : error;
       });
     }
     if (!(await isFile(hostTemp))) {
@@ -83,7 +94,9 @@ export const grubLayout: Layout = {
   },
   async plan(ctx, kernel) {
     const plan = await planCompatFiles(ctx, kernel);
-    plan.notes = [`then run ${mkconfigCommand(ctx)} -o ${grubConfigPath(ctx)}${ctx.isHostRoot ? '' : ` (in chroot ${ctx.paths.root})`}`];
+    plan.notes = [
+      `then run ${mkconfigCommand(ctx)} -o ${grubConfigPath(ctx)}${ctx.isHostRoot ? '' : ` (in chroot ${ctx.paths.root})`}`,
+    ];
     return plan;
   },
   // grub.cfg lists every kernel in the boot dir: regenerating it is the same for any kernel.

@@ -62,15 +62,22 @@ export function exampleSection(ctx: Context, whole: boolean): string[] {
 export async function checkLiloConf(ctx: Context, hasInitrd: boolean): Promise<string[]> {
   const file = ctx.paths.under(liloConfig(ctx));
   const conf = await readLiloConf(ctx);
-  const example = (whole: boolean) => ` (example below)\n    for example:\n${exampleSection(ctx, whole).map((l) => `      ${l}`).join('\n')}`;
+  const example = (whole: boolean) =>
+    ` (example below)\n    for example:\n${exampleSection(ctx, whole)
+      .map((l) => `      ${l}`)
+      .join('\n')}`;
   const p = versionlessPaths(ctx);
   if (!conf) return [`${file} does not exist: create it with boot= and an image= section for ${p.image}${example(true)}`];
   const problems: string[] = [];
   if (!conf.images.includes(p.image)) {
-    problems.push(`${file} has no image=${p.image}: kinstall keeps ${p.image} pointing at the newest kernel, so lilo must boot it${example(false)}`);
+    problems.push(
+      `${file} has no image=${p.image}: kinstall keeps ${p.image} pointing at the newest kernel, so lilo must boot it${example(false)}`,
+    );
   }
   if (!hasInitrd && conf.initrds.includes(p.initrd)) {
-    problems.push(`${file} boots initrd=${p.initrd} but this install has no initramfs (use --initramfs dracut, or drop the initrd= line)`);
+    problems.push(
+      `${file} boots initrd=${p.initrd} but this install has no initramfs (use --initramfs dracut, or drop the initrd= line)`,
+    );
   }
   return problems;
 }

@@ -11,7 +11,12 @@ const CMDLINE_NAME = 'kinstall-uki-cmdline.txt';
 const OSREL_VMA = 0x20000;
 const CMDLINE_VMA = 0x30000;
 
-const addSection = (name: string, file: string, vma: number) => ['--add-section', `${name}=${file}`, '--change-section-vma', `${name}=${hex(vma)}`];
+const addSection = (name: string, file: string, vma: number) => [
+  '--add-section',
+  `${name}=${file}`,
+  '--change-section-vma',
+  `${name}=${hex(vma)}`,
+];
 
 /**
  * The target's os-release, which systemd-boot reads from .osrel to list the UKI (dracut without
@@ -20,7 +25,13 @@ const addSection = (name: string, file: string, vma: number) => ['--add-section'
 async function osReleaseFile(ctx: Context): Promise<string | undefined> {
   for (const name of ['/etc/os-release', '/usr/lib/os-release']) {
     const file = await resolveInRoot(ctx, ctx.paths.under(name));
-    if (await stat(file).then((s) => s.isFile() && s.size > 0, () => false)) return file;
+    if (
+      await stat(file).then(
+        (s) => s.isFile() && s.size > 0,
+        () => false,
+      )
+    )
+      return file;
   }
   return undefined;
 }
@@ -48,7 +59,10 @@ export async function assembleUki(ctx: Context, kernel: StagedKernel, initrd: st
     await writeFile(file, `${cmdline}\0`, { mode: 0o600 });
     args.push(...addSection('.cmdline', file, CMDLINE_VMA));
   }
-  args.push(...addSection('.linux', kernel.image, LINUX_VMA), ...addSection('.initrd', await withMicrocode(kernel, initrd), initrdVma(kernel)));
+  args.push(
+    ...addSection('.linux', kernel.image, LINUX_VMA),
+    ...addSection('.initrd', await withMicrocode(kernel, initrd), initrdVma(kernel)),
+  );
   ctx.log.info(`assembling the UKI with objcopy around the initramfs ${initrd} (${kernel.initrdGenerator ?? 'prebuilt'})`);
   await ctx.exec.run('objcopy', [...args, stubPath(ctx, kernel), out]);
   return out;
@@ -57,5 +71,7 @@ export async function assembleUki(ctx: Context, kernel: StagedKernel, initrd: st
 /** Problems only an assembly has: systemd-boot lists a UKI only when it carries an .osrel section. */
 export async function assembleProblems(ctx: Context): Promise<string[]> {
   if (await osReleaseFile(ctx)) return [];
-  return [`no os-release in ${ctx.paths.under('/etc/os-release')} or ${ctx.paths.under('/usr/lib/os-release')}, which the UKI must carry for systemd-boot to list it (install the distribution's base files)`];
+  return [
+    `no os-release in ${ctx.paths.under('/etc/os-release')} or ${ctx.paths.under('/usr/lib/os-release')}, which the UKI must carry for systemd-boot to list it (install the distribution's base files)`,
+  ];
 }

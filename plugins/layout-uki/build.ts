@@ -3,7 +3,14 @@
 // objcopy around an initramfs made elsewhere (--initrd), else one built by dracut --uefi.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isFile, pluginOptions, readKernelCmdline, type Context, type OptionSchema, type StagedKernel } from '../../src/core/plugin-api.js';
+import {
+  isFile,
+  pluginOptions,
+  readKernelCmdline,
+  type Context,
+  type OptionSchema,
+  type StagedKernel,
+} from '../../src/core/plugin-api.js';
 import { dracutArguments, dracutCommand } from '../shared/dracut.js';
 
 /** Where dracut 059 (dracut.sh) puts the kernel; the UKI stub's own sections end below 0x20000. */
@@ -58,8 +65,10 @@ export async function buildUki(ctx: Context, kernel: StagedKernel): Promise<stri
   const base = dracutArguments(ctx, kernel, out);
   const uefi = [
     '--uefi',
-    '--uefi-stub', stubPath(ctx, kernel),
-    '--kernel-image', kernel.image,
+    '--uefi-stub',
+    stubPath(ctx, kernel),
+    '--kernel-image',
+    kernel.image,
     // Without this dracut would embed the host's /proc/cmdline when the line is empty.
     '--no-hostonly-cmdline',
     ...(cmdline ? ['--kernel-cmdline', cmdline] : []),
@@ -92,7 +101,16 @@ async function prependMicrocode(ctx: Context, kernel: StagedKernel, uki: string)
   if (!ctx.request.dryRun) await writeMicrocodeFirst(kernel, section, joined);
   // --update-section would keep the section's old size in a PE file: removed and added again instead.
   const vma = hex(initrdVma(kernel));
-  await ctx.exec.run('objcopy', ['--remove-section', '.initrd', '--add-section', `.initrd=${joined}`, '--change-section-vma', `.initrd=${vma}`, uki, out]);
+  await ctx.exec.run('objcopy', [
+    '--remove-section',
+    '.initrd',
+    '--add-section',
+    `.initrd=${joined}`,
+    '--change-section-vma',
+    `.initrd=${vma}`,
+    uki,
+    out,
+  ]);
   return out;
 }
 
@@ -102,8 +120,12 @@ export async function ukiProblems(ctx: Context, kernel: StagedKernel): Promise<s
   // Another uki_generator (ukify) is a hook's to make: the core checks that one would run (ukiGenerators).
   if (!(await ctx.exec.which('objcopy'))) problems.push('objcopy is not installed (it puts the UKI together; install binutils)');
   const stub = stubPath(ctx, kernel);
-  if (!(await isFile(stub))) problems.push(`the EFI stub ${stub} is missing (install systemd-boot-efi, or set uki.stub in the config file)`);
-  if (!kernel.imageInfo.efiStub) problems.push(`${kernel.image} has no EFI stub (PE header), which the UKI stub starts it through: build it with CONFIG_EFI_STUB=y`);
+  if (!(await isFile(stub)))
+    problems.push(`the EFI stub ${stub} is missing (install systemd-boot-efi, or set uki.stub in the config file)`);
+  if (!kernel.imageInfo.efiStub)
+    problems.push(
+      `${kernel.image} has no EFI stub (PE header), which the UKI stub starts it through: build it with CONFIG_EFI_STUB=y`,
+    );
   const room = initrdVma(kernel) - LINUX_VMA;
   if (kernel.imageInfo.size > room) {
     const mib = (kernel.imageInfo.size / 1024 / 1024).toFixed(1);
@@ -118,10 +140,13 @@ export async function ukiProblems(ctx: Context, kernel: StagedKernel): Promise<s
 /** Problems only a dracut build has: dracut itself and the modules it puts in the initramfs. */
 export async function dracutProblems(ctx: Context, kernel: StagedKernel): Promise<string[]> {
   const problems: string[] = [];
-  if (!(await ctx.exec.which(dracutCommand(ctx)))) problems.push(`${dracutCommand(ctx)} is not installed (needed to build the UKI)`);
+  if (!(await ctx.exec.which(dracutCommand(ctx))))
+    problems.push(`${dracutCommand(ctx)} is not installed (needed to build the UKI)`);
   // With initramfs dracut the generator's own preflight already says so.
   if (kernel.initrdGenerator !== 'dracut' && !(await isFile(path.join(kernel.moduleDir, 'modules.order')))) {
-    problems.push(`dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} to build the UKI's initramfs (run make modules_install)`);
+    problems.push(
+      `dracut needs the modules of ${kernel.version} in ${kernel.moduleDir} to build the UKI's initramfs (run make modules_install)`,
+    );
   }
   return problems;
 }

@@ -2,10 +2,23 @@
 // ESP/EFI/Linux/TOKEN-KVER.efi, where systemd-boot finds it without an entry file.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { emptyPlan, type Context, type InstalledKernel, type Layout, type Plan, type StagedKernel } from '../../src/core/plugin-api.js';
+import {
+  emptyPlan,
+  type Context,
+  type InstalledKernel,
+  type Layout,
+  type Plan,
+  type StagedKernel,
+} from '../../src/core/plugin-api.js';
 import { planCountedFile, versionFiles, versionOfFile } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
-import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget, type BootTarget } from '../shared/boot-target.js';
+import {
+  bootTargetProblems,
+  cmdlineProblems,
+  findBootTarget,
+  requireBootTarget,
+  type BootTarget,
+} from '../shared/boot-target.js';
 import { assembleProblems, assembleUki } from './assemble.js';
 import { buildUki, dracutBuildsInitramfs, dracutProblems, prebuiltUki, ukiProblems, ukiSchema } from './build.js';
 
@@ -55,7 +68,18 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     if (!version) continue;
     const file = path.join(linuxDir(target), name);
     // The initramfs is inside the image: there is no separate file to load.
-    kernels.push({ version, layout: 'uki', files: [file], image: file, initrds: [], entry: file, size: await stat(file).then((s) => s.size, () => 0) });
+    kernels.push({
+      version,
+      layout: 'uki',
+      files: [file],
+      image: file,
+      initrds: [],
+      entry: file,
+      size: await stat(file).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    });
   }
   await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));
   return kernels;
@@ -73,7 +97,9 @@ export const ukiLayout: Layout = {
     const target = await findBootTarget(ctx);
     if (!target) return undefined;
     const names = await readdir(linuxDir(target)).catch(() => [] as string[]);
-    return names.some((n) => versionOfFile(n, target.token, EXT)) ? `${linuxDir(target)} holds UKIs of ${target.token}` : undefined;
+    return names.some((n) => versionOfFile(n, target.token, EXT))
+      ? `${linuxDir(target)} holds UKIs of ${target.token}`
+      : undefined;
   },
   preflight,
   // kinstall builds UKIs with dracut (or objcopy around a given initramfs); ukify is a hook's.

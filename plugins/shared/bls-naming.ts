@@ -15,7 +15,10 @@ export async function readBootTries(ctx: Context): Promise<TriesResult> {
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return {};
   const value = text.trim();
-  if (!/^[0-9]{1,9}$/.test(value)) return { problem: `${file} must hold a whole number of boot tries, found "${value}" (write for example 3, or delete the file)` };
+  if (!/^[0-9]{1,9}$/.test(value))
+    return {
+      problem: `${file} must hold a whole number of boot tries, found "${value}" (write for example 3, or delete the file)`,
+    };
   return { tries: Number(value) };
 }
 
@@ -48,7 +51,13 @@ export async function versionFiles(dir: string, token: string, version: string, 
  * version's other files there, which it replaces: a reinstall starts boot counting afresh, one file
  * per version, never a second one.
  */
-export async function planCountedFile(ctx: Context, dir: string, token: string, version: string, ext: string): Promise<{ file: string; replaced: string[] }> {
+export async function planCountedFile(
+  ctx: Context,
+  dir: string,
+  token: string,
+  version: string,
+  ext: string,
+): Promise<{ file: string; replaced: string[] }> {
   const { tries } = await readBootTries(ctx);
   const file = path.join(dir, countedFileName(token, version, ext, tries));
   return { file, replaced: (await versionFiles(dir, token, version, ext)).filter((old) => old !== file) };

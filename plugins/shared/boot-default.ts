@@ -13,10 +13,20 @@ async function defaultPattern(bootDir: string): Promise<string | undefined> {
 }
 
 const globToRegExp = (glob: string) =>
-  new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.').replace(/\[!/g, '[^')}$`);
+  new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')
+      .replace(/\[!/g, '[^')}$`,
+  );
 
 /** Marks `isDefault` on the kernel systemd-boot would start; `entryId` is the entry's file name. */
-export async function markBootDefault(bootDir: string, kernels: InstalledKernel[], entryId: (k: InstalledKernel) => string): Promise<void> {
+export async function markBootDefault(
+  bootDir: string,
+  kernels: InstalledKernel[],
+  entryId: (k: InstalledKernel) => string,
+): Promise<void> {
   const ordered = [...kernels].sort((a, b) => compareVersions(b.version, a.version));
   const pattern = await defaultPattern(bootDir);
   const chosen = pattern === undefined ? ordered[0] : ordered.find((k) => globToRegExp(pattern).test(entryId(k)));

@@ -21,7 +21,11 @@ export interface BootTarget {
 
 /** The places tried for the boot root, for error messages. */
 export const bootRootPlaces = (ctx: Context) =>
-  ctx.settings.bootRoot ? `--esp/BOOT_ROOT ${ctx.paths.under(ctx.settings.bootRoot)}` : bootRootCandidates().map((c) => ctx.paths.under(c)).join(', ');
+  ctx.settings.bootRoot
+    ? `--esp/BOOT_ROOT ${ctx.paths.under(ctx.settings.bootRoot)}`
+    : bootRootCandidates()
+        .map((c) => ctx.paths.under(c))
+        .join(', ');
 
 /** Undefined when there is no boot root or no usable token (preflight says which). */
 export async function findBootTarget(ctx: Context): Promise<BootTarget | undefined> {
@@ -41,15 +45,22 @@ export async function requireBootTarget(ctx: Context): Promise<BootTarget> {
 export async function bootTargetProblems(ctx: Context): Promise<string[]> {
   const problems: string[] = [];
   const boot = await findBootRoot(ctx);
-  if (!boot) problems.push(`no boot root found (tried ${bootRootPlaces(ctx)}): mount the ESP or XBOOTLDR partition there, or pass --esp DIR`);
+  if (!boot)
+    problems.push(
+      `no boot root found (tried ${bootRootPlaces(ctx)}): mount the ESP or XBOOTLDR partition there, or pass --esp DIR`,
+    );
   else problems.push(...(await checkWritableDir(boot.dir, 'boot root')));
   // Found or not: an ESP in fstab but not mounted is what the user has to fix first.
   problems.push(...(await checkBootRootMounted(ctx, boot, 'boot root')));
   const token = await readEntryToken(ctx);
   if (!token) {
-    problems.push(`no entry token: create ${ctx.paths.under('/etc/kernel/entry-token')} or ${ctx.paths.under('/etc/machine-id')}, or set ID in os-release`);
+    problems.push(
+      `no entry token: create ${ctx.paths.under('/etc/kernel/entry-token')} or ${ctx.paths.under('/etc/machine-id')}, or set ID in os-release`,
+    );
   } else if (!validEntryToken(token)) {
-    problems.push(`entry token "${token}" is not a plain file name (letters, digits, . _ + -): fix ${ctx.paths.under('/etc/kernel/entry-token')}`);
+    problems.push(
+      `entry token "${token}" is not a plain file name (letters, digits, . _ + -): fix ${ctx.paths.under('/etc/kernel/entry-token')}`,
+    );
   }
   const { problem } = await readBootTries(ctx);
   if (problem) problems.push(problem);
@@ -58,7 +69,9 @@ export async function bootTargetProblems(ctx: Context): Promise<string[]> {
 
 export async function cmdlineProblems(ctx: Context, why: string): Promise<string[]> {
   if (await readKernelCmdline(ctx)) return [];
-  return [`no kernel command line ${why}: create ${ctx.paths.under('/etc/kernel/cmdline')} (for example "root=UUID=... ro") or pass --cmdline`];
+  return [
+    `no kernel command line ${why}: create ${ctx.paths.under('/etc/kernel/cmdline')} (for example "root=UUID=... ro") or pass --cmdline`,
+  ];
 }
 
 /** A boot-root path as the loader sees it: relative to the boot root, `/`-separated, leading `/`. */

@@ -114,7 +114,8 @@ async function linkTarget(file: string): Promise<string | null | undefined> {
 async function planLinksAfterRemove(ctx: Context, plan: Plan, version: string): Promise<void> {
   const boot = ctx.paths.boot;
   const gone = new Set(plan.remove.map((p) => path.basename(p)));
-  const valid = async (name: string | undefined) => name !== undefined && !gone.has(name) && (await isPlainFile(path.join(boot, name)));
+  const valid = async (name: string | undefined) =>
+    name !== undefined && !gone.has(name) && (await isPlainFile(path.join(boot, name)));
   const remaining = (await listCompatKernels(ctx, 'compat'))
     .filter((k) => k.version !== version)
     .sort((a, b) => compareVersions(b.version, a.version))
@@ -130,7 +131,10 @@ async function planLinksAfterRemove(ctx: Context, plan: Plan, version: string): 
     const newCurrent = current !== undefined && !(await valid(current)) ? pool[0] : current;
     const oldMoves = old !== undefined && (old === newCurrent || !(await valid(old)));
     const newOld = oldMoves ? pool.find((n) => n !== newCurrent) : old;
-    for (const [file, before, after] of [[currentPath, current, newCurrent], [`${currentPath}.old`, old, newOld]] as const) {
+    for (const [file, before, after] of [
+      [currentPath, current, newCurrent],
+      [`${currentPath}.old`, old, newOld],
+    ] as const) {
       if (before === after) continue;
       if (after === undefined) plan.remove.push(file);
       else plan.link.push({ path: file, target: after });
@@ -152,8 +156,23 @@ export async function listCompatKernels(ctx: Context, layout: string): Promise<I
       .map((n) => path.join(boot, n))
       .filter((f) => names.includes(path.basename(f)));
     const initrds = names.includes(roles.initrd) ? [path.join(boot, roles.initrd)] : [];
-    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
-    kernels.push({ version, layout, files, image: path.join(boot, name), initrds, size: sizes.reduce((a, b) => a + b, 0), isDefault: defaultImage === name });
+    const sizes = await Promise.all(
+      files.map((f) =>
+        stat(f).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+    );
+    kernels.push({
+      version,
+      layout,
+      files,
+      image: path.join(boot, name),
+      initrds,
+      size: sizes.reduce((a, b) => a + b, 0),
+      isDefault: defaultImage === name,
+    });
   }
   return kernels;
 }

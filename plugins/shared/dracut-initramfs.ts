@@ -4,16 +4,41 @@
 // the host's dracut.conf and packs the host's systemd: those are read here, not the target's.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { configValue, isFile, readKernelConfig, type Context, type InitramfsCompression, type InitramfsTraits, type KernelConfig, type StagedKernel } from '../../src/core/plugin-api.js';
+import {
+  configValue,
+  isFile,
+  readKernelConfig,
+  type Context,
+  type InitramfsCompression,
+  type InitramfsTraits,
+  type KernelConfig,
+  type StagedKernel,
+} from '../../src/core/plugin-api.js';
 import { dracutArguments } from './dracut.js';
 
 const COMPRESSOR: Record<string, InitramfsCompression> = {
-  gzip: 'gzip', pigz: 'gzip', bzip2: 'bzip2', lbzip2: 'bzip2', lzma: 'lzma', xz: 'xz', lzop: 'lzo', lz4: 'lz4', zstd: 'zstd', cat: 'none',
+  gzip: 'gzip',
+  pigz: 'gzip',
+  bzip2: 'bzip2',
+  lbzip2: 'bzip2',
+  lzma: 'lzma',
+  xz: 'xz',
+  lzop: 'lzo',
+  lz4: 'lz4',
+  zstd: 'zstd',
+  cat: 'none',
 };
 /** dracut's own choice when none is configured (or the configured one cannot be used), in its order. */
 const AUTO_ORDER = ['pigz', 'gzip', 'lz4', 'lzop', 'zstd', 'lzma', 'xz', 'lbzip2', 'bzip2', 'cat'];
 const FLAG_COMPRESSOR: Record<string, string> = {
-  '--gzip': 'gzip', '--bzip2': 'bzip2', '--lzma': 'lzma', '--xz': 'xz', '--lzo': 'lzop', '--lz4': 'lz4', '--zstd': 'zstd', '--no-compress': 'cat',
+  '--gzip': 'gzip',
+  '--bzip2': 'bzip2',
+  '--lzma': 'lzma',
+  '--xz': 'xz',
+  '--lzo': 'lzop',
+  '--lz4': 'lz4',
+  '--zstd': 'zstd',
+  '--no-compress': 'cat',
 };
 
 interface DracutChoices {
@@ -55,7 +80,8 @@ async function configFiles(args: readonly string[]): Promise<string[]> {
   const confDir = optionValues(args, ['--confdir']).pop() ?? '/etc/dracut.conf.d';
   const byName = new Map<string, string>();
   for (const dir of ['/usr/lib/dracut/dracut.conf.d', confDir]) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) if (name.endsWith('.conf')) byName.set(name, path.join(dir, name));
+    for (const name of await readdir(dir).catch(() => [] as string[]))
+      if (name.endsWith('.conf')) byName.set(name, path.join(dir, name));
   }
   return [conf, ...[...byName.keys()].sort().map((name) => byName.get(name) ?? '')];
 }
@@ -78,7 +104,11 @@ async function readChoices(ctx: Context, args: readonly string[]): Promise<Dracu
  * dracut drops zstd when the kernel config it finds lacks RD_ZSTD; it looks on the host, so under
  * --root it usually finds none and keeps zstd. A configured tool that is not installed is dropped too.
  */
-async function chooseCompressor(ctx: Context, configured: string | undefined, config: KernelConfig): Promise<InitramfsCompression | undefined> {
+async function chooseCompressor(
+  ctx: Context,
+  configured: string | undefined,
+  config: KernelConfig,
+): Promise<InitramfsCompression | undefined> {
   const zstdKnown = !ctx.isHostRoot || config.values.get('RD_ZSTD') === 'y';
   const usable = async (tool: string) => tool === 'cat' || (await ctx.exec.which(tool)) !== undefined;
   const tool = configured ? (words(configured)[0] ?? '') : undefined;
@@ -112,7 +142,8 @@ export interface CompressionChoice {
 async function fastestFor(ctx: Context, config: KernelConfig): Promise<CompressionChoice> {
   for (const candidate of FASTEST) {
     if (configValue(config, candidate.option) !== 'y') continue;
-    if ((await ctx.exec.which(candidate.tool)) !== undefined) return { args: ['--compress', candidate.compress], compression: candidate.compression };
+    if ((await ctx.exec.which(candidate.tool)) !== undefined)
+      return { args: ['--compress', candidate.compress], compression: candidate.compression };
   }
   return { args: ['--no-compress'], compression: 'none' };
 }
@@ -121,14 +152,22 @@ async function fastestFor(ctx: Context, config: KernelConfig): Promise<Compressi
  * kinstall's compressor for this kernel's initramfs; undefined when the user's dracut config, its
  * arguments or INITRD_COMPRESS name one (theirs is kept) or the kernel's config is unknown.
  */
-export async function chooseDracutCompression(ctx: Context, kernel: StagedKernel, config?: KernelConfig): Promise<CompressionChoice | undefined> {
+export async function chooseDracutCompression(
+  ctx: Context,
+  kernel: StagedKernel,
+  config?: KernelConfig,
+): Promise<CompressionChoice | undefined> {
   const choices = await readChoices(ctx, dracutArguments(ctx, kernel, 'initrd'));
   if (choices.compress !== undefined) return undefined;
   const known = config ?? (kernel.config ? await readKernelConfig(kernel.config).catch(() => undefined) : undefined);
   return known ? fastestFor(ctx, known) : undefined;
 }
 
-export async function describeDracutInitramfs(ctx: Context, kernel: StagedKernel, config: KernelConfig): Promise<InitramfsTraits> {
+export async function describeDracutInitramfs(
+  ctx: Context,
+  kernel: StagedKernel,
+  config: KernelConfig,
+): Promise<InitramfsTraits> {
   const args = dracutArguments(ctx, kernel, 'initrd');
   const choices = await readChoices(ctx, args);
   const omitted = ['systemd', 'systemd-initrd'].some((m) => choices.omit.includes(m));

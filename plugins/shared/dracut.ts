@@ -16,8 +16,10 @@ export function dracutArguments(ctx: Context, kernel: StagedKernel, outFile: str
   const hostonly = opts.hostonly ?? ctx.isHostRoot;
   return [
     '--force',
-    '--kver', kernel.version,
-    '--kmoddir', kernel.moduleDir,
+    '--kver',
+    kernel.version,
+    '--kmoddir',
+    kernel.moduleDir,
     hostonly ? '--hostonly' : '--no-hostonly',
     ...chosen,
     ...(opts.args ?? []),

@@ -25,7 +25,9 @@ function printInstall(io: Io, ctx: Context, result: InstallResult): void {
     for (const line of describePlan(result.plan)) io.stdout(`  ${line}\n`);
     io.stdout(result.hookOrder.length > 0 ? 'hooks, in order:\n' : 'hooks: none\n');
     for (const hook of result.hookOrder) {
-      const verdict = hook.runs ? `run${hook.redoes ? ` (runRedundant: redoes kinstall's ${hook.redoes} step)` : ''}` : `skip: ${hook.reason ?? ''}`;
+      const verdict = hook.runs
+        ? `run${hook.redoes ? ` (runRedundant: redoes kinstall's ${hook.redoes} step)` : ''}`
+        : `skip: ${hook.reason ?? ''}`;
       io.stdout(`  ${hook.phase} ${hook.protocol} ${hook.path}: ${verdict}\n`);
     }
   }
@@ -51,7 +53,8 @@ export async function add(io: Io, values: ParsedValues, args: string[], bootDir?
 }
 
 export async function stage(io: Io, values: ParsedValues, args: string[]): Promise<number> {
-  if (args.length > 0) throw new KinstallError('EUSAGE', { what: `stage takes no arguments, found "${args.join(' ')}" (use --build-dir)` });
+  if (args.length > 0)
+    throw new KinstallError('EUSAGE', { what: `stage takes no arguments, found "${args.join(' ')}" (use --build-dir)` });
   const buildDir = values['build-dir'];
   if (!buildDir) throw new KinstallError('EUSAGE', { what: 'stage needs --build-dir DIR (a make O=DIR tree)' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
@@ -59,19 +62,29 @@ export async function stage(io: Io, values: ParsedValues, args: string[]): Promi
     return stageBuild(ctx, path.resolve(io.cwd, buildDir), resolveFrom(io.cwd, values['modules-dir']));
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-  else io.stdout(`staged ${result.version} in ${result.directory}${result.unchanged.length ? ` (unchanged: ${result.unchanged.join(', ')})` : ''}\n`);
+  else
+    io.stdout(
+      `staged ${result.version} in ${result.directory}${result.unchanged.length ? ` (unchanged: ${result.unchanged.join(', ')})` : ''}\n`,
+    );
   return ExitCode.ok;
 }
 
 export async function inspect(io: Io, values: ParsedValues, args: string[]): Promise<number> {
-  if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'inspect takes exactly one IMAGE (see kinstall inspect --help)' });
+  if (args.length !== 1)
+    throw new KinstallError('EUSAGE', { what: 'inspect takes exactly one IMAGE (see kinstall inspect --help)' });
   const info = await inspectKernelImage(path.resolve(io.cwd, args[0] ?? ''));
   if (values.json) {
     io.stdout(`${JSON.stringify(info, null, 2)}\n`);
   } else {
     io.stdout(
-      [`file: ${info.path}`, `format: ${info.format}`, `arch: ${info.arch}`, `version: ${info.version ?? 'unknown'}`,
-        `efi-stub: ${info.efiStub ? 'yes' : 'no'}`, `size: ${info.size}`].join('\n') + '\n',
+      [
+        `file: ${info.path}`,
+        `format: ${info.format}`,
+        `arch: ${info.arch}`,
+        `version: ${info.version ?? 'unknown'}`,
+        `efi-stub: ${info.efiStub ? 'yes' : 'no'}`,
+        `size: ${info.size}`,
+      ].join('\n') + '\n',
     );
   }
   return ExitCode.ok;
@@ -97,7 +110,11 @@ export async function remove(io: Io, values: ParsedValues, args: string[]): Prom
   if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'remove takes exactly one VERSION' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   const result = await underLockRecovered(ctx, async () => {
-    return removeKernel(ctx, { version: args[0] ?? '', keepModules: values['keep-modules'] ?? false, shippedHooksDir: shippedHooksDir() });
+    return removeKernel(ctx, {
+      version: args[0] ?? '',
+      keepModules: values['keep-modules'] ?? false,
+      shippedHooksDir: shippedHooksDir(),
+    });
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else if (ctx.request.dryRun) for (const line of describeRemoval(ctx, result)) io.stdout(`${line}\n`);
@@ -132,11 +149,15 @@ export async function recover(io: Io, values: ParsedValues, args: string[]): Pro
 export async function verify(io: Io, values: ParsedValues, args: string[]): Promise<number> {
   if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'verify takes exactly one VERSION' });
   const timeout = values.timeout;
-  if (timeout !== undefined && !/^[1-9][0-9]*$/.test(timeout)) throw new KinstallError('EUSAGE', { what: `--timeout takes a whole number of seconds, found "${timeout}"` });
+  if (timeout !== undefined && !/^[1-9][0-9]*$/.test(timeout))
+    throw new KinstallError('EUSAGE', { what: `--timeout takes a whole number of seconds, found "${timeout}"` });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   // Boots what is installed: a killed run's half-changed files are put back first, as list does.
   await recoverBeforeReading(ctx);
-  const result = await verifyKernel(ctx, { version: args[0] ?? '', timeoutSeconds: timeout === undefined ? undefined : Number(timeout) });
+  const result = await verifyKernel(ctx, {
+    version: args[0] ?? '',
+    timeoutSeconds: timeout === undefined ? undefined : Number(timeout),
+  });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else for (const line of describeVerify(result)) io.stdout(`${line}\n`);
   if (result.verdict === 'pass') return ExitCode.ok;
@@ -148,7 +169,8 @@ export async function installAll(io: Io, values: ParsedValues, bootDir?: string)
   const ctx = await createContext({ request: buildRequest(values, io.cwd, bootDir), registry: builtinPlugins(), env: io.env });
   return underLockRecovered(ctx, async () => {
     const versions = await stagedVersions(ctx);
-    if (versions.length === 0) ctx.log.warn(`no staged kernel (no ${ctx.paths.under('/lib/modules/*/vmlinuz')}): nothing to install`);
+    if (versions.length === 0)
+      ctx.log.warn(`no staged kernel (no ${ctx.paths.under('/lib/modules/*/vmlinuz')}): nothing to install`);
     const failed: string[] = [];
     let unrestored: unknown;
     for (const version of versions) {
@@ -164,7 +186,11 @@ export async function installAll(io: Io, values: ParsedValues, bootDir?: string)
     }
     if (unrestored !== undefined) throw unrestored;
     if (failed.length > 0) {
-      throw new KinstallError('EPARTIAL', { failed: String(failed.length), total: String(versions.length), versions: failed.join(', ') });
+      throw new KinstallError('EPARTIAL', {
+        failed: String(failed.length),
+        total: String(versions.length),
+        versions: failed.join(', '),
+      });
     }
     return ExitCode.ok;
   });

@@ -61,7 +61,9 @@ function untilClosed(stream: NodeJS.WriteStream): (text: string) => void {
 export function reportError(io: Io, error: unknown, verbose: boolean, json = io.argv.includes('--json')): number {
   const known = error instanceof KinstallError ? error : KinstallError.fromStep('kinstall', error);
   if (json) {
-    io.stdout(`${JSON.stringify({ error: { code: known.code, exitCode: known.exitCode, message: known.message, details: known.details } }, null, 2)}\n`);
+    io.stdout(
+      `${JSON.stringify({ error: { code: known.code, exitCode: known.exitCode, message: known.message, details: known.details } }, null, 2)}\n`,
+    );
   }
   io.stderr(`kinstall: ${known.code}: ${known.message}\n`);
   for (const line of known.details) io.stderr(`  ${line}\n`);

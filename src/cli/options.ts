@@ -55,7 +55,8 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
 /** Options that only some commands take; any other command refuses them. */
 export function refuseOptions(values: ParsedValues, names: Array<keyof ParsedValues>, command: string): void {
   for (const name of names) {
-    if (values[name] !== undefined) throw new KinstallError('EUSAGE', { what: `--${name} is not an option of ${command} (see --help)` });
+    if (values[name] !== undefined)
+      throw new KinstallError('EUSAGE', { what: `--${name} is not an option of ${command} (see --help)` });
   }
 }
 

@@ -14,7 +14,11 @@ function catchSignals(io: Io): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     count += 1;
     noteInterrupt(signal);
-    io.stderr(count === 1 ? `kinstall: ${signal} received: stopping and rolling back\n` : `kinstall: ${signal} received again: the rollback is finishing, please wait\n`);
+    io.stderr(
+      count === 1
+        ? `kinstall: ${signal} received: stopping and rolling back\n`
+        : `kinstall: ${signal} received again: the rollback is finishing, please wait\n`,
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -70,7 +74,8 @@ export function runKinstall(io: Io): Promise<number> {
     if (verb === 'recover') return await recover(io, values, args);
     if (verb === 'verify') return await verify(io, values, args);
     refuseOptions(values, ['keep-modules', 'timeout'], `kinstall ${verb}`);
-    if (args.length > 2) throw new KinstallError('EUSAGE', { what: `add takes at most VERSION and IMAGE, found ${args.length} arguments` });
+    if (args.length > 2)
+      throw new KinstallError('EUSAGE', { what: `add takes at most VERSION and IMAGE, found ${args.length} arguments` });
     return await add(io, values, args);
   });
 }
@@ -92,14 +97,23 @@ export function runInstallkernel(io: Io): Promise<number> {
       // kernel is installed from the neutral location, so VERSION, IMAGE and SYSTEM_MAP are not
       // used; DIR still names the boot dir.
       if (positionals.length > 4) {
-        throw new KinstallError('EUSAGE', { what: `installkernel --all takes at most VERSION IMAGE SYSTEM_MAP DIR, found ${positionals.length} arguments` });
+        throw new KinstallError('EUSAGE', {
+          what: `installkernel --all takes at most VERSION IMAGE SYSTEM_MAP DIR, found ${positionals.length} arguments`,
+        });
       }
       return await installAll(io, values, positionals[3]);
     }
     if (positionals.length === 1 || positionals.length > 5) {
-      throw new KinstallError('EUSAGE', { what: `installkernel takes VERSION IMAGE [SYSTEM_MAP] [DIR], found ${positionals.length} argument(s) (see --help)` });
+      throw new KinstallError('EUSAGE', {
+        what: `installkernel takes VERSION IMAGE [SYSTEM_MAP] [DIR], found ${positionals.length} argument(s) (see --help)`,
+      });
     }
     const [version, image, systemMap, dir] = positionals;
-    return await add(io, values, [version, image, systemMap].filter((a): a is string => a !== undefined), dir);
+    return await add(
+      io,
+      values,
+      [version, image, systemMap].filter((a): a is string => a !== undefined),
+      dir,
+    );
   });
 }

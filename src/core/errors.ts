@@ -48,22 +48,30 @@ export const errorCodes = define({
   EINSECURE: { exit: 'preflight', message: (a) => `refusing to use the ${a.what}: ${a.why}` },
   ELOCKED: {
     exit: 'preflight',
-    message: (a) => `another kinstall (pid ${a.pid}) still holds ${a.file} after ${a.seconds} s (raise lockTimeout, or wait for it to finish)`,
+    message: (a) =>
+      `another kinstall (pid ${a.pid}) still holds ${a.file} after ${a.seconds} s (raise lockTimeout, or wait for it to finish)`,
   },
   EPREFLIGHT: { exit: 'preflight', message: (a) => `${a.count} preflight check(s) failed: ${a.summary}` },
   EUNBOOTABLE: {
     exit: 'preflight',
-    message: (a) => `the config of ${a.version} cannot boot this target: ${a.count} kernel option(s) missing (use --force to install anyway)`,
+    message: (a) =>
+      `the config of ${a.version} cannot boot this target: ${a.count} kernel option(s) missing (use --force to install anyway)`,
   },
   EGENERATOR: {
     exit: 'preflight',
-    message: (a) => `${a.key ?? 'initrd_generator'}=${a.name}: kinstall has no such generator and no hook named after it would make the ${a.output ?? 'initramfs'}`,
+    message: (a) =>
+      `${a.key ?? 'initrd_generator'}=${a.name}: kinstall has no such generator and no hook named after it would make the ${a.output ?? 'initramfs'}`,
   },
   ETARGETHOOKS: {
     exit: 'preflight',
-    message: (a) => `the target's hooks cannot run inside ${a.root}: ${a.hooks} (set "targetHooks": "skip" to install without them)`,
+    message: (a) =>
+      `the target's hooks cannot run inside ${a.root}: ${a.hooks} (set "targetHooks": "skip" to install without them)`,
   },
-  ENOTPRODUCED: { exit: 'rolledBack', message: (a) => `${a.key ?? 'initrd_generator'}=${a.name}: no hook left ${a.output ?? 'an initrd'} in the staging area; ${a.outcome}` },
+  ENOTPRODUCED: {
+    exit: 'rolledBack',
+    message: (a) =>
+      `${a.key ?? 'initrd_generator'}=${a.name}: no hook left ${a.output ?? 'an initrd'} in the staging area; ${a.outcome}`,
+  },
   ETOOL: { exit: 'rolledBack', message: (a) => `${a.tool} failed (${a.why}); ${a.outcome}` },
   EHOOK: { exit: 'rolledBack', message: (a) => `hook ${a.hook} failed with exit code ${a.status}; ${a.outcome}` },
   ESTEP: { exit: 'rolledBack', message: (a) => `${a.step} failed: ${a.why}; ${a.outcome}` },
@@ -78,11 +86,13 @@ export const errorCodes = define({
   EVERIFY: { exit: 'verifyFailed', message: (a) => `${a.version} did not boot in QEMU: ${a.why}` },
   EPARTIAL: {
     exit: 'partial',
-    message: (a) => `${a.failed} of ${a.total} kernels failed to install and were rolled back (${a.versions}); the others are installed`,
+    message: (a) =>
+      `${a.failed} of ${a.total} kernels failed to install and were rolled back (${a.versions}); the others are installed`,
   },
   EJOURNAL: {
     exit: 'rollbackFailed',
-    message: (a) => `cannot use the journal of an interrupted run, ${a.file}: it ${a.why}; inspect it, and move it aside once the boot dir is checked`,
+    message: (a) =>
+      `cannot use the journal of an interrupted run, ${a.file}: it ${a.why}; inspect it, and move it aside once the boot dir is checked`,
   },
   EPRUNE: { exit: 'postinstFailed', message: (a) => `kernel installed, but pruning old kernels failed: ${a.why}; ${a.outcome}` },
 });

@@ -125,10 +125,22 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
   async function which(name: string): Promise<string | undefined> {
     const { access, constants } = await import('node:fs/promises');
     const { delimiter, join } = await import('node:path');
-    if (name.includes('/')) return (await access(name, constants.X_OK).then(() => true, () => false)) ? name : undefined;
+    if (name.includes('/'))
+      return (await access(name, constants.X_OK).then(
+        () => true,
+        () => false,
+      ))
+        ? name
+        : undefined;
     for (const dir of (baseEnv.PATH ?? '').split(delimiter).filter(Boolean)) {
       const candidate = join(dir, name);
-      if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+      if (
+        await access(candidate, constants.X_OK).then(
+          () => true,
+          () => false,
+        )
+      )
+        return candidate;
     }
     return undefined;
   }

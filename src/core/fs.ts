@@ -6,16 +6,32 @@ import { chmod, constants, lstat, open, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 
 /** Anything at the path, a dangling symlink included (lstat). */
-export const pathExists = (p: string): Promise<boolean> => lstat(p).then(() => true, () => false);
+export const pathExists = (p: string): Promise<boolean> =>
+  lstat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** A regular file at the path, following symlinks. */
-export const isFile = (p: string): Promise<boolean> => stat(p).then((s) => s.isFile(), () => false);
+export const isFile = (p: string): Promise<boolean> =>
+  stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 
 /** A regular file at the path itself, not through a symlink. */
-export const isPlainFile = (p: string): Promise<boolean> => lstat(p).then((s) => s.isFile(), () => false);
+export const isPlainFile = (p: string): Promise<boolean> =>
+  lstat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 
 /** A directory at the path, following symlinks. */
-export const isDirectory = (p: string): Promise<boolean> => stat(p).then((s) => s.isDirectory(), () => false);
+export const isDirectory = (p: string): Promise<boolean> =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 /** The first candidate that is a regular file (following symlinks), or undefined. */
 export async function firstFile(candidates: string[]): Promise<string | undefined> {

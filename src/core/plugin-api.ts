@@ -29,7 +29,14 @@ export {
 } from './types.js';
 export { errorMessage, isKinstallError, KinstallError, type ErrorCode } from './errors.js';
 export { bootRootCandidates, findBootRoot, type BootRoot } from './system/boot-root.js';
-export { readEntryToken, readKernelCmdline, readMachineId, readOsRelease, readTargetArch, type KernelCmdline } from './system/system-info.js';
+export {
+  readEntryToken,
+  readKernelCmdline,
+  readMachineId,
+  readOsRelease,
+  readTargetArch,
+  type KernelCmdline,
+} from './system/system-info.js';
 export { compareVersions } from './system/versions.js';
 export { checkBootRootMounted, checkMountedPerFstab, checkWritableDir } from './pipeline/preflight.js';
 export { resolveInRoot } from './paths.js';
@@ -60,7 +67,11 @@ const hasType = (value: unknown, type: OptionType): boolean =>
  * the schema declares. Settings validated the section already; a value of another type can only
  * come from a context built around that validation, and is refused rather than cast.
  */
-export function pluginOptions<const S extends OptionSchema>(ctx: Pick<Context, 'settings'>, name: string, schema: S): OptionValues<S> {
+export function pluginOptions<const S extends OptionSchema>(
+  ctx: Pick<Context, 'settings'>,
+  name: string,
+  schema: S,
+): OptionValues<S> {
   const section = ctx.settings.pluginOptions[name] ?? {};
   const values: Record<string, unknown> = {};
   for (const [key, type] of Object.entries(schema)) {

@@ -55,7 +55,12 @@ interface ConfigTargets {
 }
 
 /** Each key of the config file is a core setting of the right type or a plugin's section. */
-export function checkConfigKeys(config: Record<string, unknown>, file: string, registry: PluginRegistry, into: ConfigTargets): void {
+export function checkConfigKeys(
+  config: Record<string, unknown>,
+  file: string,
+  registry: PluginRegistry,
+  into: ConfigTargets,
+): void {
   const { raw, pluginOptions, problems } = into;
   const pluginByName = new Map<string, OptionSchema>(
     [...registry.layouts, ...registry.generators].map((p) => [p.name, p.optionSchema ?? {}]),
@@ -95,9 +100,15 @@ function parseFlag(value: unknown): boolean | undefined {
 }
 
 /** Every value checked; the settings frozen, or one ECONFIG with every problem. */
-export function validateSettings(raw: RawSettings, pluginOptions: Record<string, Record<string, unknown>>, registry: PluginRegistry, problems: string[]): Settings {
+export function validateSettings(
+  raw: RawSettings,
+  pluginOptions: Record<string, Record<string, unknown>>,
+  registry: PluginRegistry,
+  problems: string[],
+): Settings {
   const keep = raw.keep === undefined ? undefined : Number(raw.keep);
-  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1)) problems.push(`keep must be a whole number of at least 1, found "${String(raw.keep)}"`);
+  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1))
+    problems.push(`keep must be a whole number of at least 1, found "${String(raw.keep)}"`);
 
   const layout = raw.layout ?? 'auto';
   const layoutNames = registry.layouts.flatMap((l) => [l.name, ...(l.aliases ?? [])]);
@@ -112,22 +123,32 @@ export function validateSettings(raw: RawSettings, pluginOptions: Record<string,
     problems.push(`invalid initramfs generator "${initrdGenerator}" (known: auto, ${known}, or a hook's generator name)`);
   }
   const lockTimeout = raw.lockTimeout === undefined ? 600 : Number(raw.lockTimeout);
-  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
+  if (!Number.isFinite(lockTimeout) || lockTimeout < 0)
+    problems.push(`lockTimeout must be a number of seconds, found "${String(raw.lockTimeout)}"`);
   const bootabilityCheck = raw.bootabilityCheck ?? 'refuse';
-  if (bootabilityCheck !== 'refuse' && bootabilityCheck !== 'warn') problems.push(`bootabilityCheck must be "refuse" or "warn", found "${String(bootabilityCheck)}"`);
+  if (bootabilityCheck !== 'refuse' && bootabilityCheck !== 'warn')
+    problems.push(`bootabilityCheck must be "refuse" or "warn", found "${String(bootabilityCheck)}"`);
   const targetHooks = raw.targetHooks ?? 'run';
-  if (!['run', 'host', 'skip'].includes(targetHooks)) problems.push(`targetHooks must be "run", "host" or "skip", found "${String(targetHooks)}"`);
+  if (!['run', 'host', 'skip'].includes(targetHooks))
+    problems.push(`targetHooks must be "run", "host" or "skip", found "${String(targetHooks)}"`);
   const makeRoom = parseFlag(raw.makeRoom);
-  if (makeRoom === undefined) problems.push(`makeRoom must be true or false (KINSTALL_MAKE_ROOM: 1 or 0), found "${String(raw.makeRoom)}"`);
+  if (makeRoom === undefined)
+    problems.push(`makeRoom must be true or false (KINSTALL_MAKE_ROOM: 1 or 0), found "${String(raw.makeRoom)}"`);
   const { secureBootKey, secureBootCert } = raw;
   if ((secureBootKey === undefined) !== (secureBootCert === undefined)) {
-    problems.push(`secureboot.key and secureboot.cert (SECUREBOOT_SIGN_KEY, SECUREBOOT_SIGN_CERT) go together: only the ${secureBootKey === undefined ? 'certificate' : 'key'} is set`);
+    problems.push(
+      `secureboot.key and secureboot.cert (SECUREBOOT_SIGN_KEY, SECUREBOOT_SIGN_CERT) go together: only the ${secureBootKey === undefined ? 'certificate' : 'key'} is set`,
+    );
   }
   const bootDir = raw.bootDir ?? '/boot';
   if (!path.isAbsolute(bootDir)) problems.push(`boot dir must be an absolute path, found "${bootDir}"`);
 
   if (problems.length > 0) {
-    throw new KinstallError('ECONFIG', { what: problems.length === 1 ? (problems[0] ?? '') : `${problems.length} problems: ${problems.join('; ')}` }, problems);
+    throw new KinstallError(
+      'ECONFIG',
+      { what: problems.length === 1 ? (problems[0] ?? '') : `${problems.length} problems: ${problems.join('; ')}` },
+      problems,
+    );
   }
   for (const section of Object.values(pluginOptions)) Object.freeze(section);
   return Object.freeze({

@@ -94,7 +94,19 @@ const envKeys: Record<string, keyof RawSettings> = {
 };
 
 async function loadConfigFile(configFile: string | undefined, under: (p: string) => string) {
-  const searchPlaces = ['config.json', 'config.yaml', 'config.yml', 'config.js', 'config.mjs', 'kinstall.config.js', 'kinstall.config.mjs', 'kinstall.config.json', '.kinstallrc', '.kinstallrc.json', '.kinstallrc.yaml'];
+  const searchPlaces = [
+    'config.json',
+    'config.yaml',
+    'config.yml',
+    'config.js',
+    'config.mjs',
+    'kinstall.config.js',
+    'kinstall.config.mjs',
+    'kinstall.config.json',
+    '.kinstallrc',
+    '.kinstallrc.json',
+    '.kinstallrc.yaml',
+  ];
   // Checked before cosmiconfig reads them: loading a .js config runs it.
   const candidates = configFile ? [configFile] : searchPlaces.map((name) => path.join(under('/etc/kinstall'), name));
   for (const file of candidates) await assertTrusted(file, 'config file');
@@ -106,14 +118,19 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
     if (configFile) return await explorer.load(configFile);
     return await explorer.search(under('/etc/kinstall'));
   } catch (error) {
-    throw new KinstallError('ECONFIG', { what: `cannot read ${configFile ?? under('/etc/kinstall')}: ${errorMessage(error, { firstLine: true })}` });
+    throw new KinstallError('ECONFIG', {
+      what: `cannot read ${configFile ?? under('/etc/kinstall')}: ${errorMessage(error, { firstLine: true })}`,
+    });
   }
 }
 
 /** Where a plugin named by package resolves, as import() will load it; undefined when it does not. */
 function resolvePackage(name: string): string | undefined {
   try {
-    const url = typeof import.meta.resolve === 'function' ? import.meta.resolve(name) : pathToFileURL(createRequire(import.meta.url).resolve(name)).href;
+    const url =
+      typeof import.meta.resolve === 'function'
+        ? import.meta.resolve(name)
+        : pathToFileURL(createRequire(import.meta.url).resolve(name)).href;
     return url.startsWith('file:') ? fileURLToPath(url) : undefined;
   } catch {
     return undefined;
@@ -137,7 +154,8 @@ async function loadPlugins(names: string[], baseDir: string, registry: PluginReg
       const items = Array.isArray(exported) ? exported : [exported];
       for (const item of items as Array<Partial<Layout & InitramfsGenerator>>) {
         if (typeof item.plan === 'function' && typeof item.name === 'string') registry.layouts.push(item as Layout);
-        else if (typeof item.generate === 'function' && typeof item.name === 'string') registry.generators.push(item as InitramfsGenerator);
+        else if (typeof item.generate === 'function' && typeof item.name === 'string')
+          registry.generators.push(item as InitramfsGenerator);
         else problems.push(`plugin ${name}: exports neither a layout (name, plan) nor a generator (name, generate)`);
       }
     } catch (error) {

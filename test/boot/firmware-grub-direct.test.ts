@@ -24,7 +24,9 @@ describe('efistub layout boots from the firmware entry kinstall created', () => 
   let startup: string;
   const loaderFile = `EFI/Gentoo/vmlinuz-${V}.efi`;
   beforeAll(async () => {
-    root = roots.adopt(bootRoot({ efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } }));
+    root = roots.adopt(
+      bootRoot({ efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } }),
+    );
     mkdirSync(root.at('/boot/efi/EFI'), { recursive: true });
     scratchDir(root);
     const state = scratch(root, 'efivars.json');
@@ -36,20 +38,31 @@ describe('efistub layout boots from the firmware entry kinstall created', () => 
     startup = `FS0:\r\n${entry.loader} ${entry.args}\r\n`;
   });
 
-  it('the UEFI shell runs the entry\'s loader and arguments; the EFI stub loads the initramfs kinstall placed', async () => {
+  it("the UEFI shell runs the entry's loader and arguments; the EFI stub loads the initramfs kinstall placed", async () => {
     expect(startup).toBe(`FS0:\r\n\\EFI\\Gentoo\\vmlinuz-${V}.efi ${BOOT_CMDLINE} initrd=\\EFI\\Gentoo\\initramfs-${V}.img\r\n`);
     expect(hasMarkerHooks(root.at(`/boot/efi/EFI/Gentoo/initramfs-${V}.img`))).toBe(true);
-    const esp = buildEspImage({ from: root.at('/boot/efi'), out: scratch(root, 'esp.img'), add: { 'startup.nsh': Buffer.from(startup) } });
+    const esp = buildEspImage({
+      from: root.at('/boot/efi'),
+      out: scratch(root, 'esp.img'),
+      add: { 'startup.nsh': Buffer.from(startup) },
+    });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial.log'), shellExpected: true });
     reportTime('efistub', verdict);
     expect(verdict.booted, describeVerdict(verdict)).toBe(true);
     if (!verdict.booted) return;
     expect(verdict.marker).toMatchObject({ version: V, efi: true });
-    expect(verdict.marker.cmdline).toBe(`\\EFI\\Gentoo\\vmlinuz-${V}.efi ${BOOT_CMDLINE} initrd=\\EFI\\Gentoo\\initramfs-${V}.img`);
+    expect(verdict.marker.cmdline).toBe(
+      `\\EFI\\Gentoo\\vmlinuz-${V}.efi ${BOOT_CMDLINE} initrd=\\EFI\\Gentoo\\initramfs-${V}.img`,
+    );
   });
 
-  it('fails when the entry\'s loader file is not on the ESP', async () => {
-    const esp = buildEspImage({ from: root.at('/boot/efi'), out: scratch(root, 'esp-no-loader.img'), add: { 'startup.nsh': Buffer.from(startup) }, omit: [loaderFile] });
+  it("fails when the entry's loader file is not on the ESP", async () => {
+    const esp = buildEspImage({
+      from: root.at('/boot/efi'),
+      out: scratch(root, 'esp-no-loader.img'),
+      add: { 'startup.nsh': Buffer.from(startup) },
+      omit: [loaderFile],
+    });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial-no-loader.log'), shellExpected: true, timeoutSeconds: 40 });
     reportTime('efistub without loader', verdict);
     expect(verdict.booted).toBe(false);
@@ -68,7 +81,19 @@ const GRUB_DEFAULTS = `GRUB_DEFAULT=0\nGRUB_TIMEOUT=0\nGRUB_DISTRIBUTOR=Gentoo\n
 const VOLUME_ID = '4B1E5EED';
 const grubProbeDisk = { GRUB_PROBE_FAKE_FS: 'fat', GRUB_PROBE_FAKE_FS_UUID: '4b1e-5eed' };
 const GRUB_MODULE_DIR = '/usr/lib/grub/x86_64-efi';
-const GRUB_MODULES = ['part_gpt', 'part_msdos', 'fat', 'normal', 'linux', 'configfile', 'search', 'echo', 'all_video', 'test', 'gzio'];
+const GRUB_MODULES = [
+  'part_gpt',
+  'part_msdos',
+  'fat',
+  'normal',
+  'linux',
+  'configfile',
+  'search',
+  'echo',
+  'all_video',
+  'test',
+  'gzio',
+];
 
 /** GRUB as grub-install leaves it: the EFI image, and every module under its prefix for insmod. */
 function grubFiles(grubEfi: string): Record<string, string> {
@@ -86,14 +111,18 @@ describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkc
   beforeAll(async () => {
     root = prepareGrubRoot(roots.adopt(bootRoot()), GRUB_DEFAULTS);
     scratchDir(root);
-    const result = await kinstallInNamespace(root, ['add', '--root', root.root, '--layout', 'grub', '--initramfs', 'dracut', V, kernel.image], grubProbeDisk);
+    const result = await kinstallInNamespace(
+      root,
+      ['add', '--root', root.root, '--layout', 'grub', '--initramfs', 'dracut', V, kernel.image],
+      grubProbeDisk,
+    );
     if (result.exitCode !== 0) throw new Error(`kinstall add --layout grub exited ${result.exitCode}:\n${result.stderr}`);
     // /boot is the image's filesystem, so GRUB's prefix is /grub on the device it was loaded from.
     grubEfi = scratch(root, 'grubx64.efi');
     execFileSync('grub-mkimage', ['-O', 'x86_64-efi', '-p', '/grub', '-o', grubEfi, ...GRUB_MODULES]);
   });
 
-  it('GRUB runs grub-mkconfig\'s grub.cfg: it finds /boot by its UUID and boots kinstall\'s kernel and initramfs', async () => {
+  it("GRUB runs grub-mkconfig's grub.cfg: it finds /boot by its UUID and boots kinstall's kernel and initramfs", async () => {
     const cfgPath = root.at('/boot/grub/grub.cfg');
     execFileSync('grub-script-check', [cfgPath]);
     const cfg = readFileSync(cfgPath, 'utf8');
@@ -103,16 +132,31 @@ describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkc
     expect(grubCfgVersions(cfg)).toEqual([V]);
     expect(cfg).toContain(`initrd\t/initramfs-${V}.img`);
     expect(hasMarkerHooks(root.at(`/boot/initramfs-${V}.img`))).toBe(true);
-    const esp = buildEspImage({ from: root.at('/boot'), out: scratch(root, 'esp.img'), add: grubFiles(grubEfi), volumeId: VOLUME_ID });
+    const esp = buildEspImage({
+      from: root.at('/boot'),
+      out: scratch(root, 'esp.img'),
+      add: grubFiles(grubEfi),
+      volumeId: VOLUME_ID,
+    });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial.log') });
     reportTime('grub', verdict);
     expect(verdict.booted, describeVerdict(verdict)).toBe(true);
     if (!verdict.booted) return;
-    expect(verdict.marker).toMatchObject({ version: V, efi: true, cmdline: `BOOT_IMAGE=/vmlinuz-${V} root=/dev/vda1 ro ${BOOT_CMDLINE}` });
+    expect(verdict.marker).toMatchObject({
+      version: V,
+      efi: true,
+      cmdline: `BOOT_IMAGE=/vmlinuz-${V} root=/dev/vda1 ro ${BOOT_CMDLINE}`,
+    });
   });
 
   it('fails when grub.cfg names a kernel that is not there', async () => {
-    const esp = buildEspImage({ from: root.at('/boot'), out: scratch(root, 'esp-no-kernel.img'), add: grubFiles(grubEfi), omit: [`vmlinuz-${V}`], volumeId: VOLUME_ID });
+    const esp = buildEspImage({
+      from: root.at('/boot'),
+      out: scratch(root, 'esp-no-kernel.img'),
+      add: grubFiles(grubEfi),
+      omit: [`vmlinuz-${V}`],
+      volumeId: VOLUME_ID,
+    });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial-no-kernel.log'), timeoutSeconds: 40 });
     reportTime('grub without kernel', verdict);
     expect(verdict.booted).toBe(false);
@@ -131,10 +175,13 @@ describe('compat layout boots by direct kernel boot', () => {
     await install(root, ['--layout', 'compat', '--initramfs', 'dracut']);
   });
 
-  it('the installed vmlinuz and initramfs reach the initramfs\'s init', async () => {
+  it("the installed vmlinuz and initramfs reach the initramfs's init", async () => {
     const initrd = root.at(`/boot/initramfs-${V}.img`);
     expect(hasMarkerHooks(initrd)).toBe(true);
-    const verdict = await bootVm({ direct: { kernel: root.at(`/boot/vmlinuz-${V}`), initrd, append: BOOT_CMDLINE }, log: scratch(root, 'serial.log') });
+    const verdict = await bootVm({
+      direct: { kernel: root.at(`/boot/vmlinuz-${V}`), initrd, append: BOOT_CMDLINE },
+      log: scratch(root, 'serial.log'),
+    });
     reportTime('compat', verdict);
     expect(verdict.booted, describeVerdict(verdict)).toBe(true);
     if (!verdict.booted) return;
@@ -145,7 +192,11 @@ describe('compat layout boots by direct kernel boot', () => {
     const truncated = scratch(root, 'initramfs-truncated.img');
     const bytes = readFileSync(root.at(`/boot/initramfs-${V}.img`));
     writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 3)));
-    const verdict = await bootVm({ direct: { kernel: root.at(`/boot/vmlinuz-${V}`), initrd: truncated, append: BOOT_CMDLINE }, log: scratch(root, 'serial-truncated.log'), timeoutSeconds: 40 });
+    const verdict = await bootVm({
+      direct: { kernel: root.at(`/boot/vmlinuz-${V}`), initrd: truncated, append: BOOT_CMDLINE },
+      log: scratch(root, 'serial-truncated.log'),
+      timeoutSeconds: 40,
+    });
     reportTime('compat with truncated initramfs', verdict);
     expect(verdict.booted).toBe(false);
     if (verdict.booted) return;

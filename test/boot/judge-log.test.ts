@@ -23,21 +23,39 @@ describe('boot log verdicts', () => {
   });
 
   it('tells kernel panics, initramfs errors and loader errors apart', () => {
-    expect(judgeLog('[ 1.2] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n')).toEqual({ booted: false, reason: 'kernel-panic', evidence: 'Kernel panic - not syncing: VFS: Unable to mount root fs' });
+    expect(judgeLog('[ 1.2] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n')).toEqual({
+      booted: false,
+      reason: 'kernel-panic',
+      evidence: 'Kernel panic - not syncing: VFS: Unable to mount root fs',
+    });
     expect(judgeLog('[ 0.9] Initramfs unpacking failed: read error\r\n')).toMatchObject({ reason: 'initramfs-error' });
-    expect(judgeLog('BdsDxe: starting Boot0002\r\n   Error preparing initrd: Not Found\r\n')).toMatchObject({ reason: 'loader-error', evidence: 'Error preparing initrd: Not Found' });
-    expect(judgeLog("\r\rerror: file `/vmlinuz' not found.\r\n")).toMatchObject({ reason: 'loader-error', evidence: "error: file `/vmlinuz' not found." });
+    expect(judgeLog('BdsDxe: starting Boot0002\r\n   Error preparing initrd: Not Found\r\n')).toMatchObject({
+      reason: 'loader-error',
+      evidence: 'Error preparing initrd: Not Found',
+    });
+    expect(judgeLog("\r\rerror: file `/vmlinuz' not found.\r\n")).toMatchObject({
+      reason: 'loader-error',
+      evidence: "error: file `/vmlinuz' not found.",
+    });
   });
 
-  it("tells systemd's freeze in the initramfs from a kernel's own \"Failed to\" lines", () => {
-    const frozen = '[    0.5] systemd[1]: Failed to find module \'autofs4\'\r\n[\x1b[0;1;31m!!!!!!\x1b[0m] Failed to mount API filesystems.\r\n[    0.6] systemd[1]: Freezing execution.\r\n';
-    expect(judgeLog(`[    0.000000] Linux version 6.1.192\r\n${frozen}`)).toEqual({ booted: false, reason: 'initramfs-error', evidence: 'Failed to mount API filesystems.' });
+  it('tells systemd\'s freeze in the initramfs from a kernel\'s own "Failed to" lines', () => {
+    const frozen =
+      "[    0.5] systemd[1]: Failed to find module 'autofs4'\r\n[\x1b[0;1;31m!!!!!!\x1b[0m] Failed to mount API filesystems.\r\n[    0.6] systemd[1]: Freezing execution.\r\n";
+    expect(judgeLog(`[    0.000000] Linux version 6.1.192\r\n${frozen}`)).toEqual({
+      booted: false,
+      reason: 'initramfs-error',
+      evidence: 'Failed to mount API filesystems.',
+    });
   });
 
   it('judges a failure only once its line is complete (the log is read while it is written)', () => {
-    expect(judgeLog("\r\rerror: file")).toBeUndefined();
+    expect(judgeLog('\r\rerror: file')).toBeUndefined();
     expect(judgeLog("\r\rerror: file `/vmlinuz-6.1' not f")).toBeUndefined();
-    expect(judgeLog("\r\rerror: file `/vmlinuz-6.1' not found.\r\n")).toMatchObject({ reason: 'loader-error', evidence: "error: file `/vmlinuz-6.1' not found." });
+    expect(judgeLog("\r\rerror: file `/vmlinuz-6.1' not found.\r\n")).toMatchObject({
+      reason: 'loader-error',
+      evidence: "error: file `/vmlinuz-6.1' not found.",
+    });
     expect(judgeLog('[ 1.2] Kernel panic - not syncing: VFS: Unable to mo')).toBeUndefined();
   });
 

@@ -25,10 +25,16 @@ describe('early microcode boots through systemd-boot', () => {
   afterAll(() => root?.cleanup());
 
   it('the bls entry loads /boot/intel-uc.img first, then the initramfs, and the kernel reaches the marker', async () => {
-    const initrdLines = readFileSync(root.at(`/efi/loader/entries/${entry}`), 'utf8').split('\n').filter((l) => l.startsWith('initrd'));
+    const initrdLines = readFileSync(root.at(`/efi/loader/entries/${entry}`), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('initrd'));
     expect(initrdLines).toEqual([`initrd /${MACHINE_ID}/${V}/intel-uc.img`, `initrd /${MACHINE_ID}/${V}/initrd`]);
     expect(hasMarkerHooks(root.at(`/efi/${MACHINE_ID}/${V}/initrd`))).toBe(true);
-    const esp = buildEspImage({ from: root.at('/efi'), out: scratch(root, 'esp.img'), add: { 'EFI/BOOT/BOOTX64.EFI': SYSTEMD_BOOT } });
+    const esp = buildEspImage({
+      from: root.at('/efi'),
+      out: scratch(root, 'esp.img'),
+      add: { 'EFI/BOOT/BOOTX64.EFI': SYSTEMD_BOOT },
+    });
     expect(listEspImage(esp)).toContain(`/${MACHINE_ID}/${V}/intel-uc.img`);
     const verdict = await bootVm({ esp, log: scratch(root, 'serial.log') });
     reportTime('bls with early microcode', verdict);
@@ -36,6 +42,8 @@ describe('early microcode boots through systemd-boot', () => {
     if (!verdict.booted) return;
     expect(verdict.marker).toMatchObject({ version: V, efi: true, loaderEntry: entry });
     // systemd-boot names each initrd it loaded, in the order it concatenated them for the kernel.
-    expect(verdict.marker.cmdline).toBe(`initrd=\\${MACHINE_ID}\\${V}\\intel-uc.img initrd=\\${MACHINE_ID}\\${V}\\initrd ${BOOT_CMDLINE}`);
+    expect(verdict.marker.cmdline).toBe(
+      `initrd=\\${MACHINE_ID}\\${V}\\intel-uc.img initrd=\\${MACHINE_ID}\\${V}\\initrd ${BOOT_CMDLINE}`,
+    );
   });
 });

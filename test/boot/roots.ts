@@ -34,7 +34,11 @@ export async function install(root: TestRoot, args: string[], env?: Record<strin
 
 /** The marker hooks must be in the initramfs (or UKI) kinstall built, else a boot proves nothing. */
 export function hasMarkerHooks(image: string): boolean {
-  const listing = execFileSync('lsinitrd', [image], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  const listing = execFileSync('lsinitrd', [image], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return MARKER_HOOK_FILES.every((file) => listing.includes(file));
 }
 

@@ -34,7 +34,9 @@ beforeAll(() => {
   plainKey = keys.at('/etc/kinstall/snakeoil.key');
   execFileSync('openssl', ['rsa', '-passin', 'pass:snakeoil', '-in', SNAKEOIL_KEY, '-out', plainKey], { stdio: 'ignore' });
   signedLoader = keys.at('/etc/kinstall/systemd-bootx64.efi');
-  execFileSync('sbsign', ['--key', plainKey, '--cert', SNAKEOIL_CERT, '--output', signedLoader, SYSTEMD_BOOT], { stdio: 'ignore' });
+  execFileSync('sbsign', ['--key', plainKey, '--cert', SNAKEOIL_CERT, '--output', signedLoader, SYSTEMD_BOOT], {
+    stdio: 'ignore',
+  });
 });
 
 /** A root whose config signs with the snakeoil key (or does not), and an ESP as `bootctl install` leaves it. */
@@ -48,7 +50,11 @@ function secureRoot(signing: boolean, pluginOptions: Record<string, unknown> = {
 }
 
 async function bootSecure(root: TestRoot, label: string, extra: Record<string, string | Buffer> = {}): Promise<BootVerdict> {
-  const esp = buildEspImage({ from: root.at('/efi'), out: scratch(root, 'esp.img'), add: { 'EFI/BOOT/BOOTX64.EFI': signedLoader, ...extra } });
+  const esp = buildEspImage({
+    from: root.at('/efi'),
+    out: scratch(root, 'esp.img'),
+    add: { 'EFI/BOOT/BOOTX64.EFI': signedLoader, ...extra },
+  });
   const verdict = await bootVm({ esp, log: scratch(root, 'serial.log'), secureBoot: true });
   reportTime(label, verdict);
   return verdict;
@@ -129,7 +135,11 @@ describe('efistub under enforcing Secure Boot', () => {
   let root: TestRoot;
   let entry: FakeFirmware['entries'][string];
   beforeAll(async () => {
-    root = roots.adopt(secureRoot(true, { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } }));
+    root = roots.adopt(
+      secureRoot(true, {
+        efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 },
+      }),
+    );
     const state = scratch(root, 'efivars.json');
     await install(root, ['--layout', 'efistub', '--esp', '/efi', '--initramfs', 'dracut'], { EFIBOOTMGR_FAKE_STATE: state });
     const firmware = JSON.parse(readFileSync(state, 'utf8')) as FakeFirmware;
@@ -138,11 +148,13 @@ describe('efistub under enforcing Secure Boot', () => {
     entry = first;
   });
 
-  it('the signed image starts from the firmware entry\'s loader and arguments', async () => {
+  it("the signed image starts from the firmware entry's loader and arguments", async () => {
     expect(entry.loader).toBe(`\\EFI\\Gentoo\\vmlinuz-${V}.efi`);
     expect(signedOk(root.at(`/efi/EFI/Gentoo/vmlinuz-${V}.efi`))).toBe(true);
     const conf = `title firmware entry\nefi ${entry.loader.replace(/\\/g, '/')}\noptions ${entry.args}\n`;
-    const verdict = await bootSecure(root, 'efistub signed, Secure Boot', { 'loader/entries/firmware-entry.conf': Buffer.from(conf) });
+    const verdict = await bootSecure(root, 'efistub signed, Secure Boot', {
+      'loader/entries/firmware-entry.conf': Buffer.from(conf),
+    });
     expect(verdict.booted, describeVerdict(verdict)).toBe(true);
     if (!verdict.booted) return;
     expect(verdict.log).toMatch(SECURE_BOOT_LINE);

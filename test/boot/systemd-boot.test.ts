@@ -34,7 +34,13 @@ describe('bls layout boots through systemd-boot', () => {
     expect(hasMarkerHooks(root.at(`/efi/${MACHINE_ID}/${V}/initrd`))).toBe(true);
     const esp = buildEspImage({ from: root.at('/efi'), out: scratch(root, 'esp.img'), add: loader });
     expect(listEspImage(esp).sort()).toEqual(
-      ['/EFI/BOOT/BOOTX64.EFI', `/${MACHINE_ID}/${V}/initrd`, `/${MACHINE_ID}/${V}/linux`, `/loader/entries/${entry}`, '/loader/loader.conf'].sort(),
+      [
+        '/EFI/BOOT/BOOTX64.EFI',
+        `/${MACHINE_ID}/${V}/initrd`,
+        `/${MACHINE_ID}/${V}/linux`,
+        `/loader/entries/${entry}`,
+        '/loader/loader.conf',
+      ].sort(),
     );
     const verdict = await bootVm({ esp, log: scratch(root, 'serial.log') });
     reportTime('bls', verdict);
@@ -46,7 +52,12 @@ describe('bls layout boots through systemd-boot', () => {
   });
 
   it('fails when the entry names an initrd that is not on the ESP', async () => {
-    const esp = buildEspImage({ from: root.at('/efi'), out: scratch(root, 'esp-no-initrd.img'), add: loader, omit: [`${MACHINE_ID}/${V}/initrd`] });
+    const esp = buildEspImage({
+      from: root.at('/efi'),
+      out: scratch(root, 'esp-no-initrd.img'),
+      add: loader,
+      omit: [`${MACHINE_ID}/${V}/initrd`],
+    });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial-no-initrd.log'), timeoutSeconds: 40 });
     reportTime('bls without initrd', verdict);
     expect(verdict.booted).toBe(false);
@@ -78,7 +89,12 @@ describe('uki layout boots through systemd-boot', () => {
   });
 
   it('fails when the UKI is not on the ESP', async () => {
-    const esp = buildEspImage({ from: root.at('/efi'), out: scratch(root, 'esp-no-uki.img'), add: loader, omit: [`EFI/Linux/${uki}`] });
+    const esp = buildEspImage({
+      from: root.at('/efi'),
+      out: scratch(root, 'esp-no-uki.img'),
+      add: loader,
+      omit: [`EFI/Linux/${uki}`],
+    });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial-no-uki.log'), timeoutSeconds: 40 });
     reportTime('uki missing', verdict);
     expect(verdict.booted).toBe(false);
@@ -93,7 +109,16 @@ describe('uki layout boots through systemd-boot', () => {
 function prebuiltInitramfs(root: TestRoot): string {
   const out = scratch(root, 'prebuilt-initrd.img');
   execFileSync('depmod', ['-a', '-b', root.root, V]);
-  const args = ['--force', '--kver', V, '--kmoddir', root.at(`/lib/modules/${V}`), '--no-hostonly', ...markerDracutArgs(root), out];
+  const args = [
+    '--force',
+    '--kver',
+    V,
+    '--kmoddir',
+    root.at(`/lib/modules/${V}`),
+    '--no-hostonly',
+    ...markerDracutArgs(root),
+    out,
+  ];
   execFileSync('dracut', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return out;
 }

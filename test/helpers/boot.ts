@@ -48,7 +48,8 @@ export interface BootOptions {
   secureBoot?: boolean;
 }
 
-const MARKER = /KINSTALL-BOOT-MARKER version=(\S+) efi=(yes|no) loader_entry=(\S+) loader_info=(\S+) stubinfo=(\S+) cmdline=([^\r\n]*)\r?\n/;
+const MARKER =
+  /KINSTALL-BOOT-MARKER version=(\S+) efi=(yes|no) loader_entry=(\S+) loader_info=(\S+) stubinfo=(\S+) cmdline=([^\r\n]*)\r?\n/;
 
 /**
  * Failures in the order they are told apart; each names the firmware, loader or kernel message.
@@ -60,12 +61,18 @@ const FAILURES: Array<{ reason: FailureReason; pattern: RegExp; unlessShell?: bo
   // systemd as the initramfs's init on a kernel it cannot run on (no cgroups): it freezes, no marker follows.
   { reason: 'initramfs-error', pattern: /Failed to mount API filesystems[^\r\n]*|Freezing execution[^\r\n]*/ },
   // systemd-boot ("Error preparing initrd: Not Found"), OVMF's boot manager, GRUB ("error: file ... not found").
-  { reason: 'loader-error', pattern: /Error (?:preparing|loading|opening|starting)[^\r\n]*|Failed to (?:load|start|execute)[^\r\n]*/ },
+  {
+    reason: 'loader-error',
+    pattern: /Error (?:preparing|loading|opening|starting)[^\r\n]*|Failed to (?:load|start|execute)[^\r\n]*/,
+  },
   { reason: 'loader-error', pattern: /BdsDxe: failed to start[^\r\n]*|EFI stub: ERROR[^\r\n]*/ },
   { reason: 'loader-error', pattern: /(?:^|[\r\n])error: [^\r\n]*/ },
   // systemd-boot shows its menu with timeout 0 only when it has nothing to boot by default.
   { reason: 'loader-error', pattern: /Reboot Into Firmware Interface/ },
-  { reason: 'loader-error', pattern: /is not recognized as an internal or external command[^\r\n]*|Command Error Status[^\r\n]*/ },
+  {
+    reason: 'loader-error',
+    pattern: /is not recognized as an internal or external command[^\r\n]*|Command Error Status[^\r\n]*/,
+  },
   { reason: 'loader-error', pattern: /BdsDxe: starting Boot[0-9A-F]+ "EFI Internal Shell"/, unlessShell: true },
 ];
 
@@ -100,7 +107,21 @@ export function judgeLog(log: string, shellExpected = false): Judgement | undefi
 }
 
 function qemuArgs(options: BootOptions): string[] {
-  const args = ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-nic', 'none', '-no-reboot', '-display', 'none', '-serial', `file:${options.log}`];
+  const args = [
+    '-machine',
+    'q35',
+    '-accel',
+    'tcg',
+    '-m',
+    '1024',
+    '-nic',
+    'none',
+    '-no-reboot',
+    '-display',
+    'none',
+    '-serial',
+    `file:${options.log}`,
+  ];
   if (options.direct) {
     const { kernel, initrd, append } = options.direct;
     return [...args, '-kernel', kernel, ...(initrd ? ['-initrd', initrd] : []), '-append', append];
@@ -112,9 +133,12 @@ function qemuArgs(options: BootOptions): string[] {
   return [
     ...args,
     ...(options.secureBoot ? secure : []),
-    '-drive', `if=pflash,format=raw,readonly=on,file=${options.secureBoot ? OVMF_CODE_SNAKEOIL : OVMF_CODE}`,
-    '-drive', `if=pflash,format=raw,file=${vars}`,
-    '-drive', `format=raw,file=${options.esp}`,
+    '-drive',
+    `if=pflash,format=raw,readonly=on,file=${options.secureBoot ? OVMF_CODE_SNAKEOIL : OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,file=${vars}`,
+    '-drive',
+    `format=raw,file=${options.esp}`,
   ];
 }
 
@@ -140,8 +164,16 @@ export async function bootVm(options: BootOptions): Promise<BootVerdict> {
       // qemu has ended: its last line is as complete as it will get.
       const last = wasExited ? judgeLog(`${log}\n`, options.shellExpected) : undefined;
       if (last) return { ...last, seconds, log };
-      if (wasExited) return { booted: false, reason: 'no-marker', evidence: `qemu exited (${vm.exitCode ?? vm.signalCode}) without a marker ${stderr.trim()}`.trim(), seconds, log };
-      if (Date.now() - started > limit) return { booted: false, reason: 'timeout', evidence: `no marker after ${limit / 1000} s`, seconds, log };
+      if (wasExited)
+        return {
+          booted: false,
+          reason: 'no-marker',
+          evidence: `qemu exited (${vm.exitCode ?? vm.signalCode}) without a marker ${stderr.trim()}`.trim(),
+          seconds,
+          log,
+        };
+      if (Date.now() - started > limit)
+        return { booted: false, reason: 'timeout', evidence: `no marker after ${limit / 1000} s`, seconds, log };
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   } finally {
@@ -152,16 +184,28 @@ export async function bootVm(options: BootOptions): Promise<BootVerdict> {
 
 /** Dracut as boot tests run it: the fast generic build plus the marker hooks and efivarfs. */
 export function markerDracutArgs(root: TestRoot): string[] {
-  return [...fastDracutArgs(root.at('/etc/dracut-empty.conf.d')), '--add-drivers', 'efivarfs', '--include', MARKER_HOOKS, '/lib/dracut/hooks'];
+  return [
+    ...fastDracutArgs(root.at('/etc/dracut-empty.conf.d')),
+    '--add-drivers',
+    'efivarfs',
+    '--include',
+    MARKER_HOOKS,
+    '/lib/dracut/hooks',
+  ];
 }
 
 /** The marker hooks as the initramfs must hold them (checked with lsinitrd before booting). */
-export const MARKER_HOOK_FILES = ['usr/lib/dracut/hooks/cmdline/99-kinstall-rootok.sh', 'usr/lib/dracut/hooks/pre-mount/99-kinstall-marker.sh'];
+export const MARKER_HOOK_FILES = [
+  'usr/lib/dracut/hooks/cmdline/99-kinstall-rootok.sh',
+  'usr/lib/dracut/hooks/pre-mount/99-kinstall-marker.sh',
+];
 
 /** A short description of a verdict, for assertion messages. */
 export function describeVerdict(verdict: BootVerdict): string {
   // Firmware and loaders paint the screen with ANSI escapes; without them the tail is readable.
   // eslint-disable-next-line no-control-regex
   const tail = verdict.log.replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, ' ').slice(-1500);
-  return verdict.booted ? `booted in ${verdict.seconds.toFixed(1)} s` : `${verdict.reason}: ${verdict.evidence} after ${verdict.seconds.toFixed(1)} s\n${tail}`;
+  return verdict.booted
+    ? `booted in ${verdict.seconds.toFixed(1)} s`
+    : `${verdict.reason}: ${verdict.evidence} after ${verdict.seconds.toFixed(1)} s\n${tail}`;
 }

@@ -21,7 +21,11 @@ export function makeChrootRoot(options: RootOptions = {}): TestRoot {
   for (const dir of ['/usr', '/proc', '/sys', '/dev', '/var/tmp', '/var/log', `/lib/${path.basename(libArch)}`]) {
     mkdirSync(r.at(dir), { recursive: true });
   }
-  for (const [link, target] of [['/bin', 'usr/bin'], ['/sbin', 'usr/sbin'], ['/lib64', 'usr/lib64']] as const) {
+  for (const [link, target] of [
+    ['/bin', 'usr/bin'],
+    ['/sbin', 'usr/sbin'],
+    ['/lib64', 'usr/lib64'],
+  ] as const) {
     execFileSync('ln', ['-s', target, r.at(link)]);
   }
   const configFile = r.at('/etc/kinstall/config.json');
@@ -46,8 +50,16 @@ function namespaceScript(r: TestRoot, args: string[]): string {
 }
 
 /** Starts kinstall in a private mount namespace where the root can be entered; not awaited. */
-export function spawnInChrootRoot(r: TestRoot, args: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false; stdin: 'ignore' }> {
-  return execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(r, args)], { reject: false, stdin: 'ignore', env });
+export function spawnInChrootRoot(
+  r: TestRoot,
+  args: string[],
+  env: Record<string, string> = {},
+): ResultPromise<{ reject: false; stdin: 'ignore' }> {
+  return execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', namespaceScript(r, args)], {
+    reject: false,
+    stdin: 'ignore',
+    env,
+  });
 }
 
 /** Runs kinstall in a private mount namespace where the root can be entered. */
@@ -58,4 +70,6 @@ export async function kinstallInChrootRoot(r: TestRoot, args: string[], env: Rec
 
 /** The host's mounts that name the root: none may outlive a run, whichever way it ended. */
 export const mountsUnder = (r: TestRoot, mountsFile = '/proc/mounts'): string[] =>
-  readFileSync(mountsFile, 'utf8').split('\n').filter((l) => l.includes(r.root));
+  readFileSync(mountsFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(r.root));

@@ -4,7 +4,11 @@ import { createContext, type Context } from '../../src/core/context.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { SettingsOverrides } from '../../src/core/settings.js';
 
-export async function testContext(root: string, overrides: SettingsOverrides = {}, env: Record<string, string> = {}): Promise<Context> {
+export async function testContext(
+  root: string,
+  overrides: SettingsOverrides = {},
+  env: Record<string, string> = {},
+): Promise<Context> {
   return createContext({
     request: { root, dryRun: false, verbose: false, json: false, force: false, overrides, cwd: root },
     registry: builtinPlugins(),

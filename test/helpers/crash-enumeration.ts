@@ -24,7 +24,11 @@ export async function runKinstall(args: string[], env: Record<string, string>, p
     stdin: 'ignore',
     env: { ...env, ...(point ? { KINSTALL_TEST_CRASH_AFTER: point } : {}) },
   });
-  return { killed: result.signal === 'SIGKILL', exitCode: result.exitCode ?? -1, output: `${String(result.stdout)}\n${String(result.stderr)}` };
+  return {
+    killed: result.signal === 'SIGKILL',
+    exitCode: result.exitCode ?? -1,
+    output: `${String(result.stdout)}\n${String(result.stderr)}`,
+  };
 }
 
 export const journalFile = (r: TestRoot) => r.at('/var/lib/kinstall/journal.json');
@@ -100,7 +104,13 @@ export function killAndRecover<State>(s: CrashScenario<State>, after: State) {
   };
 }
 
-async function killAndRecoverOn<State>(s: CrashScenario<State>, r: TestRoot, after: State, point: string, n: number): Promise<boolean> {
+async function killAndRecoverOn<State>(
+  s: CrashScenario<State>,
+  r: TestRoot,
+  after: State,
+  point: string,
+  n: number,
+): Promise<boolean> {
   const before = s.state(r);
   const crashed = await s.run(r, s.args(r), point);
   if (!crashed.killed) {

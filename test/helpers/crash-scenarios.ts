@@ -56,7 +56,21 @@ export const bls: BootLayout = {
 
 /** Installs VERSION with a prebuilt initramfs (initrd-TAG), as a finished run before the one under test. */
 async function installed(r: TestRoot, layout: BootLayout, version: string, tag: string): Promise<void> {
-  const result = await runKinstall(['add', '--force', '--root', r.root, '--layout', layout.name, '--initrd', r.at(`/var/fake/initrd-${tag}`), version, kernel.image], {});
+  const result = await runKinstall(
+    [
+      'add',
+      '--force',
+      '--root',
+      r.root,
+      '--layout',
+      layout.name,
+      '--initrd',
+      r.at(`/var/fake/initrd-${tag}`),
+      version,
+      kernel.image,
+    ],
+    {},
+  );
   expect(result.exitCode, result.output).toBe(0);
 }
 
@@ -73,7 +87,11 @@ export async function template(layout: BootLayout, kernels: Array<[string, strin
   return r;
 }
 
-export function scenario(layout: BootLayout, base: TestRoot, args: (r: TestRoot) => string[]): CrashScenario<Record<string, TreeSnapshot>> {
+export function scenario(
+  layout: BootLayout,
+  base: TestRoot,
+  args: (r: TestRoot) => string[],
+): CrashScenario<Record<string, TreeSnapshot>> {
   return { fresh: () => cloneRoot(base), args, run: (_r, a, point) => runKinstall(a, {}, point), state: layout.state };
 }
 
@@ -81,8 +99,17 @@ export const V2 = `${V}-second`;
 export const V3 = `${V}-third`;
 
 /** compat: a rebuild of the installed version V (other bytes, another initramfs) over it. */
-export const compatRebuildArgs = (r: TestRoot) =>
-  ['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-b'), V, r.at('/var/fake/vmlinuz-rebuilt')];
+export const compatRebuildArgs = (r: TestRoot) => [
+  'add',
+  '--root',
+  r.root,
+  '--layout',
+  'compat',
+  '--initrd',
+  r.at('/var/fake/initrd-b'),
+  V,
+  r.at('/var/fake/vmlinuz-rebuilt'),
+];
 
 /** The runs under test, per layout: what the root holds before, and the command. */
 export const runs = (layout: BootLayout) => [
@@ -98,13 +125,20 @@ export const runs = (layout: BootLayout) => [
   {
     verb: 'remove',
     what: 'one of two versions',
-    kernels: [[V, 'a'], [V2, 'b']] as Array<[string, string]>,
+    kernels: [
+      [V, 'a'],
+      [V2, 'b'],
+    ] as Array<[string, string]>,
     args: (r: TestRoot) => ['remove', '--root', r.root, '--layout', layout.name, V2],
   },
   {
     verb: 'prune',
     what: 'two of three versions in one transaction',
-    kernels: [[V, 'a'], [V2, 'b'], [V3, 'c']] as Array<[string, string]>,
+    kernels: [
+      [V, 'a'],
+      [V2, 'b'],
+      [V3, 'c'],
+    ] as Array<[string, string]>,
     args: (r: TestRoot) => ['prune', '--root', r.root, '--layout', layout.name, '--keep', '1'],
   },
 ];
@@ -141,7 +175,10 @@ export async function enumerateRun(layout: BootLayout, run: ReturnType<typeof ru
 }
 
 /** grub: the boot dir (grub.cfg, grub.cfg~ and the compat files) and the neutral location. */
-export const grubState = (r: TestRoot): { boot: TreeSnapshot; modules: TreeSnapshot } => ({ boot: snapshotTree(r.boot), modules: snapshotTree(r.at('/lib/modules')) });
+export const grubState = (r: TestRoot): { boot: TreeSnapshot; modules: TreeSnapshot } => ({
+  boot: snapshotTree(r.boot),
+  modules: snapshotTree(r.at('/lib/modules')),
+});
 
 /** kinstall in the mount namespace the real grub-mkconfig needs; a kill shows as status 137 there. */
 export async function runGrub(r: TestRoot, args: string[], point?: string): Promise<RunResult> {
@@ -149,8 +186,18 @@ export async function runGrub(r: TestRoot, args: string[], point?: string): Prom
   return { killed: result.exitCode === KILLED_STATUS, exitCode: result.exitCode, output: `${result.stdout}\n${result.stderr}` };
 }
 
-export const grubAddArgs = (r: TestRoot, version: string, tag: string) =>
-  ['add', '--force', '--root', r.root, '--layout', 'grub', '--initrd', r.at(`/var/fake/initrd-${tag}`), version, kernel.image];
+export const grubAddArgs = (r: TestRoot, version: string, tag: string) => [
+  'add',
+  '--force',
+  '--root',
+  r.root,
+  '--layout',
+  'grub',
+  '--initrd',
+  r.at(`/var/fake/initrd-${tag}`),
+  version,
+  kernel.image,
+];
 
 /** A root grub-mkconfig can run in, with a grub.cfg and the given versions installed. */
 export async function grubTemplate(versions: string[], roots: ScratchRoots): Promise<TestRoot> {
@@ -166,34 +213,72 @@ export async function grubTemplate(versions: string[], roots: ScratchRoots): Pro
   return r;
 }
 
-const windows = { label: 'Windows Boot Manager', loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '', active: true, disk: '/dev/vda', part: 1 };
+const windows = {
+  label: 'Windows Boot Manager',
+  loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi',
+  args: '',
+  active: true,
+  disk: '/dev/vda',
+  part: 1,
+};
 
 /** The fake firmware's boot entries and BootOrder (test/fakes/efibootmgr keeps them in a file). */
 export function firmware(r: TestRoot): { bootOrder: string[]; entries: Record<string, unknown> } {
-  const saved = JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as { bootOrder: string[]; entries: Record<string, unknown> };
+  const saved = JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as {
+    bootOrder: string[];
+    entries: Record<string, unknown>;
+  };
   return { bootOrder: saved.bootOrder, entries: saved.entries };
 }
 
 /** efistub: the boot dir with the ESP at /boot/efi, the neutral location and the firmware. */
-export const efiState = (r: TestRoot) => ({ boot: snapshotTree(r.boot), modules: snapshotTree(r.at('/lib/modules')), firmware: firmware(r) });
+export const efiState = (r: TestRoot) => ({
+  boot: snapshotTree(r.boot),
+  modules: snapshotTree(r.at('/lib/modules')),
+  firmware: firmware(r),
+});
 
 /** kinstall with the fake efibootmgr's state file; `fail` (EFIBOOTMGR_FAKE_FAIL) applies to all but recover. */
 export const runEfi = (fail?: string) => (r: TestRoot, args: string[], point?: string) =>
-  runKinstall(args, { EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'), ...(fail && args[0] !== 'recover' ? { EFIBOOTMGR_FAKE_FAIL: fail } : {}) }, point);
+  runKinstall(
+    args,
+    {
+      EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'),
+      ...(fail && args[0] !== 'recover' ? { EFIBOOTMGR_FAKE_FAIL: fail } : {}),
+    },
+    point,
+  );
 
-export const efiAddArgs = (r: TestRoot) => ['add', '--root', r.root, '--layout', 'efistub', '--initrd', r.at('/var/fake/initrd-a'), V, kernel.image];
+export const efiAddArgs = (r: TestRoot) => [
+  'add',
+  '--root',
+  r.root,
+  '--layout',
+  'efistub',
+  '--initrd',
+  r.at('/var/fake/initrd-a'),
+  V,
+  kernel.image,
+];
 
 /**
  * A root with an ESP, a Windows entry in the firmware and, when `installed`, the kernel installed;
  * `options` adds to the efistub section of the config file.
  */
-export async function efiTemplate(installed: boolean, roots: ScratchRoots, options: Record<string, unknown> = {}): Promise<TestRoot> {
+export async function efiTemplate(
+  installed: boolean,
+  roots: ScratchRoots,
+  options: Record<string, unknown> = {},
+): Promise<TestRoot> {
   const efistub = { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1, ...options };
   const r = roots({ config: { efistub } });
   for (const dir of ['/boot/efi/EFI', '/etc/kernel', '/var/fake']) mkdirSync(r.at(dir), { recursive: true });
   writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
   writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
-  writeFileSync(r.at('/var/fake/efi.json'), JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': windows } }));
+  writeFileSync(
+    r.at('/var/fake/efi.json'),
+    JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': windows } }),
+  );
   writeFileSync(r.at('/var/fake/initrd-a'), smallCpio('initramfs a'));
   if (installed) {
     const result = await runEfi()(r, efiAddArgs(r));

@@ -51,10 +51,15 @@ export function buildEspImage(options: EspImageOptions): string {
     const size = Math.max(64 * MIB, Math.ceil((treeBytes(staging) * 1.25) / MIB) * MIB + 16 * MIB);
     rmSync(options.out, { force: true });
     const volumeId = options.volumeId === undefined ? [] : ['-i', options.volumeId];
-    execFileSync('mkfs.vfat', ['-F', '32', '-n', 'KINSTALLESP', ...volumeId, '-C', options.out, String(size / 1024)], { stdio: 'pipe' });
+    execFileSync('mkfs.vfat', ['-F', '32', '-n', 'KINSTALLESP', ...volumeId, '-C', options.out, String(size / 1024)], {
+      stdio: 'pipe',
+    });
     const entries = readdirSync(staging).map((name) => path.join(staging, name));
     if (entries.length > 0) {
-      execFileSync('mcopy', ['-s', '-Q', '-i', options.out, ...entries, '::/'], { stdio: 'pipe', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+      execFileSync('mcopy', ['-s', '-Q', '-i', options.out, ...entries, '::/'], {
+        stdio: 'pipe',
+        env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+      });
     }
     return options.out;
   } finally {
@@ -64,7 +69,10 @@ export function buildEspImage(options: EspImageOptions): string {
 
 /** The image's file list ('/'-separated, files only), as mtools reads it back. */
 export function listEspImage(image: string): string[] {
-  const out = execFileSync('mdir', ['-/', '-b', '-i', image, '::/'], { encoding: 'utf8', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  const out = execFileSync('mdir', ['-/', '-b', '-i', image, '::/'], {
+    encoding: 'utf8',
+    env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+  });
   return out
     .split('\n')
     .map((line) => line.trim().replace(/^::/, ''))

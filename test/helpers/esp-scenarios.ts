@@ -25,16 +25,33 @@ export const efistubConfig = (options: Record<string, unknown> = {}) => ({
 
 /** The fake firmware's state (/var/fake/efi.json) holding Windows only, in the fake's own format. */
 export function writeFirmware(r: TestRoot): void {
-  const windows = { label: 'Windows Boot Manager', active: true, disk: '/dev/vda', part: 1, loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '' };
+  const windows = {
+    label: 'Windows Boot Manager',
+    active: true,
+    disk: '/dev/vda',
+    part: 1,
+    loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi',
+    args: '',
+  };
   mkdirSync(r.at('/var/fake'), { recursive: true });
-  writeFileSync(r.at('/var/fake/efi.json'), `${JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': windows } }, null, 2)}\n`);
+  writeFileSync(
+    r.at('/var/fake/efi.json'),
+    `${JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': windows } }, null, 2)}\n`,
+  );
 }
 
 /** The environment for the efibootmgr fake; `failOn` is the option whose run fails. */
-export const efiEnv = (r: TestRoot, failOn?: string) => ({ EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'), ...(failOn ? { EFIBOOTMGR_FAKE_FAIL: failOn } : {}) });
+export const efiEnv = (r: TestRoot, failOn?: string) => ({
+  EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'),
+  ...(failOn ? { EFIBOOTMGR_FAKE_FAIL: failOn } : {}),
+});
 
 /** Every argv the efibootmgr fake was run with. */
-export const efiCalls = (r: TestRoot) => readFileSync(r.at('/var/fake/efi.json.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+export const efiCalls = (r: TestRoot) =>
+  readFileSync(r.at('/var/fake/efi.json.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as string[]);
 
 /** Exactly one `kinstall: CODE: …` line on stderr, matching the pattern; the exit code. */
 export function expectError(result: CliResult, exitCode: number, pattern: RegExp): void {

@@ -31,10 +31,12 @@ const imageDirs = new Set<string>();
 /** Where /proc/self/mounts has a fusefat mount at the directory. */
 function isMounted(dir: string): boolean {
   const escaped = dir.replace(/ /g, '\\040');
-  return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((line) => {
-    const fields = line.split(' ');
-    return fields[1] === escaped && fields[2] === 'fuse.fusefat';
-  });
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const fields = line.split(' ');
+      return fields[1] === escaped && fields[2] === 'fuse.fusefat';
+    });
 }
 
 /** Throws unless a hard link in the directory fails as on FAT (EPERM): the test is on FAT, not ext4 or tmpfs. */
@@ -58,7 +60,11 @@ export function assertNoHardLinks(dir: string): void {
 async function unmountDir(dir: string): Promise<void> {
   const child = mounted.get(dir);
   if (!child) return;
-  for (const argv of [['fusermount', '-u', dir], ['fusermount', '-uz', dir], ['umount', '-l', dir]]) {
+  for (const argv of [
+    ['fusermount', '-u', dir],
+    ['fusermount', '-uz', dir],
+    ['umount', '-l', dir],
+  ]) {
     if (!isMounted(dir)) break;
     try {
       execFileSync(argv[0] ?? '', argv.slice(1), { stdio: 'pipe' });
@@ -68,7 +74,8 @@ async function unmountDir(dir: string): Promise<void> {
   }
   if (child.exitCode === null && child.signalCode === null) {
     const gone = new Promise((resolve) => child.once('exit', resolve));
-    if ((await Promise.race([gone, sleep(MOUNT_TIMEOUT_MS, 'timeout')])) === 'timeout' && child.pid) process.kill(child.pid, 'SIGKILL');
+    if ((await Promise.race([gone, sleep(MOUNT_TIMEOUT_MS, 'timeout')])) === 'timeout' && child.pid)
+      process.kill(child.pid, 'SIGKILL');
   }
   mounted.delete(dir);
   if (isMounted(dir)) throw new Error(`${dir} is still mounted after fusermount and umount -l`);
@@ -124,7 +131,9 @@ export async function mountFatEsp(r: TestRoot, espPath: string, dirs: string[] =
   while (!isMounted(dir)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await unmountDir(dir);
-      throw new Error(`fusefat did not mount ${image} at ${dir} (exit ${String(child.exitCode)}): ${readFileSync(log, 'utf8').trim()}`);
+      throw new Error(
+        `fusefat did not mount ${image} at ${dir} (exit ${String(child.exitCode)}): ${readFileSync(log, 'utf8').trim()}`,
+      );
     }
     await sleep(50);
   }

@@ -17,7 +17,11 @@ export function prepareGrubRoot(r: TestRoot, defaults: string): TestRoot {
     mkdirSync(r.at(dir), { recursive: true });
   }
   // The host is merged-/usr; /lib stays a real directory because makeRoot put modules there.
-  for (const [link, target] of [['/bin', 'usr/bin'], ['/sbin', 'usr/sbin'], ['/lib64', 'usr/lib64']] as const) {
+  for (const [link, target] of [
+    ['/bin', 'usr/bin'],
+    ['/sbin', 'usr/sbin'],
+    ['/lib64', 'usr/lib64'],
+  ] as const) {
     execFileSync('ln', ['-s', target, r.at(link)]);
   }
   cpSync('/etc/grub.d', r.at('/etc/grub.d'), { recursive: true });
@@ -59,12 +63,19 @@ export async function kinstallInNamespace(r: TestRoot, args: string[], env: Reco
     'exit $status',
   ].join('\n');
   mkdirSync(`${r.root}/.boot-stash`);
-  const result = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { reject: false, stdin: 'ignore', env });
+  const result = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
+    reject: false,
+    stdin: 'ignore',
+    env,
+  });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
 /** Mounts of the host that still name the root: none may outlive the namespace. */
-export const leakedMounts = (r: TestRoot) => readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(r.root));
+export const leakedMounts = (r: TestRoot) =>
+  readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(r.root));
 
 /** The kernel versions a grub.cfg boots (its `linux /vmlinuz-KVER` lines), sorted, each once. */
 export function grubCfgVersions(cfg: string): string[] {

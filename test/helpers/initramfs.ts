@@ -20,7 +20,10 @@ function newcEntry(name: string, content: Buffer, mode: number): Buffer {
 
 /** A newc archive of these files, then the trailer. */
 function newcArchive(files: Array<[string, Buffer, number]>): Buffer {
-  return Buffer.concat([...files.map(([name, content, mode]) => newcEntry(name, content, mode)), newcEntry('TRAILER!!!', Buffer.alloc(0), 0)]);
+  return Buffer.concat([
+    ...files.map(([name, content, mode]) => newcEntry(name, content, mode)),
+    newcEntry('TRAILER!!!', Buffer.alloc(0), 0),
+  ]);
 }
 
 /** A prebuilt initramfs for tests that only move one around: one file whose content is `label`. */

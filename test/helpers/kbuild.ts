@@ -51,7 +51,9 @@ export function treeState(dir: string): { entries: number; newest: number } {
 
 /** kbuild's own modules_install of the O= tree, into DIR/lib/modules/KVER (it also runs depmod). */
 export function modulesInstall(kbuild: TestKbuild, dir: string): void {
-  execFileSync('make', ['-s', '-C', kbuild.out, `INSTALL_MOD_PATH=${dir}`, 'modules_install'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('make', ['-s', '-C', kbuild.out, `INSTALL_MOD_PATH=${dir}`, 'modules_install'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 /** A root's kinstall config for this kernel: dracut generic and quick (its base module only). */

@@ -3,7 +3,21 @@
 // (never a path another installed package lists, never a file changed since the merge, directories
 // only when empty), and drop its database entry after pkg_postrm.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { assertScratch } from './root.js';
 
@@ -74,7 +88,12 @@ export function unmergeFiles(root: string, pkg: InstalledPackage): void {
       dirs.push(line.slice(4));
       continue;
     }
-    const m = kind === 'obj' ? /^obj (.*) [0-9a-f]{32} ([0-9]+)$/.exec(line) : kind === 'sym' ? /^sym (.*) -> .* ([0-9]+)$/.exec(line) : null;
+    const m =
+      kind === 'obj'
+        ? /^obj (.*) [0-9a-f]{32} ([0-9]+)$/.exec(line)
+        : kind === 'sym'
+          ? /^sym (.*) -> .* ([0-9]+)$/.exec(line)
+          : null;
     if (!m?.[1] || others.has(m[1])) continue;
     const file = path.join(root, m[1]);
     if (!existsSync(file) && !isLink(file)) continue;

@@ -18,7 +18,12 @@ describe('kinstall add, compat layout, real dracut', () => {
     const result = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
     expect(result.stderr).toContain(`installed ${V}`);
     expect(result.exitCode).toBe(0);
-    expect(Object.keys(snapshotTree(root.boot)).sort()).toEqual([`System.map-${V}`, `config-${V}`, `initramfs-${V}.img`, `vmlinuz-${V}`]);
+    expect(Object.keys(snapshotTree(root.boot)).sort()).toEqual([
+      `System.map-${V}`,
+      `config-${V}`,
+      `initramfs-${V}.img`,
+      `vmlinuz-${V}`,
+    ]);
     expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
     expect(lstatSync(root.at(`/boot/vmlinuz-${V}`)).mode & 0o777).toBe(0o644);
     expect(existsSync(root.at(`/lib/modules/${V}/modules.dep`))).toBe(true);
@@ -28,7 +33,17 @@ describe('kinstall add, compat layout, real dracut', () => {
     const history = readFileSync(root.at('/var/log/installkernel.log'), 'utf8').split('\n').filter(Boolean);
     expect(history).toHaveLength(1);
     const columns = history[0]?.split('\t') ?? [];
-    expect(columns.slice(1, 10)).toEqual(['kinstall', V, 'notset', 'compat', 'dracut', 'notset', '/boot', `vmlinuz-${V}`, `initramfs-${V}.img`]);
+    expect(columns.slice(1, 10)).toEqual([
+      'kinstall',
+      V,
+      'notset',
+      'compat',
+      'dracut',
+      'notset',
+      '/boot',
+      `vmlinuz-${V}`,
+      `initramfs-${V}.img`,
+    ]);
     expect(columns[10]).toMatch(/50-dkms/);
     expect(columns).toHaveLength(12);
   });
@@ -68,10 +83,17 @@ describe('installkernel as make install calls it', () => {
     execFileSync('cp', [kernel.systemMap, `${build}/System.map`]);
     execFileSync('cp', [kernel.config, `${build}/.config`]);
     const buildBefore = snapshotTree(build);
-    const result = await installkernel([V, 'arch/x86/boot/bzImage', 'System.map', '/boot', '--root', root.root, '--initramfs', 'none'], { cwd: build });
+    const result = await installkernel(
+      [V, 'arch/x86/boot/bzImage', 'System.map', '/boot', '--root', root.root, '--initramfs', 'none'],
+      { cwd: build },
+    );
     expect(result.stderr).toContain(`installed ${V}`);
     expect(result.exitCode).toBe(0);
-    for (const [name, source] of [['vmlinuz', kernel.image], ['System.map', kernel.systemMap], ['config', kernel.config]] as const) {
+    for (const [name, source] of [
+      ['vmlinuz', kernel.image],
+      ['System.map', kernel.systemMap],
+      ['config', kernel.config],
+    ] as const) {
       expect(readFileSync(root.at(`/lib/modules/${V}/${name}`)).equals(readFileSync(source))).toBe(true);
     }
     expect(readFileSync(root.at(`/boot/config-${V}`)).equals(readFileSync(kernel.config))).toBe(true);

@@ -62,7 +62,9 @@ async function expectRefused(r: TestRoot, args: string[], needs: string[], env: 
   const before = snapshotTree(r.root);
   const result = await add(r, args, env);
   expect(result.exitCode, result.stderr).toBe(4);
-  expect(result.stderr).toContain(`kinstall: EUNBOOTABLE: the config of ${V} cannot boot this target: ${needs.length} kernel option(s) missing`);
+  expect(result.stderr).toContain(
+    `kinstall: EUNBOOTABLE: the config of ${V} cannot boot this target: ${needs.length} kernel option(s) missing`,
+  );
   for (const need of needs) expect(result.stderr).toContain(`  needs ${need}`);
   expect(result.stderr.match(/^ {2}needs /gm)).toHaveLength(needs.length);
   expect(snapshotTree(r.root)).toEqual(before);
@@ -88,10 +90,19 @@ function initramfs(r: TestRoot, name: string, tool?: string[]): string {
 }
 
 describe('bootability check: the root filesystem', () => {
-  for (const [type, option] of [['ext4', 'EXT4_FS'], ['xfs', 'XFS_FS'], ['btrfs', 'BTRFS_FS'], ['f2fs', 'F2FS_FS']]) {
+  for (const [type, option] of [
+    ['ext4', 'EXT4_FS'],
+    ['xfs', 'XFS_FS'],
+    ['btrfs', 'BTRFS_FS'],
+    ['f2fs', 'F2FS_FS'],
+  ]) {
     it(`refuses a ${type} root without CONFIG_${option} and no initramfs; passes with =y`, async () => {
       root = setup({ fstab: ['LABEL=root', type ?? ''] });
-      await expectRefused(root, ['--initramfs', 'none'], [`CONFIG_${option}=y for the root filesystem (${type}): without an initramfs it must be built in`]);
+      await expectRefused(
+        root,
+        ['--initramfs', 'none'],
+        [`CONFIG_${option}=y for the root filesystem (${type}): without an initramfs it must be built in`],
+      );
       root = setup({ fstab: ['LABEL=root', type ?? ''], config: { [option ?? '']: 'y' } });
       await expectPassed(root, ['--initramfs', 'none']);
     });
@@ -99,15 +110,23 @@ describe('bootability check: the root filesystem', () => {
 
   it('refuses =m without an initramfs, accepts =m with dracut (it carries the module)', async () => {
     root = setup({ config: { EXT4_FS: 'm' }, modules: true });
-    await expectRefused(root, ['--initramfs', 'none'], ['CONFIG_EXT4_FS=y for the root filesystem (ext4): without an initramfs it must be built in']);
+    await expectRefused(
+      root,
+      ['--initramfs', 'none'],
+      ['CONFIG_EXT4_FS=y for the root filesystem (ext4): without an initramfs it must be built in'],
+    );
     await expectPassed(root, ['--initramfs', 'dracut']);
   });
 
   it('takes ext3 through the ext4 driver and ext2 through EXT4_USE_FOR_EXT2', async () => {
     root = setup({ fstab: ['LABEL=root', 'ext2'], config: { EXT4_FS: 'y' } });
-    await expectRefused(root, ['--initramfs', 'none'], [
-      'CONFIG_EXT2_FS=y or CONFIG_EXT4_FS=y and CONFIG_EXT4_USE_FOR_EXT2=y for the root filesystem (ext2): without an initramfs it must be built in',
-    ]);
+    await expectRefused(
+      root,
+      ['--initramfs', 'none'],
+      [
+        'CONFIG_EXT2_FS=y or CONFIG_EXT4_FS=y and CONFIG_EXT4_USE_FOR_EXT2=y for the root filesystem (ext2): without an initramfs it must be built in',
+      ],
+    );
     root = setup({ fstab: ['LABEL=root', 'ext2'], config: { EXT4_FS: 'y', EXT4_USE_FOR_EXT2: 'y' } });
     await expectPassed(root, ['--initramfs', 'none']);
   });
@@ -115,28 +134,46 @@ describe('bootability check: the root filesystem', () => {
   it('warns for =m with a prebuilt initramfs: whether it carries the module cannot be known', async () => {
     root = setup({ config: { EXT4_FS: 'm' } });
     const result = await expectPassed(root, ['--initrd', initramfs(root, 'initrd.img', ['gzip', '-9'])]);
-    expect(result.stderr).toContain('bootability check: the root filesystem (ext4) is a module (=m): cannot know whether the prebuilt initramfs carries it');
+    expect(result.stderr).toContain(
+      'bootability check: the root filesystem (ext4) is a module (=m): cannot know whether the prebuilt initramfs carries it',
+    );
   });
 });
 
 describe('bootability check: the root device', () => {
   it('names the driver an fstab device needs (/dev/vda → VIRTIO_BLK, /dev/nvme → BLK_DEV_NVME)', async () => {
     root = setup({ fstab: ['/dev/vda2', 'ext4'], config: { EXT4_FS: 'y' } });
-    await expectRefused(root, ['--initramfs', 'none'], ['CONFIG_VIRTIO_BLK=y for the root device /dev/vda2: without an initramfs it must be built in']);
+    await expectRefused(
+      root,
+      ['--initramfs', 'none'],
+      ['CONFIG_VIRTIO_BLK=y for the root device /dev/vda2: without an initramfs it must be built in'],
+    );
     root = setup({ fstab: ['/dev/vda2', 'ext4'], config: { EXT4_FS: 'y', VIRTIO_BLK: 'y' } });
     await expectPassed(root, ['--initramfs', 'none']);
     root = setup({ fstab: ['/dev/nvme0n1p2', 'ext4'], config: { EXT4_FS: 'y' } });
-    await expectRefused(root, ['--initramfs', 'none'], ['CONFIG_BLK_DEV_NVME=y for the root device /dev/nvme0n1p2: without an initramfs it must be built in']);
+    await expectRefused(
+      root,
+      ['--initramfs', 'none'],
+      ['CONFIG_BLK_DEV_NVME=y for the root device /dev/nvme0n1p2: without an initramfs it must be built in'],
+    );
   });
 
   it('an encrypted root (crypttab) needs device mapper and dm-crypt; UUID= says nothing', async () => {
     root = setup({ fstab: ['/dev/mapper/root', 'ext4'], config: { EXT4_FS: 'y' }, modules: true });
     writeFileSync(root.at('/etc/crypttab'), 'root UUID=1234 none luks\n');
-    await expectRefused(root, ['--initramfs', 'dracut'], [
-      'CONFIG_BLK_DEV_DM=y (or =m, loaded by the dracut initramfs) for the encrypted root device /dev/mapper/root',
-      'CONFIG_DM_CRYPT=y (or =m, loaded by the dracut initramfs) for the encrypted root device /dev/mapper/root',
-    ]);
-    root = setup({ fstab: ['/dev/mapper/root', 'ext4'], config: { EXT4_FS: 'y', BLK_DEV_DM: 'm', DM_CRYPT: 'm' }, modules: true });
+    await expectRefused(
+      root,
+      ['--initramfs', 'dracut'],
+      [
+        'CONFIG_BLK_DEV_DM=y (or =m, loaded by the dracut initramfs) for the encrypted root device /dev/mapper/root',
+        'CONFIG_DM_CRYPT=y (or =m, loaded by the dracut initramfs) for the encrypted root device /dev/mapper/root',
+      ],
+    );
+    root = setup({
+      fstab: ['/dev/mapper/root', 'ext4'],
+      config: { EXT4_FS: 'y', BLK_DEV_DM: 'm', DM_CRYPT: 'm' },
+      modules: true,
+    });
     writeFileSync(root.at('/etc/crypttab'), 'root UUID=1234 none luks\n');
     await expectPassed(root, ['--initramfs', 'dracut']);
   });
@@ -166,14 +203,22 @@ describe('bootability check: the initramfs', () => {
     root = setup({ config: { EXT4_FS: 'y', RD_GZIP: 'n', RD_LZ4: 'n' }, modules: true });
     await expectPassed(root, ['--initramfs', 'dracut']);
     writeFileSync(root.at('/etc/dracut-empty.conf.d/10-gzip.conf'), 'compress="gzip"\n');
-    await expectRefused(root, ['--initramfs', 'dracut'], ['CONFIG_RD_GZIP=y for unpacking the dracut initramfs (gzip) (found n)']);
+    await expectRefused(
+      root,
+      ['--initramfs', 'dracut'],
+      ['CONFIG_RD_GZIP=y for unpacking the dracut initramfs (gzip) (found n)'],
+    );
   });
 
   it("reads a prebuilt image's magic, each part of an early cpio + compressed one", async () => {
     root = setup({ config: { EXT4_FS: 'y', RD_ZSTD: 'n' } });
     const early = initramfs(root, 'early.cpio');
     const main = initramfs(root, 'main.zst', ['zstd', '-q', '-c']);
-    await expectRefused(root, ['--initrd', early, '--initrd', main], ['CONFIG_RD_ZSTD=y for unpacking the prebuilt initramfs (zstd) (found n)']);
+    await expectRefused(
+      root,
+      ['--initrd', early, '--initrd', main],
+      ['CONFIG_RD_ZSTD=y for unpacking the prebuilt initramfs (zstd) (found n)'],
+    );
     await expectPassed(root, ['--initrd', early, '--initrd', initramfs(root, 'main.gz', ['gzip', '-c'])]);
     await expectPassed(root, ['--initrd', early]);
   });
@@ -196,7 +241,9 @@ describe('bootability check: the initramfs', () => {
       const before = snapshotTree(root.root);
       const result = await add(root, ['--initrd', file]);
       expect(result.exitCode, result.stderr).toBe(4);
-      expect(result.stderr).toContain(`kinstall: EPREFLIGHT: 1 preflight check(s) failed: initramfs ${file} is truncated or corrupt: ${why}`);
+      expect(result.stderr).toContain(
+        `kinstall: EPREFLIGHT: 1 preflight check(s) failed: initramfs ${file} is truncated or corrupt: ${why}`,
+      );
       expect(snapshotTree(root.root)).toEqual(before);
     }
   });
@@ -204,21 +251,32 @@ describe('bootability check: the initramfs', () => {
   it("needs the options systemd's README lists when dracut's initramfs runs systemd", async () => {
     root = setup({ config: { EXT4_FS: 'y', CGROUPS: 'n', FHANDLE: 'n' }, modules: true });
     // Without -m base, dracut takes its default modules: systemd among them.
-    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: ['--conf', '/dev/null', '--confdir', root.at('/etc/dracut-empty.conf.d')] } }));
-    await expectRefused(root, ['--initramfs', 'dracut'], [
-      'CONFIG_CGROUPS=y for systemd in the dracut initramfs (found n)',
-      'CONFIG_FHANDLE=y for systemd in the dracut initramfs (found n)',
-    ]);
+    writeFileSync(
+      root.at('/etc/kinstall/config.json'),
+      JSON.stringify({ dracut: { args: ['--conf', '/dev/null', '--confdir', root.at('/etc/dracut-empty.conf.d')] } }),
+    );
+    await expectRefused(
+      root,
+      ['--initramfs', 'dracut'],
+      [
+        'CONFIG_CGROUPS=y for systemd in the dracut initramfs (found n)',
+        'CONFIG_FHANDLE=y for systemd in the dracut initramfs (found n)',
+      ],
+    );
     dracutWith(root, ['--omit', 'systemd']);
     await expectPassed(root, ['--initramfs', 'dracut']);
   });
 
   it('dracut needs DEVTMPFS; a kernel with modules needs MODULES', async () => {
     root = setup({ config: { EXT4_FS: 'y', DEVTMPFS: 'n', MODULES: 'n' }, modules: true });
-    await expectRefused(root, ['--initramfs', 'dracut'], [
-      'CONFIG_DEVTMPFS=y for the dracut initramfs (found n)',
-      `CONFIG_MODULES=y for the modules in ${root.at(`/lib/modules/${V}`)} (found n)`,
-    ]);
+    await expectRefused(
+      root,
+      ['--initramfs', 'dracut'],
+      [
+        'CONFIG_DEVTMPFS=y for the dracut initramfs (found n)',
+        `CONFIG_MODULES=y for the modules in ${root.at(`/lib/modules/${V}`)} (found n)`,
+      ],
+    );
     root = setup({ config: { EXT4_FS: 'y', DEVTMPFS: 'n', MODULES: 'n' } });
     await expectPassed(root, ['--initramfs', 'none']);
   });
@@ -226,7 +284,10 @@ describe('bootability check: the initramfs', () => {
 
 describe('bootability check: the layout, --force, --dry-run', () => {
   function efiSetup(config: Record<string, 'y' | 'm' | 'n'>): TestRoot {
-    const r = setup({ config: { EXT4_FS: 'y', ...config }, settings: { efistub: { efibootmgr: FAKE_EFIBOOTMGR, efivars: true, disk: '/dev/vda', part: 1 } } });
+    const r = setup({
+      config: { EXT4_FS: 'y', ...config },
+      settings: { efistub: { efibootmgr: FAKE_EFIBOOTMGR, efivars: true, disk: '/dev/vda', part: 1 } },
+    });
     mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
     mkdirSync(r.at('/etc/kernel'), { recursive: true });
     mkdirSync(r.at('/var/fake'), { recursive: true });
@@ -259,10 +320,18 @@ describe('bootability check: the layout, --force, --dry-run', () => {
     root = setup({ fstab: ['/dev/vda2', 'xfs'] });
     const forced = await add(root, ['--initramfs', 'none', '--force']);
     expect(forced.exitCode, forced.stderr).toBe(0);
-    expect(forced.stderr).toContain('bootability check: the kernel may not boot: needs CONFIG_XFS_FS=y for the root filesystem (xfs)');
-    expect(forced.stderr).toContain('bootability check: the kernel may not boot: needs CONFIG_VIRTIO_BLK=y for the root device /dev/vda2');
-    expect(forced.stderr).toContain(`bootability check failed for ${V} (${root.at(`${SRC}/.config`)}); installing anyway (--force)`);
-    expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(path.join(KBUILD, 'arch/x86/boot/bzImage')))).toBe(true);
+    expect(forced.stderr).toContain(
+      'bootability check: the kernel may not boot: needs CONFIG_XFS_FS=y for the root filesystem (xfs)',
+    );
+    expect(forced.stderr).toContain(
+      'bootability check: the kernel may not boot: needs CONFIG_VIRTIO_BLK=y for the root device /dev/vda2',
+    );
+    expect(forced.stderr).toContain(
+      `bootability check failed for ${V} (${root.at(`${SRC}/.config`)}); installing anyway (--force)`,
+    );
+    expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(path.join(KBUILD, 'arch/x86/boot/bzImage')))).toBe(
+      true,
+    );
     root = setup({ fstab: ['LABEL=root', 'xfs'], settings: { bootabilityCheck: 'warn' } });
     const warned = await add(root, ['--initramfs', 'none', '--dry-run']);
     expect(warned.exitCode, warned.stderr).toBe(0);
@@ -272,12 +341,18 @@ describe('bootability check: the layout, --force, --dry-run', () => {
   it('--dry-run lists the check and what it covered; a refusal under --dry-run is the same exit 4', async () => {
     root = setup({ fstab: ['/dev/vda2', 'ext4'], config: { EXT4_FS: 'y', VIRTIO_BLK: 'y' } });
     const listed = await expectPassed(root, ['--initramfs', 'none']);
-    expect(listed.stderr).toContain(`bootability check passed (${root.at(`${SRC}/.config`)}): the root filesystem (ext4), the root device /dev/vda2, no initramfs, the compat layout`);
+    expect(listed.stderr).toContain(
+      `bootability check passed (${root.at(`${SRC}/.config`)}): the root filesystem (ext4), the root device /dev/vda2, no initramfs, the compat layout`,
+    );
     root = setup({ fstab: ['/dev/vda2', 'ext4'] });
-    await expectRefused(root, ['--dry-run', '--initramfs', 'none'], [
-      'CONFIG_EXT4_FS=y for the root filesystem (ext4): without an initramfs it must be built in',
-      'CONFIG_VIRTIO_BLK=y for the root device /dev/vda2: without an initramfs it must be built in',
-    ]);
+    await expectRefused(
+      root,
+      ['--dry-run', '--initramfs', 'none'],
+      [
+        'CONFIG_EXT4_FS=y for the root filesystem (ext4): without an initramfs it must be built in',
+        'CONFIG_VIRTIO_BLK=y for the root device /dev/vda2: without an initramfs it must be built in',
+      ],
+    );
   });
 
   it('a bare image without a config: one warning, installed', async () => {
@@ -296,7 +371,18 @@ describe('bootability check: the layout, --force, --dry-run', () => {
     copyFileSync(path.join(KBUILD, 'arch/x86/boot/bzImage'), path.join(tree, 'arch/x86/boot/bzImage'));
     copyFileSync(path.join(KBUILD, 'System.map'), path.join(tree, 'System.map'));
     copyFileSync(path.join(KBUILD, 'include/config/auto.conf'), path.join(tree, 'include/config/auto.conf'));
-    const result = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', '--dry-run', V, path.join(tree, 'arch/x86/boot/bzImage')]);
+    const result = await kinstall([
+      'add',
+      '--root',
+      root.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+      '--dry-run',
+      V,
+      path.join(tree, 'arch/x86/boot/bzImage'),
+    ]);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toContain(`config: ${path.join(tree, 'include/config/auto.conf')}`);
     expect(result.stderr).toContain('  needs CONFIG_EXT4_FS=y for the root filesystem (ext4)');

@@ -1,7 +1,17 @@
 // The CLIs as users and build systems call them: kinstall inspect, installkernel's positional
 // forms (-a/--all, no arguments, a 5th argument), kinstall stage from a make O= tree.
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { installkernel, kinstall } from '../helpers/cli.js';
@@ -26,7 +36,10 @@ function stageInto(r: TestRoot, version: string, image: Buffer | string = readFi
   put(r, `/lib/modules/${version}/vmlinuz`, image);
 }
 
-const vmlinuzIn = (r: TestRoot) => readdirSync(r.boot).filter((n) => n.startsWith('vmlinuz-')).sort();
+const vmlinuzIn = (r: TestRoot) =>
+  readdirSync(r.boot)
+    .filter((n) => n.startsWith('vmlinuz-'))
+    .sort();
 
 describe('kinstall inspect', () => {
   it('reads version, arch, EFI stub and size from the real bzImage', async () => {
@@ -70,14 +83,22 @@ describe('kinstall inspect', () => {
     image.write('Linux version 6.6.7-arm64 (builder@host) #1 SMP\0', 0x1000, 'latin1');
     const result = await kinstall(['inspect', '--json', put(root, '/Image', image)]);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ format: 'arm64-image', arch: 'arm64', version: '6.6.7-arm64', efiStub: false });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      format: 'arm64-image',
+      arch: 'arm64',
+      version: '6.6.7-arm64',
+      efiStub: false,
+    });
   });
 
   const notKernels: Array<[string, () => Buffer]> = [
     ['random bytes', () => randomBytes(65536)],
     ['an empty file', () => Buffer.alloc(0)],
     ['a truncated bzImage header', () => readFileSync(kernel.image).subarray(0, 0x210)],
-    ['a bzImage whose version pointer leads nowhere', () => Buffer.concat([readFileSync(kernel.image).subarray(0, 0x210).fill(0, 0x20e, 0x210)])],
+    [
+      'a bzImage whose version pointer leads nowhere',
+      () => Buffer.concat([readFileSync(kernel.image).subarray(0, 0x210).fill(0, 0x20e, 0x210)]),
+    ],
   ];
   for (const [name, content] of notKernels) {
     it(`refuses ${name}: exit 3, ENOTKERNEL, one line`, async () => {
@@ -86,7 +107,9 @@ describe('kinstall inspect', () => {
       const result = await kinstall(['inspect', file]);
       expect(result.exitCode).toBe(3);
       expect(result.stdout).toBe('');
-      expect(result.stderr.split('\n').filter((l) => l.startsWith('kinstall: '))).toEqual([expect.stringMatching(/^kinstall: ENOTKERNEL: /)]);
+      expect(result.stderr.split('\n').filter((l) => l.startsWith('kinstall: '))).toEqual([
+        expect.stringMatching(/^kinstall: ENOTKERNEL: /),
+      ]);
     });
   }
 });
@@ -99,7 +122,20 @@ describe('installkernel positionals', () => {
     expect(vmlinuzIn(root)).toEqual([`vmlinuz-${V}`]);
     expect(existsSync(root.at(`/boot/System.map-${V}`))).toBe(true);
     root = newRoot();
-    const five = await installkernel([V, kernel.image, kernel.systemMap, '/boot', 'zImage.chrp', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', '--verbose']);
+    const five = await installkernel([
+      V,
+      kernel.image,
+      kernel.systemMap,
+      '/boot',
+      'zImage.chrp',
+      '--root',
+      root.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+      '--verbose',
+    ]);
     expect(five.exitCode, five.stderr).toBe(0);
     expect(readFileSync(root.at(`/boot/System.map-${V}`)).equals(readFileSync(kernel.systemMap))).toBe(true);
   });
@@ -107,7 +143,19 @@ describe('installkernel positionals', () => {
   it('--dry-run after the positionals prints the plan and changes nothing; 6 positionals is a usage error', async () => {
     root = newRoot();
     const before = snapshotTree(root.root);
-    const dry = await installkernel([V, kernel.image, kernel.systemMap, '/boot', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none']);
+    const dry = await installkernel([
+      V,
+      kernel.image,
+      kernel.systemMap,
+      '/boot',
+      '--dry-run',
+      '--root',
+      root.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+    ]);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`vmlinuz-${V}`);
     expect(snapshotTree(root.root)).toEqual(before);
@@ -159,7 +207,11 @@ describe('kinstall stage', () => {
     const result = await kinstall(['stage', '--build-dir', build, '--root', root.root]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain(`staged ${V}`);
-    for (const [name, source] of [['vmlinuz', kernel.image], ['System.map', kernel.systemMap], ['config', kernel.config]] as const) {
+    for (const [name, source] of [
+      ['vmlinuz', kernel.image],
+      ['System.map', kernel.systemMap],
+      ['config', kernel.config],
+    ] as const) {
       const staged = root.at(`/lib/modules/${V}/${name}`);
       expect(lstatSync(staged).isFile()).toBe(true);
       expect(readFileSync(staged).equals(readFileSync(source))).toBe(true);
@@ -189,7 +241,19 @@ describe('kinstall stage', () => {
       expect(snapshotTree(root.at('/lib/modules'))).toEqual(before);
 
       // What the dist-kernel's pkg_postinst runs.
-      const installed = await installkernel([V, root.at(links.vmlinuz), root.at(links['System.map']), '/boot', '--verbose', '--root', root.root, '--layout', 'compat', '--initramfs', 'none']);
+      const installed = await installkernel([
+        V,
+        root.at(links.vmlinuz),
+        root.at(links['System.map']),
+        '/boot',
+        '--verbose',
+        '--root',
+        root.root,
+        '--layout',
+        'compat',
+        '--initramfs',
+        'none',
+      ]);
       expect(installed.exitCode, installed.stderr).toBe(0);
       for (const [name, target] of Object.entries(links)) {
         const link = root.at(`/lib/modules/${V}/${name}`);
@@ -201,11 +265,13 @@ describe('kinstall stage', () => {
 
       // Later, from the neutral location alone: the links are read through the root, and the
       // initramfs the package ships beside its bzImage (USE=initramfs) is the one installed.
-      writeFileSync(root.at(`${src}/arch/x86/boot/initrd`), initramfsFixture('the dist-kernel\'s prebuilt initramfs\n'));
+      writeFileSync(root.at(`${src}/arch/x86/boot/initrd`), initramfsFixture("the dist-kernel's prebuilt initramfs\n"));
       const again = await kinstall(['add', '--root', root.root, '--layout', 'compat', V]);
       expect(again.exitCode, again.stderr).toBe(0);
       expect(again.stderr).toContain('initramfs prebuilt');
-      expect(readFileSync(root.at(`/boot/initramfs-${V}.img`))).toEqual(initramfsFixture('the dist-kernel\'s prebuilt initramfs\n'));
+      expect(readFileSync(root.at(`/boot/initramfs-${V}.img`))).toEqual(
+        initramfsFixture("the dist-kernel's prebuilt initramfs\n"),
+      );
       expect(readFileSync(root.at(`/boot/System.map-${V}`)).equals(readFileSync(kernel.systemMap))).toBe(true);
       expect(snapshotTree(root.at('/lib/modules'))).toEqual(before);
     });

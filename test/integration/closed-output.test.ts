@@ -42,7 +42,11 @@ function runClosed(args: string[], close: { stderr?: boolean } = {}): Promise<Cl
 async function installedRoot(): Promise<TestRoot> {
   const r = newRoot({ modules: true });
   writeFileSync(r.at('/etc/prebuilt.img'), silentInitramfs());
-  const added = await execa('node', [kinstallBin, 'add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img'), V, kernel.image], { reject: false });
+  const added = await execa(
+    'node',
+    [kinstallBin, 'add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img'), V, kernel.image],
+    { reject: false },
+  );
   expect(added.exitCode, String(added.stderr)).toBe(0);
   return r;
 }
@@ -89,7 +93,10 @@ describe('a closed stdout or stderr', () => {
   it('add --json with both stdout and stderr closed installs the kernel completely, exit 0', async () => {
     const r = newRoot({ modules: true });
     writeFileSync(r.at('/etc/prebuilt.img'), initramfsFixture('a prebuilt initramfs'));
-    const result = await runClosed(['add', '--json', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img'), V, kernel.image], { stderr: true });
+    const result = await runClosed(
+      ['add', '--json', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img'), V, kernel.image],
+      { stderr: true },
+    );
     expect(result.signal).toBeNull();
     expect(result.exitCode).toBe(0);
     expect(readFileSync(r.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
@@ -108,7 +115,8 @@ describe('a closed stdout or stderr', () => {
     const status = r.at('/status');
     const errors = r.at('/stderr');
     // The writer starts only once the reader has closed its end, so the first write meets no reader.
-    const script = '{ while [ ! -e "$5" ]; do sleep 0.05; done; node "$1" list --root "$2" 2>"$3"; echo $? >"$4"; } | { exec 0<&-; : >"$5"; }';
+    const script =
+      '{ while [ ! -e "$5" ]; do sleep 0.05; done; node "$1" list --root "$2" 2>"$3"; echo $? >"$4"; } | { exec 0<&-; : >"$5"; }';
     await execa('sh', ['-c', script, 'sh', kinstallBin, r.root, errors, status, flag], { cwd: top });
     const stderr = readFileSync(errors, 'utf8');
     noCrash(stderr);

@@ -42,7 +42,17 @@ async function rootWithKernel(): Promise<TestRoot> {
 
 describe('bash completion', () => {
   it('commands, and commands by prefix', async () => {
-    expect(await complete(['kinstall', ''])).toEqual(['add', 'help', 'inspect', 'list', 'prune', 'recover', 'remove', 'stage', 'verify']);
+    expect(await complete(['kinstall', ''])).toEqual([
+      'add',
+      'help',
+      'inspect',
+      'list',
+      'prune',
+      'recover',
+      'remove',
+      'stage',
+      'verify',
+    ]);
     expect(await complete(['kinstall', 're'])).toEqual(['recover', 'remove']);
     expect(await complete(['kinstall', 'help', 'v'])).toEqual(['verify']);
   });
@@ -56,7 +66,16 @@ describe('bash completion', () => {
   });
 
   it('layouts and generators, after "--layout", "--layout=" as readline splits it, and "--layout=b" unsplit', async () => {
-    expect(await complete(['kinstall', '--layout', ''])).toEqual(['auto', 'bls', 'compat', 'efistub', 'grub', 'lilo', 'systemd-boot', 'uki']);
+    expect(await complete(['kinstall', '--layout', ''])).toEqual([
+      'auto',
+      'bls',
+      'compat',
+      'efistub',
+      'grub',
+      'lilo',
+      'systemd-boot',
+      'uki',
+    ]);
     expect(await complete(['kinstall', 'add', '--layout', '=', 'e'])).toEqual(['efistub']);
     expect(await complete(['kinstall', '--layout=b'])).toEqual(['bls']);
     expect(await complete(['kinstall', '--initramfs', ''])).toEqual(['auto', 'dracut', 'none']);

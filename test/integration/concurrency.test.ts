@@ -22,7 +22,19 @@ const newRoot = useScratchRoots({
 
 function add(r: TestRoot, version: string, ...rest: string[]) {
   mkdirSync(r.at(`/lib/modules/${version}/kernel`), { recursive: true });
-  return kinstall(['add', '--force', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', ...rest, version, kernel.image]);
+  return kinstall([
+    'add',
+    '--force',
+    '--root',
+    r.root,
+    '--layout',
+    'compat',
+    '--initramfs',
+    'none',
+    ...rest,
+    version,
+    kernel.image,
+  ]);
 }
 
 /** Hooks that log `start V` (preinst) and `end V` (postinst), sleeping in between for a slow run. */
@@ -31,7 +43,10 @@ function loggingHooks(r: TestRoot, sleepSeconds: number): string {
   mkdirSync(dir, { recursive: true });
   const log = r.at('/var/tmp/hook-order');
   mkdirSync(r.at('/var/tmp'), { recursive: true });
-  writeFileSync(`${dir}/10-log`, `#!/bin/sh\nif [ "$KINSTALL_PHASE" = preinst ]; then echo "start $1" >> ${log}; sleep ${sleepSeconds}; else echo "end $1" >> ${log}; fi\n`);
+  writeFileSync(
+    `${dir}/10-log`,
+    `#!/bin/sh\nif [ "$KINSTALL_PHASE" = preinst ]; then echo "start $1" >> ${log}; sleep ${sleepSeconds}; else echo "end $1" >> ${log}; fi\n`,
+  );
   chmodSync(`${dir}/10-log`, 0o755);
   return log;
 }
@@ -82,7 +97,9 @@ describe('one kinstall at a time per root', () => {
       env: { KINSTALL_LOCK_TIMEOUT: '1' },
     });
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: ELOCKED: another kinstall \\(pid ${holder}\\) still holds \\S+kinstall\\.lock after 1 s`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(`^kinstall: ELOCKED: another kinstall \\(pid ${holder}\\) still holds \\S+kinstall\\.lock after 1 s`, 'm'),
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(snapshotTree(root.root)).toEqual(before);
   }, 30_000);
@@ -91,14 +108,17 @@ describe('one kinstall at a time per root', () => {
     root = newRoot();
     await holdLock(root);
     const env = { KINSTALL_LOCK_TIMEOUT: '30' };
-    const dry = await kinstall(['add', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image], { env });
+    const dry = await kinstall(
+      ['add', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image],
+      { env },
+    );
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stderr).not.toContain('waiting');
     const list = await kinstall(['list', '--root', root.root, '--layout', 'compat'], { env });
     expect(list.exitCode, list.stderr).toBe(0);
   }, 30_000);
 
-  it('list during a running install leaves that run\'s journal alone; the install completes', async () => {
+  it("list during a running install leaves that run's journal alone; the install completes", async () => {
     root = newRoot();
     const order = loggingHooks(root, 3);
     const first = add(root, V);
@@ -117,11 +137,15 @@ describe('one kinstall at a time per root', () => {
   it('a run killed with SIGKILL holds nothing: the next one goes ahead at once (and recovers it)', async () => {
     root = newRoot();
     mkdirSync(root.at(`/lib/modules/${V}/kernel`), { recursive: true });
-    const killed = await execa('node', [kinstallBin, 'add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image], {
-      reject: false,
-      stdin: 'ignore',
-      env: { KINSTALL_TEST_CRASH_AFTER: 'step:commit' },
-    });
+    const killed = await execa(
+      'node',
+      [kinstallBin, 'add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image],
+      {
+        reject: false,
+        stdin: 'ignore',
+        env: { KINSTALL_TEST_CRASH_AFTER: 'step:commit' },
+      },
+    );
     expect(killed.signal).toBe('SIGKILL');
     // The file may stay behind, naming the dead run; no process holds its lock any more.
     const result = await add(root, V);
@@ -161,7 +185,10 @@ describe('one kinstall at a time per root', () => {
       sequence.push(v);
     }
     expect([...sequence].sort()).toEqual(versions);
-    const history = readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { version: string; time: string });
+    const history = readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { version: string; time: string });
     expect(history.map((r) => r.version)).toEqual(sequence);
     const times = history.map((r) => Date.parse(r.time));
     expect([...times].sort((a, b) => a - b)).toEqual(times);

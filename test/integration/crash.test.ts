@@ -25,19 +25,33 @@ function newRoot(layout: 'compat' | 'lilo'): TestRoot {
   const r = scratchRoot({ config: layout === 'lilo' ? { lilo: { command: LILO } } : {} });
   mkdirSync(r.at('/var/fake'), { recursive: true });
   if (layout === 'lilo') writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
-  for (const tag of ['a', 'b', 'c']) writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
+  for (const tag of ['a', 'b', 'c'])
+    writeFileSync(r.at(`/var/fake/initrd-${tag}`), initramfsFixture(`prebuilt initramfs ${tag}\n`));
   return r;
 }
 
 const env = (r: TestRoot, extra: Record<string, string> = {}) => ({ LILO_FAKE_LOG: r.at('/var/fake/lilo.log'), ...extra });
-const addArgs = (r: TestRoot, version: string, initrd: string) =>
-  ['add', '--force', '--root', r.root, '--initrd', r.at(`/var/fake/initrd-${initrd}`), version, kernel.image];
+const addArgs = (r: TestRoot, version: string, initrd: string) => [
+  'add',
+  '--force',
+  '--root',
+  r.root,
+  '--initrd',
+  r.at(`/var/fake/initrd-${initrd}`),
+  version,
+  kernel.image,
+];
 const journal = (r: TestRoot) => r.at('/var/lib/kinstall/journal.json');
-const liloRuns = (r: TestRoot) => (existsSync(r.at('/var/fake/lilo.log')) ? readFileSync(r.at('/var/fake/lilo.log'), 'utf8').trim().split('\n').length : 0);
+const liloRuns = (r: TestRoot) =>
+  existsSync(r.at('/var/fake/lilo.log')) ? readFileSync(r.at('/var/fake/lilo.log'), 'utf8').trim().split('\n').length : 0;
 
 /** Runs the built CLI with the crash point set and asserts it died by SIGKILL with its journal on disk. */
 async function crashAt(r: TestRoot, point: string, args: string[]): Promise<void> {
-  const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: env(r, { KINSTALL_TEST_CRASH_AFTER: point }) });
+  const result = await execa('node', [kinstallBin, ...args], {
+    reject: false,
+    stdin: 'ignore',
+    env: env(r, { KINSTALL_TEST_CRASH_AFTER: point }),
+  });
   expect(result.signal, `${point}: ${String(result.stderr)}`).toBe('SIGKILL');
   expect(existsSync(journal(r)), `${point}: journal left behind`).toBe(true);
 }
@@ -186,8 +200,25 @@ describe('SIGKILL as each pipeline step begins, then kinstall recover: boot dir 
       const r = await installedRoot();
       const before = state(r);
       // --depmod always: the index is current, and depmod rewriting it is what recovery must undo here.
-      const args = ['add', '--force', '--depmod', 'always', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/var/fake/initrd-b'), V, kernel.image];
-      const result = await execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: `step:${step}` } });
+      const args = [
+        'add',
+        '--force',
+        '--depmod',
+        'always',
+        '--root',
+        r.root,
+        '--layout',
+        'compat',
+        '--initrd',
+        r.at('/var/fake/initrd-b'),
+        V,
+        kernel.image,
+      ];
+      const result = await execa('node', [kinstallBin, ...args], {
+        reject: false,
+        stdin: 'ignore',
+        env: { KINSTALL_TEST_CRASH_AFTER: `step:${step}` },
+      });
       expect(result.signal, String(result.stderr)).toBe('SIGKILL');
       // The journal is written with the first change: the staged files are unchanged (same image),
       // so that is depmod's, once its step runs.
@@ -207,7 +238,11 @@ describe('SIGKILL as each pipeline step begins, then kinstall recover: boot dir 
     it(`remove killed at step:${step}`, async () => {
       const r = await installedRoot();
       const before = state(r);
-      const result = await execa('node', [kinstallBin, 'remove', '--root', r.root, '--layout', 'compat', V], { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: `step:${step}` } });
+      const result = await execa('node', [kinstallBin, 'remove', '--root', r.root, '--layout', 'compat', V], {
+        reject: false,
+        stdin: 'ignore',
+        env: { KINSTALL_TEST_CRASH_AFTER: `step:${step}` },
+      });
       expect(result.signal, String(result.stderr)).toBe('SIGKILL');
       expect(await recover(r)).toContain(step === 'commit' ? 'nothing to recover' : 'rolled back');
       expect(state(r)).toEqual(before);
@@ -232,7 +267,9 @@ describe('SIGKILL during remove: the modules dir goes through the journal too', 
       const r = await withModules();
       const before = { boot: snapshotTree(r.boot), modules: snapshotTree(modules(r)) };
       await crashAt(r, point, removeArgs(r));
-      expect(readdirSync(modules(r))).toEqual([expect.stringMatching(new RegExp(`^\\.${V.replace(/\./g, '\\.')}\\.kinstall-old-[0-9a-f]+-\\d+$`))]);
+      expect(readdirSync(modules(r))).toEqual([
+        expect.stringMatching(new RegExp(`^\\.${V.replace(/\./g, '\\.')}\\.kinstall-old-[0-9a-f]+-\\d+$`)),
+      ]);
       expect(await recover(r)).toContain(`restored ${r.at(`/lib/modules/${V}`)}`);
       expect({ boot: snapshotTree(r.boot), modules: snapshotTree(modules(r)) }).toEqual(before);
     });

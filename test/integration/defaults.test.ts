@@ -37,7 +37,10 @@ function buildTree(r: TestRoot, dir: string): string {
   return r.at(dir);
 }
 
-const vmlinuzIn = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('vmlinuz-')).sort();
+const vmlinuzIn = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => n.startsWith('vmlinuz-'))
+    .sort();
 const sameFile = (a: string, b: string) => readFileSync(a).equals(readFileSync(b));
 /** What an install changes: the boot dir and the neutral location. */
 const installed = (r: TestRoot) => ({ boot: snapshotTree(r.boot), modules: snapshotTree(r.at('/lib/modules')) });
@@ -94,7 +97,9 @@ describe('the default verb', () => {
     expectOk(await kinstall(['add', '--root', explicit.root, ...COMPAT, V, kernel.image]));
     expect(readdirSync(implicit.boot).sort()).toEqual([`System.map-${V}`, `config-${V}`, `vmlinuz-${V}`]);
     expect(installed(implicit)).toEqual(installed(explicit));
-    expect(readFileSync(implicit.at('/var/log/installkernel.log'), 'utf8')).toMatch(new RegExp(`\\tkinstall\\t${escape(V)}\\tnotset\\tcompat\\t`));
+    expect(readFileSync(implicit.at('/var/log/installkernel.log'), 'utf8')).toMatch(
+      new RegExp(`\\tkinstall\\t${escape(V)}\\tnotset\\tcompat\\t`),
+    );
 
     const before = snapshotTree(implicit.root);
     const three = await kinstall(['--root', implicit.root, ...COMPAT, V, kernel.image, kernel.systemMap]);
@@ -146,7 +151,9 @@ describe('kinstall stage --modules-dir', () => {
     // The staged kernel with its modules installs (the default verb) and depmod indexes the copied tree.
     expectOk(await kinstall(['--root', r.root, ...COMPAT]));
     expect(sameFile(r.at(`/boot/vmlinuz-${V}`), kernel.image)).toBe(true);
-    expect(readFileSync(r.at(`/lib/modules/${V}/modules.dep`), 'utf8')).toMatch(/^kernel\/drivers\/block\/virtio_blk\.ko(\.xz)?:/m);
+    expect(readFileSync(r.at(`/lib/modules/${V}/modules.dep`), 'utf8')).toMatch(
+      /^kernel\/drivers\/block\/virtio_blk\.ko(\.xz)?:/m,
+    );
   });
 
   it('a modules dir with no modules.order: exit 3, ENOBUILD, nothing staged', async () => {
@@ -155,7 +162,11 @@ describe('kinstall stage --modules-dir', () => {
     mkdirSync(r.at(`/var/tmp/empty/lib/modules/${V}/kernel`), { recursive: true });
     const before = snapshotTree(r.at('/lib/modules'));
     const result = await kinstall(['stage', '--build-dir', build, '--modules-dir', r.at('/var/tmp/empty'), '--root', r.root]);
-    expectError(result, 3, new RegExp(`^kinstall: ENOBUILD: .*${escape(r.at('/var/tmp/empty'))}.*no modules\\.order for ${escape(V)}`));
+    expectError(
+      result,
+      3,
+      new RegExp(`^kinstall: ENOBUILD: .*${escape(r.at('/var/tmp/empty'))}.*no modules\\.order for ${escape(V)}`),
+    );
     expect(snapshotTree(r.at('/lib/modules'))).toEqual(before);
   });
 
@@ -175,14 +186,18 @@ describe('kinstall stage --modules-dir', () => {
 });
 
 /** A root grub-mkconfig can run in (chroot): dash as /bin/sh and the recording fake. */
-function grubRoot(r: TestRoot, tools: Record<string, string> = { '/usr/sbin/grub-mkconfig': path.join(FAKES, 'grub-mkconfig') }): TestRoot {
+function grubRoot(
+  r: TestRoot,
+  tools: Record<string, string> = { '/usr/sbin/grub-mkconfig': path.join(FAKES, 'grub-mkconfig') },
+): TestRoot {
   installInRoot(r, tools);
   mkdirSync(r.at('/etc/default'), { recursive: true });
   writeFileSync(r.at('/etc/default/grub'), 'GRUB_TIMEOUT=0\nGRUB_DISTRIBUTOR=Gentoo\nGRUB_CMDLINE_LINUX="console=ttyS0"\n');
   return r;
 }
 
-const mkconfigRuns = (r: TestRoot) => (existsSync(r.at(MKCONFIG_LOG)) ? readFileSync(r.at(MKCONFIG_LOG), 'utf8').trim().split('\n') : []);
+const mkconfigRuns = (r: TestRoot) =>
+  existsSync(r.at(MKCONFIG_LOG)) ? readFileSync(r.at(MKCONFIG_LOG), 'utf8').trim().split('\n') : [];
 const OLD_CFG = '# the grub.cfg from before\n';
 
 describe('layout=auto and grub', () => {
@@ -219,12 +234,23 @@ describe('layout=auto and grub', () => {
   it('/etc/lilo.conf wins over grub.cfg: lilo runs, grub-mkconfig never does', async () => {
     const r = grubRoot(newRoot({ config: { lilo: { command: path.join(FAKES, 'lilo') } } }));
     put(r, '/boot/grub/grub.cfg', OLD_CFG);
-    put(r, '/etc/lilo.conf', 'boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=linux\n    read-only\n    root=/dev/vda2\n');
+    put(
+      r,
+      '/etc/lilo.conf',
+      'boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=linux\n    read-only\n    root=/dev/vda2\n',
+    );
     const liloLog = r.at('/var/log/lilo.fake.log');
-    const result = await kinstall(['add', '--root', r.root, '--initramfs', 'none', V, kernel.image], { env: { LILO_FAKE_LOG: liloLog } });
+    const result = await kinstall(['add', '--root', r.root, '--initramfs', 'none', V, kernel.image], {
+      env: { LILO_FAKE_LOG: liloLog },
+    });
     expectOk(result);
     expect(result.stderr).toContain(`layout=auto: chose lilo: ${r.at('/etc/lilo.conf')} exists`);
-    expect(readFileSync(liloLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[])).toEqual([
+    expect(
+      readFileSync(liloLog, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as string[]),
+    ).toEqual([
       ['-t', '-r', r.root, '-C', '/etc/lilo.conf'],
       ['-r', r.root, '-C', '/etc/lilo.conf'],
     ]);
@@ -243,7 +269,9 @@ describe('layout=auto and grub', () => {
     expect(dry.stderr).toContain('layout=auto: chose compat: no other layout detected');
     expect(snapshotTree(r.root)).toEqual(before);
 
-    const result = await kinstall(['add', '--root', r.root, '--initramfs', 'none', V, kernel.image], { env: { GRUB_CFG: '/boot/grub2/grub.cfg' } });
+    const result = await kinstall(['add', '--root', r.root, '--initramfs', 'none', V, kernel.image], {
+      env: { GRUB_CFG: '/boot/grub2/grub.cfg' },
+    });
     expectOk(result);
     expect(result.stderr).toContain(`layout=auto: chose grub: ${r.at('/boot/grub2/grub.cfg')} exists`);
     expect(mkconfigRuns(r)).toEqual(['-o /boot/grub2/grub.cfg.kinstall-new']);
@@ -254,9 +282,12 @@ describe('layout=auto and grub', () => {
 
   it('the config key grub.cfg names grub.cfg, grub.mkconfig the command; GRUB_CFG wins over the key', async () => {
     // A recording script of its own name, so only the configured command can have run.
-    const r = grubRoot(newRoot({ config: { grub: { cfg: '/boot/grub2/grub.cfg', mkconfig: '/usr/local/sbin/record-mkconfig' } } }), {
-      '/usr/local/sbin/record-mkconfig': path.join(FAKES, 'grub-mkconfig'),
-    });
+    const r = grubRoot(
+      newRoot({ config: { grub: { cfg: '/boot/grub2/grub.cfg', mkconfig: '/usr/local/sbin/record-mkconfig' } } }),
+      {
+        '/usr/local/sbin/record-mkconfig': path.join(FAKES, 'grub-mkconfig'),
+      },
+    );
     put(r, '/boot/grub2/grub.cfg', OLD_CFG);
     const result = await kinstall(['add', '--root', r.root, '--initramfs', 'none', V, kernel.image]);
     expectOk(result);
@@ -267,7 +298,9 @@ describe('layout=auto and grub', () => {
 
     put(r, '/boot/efi-grub/grub.cfg', OLD_CFG);
     const grub2Before = readFileSync(r.at('/boot/grub2/grub.cfg'));
-    const env = await kinstall(['add', '--root', r.root, '--initramfs', 'none', V, kernel.image], { env: { GRUB_CFG: '/boot/efi-grub/grub.cfg' } });
+    const env = await kinstall(['add', '--root', r.root, '--initramfs', 'none', V, kernel.image], {
+      env: { GRUB_CFG: '/boot/efi-grub/grub.cfg' },
+    });
     expectOk(env);
     expect(env.stderr).toContain(`layout=auto: chose grub: ${r.at('/boot/efi-grub/grub.cfg')} exists`);
     expect(mkconfigRuns(r)).toEqual(['-o /boot/grub2/grub.cfg.kinstall-new', '-o /boot/efi-grub/grub.cfg.kinstall-new']);
@@ -299,7 +332,13 @@ describe('efistub finds the ESP disk and partition with findmnt and lsblk', () =
       LSBLK_FAKE_DEVICES: r.at('/var/fake/devices'),
       EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'),
     };
-    const log = (file: string) => (existsSync(r.at(file)) ? readFileSync(r.at(file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]) : []);
+    const log = (file: string) =>
+      existsSync(r.at(file))
+        ? readFileSync(r.at(file), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as string[])
+        : [];
     return {
       r,
       env,
@@ -324,8 +363,12 @@ describe('efistub finds the ESP disk and partition with findmnt and lsblk', () =
       expect(creates(esp.efibootmgr())).toEqual([['--create', '--disk', `/dev/${disk}`, '--part', part]]);
       expect(esp.findmnt()).toContainEqual(['-n', '-o', 'SOURCE', '--mountpoint', esp.r.at('/boot/efi')]);
       expect(esp.lsblk()).toContainEqual(['-n', '-d', '-o', 'PKNAME', partition]);
-      const state = JSON.parse(readFileSync(esp.r.at('/var/fake/efi.json'), 'utf8')) as { entries: Record<string, { disk: string; part: number; loader: string }> };
-      expect(Object.values(state.entries)).toEqual([expect.objectContaining({ disk: `/dev/${disk}`, part: Number(part), loader: `\\EFI\\Gentoo\\vmlinuz-${V}.efi` })]);
+      const state = JSON.parse(readFileSync(esp.r.at('/var/fake/efi.json'), 'utf8')) as {
+        entries: Record<string, { disk: string; part: number; loader: string }>;
+      };
+      expect(Object.values(state.entries)).toEqual([
+        expect.objectContaining({ disk: `/dev/${disk}`, part: Number(part), loader: `\\EFI\\Gentoo\\vmlinuz-${V}.efi` }),
+      ]);
       expect(sameFile(esp.r.at(`/boot/efi/EFI/Gentoo/vmlinuz-${V}.efi`), kernel.image)).toBe(true);
     });
   }
@@ -351,7 +394,9 @@ describe('efistub finds the ESP disk and partition with findmnt and lsblk', () =
     const before = snapshotTree(esp.r.boot);
     const result = await esp.add();
     expectError(result, 4, /^kinstall: EPREFLIGHT: /);
-    expect(result.stderr).toContain(`cannot tell which disk and partition hold the ESP ${esp.r.at('/boot/efi')}: set efistub.disk and efistub.part in the config file`);
+    expect(result.stderr).toContain(
+      `cannot tell which disk and partition hold the ESP ${esp.r.at('/boot/efi')}: set efistub.disk and efistub.part in the config file`,
+    );
     expect(esp.findmnt()).toContainEqual(['-n', '-o', 'SOURCE', '--mountpoint', esp.r.at('/boot/efi')]);
     expect(esp.lsblk()).toEqual([]);
     expect(esp.efibootmgr()).toEqual([]);
@@ -377,7 +422,12 @@ describe('a boot dir other than /boot', () => {
 
     const listed = await kinstall(['list', '--json', '--root', r.root, '--boot-dir', '/boot2', '--layout', 'compat']);
     expectOk(listed);
-    expect((JSON.parse(listed.stdout) as Array<{ version: string; files: string[] }>).map((k) => [k.version, k.files.includes(r.at(`/boot2/vmlinuz-${V}`))])).toEqual([[V, true]]);
+    expect(
+      (JSON.parse(listed.stdout) as Array<{ version: string; files: string[] }>).map((k) => [
+        k.version,
+        k.files.includes(r.at(`/boot2/vmlinuz-${V}`)),
+      ]),
+    ).toEqual([[V, true]]);
     const inBoot = await kinstall(['list', '--json', '--root', r.root, '--layout', 'compat']);
     expect(JSON.parse(inBoot.stdout)).toEqual([]);
 

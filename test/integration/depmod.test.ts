@@ -60,7 +60,19 @@ describe('depmod only when the index is stale', () => {
     expect(forced.stderr).toContain(`depmod: rebuilding the module index of ${V}: --depmod always`);
     expect(indexIdentity(root)).not.toEqual(built);
     const before = snapshotTree(root.root);
-    const bad = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', '--depmod', 'sometimes', V, kernel.image]);
+    const bad = await kinstall([
+      'add',
+      '--root',
+      root.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+      '--depmod',
+      'sometimes',
+      V,
+      kernel.image,
+    ]);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toBe('kinstall: EUSAGE: --depmod takes auto or always, found "sometimes"');
     expect(snapshotTree(root.root)).toEqual(before);

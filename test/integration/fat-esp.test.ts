@@ -5,7 +5,18 @@
 // or as the completed run, and a filesystem fsck.fat finds clean.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -68,7 +79,18 @@ async function fatRoot(layout: LayoutName, sizeMiB = 128): Promise<FatRoot> {
   writeFirmware(r);
   for (const tag of ['a', 'b']) makeInitrd(r, tag);
   const env = { ...efiEnv(r), SOURCE_DATE_EPOCH: '1700000000' };
-  const add = (initrd: string) => ['add', '--force', '--root', r.root, '--layout', layout, '--initrd', r.at(`/var/fake/initrd-${initrd}.cpio`), V, kernel.image];
+  const add = (initrd: string) => [
+    'add',
+    '--force',
+    '--root',
+    r.root,
+    '--layout',
+    layout,
+    '--initrd',
+    r.at(`/var/fake/initrd-${initrd}.cpio`),
+    V,
+    kernel.image,
+  ];
   return { r, esp, layout, env, add };
 }
 
@@ -85,7 +107,11 @@ const journal = (f: FatRoot) => f.r.at('/var/lib/kinstall/journal.json');
 const sideFiles = (snapshot: TreeSnapshot) => Object.keys(snapshot).filter((name) => name.includes('.kinstall-'));
 
 async function crashAt(f: FatRoot, point: string): Promise<void> {
-  const result = await execa('node', [kinstallBin, ...f.add('b')], { reject: false, stdin: 'ignore', env: { ...f.env, KINSTALL_TEST_CRASH_AFTER: point } });
+  const result = await execa('node', [kinstallBin, ...f.add('b')], {
+    reject: false,
+    stdin: 'ignore',
+    env: { ...f.env, KINSTALL_TEST_CRASH_AFTER: point },
+  });
   expect(result.signal, `${point}: ${String(result.stderr)}`).toBe('SIGKILL');
   expect(existsSync(journal(f))).toBe(true);
 }
@@ -125,7 +151,13 @@ describe('the FAT ESP helper', () => {
     expect(readFileSync('/proc/self/mounts', 'utf8')).toContain(` ${f.esp.dir} fuse.fusefat `);
     expect(() => assertNoHardLinks(f.esp.dir)).not.toThrow();
     expect(() => assertNoHardLinks(f.r.boot)).toThrow(/is not FAT: a hard link worked/);
-    expect(Object.keys(fatSnapshot(f.esp.dir)).sort()).toEqual(['EFI', 'EFI/systemd', 'loader', 'loader/entries', 'loader/loader.conf']);
+    expect(Object.keys(fatSnapshot(f.esp.dir)).sort()).toEqual([
+      'EFI',
+      'EFI/systemd',
+      'loader',
+      'loader/entries',
+      'loader/loader.conf',
+    ]);
     await expectCleanFat(f);
     expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(f.esp.dir);
   });
@@ -211,8 +243,14 @@ describe('efistub on a FAT ESP: efibootmgr fails after the copies were made', ()
     const before = fatSnapshot(f.esp.dir);
     const firmware = readFileSync(f.r.at('/var/fake/efi.json'));
     const result = await kinstall(f.add('b'), { env: { ...f.env, EFIBOOTMGR_FAKE_FAIL: '--delete-bootnum' } });
-    expectError(result, 5, /^kinstall: ETOOL: efibootmgr failed \(exit code 1\); rolled back \d+ change\(s\), nothing was changed$/);
-    expect(result.stderr).toContain(`place ${f.r.at(`/lib/modules/${V}/vmlinuz`)} -> ${path.join(f.esp.dir, LAYOUTS.efistub.image)}`);
+    expectError(
+      result,
+      5,
+      /^kinstall: ETOOL: efibootmgr failed \(exit code 1\); rolled back \d+ change\(s\), nothing was changed$/,
+    );
+    expect(result.stderr).toContain(
+      `place ${f.r.at(`/lib/modules/${V}/vmlinuz`)} -> ${path.join(f.esp.dir, LAYOUTS.efistub.image)}`,
+    );
     expect(fatSnapshot(f.esp.dir)).toEqual(before);
     expect(readFileSync(f.r.at('/var/fake/efi.json')).equals(firmware)).toBe(true);
     await expectCleanFat(f);
@@ -238,7 +276,10 @@ describe.each(LAYOUT_NAMES)('%s on a FAT ESP: hostile inputs are refused, FAT as
     const before = fatSnapshot(f.esp.dir);
     const junk = f.r.at('/var/fake/junk');
     writeFileSync(junk, randomBytes(65536));
-    const result = await kinstall(['add', '--root', f.r.root, '--layout', layout, '--initrd', f.r.at('/var/fake/initrd-b.cpio'), V, junk], { env: f.env });
+    const result = await kinstall(
+      ['add', '--root', f.r.root, '--layout', layout, '--initrd', f.r.at('/var/fake/initrd-b.cpio'), V, junk],
+      { env: f.env },
+    );
     expectError(result, 3, /^kinstall: ENOTKERNEL: /);
     expect(fatSnapshot(f.esp.dir)).toEqual(before);
   });

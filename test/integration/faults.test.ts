@@ -8,7 +8,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kinstall, top, type CliResult } from '../helpers/cli.js';
 import { efiCalls, efiEnv, efistubConfig, espBasics, expectError, writeFirmware } from '../helpers/esp-scenarios.js';
-import { CHROOT_LOG, FAILING_TOOL, failingRuns, failingRunsInRoot, failingToolsEnv, installInRoot } from '../helpers/failing-tools.js';
+import {
+  CHROOT_LOG,
+  FAILING_TOOL,
+  failingRuns,
+  failingRunsInRoot,
+  failingToolsEnv,
+  installInRoot,
+} from '../helpers/failing-tools.js';
 import { mountFatEsp, unmountFatEsps } from '../helpers/fat-esp.js';
 import { testKernel } from '../helpers/kernel.js';
 import { useScratchRoots, type TestRoot, writeHook } from '../helpers/root.js';
@@ -23,7 +30,10 @@ const GRUB_MKCONFIG = path.join(top, 'test/fakes/grub-mkconfig');
 const BROKEN_MKCONFIG = '/usr/local/sbin/grub-mkconfig-broken';
 const LILO_CONF = `boot=/dev/vda\nmap=/boot/map\nimage=/boot/vmlinuz\n    label=linux\n    initrd=/boot/initramfs.img\n    read-only\nimage=/boot/vmlinuz.old\n    label=linux.old\n    initrd=/boot/initramfs.img.old\n    optional\n    read-only\n`;
 /** What a previous depmod left in the neutral location, different from what depmod writes now. */
-const STALE_INDEX = { 'modules.dep': 'kernel/drivers/old.ko:\n', 'modules.alias': '# Aliases extracted from modules themselves.\nalias old old\n' };
+const STALE_INDEX = {
+  'modules.dep': 'kernel/drivers/old.ko:\n',
+  'modules.alias': '# Aliases extracted from modules themselves.\nalias old old\n',
+};
 const ROLLED_BACK = 'rolled back \\d+ change\\(s\\), nothing was changed';
 
 const scratchRoot = useScratchRoots({ first: unmountFatEsps });
@@ -43,10 +53,12 @@ function stateOf(r: TestRoot, version = V): RootState {
 function newRoot(config: Record<string, unknown> = {}, staleIndex = true): TestRoot {
   const r = scratchRoot({ modules: true, config });
   mkdirSync(r.at('/var/fake'), { recursive: true });
-  for (const version of [V, V2]) writeFileSync(r.at(`/var/fake/initrd-${version}`), initramfsFixture(`prebuilt initramfs for ${version}\n`));
+  for (const version of [V, V2])
+    writeFileSync(r.at(`/var/fake/initrd-${version}`), initramfsFixture(`prebuilt initramfs for ${version}\n`));
   writeFileSync(r.at(`/boot/vmlinuz-${V}`), `an older build of ${V}\n`);
   writeFileSync(r.at(`/boot/initramfs-${V}.img`), `an older initramfs of ${V}\n`);
-  if (staleIndex) for (const [name, content] of Object.entries(STALE_INDEX)) writeFileSync(r.at(`/lib/modules/${V}/${name}`), content);
+  if (staleIndex)
+    for (const [name, content] of Object.entries(STALE_INDEX)) writeFileSync(r.at(`/lib/modules/${V}/${name}`), content);
   return r;
 }
 
@@ -64,8 +76,22 @@ function expectRolledBack(r: TestRoot, result: CliResult, pattern: RegExp, befor
   expect(existsSync(r.at('/var/lib/kinstall/journal.json'))).toBe(false);
 }
 
-const addCompat = (r: TestRoot, ...extra: string[]) => ['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', ...extra, V, kernel.image];
-const indexFiles = (r: TestRoot) => readdirSync(r.at(`/lib/modules/${V}`)).filter((n) => n.startsWith('modules.')).sort();
+const addCompat = (r: TestRoot, ...extra: string[]) => [
+  'add',
+  '--root',
+  r.root,
+  '--layout',
+  'compat',
+  '--initramfs',
+  'none',
+  ...extra,
+  V,
+  kernel.image,
+];
+const indexFiles = (r: TestRoot) =>
+  readdirSync(r.at(`/lib/modules/${V}`))
+    .filter((n) => n.startsWith('modules.'))
+    .sort();
 
 describe('kinstall add: a failing tool or hook rolls everything back (exit 5)', () => {
   it('depmod fails after half-writing modules.dep: the previous index comes back byte for byte', async () => {
@@ -86,7 +112,11 @@ describe('kinstall add: a failing tool or hook rolls everything back (exit 5)', 
     const result = await kinstall(args, { env: failingToolsEnv(r, ['dracut']) });
     expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: dracut failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
     expect(failingRuns(r)).toHaveLength(1);
-    expect(failingRuns(r)[0]).toMatch(new RegExp(`^dracut --force --kver ${V.replace(/\./g, '\\.')} --kmoddir ${r.at(`/lib/modules/${V}`)} --no-hostonly .* \\S+/kinstall-initrd\\.img$`));
+    expect(failingRuns(r)[0]).toMatch(
+      new RegExp(
+        `^dracut --force --kver ${V.replace(/\./g, '\\.')} --kmoddir ${r.at(`/lib/modules/${V}`)} --no-hostonly .* \\S+/kinstall-initrd\\.img$`,
+      ),
+    );
   });
 
   // The index files depmod generated are part of the rollback: old ones restored, new ones deleted.
@@ -96,21 +126,42 @@ describe('kinstall add: a failing tool or hook rolls everything back (exit 5)', 
   ])('a preinst hook fails %s: lib/modules/KVER is exactly as before', async (_name, staleIndex) => {
     const r = newRoot({}, staleIndex);
     // Exit 3 only once depmod's index is there, so the message below proves depmod ran first.
-    const failing = hook(r, '/etc/kernel/preinst.d', '10-fails', `[ -f ${r.at(`/lib/modules/${V}/modules.dep.bin`)} ] || exit 4\nexit 3`);
+    const failing = hook(
+      r,
+      '/etc/kernel/preinst.d',
+      '10-fails',
+      `[ -f ${r.at(`/lib/modules/${V}/modules.dep.bin`)} ] || exit 4\nexit 3`,
+    );
     const before = stateOf(r);
     const indexBefore = indexFiles(r);
     const result = await kinstall(addCompat(r));
     expectRolledBack(r, result, new RegExp(`^kinstall: EHOOK: hook ${failing} failed with exit code 3; ${ROLLED_BACK}$`), before);
     expect(indexFiles(r)).toEqual(indexBefore);
-    expect(indexBefore).toEqual(staleIndex ? ['modules.alias', 'modules.builtin', 'modules.builtin.modinfo', 'modules.dep', 'modules.order'] : ['modules.builtin', 'modules.builtin.modinfo', 'modules.order']);
-    if (staleIndex) expect(readFileSync(r.at(`/lib/modules/${V}/modules.alias`)).equals(Buffer.from(STALE_INDEX['modules.alias']))).toBe(true);
+    expect(indexBefore).toEqual(
+      staleIndex
+        ? ['modules.alias', 'modules.builtin', 'modules.builtin.modinfo', 'modules.dep', 'modules.order']
+        : ['modules.builtin', 'modules.builtin.modinfo', 'modules.order'],
+    );
+    if (staleIndex)
+      expect(readFileSync(r.at(`/lib/modules/${V}/modules.alias`)).equals(Buffer.from(STALE_INDEX['modules.alias']))).toBe(true);
   });
 
   it('lilo fails: files, links and the boot map as before', async () => {
     const r = newRoot({ lilo: { command: LILO } });
     writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
     const env = { LILO_FAKE_LOG: r.at('/var/fake/lilo.log') };
-    const add = (version: string) => ['add', '--force', '--root', r.root, '--layout', 'lilo', '--initrd', r.at(`/var/fake/initrd-${version}`), version, kernel.image];
+    const add = (version: string) => [
+      'add',
+      '--force',
+      '--root',
+      r.root,
+      '--layout',
+      'lilo',
+      '--initrd',
+      r.at(`/var/fake/initrd-${version}`),
+      version,
+      kernel.image,
+    ];
     await ok(add(V2), env);
     const before = stateOf(r);
     // Runs 1-2 were V2's install; 3 is this install's lilo -t, 4 the real run, 5 the re-run on the restored files.
@@ -124,16 +175,21 @@ describe('kinstall add: a failing tool or hook rolls everything back (exit 5)', 
     ['moving it in BootOrder', 'dir', '--bootorder', { bootOrderFirst: false }],
     ['creating the entry', 'fat', '--create', {}],
     ['moving it in BootOrder', 'fat', '--bootorder', { bootOrderFirst: false }],
-  ] as const)('efibootmgr fails %s (ESP: %s): the ESP and the firmware entries as before', async (_name, esp, failOn, options) => {
-    const r = await efiRoot(options, esp);
-    await ok(['add', '--force', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', V2, kernel.image], efiEnv(r));
-    const before = stateOf(r);
-    const firmware = readFileSync(r.at('/var/fake/efi.json'));
-    const result = await kinstall(['add', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', V, kernel.image], { env: efiEnv(r, failOn) });
-    expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: efibootmgr failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
-    expect(readFileSync(r.at('/var/fake/efi.json')).equals(firmware)).toBe(true);
-    expect(efiCalls(r).some((argv) => argv.includes(failOn))).toBe(true);
-  });
+  ] as const)(
+    'efibootmgr fails %s (ESP: %s): the ESP and the firmware entries as before',
+    async (_name, esp, failOn, options) => {
+      const r = await efiRoot(options, esp);
+      await ok(['add', '--force', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', V2, kernel.image], efiEnv(r));
+      const before = stateOf(r);
+      const firmware = readFileSync(r.at('/var/fake/efi.json'));
+      const result = await kinstall(['add', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', V, kernel.image], {
+        env: efiEnv(r, failOn),
+      });
+      expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: efibootmgr failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
+      expect(readFileSync(r.at('/var/fake/efi.json')).equals(firmware)).toBe(true);
+      expect(efiCalls(r).some((argv) => argv.includes(failOn))).toBe(true);
+    },
+  );
 
   it('grub-mkconfig fails: grub.cfg, grub.cfg~ and the kernel files as before', async () => {
     const r = grubRoot();
@@ -141,9 +197,16 @@ describe('kinstall add: a failing tool or hook rolls everything back (exit 5)', 
     expect(readFileSync(r.at('/boot/grub/grub.cfg'), 'utf8')).toContain(`linux /vmlinuz-${V2}`);
     const before = stateOf(r);
     useMkconfig(r, BROKEN_MKCONFIG);
-    const result = await kinstall(['add', '--root', r.root, '--layout', 'grub', '--initramfs', 'none', V, kernel.image], { env: { FAILING_TOOL_LOG: CHROOT_LOG } });
+    const result = await kinstall(['add', '--root', r.root, '--layout', 'grub', '--initramfs', 'none', V, kernel.image], {
+      env: { FAILING_TOOL_LOG: CHROOT_LOG },
+    });
     // grub-mkconfig runs as `chroot ROOT grub-mkconfig`: the message names the tool, not chroot.
-    expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: grub-mkconfig-broken \\(in chroot ${r.root}\\) failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
+    expectRolledBack(
+      r,
+      result,
+      new RegExp(`^kinstall: ETOOL: grub-mkconfig-broken \\(in chroot ${r.root}\\) failed \\(exit code 1\\); ${ROLLED_BACK}$`),
+      before,
+    );
     expect(result.stderr).toContain('  grub-mkconfig-broken: failure injected by the kinstall test fake');
     expect(failingRunsInRoot(r)).toEqual(['grub-mkconfig-broken -o /boot/grub/grub.cfg.kinstall-new']);
   });
@@ -157,7 +220,11 @@ describe('kinstall add: a failing postinst hook', () => {
     hook(reference, '/etc/kernel/postinst.d', '10-hook', 'exit 0');
     await ok(addCompat(reference));
     const result = await kinstall(addCompat(failed));
-    expectError(result, 7, new RegExp(`^kinstall: EPOSTINST: kernel installed, but 1 postinst hook\\(s\\) failed: ${failing} \\(exit 9\\)$`));
+    expectError(
+      result,
+      7,
+      new RegExp(`^kinstall: EPOSTINST: kernel installed, but 1 postinst hook\\(s\\) failed: ${failing} \\(exit 9\\)$`),
+    );
     expect(stateOf(failed)).toEqual(stateOf(reference));
     expect(readFileSync(failed.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
     expect(readFileSync(failed.at(`/boot/vmlinuz-${V}.old`), 'utf8')).toBe(`an older build of ${V}\n`);
@@ -171,7 +238,22 @@ describe('kinstall remove: a failing bootloader tool brings the removed kernel b
     const r = newRoot({ lilo: { command: LILO } });
     writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
     const env = { LILO_FAKE_LOG: r.at('/var/fake/lilo.log') };
-    for (const version of [V2, V]) await ok(['add', '--force', '--root', r.root, '--layout', 'lilo', '--initrd', r.at(`/var/fake/initrd-${version}`), version, kernel.image], env);
+    for (const version of [V2, V])
+      await ok(
+        [
+          'add',
+          '--force',
+          '--root',
+          r.root,
+          '--layout',
+          'lilo',
+          '--initrd',
+          r.at(`/var/fake/initrd-${version}`),
+          version,
+          kernel.image,
+        ],
+        env,
+      );
     const before = stateOf(r);
     // Runs 1-4 were the two installs; 5 is remove's lilo -t, 6 the real run, 7 the re-run.
     const result = await kinstall(['remove', '--root', r.root, '--layout', 'lilo', V], { env: { ...env, LILO_FAKE_FAIL: '6' } });
@@ -179,25 +261,40 @@ describe('kinstall remove: a failing bootloader tool brings the removed kernel b
     expect(readFileSync(r.at('/var/fake/lilo.log'), 'utf8').trim().split('\n')).toHaveLength(7);
   });
 
-  it.each(['dir', 'fat'] as const)('efibootmgr fails to delete the entry (ESP: %s): the ESP files and the firmware entries as before', async (esp) => {
-    const r = await efiRoot({}, esp);
-    for (const version of [V2, V]) await ok(['add', '--force', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', version, kernel.image], efiEnv(r));
-    const before = stateOf(r);
-    const firmware = readFileSync(r.at('/var/fake/efi.json'));
-    const result = await kinstall(['remove', '--root', r.root, '--layout', 'efistub', V], { env: efiEnv(r, '--delete-bootnum') });
-    expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: efibootmgr failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
-    expect(readFileSync(r.at('/var/fake/efi.json')).equals(firmware)).toBe(true);
-    expect(before.boot[`efi/EFI/Gentoo/vmlinuz-${V}.efi`]).toBeDefined();
-  });
+  it.each(['dir', 'fat'] as const)(
+    'efibootmgr fails to delete the entry (ESP: %s): the ESP files and the firmware entries as before',
+    async (esp) => {
+      const r = await efiRoot({}, esp);
+      for (const version of [V2, V])
+        await ok(
+          ['add', '--force', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', version, kernel.image],
+          efiEnv(r),
+        );
+      const before = stateOf(r);
+      const firmware = readFileSync(r.at('/var/fake/efi.json'));
+      const result = await kinstall(['remove', '--root', r.root, '--layout', 'efistub', V], {
+        env: efiEnv(r, '--delete-bootnum'),
+      });
+      expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: efibootmgr failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
+      expect(readFileSync(r.at('/var/fake/efi.json')).equals(firmware)).toBe(true);
+      expect(before.boot[`efi/EFI/Gentoo/vmlinuz-${V}.efi`]).toBeDefined();
+    },
+  );
 
   it('grub-mkconfig fails: the kernel files, grub.cfg and grub.cfg~ as before', async () => {
     const r = grubRoot();
-    for (const version of [V2, V]) await ok(['add', '--force', '--root', r.root, '--layout', 'grub', '--initramfs', 'none', version, kernel.image]);
+    for (const version of [V2, V])
+      await ok(['add', '--force', '--root', r.root, '--layout', 'grub', '--initramfs', 'none', version, kernel.image]);
     const before = stateOf(r);
     expect(before.boot[`vmlinuz-${V}`]).toBeDefined();
     useMkconfig(r, BROKEN_MKCONFIG);
     const result = await kinstall(['remove', '--root', r.root, '--layout', 'grub', V], { env: { FAILING_TOOL_LOG: CHROOT_LOG } });
-    expectRolledBack(r, result, new RegExp(`^kinstall: ETOOL: grub-mkconfig-broken \\(in chroot ${r.root}\\) failed \\(exit code 1\\); ${ROLLED_BACK}$`), before);
+    expectRolledBack(
+      r,
+      result,
+      new RegExp(`^kinstall: ETOOL: grub-mkconfig-broken \\(in chroot ${r.root}\\) failed \\(exit code 1\\); ${ROLLED_BACK}$`),
+      before,
+    );
     expect(failingRunsInRoot(r)).toEqual(['grub-mkconfig-broken -o /boot/grub/grub.cfg.kinstall-new']);
     // With a working grub-mkconfig the same removal succeeds and grub.cfg no longer names the kernel.
     useMkconfig(r, '/usr/sbin/grub-mkconfig');
@@ -212,7 +309,18 @@ describe('kinstall stage after a killed add', () => {
   it('recovers the dead run first, so its journal is never written over and the boot dir comes back', async () => {
     const r = newRoot();
     const before = snapshotTree(r.boot);
-    const add = ['add', '--force', '--root', r.root, '--layout', 'compat', '--initrd', r.at(`/var/fake/initrd-${V2}`), V2, kernel.image];
+    const add = [
+      'add',
+      '--force',
+      '--root',
+      r.root,
+      '--layout',
+      'compat',
+      '--initrd',
+      r.at(`/var/fake/initrd-${V2}`),
+      V2,
+      kernel.image,
+    ];
     const killed = await kinstall(add, { env: { KINSTALL_TEST_CRASH_AFTER: 'op:3' } });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
     expect(snapshotTree(r.boot)).not.toEqual(before);

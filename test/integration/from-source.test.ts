@@ -2,7 +2,20 @@
 // users do: the kernel's own `make install`, kinstall's stage + add, and Gentoo's dist-kernel call.
 // Each ends in a QEMU boot of the self-built kernel with a dracut initramfs. The O= tree is shared
 // and read-only: every test checks that nothing was written into it.
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -51,7 +64,8 @@ function expectError(result: CliResult, exitCode: number, pattern: RegExp): void
 }
 
 /** A file of the root, an absolute link (Gentoo's) followed as the target system would. */
-const inRoot = (r: TestRoot, file: string) => (lstatSync(file).isSymbolicLink() && readlinkSync(file).startsWith('/') ? r.at(readlinkSync(file)) : file);
+const inRoot = (r: TestRoot, file: string) =>
+  lstatSync(file).isSymbolicLink() && readlinkSync(file).startsWith('/') ? r.at(readlinkSync(file)) : file;
 
 /** What every flow ends with: the kernel, loop.ko and its index in the neutral location, and a boot. */
 async function expectInstalledAndBooting(r: TestRoot): Promise<void> {
@@ -68,7 +82,7 @@ async function expectInstalledAndBooting(r: TestRoot): Promise<void> {
   expect(verified.stdout).toContain(`${V}: pass: reached dracut's init in the initramfs`);
 }
 
-describe('make install: the kernel\'s own targets with kinstall as ~/bin/installkernel', () => {
+describe("make install: the kernel's own targets with kinstall as ~/bin/installkernel", () => {
   it('modules_install into the root, then make install; list shows it, remove leaves the build tree alone', async () => {
     const r = newRoot();
     const home = tempDir('kinstall-home-');
@@ -89,7 +103,9 @@ describe('make install: the kernel\'s own targets with kinstall as ~/bin/install
 
     const listed = await kinstall(['list', '--root', r.root]);
     expect(listed.exitCode, listed.stderr).toBe(0);
-    expect(listed.stdout.split('\n').filter((l) => l.startsWith(`${V}\t`))).toEqual([expect.stringMatching(new RegExp(`^${escape(V)}\\tcompat\\t`))]);
+    expect(listed.stdout.split('\n').filter((l) => l.startsWith(`${V}\t`))).toEqual([
+      expect.stringMatching(new RegExp(`^${escape(V)}\\tcompat\\t`)),
+    ]);
 
     const removed = await kinstall(['remove', '--root', r.root, V]);
     expect(removed.exitCode, removed.stderr).toBe(0);
@@ -110,7 +126,11 @@ describe('kinstall stage --build-dir, then kinstall add', () => {
     expect(staged.stderr).toContain('kinstall stage --modules-dir DIR');
     const before = snapshotTree(r.root);
     const added = await kinstall(['add', '--root', r.root, V]);
-    expectError(added, 4, /^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: dracut needs the modules of .*kinstall stage --build-dir OUT --modules-dir DIR/);
+    expectError(
+      added,
+      4,
+      /^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: dracut needs the modules of .*kinstall stage --build-dir OUT --modules-dir DIR/,
+    );
     expect(snapshotTree(r.root)).toEqual(before);
   }, 120_000);
 
@@ -145,7 +165,11 @@ describe("Gentoo's dist-kernel calls, the kernel tree in the target's /usr/src",
     rmSync(path.join(dir, 'build'));
     rmSync(path.join(dir, 'source'));
     symlinkSync(src, path.join(dir, 'build'));
-    for (const [name, target] of [['vmlinuz', 'arch/x86/boot/bzImage'], ['System.map', 'System.map'], ['config', '.config']] as const) {
+    for (const [name, target] of [
+      ['vmlinuz', 'arch/x86/boot/bzImage'],
+      ['System.map', 'System.map'],
+      ['config', '.config'],
+    ] as const) {
       symlinkSync(`${src}/${target}`, path.join(dir, name));
     }
     return r;
@@ -155,20 +179,34 @@ describe("Gentoo's dist-kernel calls, the kernel tree in the target's /usr/src",
     const r = gentooRoot();
     const links = snapshotTree(r.at(`/lib/modules/${V}`));
     // modules_install left a current index: --depmod always makes depmod run on these links anyway.
-    const args = ['--root', r.root, V, `${src}/arch/x86/boot/bzImage`, `${src}/System.map`, '/boot', '--verbose', '--depmod', 'always'];
+    const args = [
+      '--root',
+      r.root,
+      V,
+      `${src}/arch/x86/boot/bzImage`,
+      `${src}/System.map`,
+      '/boot',
+      '--verbose',
+      '--depmod',
+      'always',
+    ];
     const result = await installkernel(args, { env: { ARCH: 'x86' } });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`installed ${V} (compat)`);
     // depmod was given the modules: it never stat()ed the links naming the target's /usr/src on the host.
     expect(result.stderr).toContain(`run: depmod -b ${r.root} ${V} ${r.at(`/lib/modules/${V}/kernel`)}`);
     expect(result.stderr).not.toContain('fstatat');
-    for (const name of ['vmlinuz', 'System.map', 'config', 'build']) expect(snapshotTree(r.at(`/lib/modules/${V}`))[name]).toBe(links[name]);
+    for (const name of ['vmlinuz', 'System.map', 'config', 'build'])
+      expect(snapshotTree(r.at(`/lib/modules/${V}`))[name]).toBe(links[name]);
     await expectInstalledAndBooting(r);
   }, 300_000);
 
   it('the reinstall form, installkernel KV IMAGE MAP ${EROOT}/boot --all --verbose, reinstalls every staged kernel', async () => {
     const r = gentooRoot();
-    const result = await installkernel(['--root', r.root, V, `${src}/arch/x86/boot/bzImage`, `${src}/System.map`, r.boot, '--all', '--verbose'], { env: { ARCH: 'x86' } });
+    const result = await installkernel(
+      ['--root', r.root, V, `${src}/arch/x86/boot/bzImage`, `${src}/System.map`, r.boot, '--all', '--verbose'],
+      { env: { ARCH: 'x86' } },
+    );
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`installed ${V} (compat)`);
     expect(result.stderr).not.toContain('fstatat');
@@ -176,9 +214,17 @@ describe("Gentoo's dist-kernel calls, the kernel tree in the target's /usr/src",
     expect(readFileSync(r.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kbuild.image))).toBe(true);
   }, 120_000);
 
-  it('DIR given with the root (DIR=${EROOT}/boot) is the target\'s /boot, not ROOT/ROOT/boot', async () => {
+  it("DIR given with the root (DIR=${EROOT}/boot) is the target's /boot, not ROOT/ROOT/boot", async () => {
     const r = gentooRoot();
-    const result = await installkernel(['--root', r.root, '--dry-run', V, r.at(`${src}/arch/x86/boot/bzImage`), r.at(`${src}/System.map`), r.boot]);
+    const result = await installkernel([
+      '--root',
+      r.root,
+      '--dry-run',
+      V,
+      r.at(`${src}/arch/x86/boot/bzImage`),
+      r.at(`${src}/System.map`),
+      r.boot,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain(`${r.at(`${src}/arch/x86/boot/bzImage`)} -> ${r.at(`/boot/vmlinuz-${V}`)}`);
     expect(readdirSync(r.boot)).toEqual([]);
@@ -193,16 +239,22 @@ describe('bad input from the same tree: one coded line, exit 3, nothing changed'
     for (const extra of [[], ['--dry-run']]) {
       const result = await installkernel(['--root', r.root, ...extra, V, kbuild.image, '/nowhere/System.map', '/boot']);
       expectError(result, 3, new RegExp(`^kinstall: ENOSYSTEMMAP: System\\.map not found: /nowhere/System\\.map$`));
-      expect(result.stderr).toContain(`looked inside --root at ${r.at('/nowhere/System.map')} and on the host at /nowhere/System.map`);
+      expect(result.stderr).toContain(
+        `looked inside --root at ${r.at('/nowhere/System.map')} and on the host at /nowhere/System.map`,
+      );
       expect(snapshotTree(r.root)).toEqual(before);
     }
   });
 
-  it('a VERSION that is not the tree\'s kernel.release', async () => {
+  it("a VERSION that is not the tree's kernel.release", async () => {
     const r = newRoot();
     const before = snapshotTree(r.root);
     const result = await installkernel(['--root', r.root, '6.1.999', kbuild.image, kbuild.systemMap, '/boot']);
-    expectError(result, 3, new RegExp(`^kinstall: EVERSIONMISMATCH: version 6\\.1\\.999 does not match the image's version ${escape(V)} `));
+    expectError(
+      result,
+      3,
+      new RegExp(`^kinstall: EVERSIONMISMATCH: version 6\\.1\\.999 does not match the image's version ${escape(V)} `),
+    );
     expect(snapshotTree(r.root)).toEqual(before);
   });
 
@@ -214,7 +266,13 @@ describe('bad input from the same tree: one coded line, exit 3, nothing changed'
     symlinkSync(kbuild.source, path.join(unbuilt, 'source'));
     const before = snapshotTree(r.root);
     const result = await kinstall(['stage', '--root', r.root, '--build-dir', unbuilt]);
-    expectError(result, 3, new RegExp(`^kinstall: ENOBUILD: not a kernel build directory: ${escape(unbuilt)} \\(it is configured but was never built .*run make first\\)$`));
+    expectError(
+      result,
+      3,
+      new RegExp(
+        `^kinstall: ENOBUILD: not a kernel build directory: ${escape(unbuilt)} \\(it is configured but was never built .*run make first\\)$`,
+      ),
+    );
     expect(snapshotTree(r.root)).toEqual(before);
   });
 
@@ -222,16 +280,35 @@ describe('bad input from the same tree: one coded line, exit 3, nothing changed'
     const r = newRoot();
     const before = snapshotTree(r.root);
     const result = await kinstall(['stage', '--root', r.root, '--build-dir', kbuild.source]);
-    expectError(result, 3, new RegExp(`^kinstall: ENOBUILD: not a kernel build directory: ${escape(kbuild.source)} \\(it is the kernel source tree; give the make O= output directory instead: kinstall stage --build-dir OUT\\)$`));
+    expectError(
+      result,
+      3,
+      new RegExp(
+        `^kinstall: ENOBUILD: not a kernel build directory: ${escape(kbuild.source)} \\(it is the kernel source tree; give the make O= output directory instead: kinstall stage --build-dir OUT\\)$`,
+      ),
+    );
     expect(snapshotTree(r.root)).toEqual(before);
   });
 
   it('an IMAGE found neither inside the root nor on the host names both places', async () => {
     const r = newRoot();
     const before = snapshotTree(r.root);
-    const result = await installkernel(['--root', r.root, V, `/usr/src/linux-${V}/arch/x86/boot/bzImage`, `/usr/src/linux-${V}/System.map`, '/boot']);
-    expectError(result, 3, new RegExp(`^kinstall: ENOIMAGE: kernel image not found: /usr/src/linux-${escape(V)}/arch/x86/boot/bzImage$`));
-    expect(result.stderr).toContain(`looked inside --root at ${r.at(`/usr/src/linux-${V}/arch/x86/boot/bzImage`)} and on the host at /usr/src/linux-${V}/arch/x86/boot/bzImage`);
+    const result = await installkernel([
+      '--root',
+      r.root,
+      V,
+      `/usr/src/linux-${V}/arch/x86/boot/bzImage`,
+      `/usr/src/linux-${V}/System.map`,
+      '/boot',
+    ]);
+    expectError(
+      result,
+      3,
+      new RegExp(`^kinstall: ENOIMAGE: kernel image not found: /usr/src/linux-${escape(V)}/arch/x86/boot/bzImage$`),
+    );
+    expect(result.stderr).toContain(
+      `looked inside --root at ${r.at(`/usr/src/linux-${V}/arch/x86/boot/bzImage`)} and on the host at /usr/src/linux-${V}/arch/x86/boot/bzImage`,
+    );
     expect(snapshotTree(r.root)).toEqual(before);
   });
 });

@@ -16,7 +16,10 @@ let root: TestRoot;
 
 /** A root that looks like an installed Debian to grub-mkconfig: its scripts, its defaults, /boot/grub. */
 const grubRoot = (): TestRoot =>
-  prepareGrubRoot(newRoot(), 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_DISTRIBUTOR=Kinstall\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n');
+  prepareGrubRoot(
+    newRoot(),
+    'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_DISTRIBUTOR=Kinstall\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n',
+  );
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -27,7 +30,17 @@ describe('grub layout with the real grub-mkconfig', () => {
     writeFileSync(root.at('/boot/grub/grub.cfg'), oldCfg);
     const initrd = root.at('/prebuilt-initrd.img');
     writeFileSync(initrd, execFileSync('sh', ['-c', 'cd / && echo etc | cpio -o -H newc 2>/dev/null']));
-    const result = await kinstallInNamespace(root, ['add', '--root', root.root, '--layout', 'grub', '--initrd', initrd, V, kernel.image]);
+    const result = await kinstallInNamespace(root, [
+      'add',
+      '--root',
+      root.root,
+      '--layout',
+      'grub',
+      '--initrd',
+      initrd,
+      V,
+      kernel.image,
+    ]);
     expect(result.stderr).toContain(`installed ${V} (grub)`);
     expect(result.exitCode).toBe(0);
     expect(leakedMounts(root)).toEqual([]);
@@ -56,7 +69,17 @@ describe('grub layout with the real grub-mkconfig', () => {
     chmodSync(root.at(`/boot/vmlinuz-${V}`), 0o644);
     writeFileSync(root.at('/etc/grub.d/10_linux'), '#!/bin/sh\necho "10_linux: broken on purpose" >&2\nexit 1\n');
     const before = snapshotTree(root.boot);
-    const result = await kinstallInNamespace(root, ['add', '--root', root.root, '--layout', 'grub', '--initramfs', 'none', V, kernel.image]);
+    const result = await kinstallInNamespace(root, [
+      'add',
+      '--root',
+      root.root,
+      '--layout',
+      'grub',
+      '--initramfs',
+      'none',
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode).toBe(5);
     expect(result.stderr).toMatch(/^kinstall: ETOOL: .*rolled back/m);
     expect(snapshotTree(root.boot)).toEqual(before);
@@ -67,9 +90,24 @@ describe('grub layout with the real grub-mkconfig', () => {
     root = grubRoot();
     writeFileSync(root.at('/etc/default/grub'), 'GRUB_TIMEOUT=3\nif then fi\n');
     const before = snapshotTree(root.boot);
-    const result = await kinstallInNamespace(root, ['add', '--root', root.root, '--layout', 'grub', '--initramfs', 'none', V, kernel.image]);
+    const result = await kinstallInNamespace(root, [
+      'add',
+      '--root',
+      root.root,
+      '--layout',
+      'grub',
+      '--initramfs',
+      'none',
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode).toBe(5);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: ETOOL: grub-mkconfig \\(in chroot ${escape(root.root)}\\) failed \\(exit code 2\\); rolled back \\d+ change\\(s\\), nothing was changed$`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^kinstall: ETOOL: grub-mkconfig \\(in chroot ${escape(root.root)}\\) failed \\(exit code 2\\); rolled back \\d+ change\\(s\\), nothing was changed$`,
+        'm',
+      ),
+    );
     expect(result.stderr).toContain('/etc/default/grub: Syntax error: "then" unexpected');
     expect(snapshotTree(root.boot)).toEqual(before);
     expect(existsSync(root.at(`/boot/vmlinuz-${V}`))).toBe(false);

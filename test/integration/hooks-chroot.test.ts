@@ -29,25 +29,35 @@ function gentooChrootRoot(conf = 'layout=compat\ninitrd_generator=none\n'): Test
 
 const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
 
-describe('the target\'s hooks run inside the target', () => {
-  it('a Gentoo .install logger writes inside the target only, sees the target\'s paths, /proc, /dev and /sys; kinstall\'s hooks.d runs on the host', async () => {
+describe("the target's hooks run inside the target", () => {
+  it("a Gentoo .install logger writes inside the target only, sees the target's paths, /proc, /dev and /sys; kinstall's hooks.d runs on the host", async () => {
     const r = gentooChrootRoot();
     // A path no test and no host service writes: it must appear in the target, never on the host.
     const logName = `/var/log/kinstall-chroot-${randomBytes(6).toString('hex')}.log`;
-    writeHook(r, '/etc/kernel/preinst.d', '10-sees.install', [
-      'set -e',
-      'out=/var/tmp/sees.txt',
-      'printf "args=%s\\n" "$*" > $out',
-      'printf "staging=%s\\n" "$INSTALLKERNEL_STAGING_AREA" >> $out',
-      'printf "root=%s %s\\n" "$KINSTALL_ROOT" "$INSTALLKERNEL_ROOT" >> $out',
-      'printf "image=%s boot=%s\\n" "$KINSTALL_IMAGE" "$KINSTALL_BOOT_DIR" >> $out',
-      'test -d "$INSTALLKERNEL_STAGING_AREA" && echo "staging-visible" >> $out',
-      'test -r /proc/self/status && echo "proc" >> $out',
-      'test -c /dev/null && echo "dev" >> $out',
-      'test -d /sys/kernel && echo "sys" >> $out',
-      'grep -c " /proc proc " /proc/self/mounts >/dev/null && echo "proc-mounted" >> $out',
-    ].join('\n'));
-    writeHook(r, '/etc/kernel/postinst.d', '95-testlog.install', `printf '%s\\t%s\\t%s\\n' "$1" "$2" "$INSTALLKERNEL_LAYOUT" >> ${logName}`);
+    writeHook(
+      r,
+      '/etc/kernel/preinst.d',
+      '10-sees.install',
+      [
+        'set -e',
+        'out=/var/tmp/sees.txt',
+        'printf "args=%s\\n" "$*" > $out',
+        'printf "staging=%s\\n" "$INSTALLKERNEL_STAGING_AREA" >> $out',
+        'printf "root=%s %s\\n" "$KINSTALL_ROOT" "$INSTALLKERNEL_ROOT" >> $out',
+        'printf "image=%s boot=%s\\n" "$KINSTALL_IMAGE" "$KINSTALL_BOOT_DIR" >> $out',
+        'test -d "$INSTALLKERNEL_STAGING_AREA" && echo "staging-visible" >> $out',
+        'test -r /proc/self/status && echo "proc" >> $out',
+        'test -c /dev/null && echo "dev" >> $out',
+        'test -d /sys/kernel && echo "sys" >> $out',
+        'grep -c " /proc proc " /proc/self/mounts >/dev/null && echo "proc-mounted" >> $out',
+      ].join('\n'),
+    );
+    writeHook(
+      r,
+      '/etc/kernel/postinst.d',
+      '95-testlog.install',
+      `printf '%s\\t%s\\t%s\\n' "$1" "$2" "$INSTALLKERNEL_LAYOUT" >> ${logName}`,
+    );
     const result = await kinstallInChrootRoot(r, ['add', '--root', r.root, V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
 
@@ -56,7 +66,15 @@ describe('the target\'s hooks run inside the target', () => {
     const seen = lines(r.at('/var/tmp/sees.txt'));
     expect(seen[0]).toBe(`args=${V} /lib/modules/${V}/vmlinuz`);
     expect(seen[1]).toMatch(/^staging=\/var\/tmp\/kinstall-\S+$/);
-    expect(seen.slice(2)).toEqual(['root=/ /', `image=/lib/modules/${V}/vmlinuz boot=/boot`, 'staging-visible', 'proc', 'dev', 'sys', 'proc-mounted']);
+    expect(seen.slice(2)).toEqual([
+      'root=/ /',
+      `image=/lib/modules/${V}/vmlinuz boot=/boot`,
+      'staging-visible',
+      'proc',
+      'dev',
+      'sys',
+      'proc-mounted',
+    ]);
     // The staging area was inside the target and is gone with the run.
     expect(existsSync(r.at(seen[1]?.slice('staging='.length) ?? '/nonexistent'))).toBe(false);
     // kinstall's shipped 50-dkms ran on the host, looking into the target through its host path.
@@ -64,7 +82,7 @@ describe('the target\'s hooks run inside the target', () => {
     expect(mountsUnder(r)).toEqual([]);
   });
 
-  it('systemd 252\'s own 90-loaderentry.install (the host\'s /usr bound in) writes the entry in the target\'s ESP', async () => {
+  it("systemd 252's own 90-loaderentry.install (the host's /usr bound in) writes the entry in the target's ESP", async () => {
     const r = newRoot.adopt(makeChrootRoot());
     mkdirSync(r.at('/efi/loader/entries'), { recursive: true });
     mkdirSync(r.at(`/lib/modules/${V}/kernel`), { recursive: true });
@@ -74,7 +92,12 @@ describe('the target\'s hooks run inside the target', () => {
     writeFileSync(r.at('/etc/machine-id'), `${MACHINE_ID}\n`);
     writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['90-loaderentry.install'] }));
     // A recorder beside it, to see what kernel-install's plugins are handed inside the target.
-    writeHook(r, '/etc/kernel/install.d', '95-record.install', 'printf "%s\\n" "$@" "$KERNEL_INSTALL_BOOT_ROOT" "$KERNEL_INSTALL_CONF_ROOT" > /var/tmp/record.txt');
+    writeHook(
+      r,
+      '/etc/kernel/install.d',
+      '95-record.install',
+      'printf "%s\\n" "$@" "$KERNEL_INSTALL_BOOT_ROOT" "$KERNEL_INSTALL_CONF_ROOT" > /var/tmp/record.txt',
+    );
     const result = await kinstallInChrootRoot(r, ['add', '--root', r.root, '--verbose', V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/running kernel-install hook \S+\/usr\/lib\/kernel\/install\.d\/90-loaderentry\.install add /);
@@ -84,7 +107,14 @@ describe('the target\'s hooks run inside the target', () => {
     expect(entry).toMatch(/^options +root=\/dev\/vda2 ro chroot-test systemd\.machine_id=0123456789abcdef0123456789abcdef$/m);
     expect(entry).toMatch(new RegExp(`^linux +/efi/${MACHINE_ID}/${V}/linux$`, 'm'));
     expect(readFileSync(r.at(`/efi/${MACHINE_ID}/${V}/linux`)).equals(readFileSync(kernel.image))).toBe(true);
-    expect(lines(r.at('/var/tmp/record.txt'))).toEqual(['add', V, `/efi/${MACHINE_ID}/${V}`, `/lib/modules/${V}/vmlinuz`, '/efi', '/etc/kernel']);
+    expect(lines(r.at('/var/tmp/record.txt'))).toEqual([
+      'add',
+      V,
+      `/efi/${MACHINE_ID}/${V}`,
+      `/lib/modules/${V}/vmlinuz`,
+      '/efi',
+      '/etc/kernel',
+    ]);
     expect(mountsUnder(r)).toEqual([]);
   });
 
@@ -94,14 +124,21 @@ describe('the target\'s hooks run inside the target', () => {
     const before = snapshotTree(r.boot);
     const result = await kinstallInChrootRoot(r, ['add', '--root', r.root, V, kernel.image]);
     expect(result.exitCode).toBe(5);
-    expect(result.stderr).toMatch(/^kinstall: EHOOK: hook \S+\/etc\/kernel\/preinst\.d\/40-fails\.install failed with exit code 3/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EHOOK: hook \S+\/etc\/kernel\/preinst\.d\/40-fails\.install failed with exit code 3/m,
+    );
     expect(snapshotTree(r.boot)).toEqual(before);
     expect(mountsUnder(r)).toEqual([]);
   });
 
   it('kinstall killed (SIGKILL) while a hook runs inside the target: no mount outlives the hook', async () => {
     const r = gentooChrootRoot();
-    writeHook(r, '/etc/kernel/preinst.d', '30-slow.install', 'echo "$PPID $$" > /var/tmp/started\nsleep 3\necho done > /var/tmp/finished');
+    writeHook(
+      r,
+      '/etc/kernel/preinst.d',
+      '30-slow.install',
+      'echo "$PPID $$" > /var/tmp/started\nsleep 3\necho done > /var/tmp/finished',
+    );
     const run = spawnInChrootRoot(r, ['add', '--root', r.root, V, kernel.image]);
     const started = r.at('/var/tmp/started');
     for (let i = 0; i < 600 && !existsSync(started); i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -124,7 +161,13 @@ describe('the target\'s hooks run inside the target', () => {
     const r = gentooChrootRoot();
     const added = await kinstallInChrootRoot(r, ['add', '--root', r.root, V, kernel.image]);
     expect(added.exitCode, added.stderr).toBe(0);
-    for (const phase of ['prerm', 'postrm']) writeHook(r, `/etc/kernel/${phase}.d`, `10-${phase}`, `echo "${phase} $* $KINSTALL_ROOT" >> /var/tmp/removal.txt; test -c /dev/null`);
+    for (const phase of ['prerm', 'postrm'])
+      writeHook(
+        r,
+        `/etc/kernel/${phase}.d`,
+        `10-${phase}`,
+        `echo "${phase} $* $KINSTALL_ROOT" >> /var/tmp/removal.txt; test -c /dev/null`,
+      );
     const result = await kinstallInChrootRoot(r, ['remove', '--root', r.root, V]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(lines(r.at('/var/tmp/removal.txt'))).toEqual([`prerm ${V} /boot/vmlinuz-${V} /`, `postrm ${V} /boot/vmlinuz-${V} /`]);
@@ -152,9 +195,14 @@ describe('a target that cannot run its hooks', () => {
     const result = await kinstall(['add', '--root', r.root, V, kernel.image]);
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toMatch(
-      new RegExp(`^kinstall: ETARGETHOOKS: the target's hooks cannot run inside ${r.root}: /etc/kernel/postinst.d/90-needs-sh.install \\(set "targetHooks": "skip" to install without them\\)$`, 'm'),
+      new RegExp(
+        `^kinstall: ETARGETHOOKS: the target's hooks cannot run inside ${r.root}: /etc/kernel/postinst.d/90-needs-sh.install \\(set "targetHooks": "skip" to install without them\\)$`,
+        'm',
+      ),
     );
-    expect(result.stderr).toContain('/etc/kernel/postinst.d/90-needs-sh.install: its interpreter: /bin/sh does not exist in the target');
+    expect(result.stderr).toContain(
+      '/etc/kernel/postinst.d/90-needs-sh.install: its interpreter: /bin/sh does not exist in the target',
+    );
     expect(snapshotTree(r.root)).toEqual(before);
   });
 
@@ -164,7 +212,9 @@ describe('a target that cannot run its hooks', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     expect(existsSync(r.at('/var/tmp/ran'))).toBe(false);
     expect(existsSync(r.at(`/boot/vmlinuz-${V}`))).toBe(true);
-    expect(result.stderr).toContain(`not running ${r.at('/etc/kernel/postinst.d/90-needs-sh.install')}: the target's hooks do not run under --root (targetHooks is "skip")`);
+    expect(result.stderr).toContain(
+      `not running ${r.at('/etc/kernel/postinst.d/90-needs-sh.install')}: the target's hooks do not run under --root (targetHooks is "skip")`,
+    );
     // kinstall's own hooks.d is not the target's: it still runs.
     expect(result.stderr).toMatch(/running kinstall hook \S+\/hooks\.d\/50-dkms /);
   });
@@ -181,7 +231,11 @@ describe('a target that cannot run its hooks', () => {
     writeFileSync(r.at('/etc/kernel/preinst.d/20-arm64'), elf, { mode: 0o755 });
     const result = await kinstall(['add', '--root', r.root, V, kernel.image]);
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(/^kinstall: ETARGETHOOKS: .*: \/etc\/kernel\/preinst\.d\/20-arm64, \/etc\/kernel\/postinst\.d\/90-needs-sh\.install /m);
-    expect(result.stderr).toContain('/etc/kernel/preinst.d/20-arm64: /etc/kernel/preinst.d/20-arm64 is built for another architecture (ELF machine 183) than this host (x64)');
+    expect(result.stderr).toMatch(
+      /^kinstall: ETARGETHOOKS: .*: \/etc\/kernel\/preinst\.d\/20-arm64, \/etc\/kernel\/postinst\.d\/90-needs-sh\.install /m,
+    );
+    expect(result.stderr).toContain(
+      '/etc/kernel/preinst.d/20-arm64: /etc/kernel/preinst.d/20-arm64 is built for another architecture (ELF machine 183) than this host (x64)',
+    );
   });
 });

@@ -15,7 +15,18 @@ const V = kernel.version;
 const newRoot = useScratchRoots();
 let root: TestRoot;
 
-const addArgs = (r: TestRoot, ...extra: string[]) => ['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', ...extra, V, kernel.image];
+const addArgs = (r: TestRoot, ...extra: string[]) => [
+  'add',
+  '--root',
+  r.root,
+  '--layout',
+  'compat',
+  '--initramfs',
+  'none',
+  ...extra,
+  V,
+  kernel.image,
+];
 
 const hook = writeHook;
 
@@ -23,7 +34,8 @@ const hook = writeHook;
 const recorder = (r: TestRoot, dir: string, name: string, then = '') =>
   hook(r, dir, name, `printf '%s %s %s\\n' "$KINSTALL_PHASE" ${name} "$*" >> ${r.at('/var/tmp/hooks.log')}\n${then}`);
 
-const hookLog = (r: TestRoot) => (existsSync(r.at('/var/tmp/hooks.log')) ? readFileSync(r.at('/var/tmp/hooks.log'), 'utf8').trim().split('\n') : []);
+const hookLog = (r: TestRoot) =>
+  existsSync(r.at('/var/tmp/hooks.log')) ? readFileSync(r.at('/var/tmp/hooks.log'), 'utf8').trim().split('\n') : [];
 
 function rootWithModules(): TestRoot {
   const r = newRoot();
@@ -72,7 +84,11 @@ describe('hook order, arguments and masking', () => {
     recorder(root, '/usr/lib/kernel/postinst.d', '40-kept');
     const result = await kinstall(addArgs(root));
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(hookLog(root)).toEqual(['etc version preinst', 'etc version postinst', `postinst 40-kept ${V} ${root.at(`/boot/vmlinuz-${V}`)}`]);
+    expect(hookLog(root)).toEqual([
+      'etc version preinst',
+      'etc version postinst',
+      `postinst 40-kept ${V} ${root.at(`/boot/vmlinuz-${V}`)}`,
+    ]);
   });
 
   it('exit 77 stops the rest of that phase successfully; the other phase still runs', async () => {
@@ -82,7 +98,11 @@ describe('hook order, arguments and masking', () => {
     recorder(root, '/etc/kernel/preinst.d', '30-third');
     const result = await kinstall(addArgs(root));
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(hookLog(root).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['preinst 10-first', 'postinst 10-first', 'postinst 20-second']);
+    expect(hookLog(root).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual([
+      'preinst 10-first',
+      'postinst 10-first',
+      'postinst 20-second',
+    ]);
     expect(existsSync(root.at(`/boot/vmlinuz-${V}`))).toBe(true);
   });
 });
@@ -94,12 +114,20 @@ describe('hook environment', () => {
     const record = [...names.map((n) => `KINSTALL_${n}`), ...names.filter((n) => n !== 'PHASE').map((n) => `INSTALLKERNEL_${n}`)]
       .map((v) => `echo "${v}=$${v}"`)
       .join('\n');
-    hook(root, '/etc/kinstall/hooks.d', '10-env', `{\n${record}\necho "staging-is-dir=$([ -d "$KINSTALL_STAGING_AREA" ] && echo yes)"\n} >> ${root.at('/var/tmp/env.$KINSTALL_PHASE')}`);
+    hook(
+      root,
+      '/etc/kinstall/hooks.d',
+      '10-env',
+      `{\n${record}\necho "staging-is-dir=$([ -d "$KINSTALL_STAGING_AREA" ] && echo yes)"\n} >> ${root.at('/var/tmp/env.$KINSTALL_PHASE')}`,
+    );
     const result = await kinstall(addArgs(root, '--verbose'));
     expect(result.exitCode, result.stderr).toBe(0);
     for (const phase of ['preinst', 'postinst']) {
       const env = Object.fromEntries(
-        readFileSync(root.at(`/var/tmp/env.${phase}`), 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+        readFileSync(root.at(`/var/tmp/env.${phase}`), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
       );
       expect(env).toMatchObject({
         KINSTALL_PHASE: phase,
@@ -127,7 +155,9 @@ describe('failing hooks', () => {
     const before = snapshotTree(root.boot);
     const result = await kinstall(addArgs(root));
     expect(result.exitCode).toBe(5);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EHOOK: hook ${root.at('/etc/kernel/preinst.d/10-fails')} failed with exit code 3`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(`^kinstall: EHOOK: hook ${root.at('/etc/kernel/preinst.d/10-fails')} failed with exit code 3`, 'm'),
+    );
     expect(hookLog(root)).toEqual([`preinst 10-fails ${V} ${root.at(`/lib/modules/${V}/vmlinuz`)}`]);
     expect(snapshotTree(root.boot)).toEqual(before);
     // The staged image is rolled back (depmod's index files too: faults.test.ts).
@@ -140,13 +170,15 @@ describe('failing hooks', () => {
     recorder(root, '/etc/kernel/postinst.d', '20-after');
     const result = await kinstall(addArgs(root));
     expect(result.exitCode).toBe(7);
-    expect(result.stderr).toMatch(/^kinstall: EPOSTINST: kernel installed, but 1 postinst hook\(s\) failed: .*10-fails \(exit 9\)/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPOSTINST: kernel installed, but 1 postinst hook\(s\) failed: .*10-fails \(exit 9\)/m,
+    );
     expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
     expect(hookLog(root).map((l) => l.split(' ')[1])).toEqual(['10-fails', '20-after']);
   });
 });
 
-describe('hooks around a removal (Debian\'s prerm.d and postrm.d)', () => {
+describe("hooks around a removal (Debian's prerm.d and postrm.d)", () => {
   const installed = async () => {
     const r = rootWithModules();
     expect((await kinstall(addArgs(r))).exitCode).toBe(0);
@@ -157,13 +189,19 @@ describe('hooks around a removal (Debian\'s prerm.d and postrm.d)', () => {
   it('prerm runs before anything is removed, postrm after, with VERSION IMAGE; kinstall dirs see the phase', async () => {
     const r = await installed();
     root = r;
-    const seen = (name: string) => `printf '%s %s present=%s\\n' "$KINSTALL_PHASE" ${name} "$([ -e "$2" ] && echo yes || echo no)" >> ${r.at('/var/tmp/rm.log')}`;
+    const seen = (name: string) =>
+      `printf '%s %s present=%s\\n' "$KINSTALL_PHASE" ${name} "$([ -e "$2" ] && echo yes || echo no)" >> ${r.at('/var/tmp/rm.log')}`;
     recorder(root, '/etc/kernel/prerm.d', '10-prerm', seen('10-prerm'));
     recorder(root, '/etc/kernel/postrm.d', '10-postrm', seen('10-postrm'));
     recorder(root, '/etc/kinstall/hooks.d', '20-both');
     const result = await kinstall(['remove', '--root', root.root, '--layout', 'compat', V]);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(hookLog(root)).toEqual([`prerm 10-prerm ${V} ${image(root)}`, `prerm 20-both ${V} ${image(root)}`, `postrm 10-postrm ${V} ${image(root)}`, `postrm 20-both ${V} ${image(root)}`]);
+    expect(hookLog(root)).toEqual([
+      `prerm 10-prerm ${V} ${image(root)}`,
+      `prerm 20-both ${V} ${image(root)}`,
+      `postrm 10-postrm ${V} ${image(root)}`,
+      `postrm 20-both ${V} ${image(root)}`,
+    ]);
     expect(readFileSync(root.at('/var/tmp/rm.log'), 'utf8')).toBe('prerm 10-prerm present=yes\npostrm 10-postrm present=no\n');
     expect(existsSync(image(root))).toBe(false);
   });
@@ -174,7 +212,9 @@ describe('hooks around a removal (Debian\'s prerm.d and postrm.d)', () => {
     const before = { boot: snapshotTree(root.boot), modules: snapshotTree(root.at('/lib/modules')) };
     const result = await kinstall(['remove', '--root', root.root, '--layout', 'compat', V]);
     expect(result.exitCode).toBe(5);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EHOOK: hook ${root.at('/etc/kernel/prerm.d/10-no')} failed with exit code 4`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(`^kinstall: EHOOK: hook ${root.at('/etc/kernel/prerm.d/10-no')} failed with exit code 4`, 'm'),
+    );
     expect({ boot: snapshotTree(root.boot), modules: snapshotTree(root.at('/lib/modules')) }).toEqual(before);
   });
 
@@ -198,7 +238,12 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 async function kinstallWithFakeDkms(r: TestRoot, args: string[]) {
   const R = quote(r.root);
   for (const dir of ['/usr', '/dev', '/var/log', '/lib/x86_64-linux-gnu']) mkdirSync(r.at(dir), { recursive: true });
-  for (const [link, target] of [['/bin', 'usr/bin'], ['/sbin', 'usr/sbin'], ['/lib64', 'usr/lib64']] as const) execFileSync('ln', ['-s', target, r.at(link)]);
+  for (const [link, target] of [
+    ['/bin', 'usr/bin'],
+    ['/sbin', 'usr/sbin'],
+    ['/lib64', 'usr/lib64'],
+  ] as const)
+    execFileSync('ln', ['-s', target, r.at(link)]);
   const script = [
     'set -e',
     `mount --bind /usr ${R}/usr`,
@@ -210,12 +255,16 @@ async function kinstallWithFakeDkms(r: TestRoot, args: string[]) {
     `cp ${quote(path.join(top, 'test/fakes/dkms'))} ${R}/usr/local/sbin/dkms`,
     `exec node ${quote(kinstallBin)} ${args.map(quote).join(' ')}`,
   ].join('\n');
-  const result = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { reject: false, stdin: 'ignore' });
+  const result = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
+    reject: false,
+    stdin: 'ignore',
+  });
   expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(r.root);
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
-const dkmsLog = (r: TestRoot) => (existsSync(r.at('/var/log/dkms.fake.log')) ? readFileSync(r.at('/var/log/dkms.fake.log'), 'utf8') : '');
+const dkmsLog = (r: TestRoot) =>
+  existsSync(r.at('/var/log/dkms.fake.log')) ? readFileSync(r.at('/var/log/dkms.fake.log'), 'utf8') : '';
 
 describe('shipped hook 50-dkms', () => {
   it('is POSIX sh and shellcheck-clean', () => {

@@ -3,7 +3,18 @@
 // root a symlink leads to).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,7 +82,16 @@ function unmountedEsp(r: TestRoot, esp: string): void {
 }
 
 const efistub = (r: TestRoot, ...rest: string[]) => [
-  'add', '--root', r.root, '--layout', 'efistub', '--initramfs', 'none', ...rest, V, kernel.image,
+  'add',
+  '--root',
+  r.root,
+  '--layout',
+  'efistub',
+  '--initramfs',
+  'none',
+  ...rest,
+  V,
+  kernel.image,
 ];
 
 /** An arm64 Image header (magic at 0x38) with a version banner: what `inspect` reads of one. */
@@ -85,7 +105,12 @@ function arm64Image(): Buffer {
 const cases: Case[] = [
   { name: 'missing image', exit: 3, code: 'ENOIMAGE', setup: (r) => add(r, V, r.at('/nothere/bzImage')) },
   { name: 'empty image', exit: 3, code: 'ENOTKERNEL', setup: (r) => add(r, V, file(r, 'empty', '')), message: /empty/ },
-  { name: 'truncated bzImage', exit: 3, code: 'ENOTKERNEL', setup: (r) => add(r, V, file(r, 'trunc', readFileSync(kernel.image).subarray(0, 0x300))) },
+  {
+    name: 'truncated bzImage',
+    exit: 3,
+    code: 'ENOTKERNEL',
+    setup: (r) => add(r, V, file(r, 'trunc', readFileSync(kernel.image).subarray(0, 0x300))),
+  },
   { name: 'random bytes', exit: 3, code: 'ENOTKERNEL', setup: (r) => add(r, V, file(r, 'random', randomBytes(65536))) },
   {
     name: 'an x86 ELF vmlinux where a bzImage is expected',
@@ -122,7 +147,13 @@ const cases: Case[] = [
   { name: 'version ../../etc', exit: 3, code: 'EBADVERSION', setup: (r) => add(r, '../../etc', kernel.image) },
   { name: 'version with a newline', exit: 3, code: 'EBADVERSION', setup: (r) => add(r, `${V}\nx`, kernel.image) },
   { name: 'version of 65 bytes', exit: 3, code: 'EBADVERSION', setup: (r) => add(r, `6.1.0-${'x'.repeat(59)}`, kernel.image) },
-  { name: 'unknown layout', exit: 3, code: 'ECONFIG', setup: (r) => ['add', '--root', r.root, '--layout', 'bogus', V, kernel.image], message: /unknown layout "bogus"/ },
+  {
+    name: 'unknown layout',
+    exit: 3,
+    code: 'ECONFIG',
+    setup: (r) => ['add', '--root', r.root, '--layout', 'bogus', V, kernel.image],
+    message: /unknown layout "bogus"/,
+  },
   // A generator kinstall lacks may be a Gentoo plugin's (ugrd): refused only when no hook is named after it.
   {
     name: 'unknown generator',
@@ -281,7 +312,12 @@ const cases: Case[] = [
     setup: (r) => ['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image],
   },
   { name: 'staged kernel missing', exit: 3, code: 'ENOSTAGED', setup: (r) => add(r, V) },
-  { name: 'prebuilt initrd missing', exit: 3, code: 'ENOINITRD', setup: (r) => ['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/nothere.img'), V, kernel.image] },
+  {
+    name: 'prebuilt initrd missing',
+    exit: 3,
+    code: 'ENOINITRD',
+    setup: (r) => ['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/nothere.img'), V, kernel.image],
+  },
   {
     name: 'boot dir in fstab but not mounted',
     exit: 4,
@@ -306,7 +342,12 @@ const cases: Case[] = [
   { name: 'unknown option', exit: 2, code: 'EUSAGE', setup: (r) => [...add(r, V, kernel.image), '--frobnicate'] },
   { name: '--keep that is not a number', exit: 2, code: 'EUSAGE', setup: (r) => [...add(r, V, kernel.image), '--keep', 'all'] },
   { name: 'installkernel with one argument', exit: 2, code: 'EUSAGE', setup: (r) => ['installkernel', V, '--root', r.root] },
-  { name: 'inspect of a text file', exit: 3, code: 'ENOTKERNEL', setup: (r) => ['inspect', file(r, 'notes.txt', 'just some text\n'.repeat(100))] },
+  {
+    name: 'inspect of a text file',
+    exit: 3,
+    code: 'ENOTKERNEL',
+    setup: (r) => ['inspect', file(r, 'notes.txt', 'just some text\n'.repeat(100))],
+  },
 ];
 
 const snapshotIfThere = (dir: string) => (existsSync(dir) ? snapshotTree(dir) : null);

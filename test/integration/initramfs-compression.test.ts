@@ -57,7 +57,10 @@ describe('the initramfs compressor', () => {
     const root = stagedRoot({ RD_ZSTD: 'n', RD_LZ4: 'n', RD_GZIP: 'n' });
     const formats = await installedFormats(root);
     expect(formats.length).toBeGreaterThan(0);
-    expect(formats.every((f) => f === 'none'), formats.join(' ')).toBe(true);
+    expect(
+      formats.every((f) => f === 'none'),
+      formats.join(' '),
+    ).toBe(true);
   });
 
   it("a compress= in dracut's config wins over kinstall's choice", async () => {
@@ -79,7 +82,10 @@ describe('the initramfs compressor', () => {
     const redraw = '\r\x1b[K';
     const draws = run.stdout.split(redraw).slice(1);
     expect(draws.length, run.stdout).toBeGreaterThan(1);
-    expect(draws.slice(0, -1).every((d) => /^kinstall: dracut \[[0-9.]+ s\] /.test(d)), run.stdout).toBe(true);
+    expect(
+      draws.slice(0, -1).every((d) => /^kinstall: dracut \[[0-9.]+ s\] /.test(d)),
+      run.stdout,
+    ).toBe(true);
     expect(draws.at(-1)).toMatch(/^kinstall: initramfs generated in [0-9.]+ s/);
   });
 });

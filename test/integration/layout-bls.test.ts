@@ -32,7 +32,8 @@ function espRoot(options: EspOptions = {}): TestRoot {
     if (options.loaderConf !== false) writeFileSync(r.at(`${esp}/loader/loader.conf`), 'timeout 3\n');
   }
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
-  if (options.cmdline !== false) writeFileSync(r.at('/etc/kernel/cmdline'), `${options.cmdline ?? 'root=/dev/vda1 ro'}  # the disk\n`);
+  if (options.cmdline !== false)
+    writeFileSync(r.at('/etc/kernel/cmdline'), `${options.cmdline ?? 'root=/dev/vda1 ro'}  # the disk\n`);
   if (options.machineId !== false) writeFileSync(r.at('/etc/machine-id'), `${MACHINE_ID}\n`);
   writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\nPRETTY_NAME="Gentoo Linux"\n');
   return r;
@@ -51,7 +52,14 @@ describe('bls layout', () => {
     expect(result.stderr).not.toContain('bootctl install');
     const entry = `loader/entries/${MACHINE_ID}-${V}.conf`;
     expect(Object.keys(snapshotTree(esp)).sort()).toEqual(
-      [...Object.keys(before), MACHINE_ID, `${MACHINE_ID}/${V}`, `${MACHINE_ID}/${V}/initrd`, `${MACHINE_ID}/${V}/linux`, entry].sort(),
+      [
+        ...Object.keys(before),
+        MACHINE_ID,
+        `${MACHINE_ID}/${V}`,
+        `${MACHINE_ID}/${V}/initrd`,
+        `${MACHINE_ID}/${V}/linux`,
+        entry,
+      ].sort(),
     );
     expect(readFileSync(root.at(`/efi/${MACHINE_ID}/${V}/linux`)).equals(readFileSync(kernel.image))).toBe(true);
     expect(readFileSync(root.at(`/efi/${entry}`), 'utf8')).toBe(
@@ -94,7 +102,14 @@ describe('bls layout', () => {
     const entries = root.at('/efi/loader/entries');
     expect(readdirSync(entries)).toEqual([`gentoo-desk-${V}+3.conf`]);
     expect(readFileSync(`${entries}/gentoo-desk-${V}+3.conf`, 'utf8')).toBe(
-      ['title Gentoo Linux', `version ${V}`, 'sort-key gentoo', 'options root=/dev/vda1 ro', `linux /gentoo-desk/${V}/linux`, ''].join('\n'),
+      [
+        'title Gentoo Linux',
+        `version ${V}`,
+        'sort-key gentoo',
+        'options root=/dev/vda1 ro',
+        `linux /gentoo-desk/${V}/linux`,
+        '',
+      ].join('\n'),
     );
     expect(readdirSync(root.at(`/efi/gentoo-desk/${V}`))).toEqual(['linux']);
 
@@ -120,7 +135,9 @@ describe('bls layout', () => {
     const result = await add(root, '--layout', 'bls', '--initramfs', 'none');
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: /m);
-    expect(result.stderr).toContain(`no boot root found (tried ${root.at('/efi')}, ${root.at('/boot/efi')}, ${root.at('/boot')})`);
+    expect(result.stderr).toContain(
+      `no boot root found (tried ${root.at('/efi')}, ${root.at('/boot/efi')}, ${root.at('/boot')})`,
+    );
     expect(snapshotTree(root.root)).toEqual(before);
   });
 
@@ -129,11 +146,18 @@ describe('bls layout', () => {
     const before = snapshotTree(root.root);
     const result = await add(root, '--layout', 'bls', '--initramfs', 'none');
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EPREFLIGHT: .*no kernel command line for the boot entry: create ${root.at('/etc/kernel/cmdline')}`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^kinstall: EPREFLIGHT: .*no kernel command line for the boot entry: create ${root.at('/etc/kernel/cmdline')}`,
+        'm',
+      ),
+    );
     expect(snapshotTree(root.root)).toEqual(before);
     const given = await add(root, '--layout', 'bls', '--initramfs', 'none', '--cmdline', 'root=LABEL=gentoo quiet');
     expect(given.exitCode, given.stderr).toBe(0);
-    expect(readFileSync(root.at(`/efi/loader/entries/${MACHINE_ID}-${V}.conf`), 'utf8')).toContain('\noptions root=LABEL=gentoo quiet\n');
+    expect(readFileSync(root.at(`/efi/loader/entries/${MACHINE_ID}-${V}.conf`), 'utf8')).toContain(
+      '\noptions root=LABEL=gentoo quiet\n',
+    );
   });
 
   it('a bad tries file is refused in preflight', async () => {

@@ -17,7 +17,14 @@ const V = kernel.version;
 const FAKE = path.join(top, 'test/fakes/efibootmgr');
 const LOADER = `\\EFI\\Gentoo\\vmlinuz-${V}.efi`;
 const ARGS = `root=/dev/vda2 ro quiet initrd=\\EFI\\Gentoo\\initramfs-${V}.img`;
-const WINDOWS = { label: 'Windows Boot Manager', active: true, disk: '/dev/vda', part: 1, loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '' };
+const WINDOWS = {
+  label: 'Windows Boot Manager',
+  active: true,
+  disk: '/dev/vda',
+  part: 1,
+  loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi',
+  args: '',
+};
 
 interface FakeState {
   bootOrder: string[];
@@ -35,17 +42,27 @@ function efiRoot(options: Record<string, unknown> = { efibootmgr: FAKE, efivars:
   mkdirSync(r.at('/var/fake'), { recursive: true });
   writeFileSync(r.at('/etc/kernel/cmdline'), '# the root filesystem\nroot=/dev/vda2   ro\nquiet\n');
   writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\nPRETTY_NAME="Gentoo Linux"\n');
-  writeFileSync(r.at('/var/fake/efi.json'), JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': WINDOWS } }));
+  writeFileSync(
+    r.at('/var/fake/efi.json'),
+    JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': WINDOWS } }),
+  );
   return r;
 }
 
-const env = (r: TestRoot, extra: Record<string, string> = {}) => ({ EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'), ...extra });
+const env = (r: TestRoot, extra: Record<string, string> = {}) => ({
+  EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'),
+  ...extra,
+});
 const firmware = (r: TestRoot) => JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as FakeState;
 const calls = (r: TestRoot) =>
   existsSync(r.at('/var/fake/efi.json.log'))
-    ? readFileSync(r.at('/var/fake/efi.json.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[])
+    ? readFileSync(r.at('/var/fake/efi.json.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as string[])
     : [];
-const add = (r: TestRoot, extra: string[]) => kinstall(['add', '--root', r.root, '--layout', 'efistub', ...extra], { env: env(r) });
+const add = (r: TestRoot, extra: string[]) =>
+  kinstall(['add', '--root', r.root, '--layout', 'efistub', ...extra], { env: env(r) });
 
 describe('efistub layout', () => {
   it('installs the image and a real dracut initramfs on the ESP and one firmware entry, first in BootOrder', async () => {
@@ -53,7 +70,13 @@ describe('efistub layout', () => {
     const result = await add(root, ['--initramfs', 'dracut', V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(snapshotTree(root.boot)).toMatchObject({ efi: 'dir 755', 'efi/EFI': 'dir 755', 'efi/EFI/Gentoo': 'dir 755' });
-    expect(Object.keys(snapshotTree(root.boot)).sort()).toEqual(['efi', 'efi/EFI', 'efi/EFI/Gentoo', `efi/EFI/Gentoo/initramfs-${V}.img`, `efi/EFI/Gentoo/vmlinuz-${V}.efi`]);
+    expect(Object.keys(snapshotTree(root.boot)).sort()).toEqual([
+      'efi',
+      'efi/EFI',
+      'efi/EFI/Gentoo',
+      `efi/EFI/Gentoo/initramfs-${V}.img`,
+      `efi/EFI/Gentoo/vmlinuz-${V}.efi`,
+    ]);
     expect(readFileSync(root.at(`/boot/efi/EFI/Gentoo/vmlinuz-${V}.efi`)).equals(readFileSync(kernel.image))).toBe(true);
     const listing = execFileSync('lsinitrd', [root.at(`/boot/efi/EFI/Gentoo/initramfs-${V}.img`)], { encoding: 'utf8' });
     expect(listing).toContain(`usr/lib/modules/${V}/kernel/drivers/block/virtio_blk.ko`);
@@ -89,7 +112,9 @@ describe('efistub layout', () => {
     const again = await add(root, ['--initramfs', 'none', '--cmdline', 'root=/dev/vda3', V, kernel.image]);
     expect(again.exitCode, again.stderr).toBe(0);
     const state = firmware(root);
-    expect(Object.values(state.entries).filter((e) => e.loader === LOADER)).toEqual([expect.objectContaining({ args: 'root=/dev/vda3' })]);
+    expect(Object.values(state.entries).filter((e) => e.loader === LOADER)).toEqual([
+      expect.objectContaining({ args: 'root=/dev/vda3' }),
+    ]);
     expect(state.bootOrder[0]).toBe(Object.keys(state.entries).find((n) => state.entries[n]?.loader === LOADER));
     expect(calls(root)).toContainEqual(['--delete-bootnum', '--bootnum', '0001']);
   });
@@ -102,13 +127,21 @@ describe('efistub layout', () => {
     const listed = async () => {
       const result = await kinstall(['list', '--json', '--root', root.root, '--layout', 'efistub'], { env: env(root) });
       expect(result.exitCode, result.stderr).toBe(0);
-      return Object.fromEntries((JSON.parse(result.stdout) as Array<{ version: string; isDefault?: boolean }>).map((k) => [k.version, k.isDefault ?? false]));
+      return Object.fromEntries(
+        (JSON.parse(result.stdout) as Array<{ version: string; isDefault?: boolean }>).map((k) => [
+          k.version,
+          k.isDefault ?? false,
+        ]),
+      );
     };
     // The second install went first in BootOrder: it is the default.
     expect(await listed()).toEqual({ [V]: false, [V2]: true });
     const state = firmware(root);
     const first = Object.entries(state.entries).find(([, e]) => e.loader === LOADER)?.[0] ?? '';
-    writeFileSync(root.at('/var/fake/efi.json'), JSON.stringify({ ...state, bootOrder: [first, ...state.bootOrder.filter((n) => n !== first)] }));
+    writeFileSync(
+      root.at('/var/fake/efi.json'),
+      JSON.stringify({ ...state, bootOrder: [first, ...state.bootOrder.filter((n) => n !== first)] }),
+    );
     expect(await listed()).toEqual({ [V]: true, [V2]: false });
   });
 
@@ -142,7 +175,9 @@ describe('efistub layout', () => {
     const before = snapshotTree(root.root);
     const result = await add(root, ['--initramfs', 'none', V, image]);
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: \S+\/vmlinuz is not EFI-stub capable \(a bzImage without a PE header\)/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: \S+\/vmlinuz is not EFI-stub capable \(a bzImage without a PE header\)/m,
+    );
     expect(snapshotTree(root.root)).toEqual(before);
     expect(calls(root)).toEqual([]);
   });

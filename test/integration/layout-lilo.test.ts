@@ -44,10 +44,16 @@ function liloRoot(conf: string | null = LILO_CONF): TestRoot {
 }
 
 const env = (r: TestRoot, extra: Record<string, string> = {}) => ({ LILO_FAKE_LOG: r.at('/var/fake/lilo.log'), ...extra });
-const calls = (r: TestRoot) => readFileSync(r.at('/var/fake/lilo.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+const calls = (r: TestRoot) =>
+  readFileSync(r.at('/var/fake/lilo.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as string[]);
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const addPrebuilt = (r: TestRoot, version: string, extraEnv: Record<string, string> = {}) =>
-  kinstall(['add', '--force', '--root', r.root, '--initrd', r.at(`/var/fake/initrd-${version}`), version, kernel.image], { env: env(r, extraEnv) });
+  kinstall(['add', '--force', '--root', r.root, '--initrd', r.at(`/var/fake/initrd-${version}`), version, kernel.image], {
+    env: env(r, extraEnv),
+  });
 
 describe('lilo layout', () => {
   it('is chosen by auto, installs compat files, the links and a real dracut initramfs, then runs lilo -t and lilo -r ROOT', async () => {
@@ -56,11 +62,15 @@ describe('lilo layout', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`layout=auto: chose lilo: ${root.at('/etc/lilo.conf')} exists`);
     const tree = snapshotTree(root.boot);
-    expect(Object.keys(tree).sort()).toEqual([`System.map-${V}`, `config-${V}`, 'initramfs-' + V + '.img', 'initramfs.img', 'map', `vmlinuz-${V}`, 'vmlinuz'].sort());
+    expect(Object.keys(tree).sort()).toEqual(
+      [`System.map-${V}`, `config-${V}`, 'initramfs-' + V + '.img', 'initramfs.img', 'map', `vmlinuz-${V}`, 'vmlinuz'].sort(),
+    );
     expect(tree.vmlinuz).toBe(`link vmlinuz-${V}`);
     expect(tree['initramfs.img']).toBe(`link initramfs-${V}.img`);
     expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
-    expect(execFileSync('lsinitrd', [root.at(`/boot/initramfs-${V}.img`)], { encoding: 'utf8' })).toContain(`usr/lib/modules/${V}/kernel/drivers/block/virtio_blk.ko`);
+    expect(execFileSync('lsinitrd', [root.at(`/boot/initramfs-${V}.img`)], { encoding: 'utf8' })).toContain(
+      `usr/lib/modules/${V}/kernel/drivers/block/virtio_blk.ko`,
+    );
     expect(calls(root)).toEqual([
       ['-t', '-r', root.root, '-C', '/etc/lilo.conf'],
       ['-r', root.root, '-C', '/etc/lilo.conf'],
@@ -99,25 +109,41 @@ describe('lilo layout', () => {
   it.each([
     ['the real run', '4', [['-t'], [], []]],
     ['the -t run', '3', [['-t'], []]],
-  ])('a failing lilo (%s) rolls the files and links back and runs lilo again on the restored state', async (_name, failing, runs) => {
-    root = liloRoot();
-    expect((await addPrebuilt(root, V)).exitCode).toBe(0);
-    const before = snapshotTree(root.boot);
-    const result = await addPrebuilt(root, V2, { LILO_FAKE_FAIL: failing });
-    expect(result.exitCode).toBe(5);
-    expect(result.stderr).toMatch(/^kinstall: ETOOL: lilo failed \(exit code 1\); rolled back \d+ change\(s\), nothing was changed$/m);
-    expect(result.stderr).toContain('running');
-    expect(snapshotTree(root.boot)).toEqual(before);
-    expect(calls(root).slice(2)).toEqual(runs.map((extra) => [...extra, '-r', (root as TestRoot).root, '-C', '/etc/lilo.conf']));
-  });
+  ])(
+    'a failing lilo (%s) rolls the files and links back and runs lilo again on the restored state',
+    async (_name, failing, runs) => {
+      root = liloRoot();
+      expect((await addPrebuilt(root, V)).exitCode).toBe(0);
+      const before = snapshotTree(root.boot);
+      const result = await addPrebuilt(root, V2, { LILO_FAKE_FAIL: failing });
+      expect(result.exitCode).toBe(5);
+      expect(result.stderr).toMatch(
+        /^kinstall: ETOOL: lilo failed \(exit code 1\); rolled back \d+ change\(s\), nothing was changed$/m,
+      );
+      expect(result.stderr).toContain('running');
+      expect(snapshotTree(root.boot)).toEqual(before);
+      expect(calls(root).slice(2)).toEqual(
+        runs.map((extra) => [...extra, '-r', (root as TestRoot).root, '-C', '/etc/lilo.conf']),
+      );
+    },
+  );
 
   it('a missing lilo.conf is a preflight error (exit 4) showing an example section', async () => {
     root = liloRoot(null);
     const before = snapshotTree(root.root);
-    const result = await kinstall(['add', '--root', root.root, '--layout', 'lilo', '--initramfs', 'none', V, kernel.image], { env: env(root) });
+    const result = await kinstall(['add', '--root', root.root, '--layout', 'lilo', '--initramfs', 'none', V, kernel.image], {
+      env: env(root),
+    });
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EPREFLIGHT: 1 preflight check\\(s\\) failed: ${root.at('/etc/lilo.conf')} does not exist: .* \\(example below\\)$`, 'm'));
-    expect(result.stderr).toContain('    for example:\n      boot=/dev/sda\n      prompt\n      timeout=50\n      default=linux\n      image=/boot/vmlinuz\n          label=linux\n          initrd=/boot/initramfs.img\n');
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^kinstall: EPREFLIGHT: 1 preflight check\\(s\\) failed: ${root.at('/etc/lilo.conf')} does not exist: .* \\(example below\\)$`,
+        'm',
+      ),
+    );
+    expect(result.stderr).toContain(
+      '    for example:\n      boot=/dev/sda\n      prompt\n      timeout=50\n      default=linux\n      image=/boot/vmlinuz\n          label=linux\n          initrd=/boot/initramfs.img\n',
+    );
     expect(result.stderr).toContain('      image=/boot/vmlinuz.old\n');
     expect(snapshotTree(root.root)).toEqual(before);
     // The example, pasted as it is shown, is a lilo.conf that works.
@@ -151,7 +177,8 @@ describe('lilo layout', () => {
 describe('test/fakes/lilo rejects what lilo rejects', () => {
   it('a missing image=, a missing config, and running without a log', async () => {
     root = liloRoot();
-    const run = (args: string[], e: Record<string, string> = env(root as TestRoot)) => execa(FAKE, args, { env: e, reject: false });
+    const run = (args: string[], e: Record<string, string> = env(root as TestRoot)) =>
+      execa(FAKE, args, { env: e, reject: false });
     const missingImage = await run(['-r', root.root]);
     expect(missingImage.exitCode).toBe(1);
     expect(missingImage.stderr).toBe('Fatal: open /boot/vmlinuz: No such file or directory');

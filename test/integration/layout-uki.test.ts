@@ -25,7 +25,10 @@ let root: TestRoot;
 function ukiRoot(options: { esp?: boolean; cmdline?: boolean } = {}): TestRoot {
   const r = newRoot({ modules: true, config: false });
   const confDir = r.at('/etc/dracut-empty.conf.d');
-  writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: [...fastDracutArgs(confDir), '--reproducible'] } }));
+  writeFileSync(
+    r.at('/etc/kinstall/config.json'),
+    JSON.stringify({ dracut: { args: [...fastDracutArgs(confDir), '--reproducible'] } }),
+  );
   if (options.esp !== false) {
     mkdirSync(r.at('/efi/EFI/Linux'), { recursive: true });
     mkdirSync(r.at('/efi/loader'), { recursive: true });
@@ -58,7 +61,8 @@ const add = (r: TestRoot, ...args: string[]) => kinstall(['add', '--root', r.roo
 function sections(file: string): Record<string, string> {
   const out = execFileSync('objdump', ['-h', file], { encoding: 'utf8' });
   const found: Record<string, string> = {};
-  for (const match of out.matchAll(/^\s+\d+\s+(\.\S+)\s+[0-9a-f]+\s+([0-9a-f]+)/gm)) found[match[1] ?? ''] = `0x${(match[2] ?? '').replace(/^0+/, '')}`;
+  for (const match of out.matchAll(/^\s+\d+\s+(\.\S+)\s+[0-9a-f]+\s+([0-9a-f]+)/gm))
+    found[match[1] ?? ''] = `0x${(match[2] ?? '').replace(/^0+/, '')}`;
   return found;
 }
 
@@ -77,7 +81,9 @@ function ukiTree(dir: string): Record<string, string> {
   const tree = snapshotTree(dir);
   for (const name of Object.keys(tree).filter((n) => n.endsWith('.efi'))) {
     const file = path.join(dir, name);
-    const parts = ['.linux', '.initrd', '.cmdline'].map((s) => `${s}=${createHash('sha256').update(section(file, s)).digest('hex')}`);
+    const parts = ['.linux', '.initrd', '.cmdline'].map(
+      (s) => `${s}=${createHash('sha256').update(section(file, s)).digest('hex')}`,
+    );
     tree[name] = `${tree[name]?.split(' ').slice(0, 2).join(' ')} ${parts.join(' ')}`;
   }
   return tree;
@@ -93,7 +99,12 @@ describe('uki layout', () => {
     const name = `${MACHINE_ID}-${V}.efi`;
     expect(Object.keys(snapshotTree(esp)).sort()).toEqual([...Object.keys(before), `EFI/Linux/${name}`].sort());
     const uki = root.at(`/efi/EFI/Linux/${name}`);
-    expect(sections(uki)).toMatchObject({ '.osrel': '0x20000', '.cmdline': '0x30000', '.linux': '0x2000000', '.initrd': '0x3000000' });
+    expect(sections(uki)).toMatchObject({
+      '.osrel': '0x20000',
+      '.cmdline': '0x30000',
+      '.linux': '0x2000000',
+      '.initrd': '0x3000000',
+    });
     expect(section(uki, '.linux').equals(readFileSync(kernel.image))).toBe(true);
     expect(section(uki, '.cmdline').toString('latin1').replace(/\0+$/, '').trim()).toBe(CMDLINE);
     writeFileSync(root.at('/initrd-from-uki.img'), section(uki, '.initrd'));
@@ -117,7 +128,9 @@ describe('uki layout', () => {
   it('a normal install (initramfs dracut) runs dracut once, for the UKI, and installs no separate initramfs', async () => {
     root = ukiRoot();
     const dracutRuns = countDracutRuns(root);
-    const result = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initramfs', 'dracut', V, kernel.image], { env });
+    const result = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initramfs', 'dracut', V, kernel.image], {
+      env,
+    });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`not generating an initramfs for ${V}: layout uki builds its own into its image`);
     expect(dracutRuns()).toHaveLength(1);
@@ -125,7 +138,9 @@ describe('uki layout', () => {
     expect(readdirSync(root.at('/efi/EFI/Linux'))).toEqual([`${MACHINE_ID}-${V}.efi`]);
     const uki = root.at(`/efi/EFI/Linux/${MACHINE_ID}-${V}.efi`);
     writeFileSync(root.at('/initrd-from-uki.img'), section(uki, '.initrd'));
-    expect(execFileSync('lsinitrd', [root.at('/initrd-from-uki.img')], { encoding: 'utf8' })).toContain(`usr/lib/modules/${V}/modules.dep`);
+    expect(execFileSync('lsinitrd', [root.at('/initrd-from-uki.img')], { encoding: 'utf8' })).toContain(
+      `usr/lib/modules/${V}/modules.dep`,
+    );
   });
 
   it('assembles the UKI with objcopy around an --initrd file or a neighbour initrd, byte for byte, without dracut', async () => {
@@ -139,7 +154,9 @@ describe('uki layout', () => {
 
     rmSync(root.at('/etc/os-release'));
     const before = snapshotTree(root.root);
-    const noOsRelease = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initrd', given, V, kernel.image], { env });
+    const noOsRelease = await kinstall(['add', '--root', root.root, '--layout', 'uki', '--initrd', given, V, kernel.image], {
+      env,
+    });
     expect(noOsRelease.exitCode).toBe(4);
     expect(noOsRelease.stderr).toContain(`no os-release in ${root.at('/etc/os-release')} or ${root.at('/usr/lib/os-release')}`);
     expect(snapshotTree(root.root)).toEqual(before);
@@ -151,7 +168,12 @@ describe('uki layout', () => {
     expect(result.stderr).not.toContain('goes unused');
     expect(dracutRuns()).toEqual([]);
     const uki = root.at(`/efi/EFI/Linux/${MACHINE_ID}-${V}.efi`);
-    expect(sections(uki)).toMatchObject({ '.osrel': '0x20000', '.cmdline': '0x30000', '.linux': '0x2000000', '.initrd': '0x3000000' });
+    expect(sections(uki)).toMatchObject({
+      '.osrel': '0x20000',
+      '.cmdline': '0x30000',
+      '.linux': '0x2000000',
+      '.initrd': '0x3000000',
+    });
     expect(section(uki, '.initrd').equals(readFileSync(given))).toBe(true);
     expect(section(uki, '.linux').equals(readFileSync(kernel.image))).toBe(true);
     expect(section(uki, '.cmdline').equals(Buffer.from(`${CMDLINE}\0`))).toBe(true);
@@ -200,7 +222,9 @@ describe('uki layout', () => {
     const before = snapshotTree(root.root);
     const result = await add(root, '--layout', 'uki', V, big);
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: .*the kernel image is 17\.0 MiB, over the 16 MiB a dracut 059 UKI has room for \(it places the kernel at 0x2000000 and the initrd at 0x3000000\)/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPREFLIGHT: .*the kernel image is 17\.0 MiB, over the 16 MiB a dracut 059 UKI has room for \(it places the kernel at 0x2000000 and the initrd at 0x3000000\)/m,
+    );
     expect(snapshotTree(root.root)).toEqual(before);
   });
 
@@ -216,7 +240,12 @@ describe('uki layout', () => {
     const beforeNoCmdline = snapshotTree(root.root);
     const noCmdline = await add(root, '--layout', 'uki', V, kernel.image);
     expect(noCmdline.exitCode).toBe(4);
-    expect(noCmdline.stderr).toMatch(new RegExp(`^kinstall: EPREFLIGHT: .*no kernel command line to embed in the UKI: create ${root.at('/etc/kernel/cmdline')}`, 'm'));
+    expect(noCmdline.stderr).toMatch(
+      new RegExp(
+        `^kinstall: EPREFLIGHT: .*no kernel command line to embed in the UKI: create ${root.at('/etc/kernel/cmdline')}`,
+        'm',
+      ),
+    );
     expect(snapshotTree(root.root)).toEqual(beforeNoCmdline);
   });
 
@@ -226,7 +255,9 @@ describe('uki layout', () => {
     const before = snapshotTree(root.root);
     const result = await add(root, '--layout', 'uki', V, kernel.image);
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(/^kinstall: EGENERATOR: uki_generator=ukify: kinstall has no such generator and no hook named after it would make the UKI/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EGENERATOR: uki_generator=ukify: kinstall has no such generator and no hook named after it would make the UKI/m,
+    );
     expect(result.stderr).toContain('or set uki_generator to one of: dracut');
     expect(snapshotTree(root.root)).toEqual(before);
   });

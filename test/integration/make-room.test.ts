@@ -25,7 +25,9 @@ const newRoot = useScratchRoots();
 
 /** A root whose ESP (/boot/efi) will hold the old kernels, each with a modules dir in the neutral location. */
 function crowdedRoot(): TestRoot {
-  const r = newRoot({ config: { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } } });
+  const r = newRoot({
+    config: { efistub: { efibootmgr: path.join(top, 'test/fakes/efibootmgr'), efivars: true, disk: '/dev/vda', part: 1 } },
+  });
   mkdirSync(r.at('/boot/efi/EFI/Gentoo'), { recursive: true });
   mkdirSync(r.at('/etc/kernel'), { recursive: true });
   mkdirSync(r.at('/var/fake'), { recursive: true });
@@ -81,7 +83,10 @@ describe('a full ESP', () => {
     const result = await addOnSmallEsp(root, []);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toMatch(
-      new RegExp(`^kinstall: EPREFLIGHT: 1 preflight check\\(s\\) failed: .*/boot/efi/EFI/Gentoo has [0-9.]+ MiB free but the install needs [0-9.]+ MiB \\(\\d+ bytes missing\\); kinstall add --make-room would remove ${OLD[0]}, ${OLD[1]} \\(oldest first\\)`, 'm'),
+      new RegExp(
+        `^kinstall: EPREFLIGHT: 1 preflight check\\(s\\) failed: .*/boot/efi/EFI/Gentoo has [0-9.]+ MiB free but the install needs [0-9.]+ MiB \\(\\d+ bytes missing\\); kinstall add --make-room would remove ${OLD[0]}, ${OLD[1]} \\(oldest first\\)`,
+        'm',
+      ),
     );
     expect(snapshotTree(root.at('/boot/efi'))).toEqual(before);
     for (const version of OLD) expect(existsSync(root.at(`/lib/modules/${version}/config`))).toBe(true);
@@ -91,7 +96,9 @@ describe('a full ESP', () => {
     const root = crowdedRoot();
     const result = await addOnSmallEsp(root, ['--make-room', '--json', '--verbose']);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(new RegExp(`making room \\(\\d+ bytes on .*/boot/efi/EFI/Gentoo missing\\): removing ${OLD[0]}, ${OLD[1]}, oldest first`));
+    expect(result.stderr).toMatch(
+      new RegExp(`making room \\(\\d+ bytes on .*/boot/efi/EFI/Gentoo missing\\): removing ${OLD[0]}, ${OLD[1]}, oldest first`),
+    );
     expect((JSON.parse(result.stdout) as { madeRoom: string[] }).madeRoom).toEqual([OLD[0], OLD[1]]);
     expect(espFiles(root)).toEqual([`vmlinuz-${OLD[2]}.efi`, `vmlinuz-${V}.efi`]);
     expect(readFileSync(root.at(`/boot/efi/EFI/Gentoo/vmlinuz-${V}.efi`)).equals(readFileSync(kernel.image))).toBe(true);
@@ -99,7 +106,10 @@ describe('a full ESP', () => {
     expect(existsSync(root.at(`/lib/modules/${OLD[0]}`))).toBe(false);
     expect(existsSync(root.at(`/lib/modules/${OLD[1]}`))).toBe(false);
     expect(existsSync(root.at(`/lib/modules/${OLD[2]}/config`))).toBe(true);
-    const history = readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; version: string });
+    const history = readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; version: string });
     expect(history.map((h) => `${h.action} ${h.version}`)).toEqual([`remove ${OLD[0]}`, `remove ${OLD[1]}`, `install ${V}`]);
     expect(existsSync(root.at('/var/lib/kinstall/journal.json'))).toBe(false);
   });
@@ -126,7 +136,9 @@ describe('a full ESP', () => {
     // The ESP as the crash left it: the two oldest gone (their bytes in the spill dir), the new kernel placed.
     expect(espFiles(root)).toEqual([`vmlinuz-${OLD[2]}.efi`, `vmlinuz-${V}.efi`]);
     expect(readdirSync(root.at('/var/lib/kinstall/spill'))).toHaveLength(2);
-    const recovered = await kinstall(['recover', '--root', root.root], { env: { EFIBOOTMGR_FAKE_STATE: root.at('/var/fake/efi.json') } });
+    const recovered = await kinstall(['recover', '--root', root.root], {
+      env: { EFIBOOTMGR_FAKE_STATE: root.at('/var/fake/efi.json') },
+    });
     expect(recovered.exitCode, recovered.stderr).toBe(0);
     expect(snapshotTree(root.at('/boot/efi'))).toEqual(before);
     expect(readdirSync(root.at('/var/lib/kinstall/spill'))).toEqual([]);

@@ -18,7 +18,18 @@ async function rootWithFiveKernels(): Promise<TestRoot> {
   symlinkSync('vmlinuz-none', r.at('/boot/vmlinuz'));
   for (const v of versions) {
     mkdirSync(r.at(`/lib/modules/${v}/kernel`), { recursive: true });
-    const result = await kinstall(['add', '--force', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', v, kernel.image]);
+    const result = await kinstall([
+      'add',
+      '--force',
+      '--root',
+      r.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+      v,
+      kernel.image,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
   }
   return r;
@@ -42,12 +53,16 @@ describe('managing installed kernels', () => {
     expect(readdirSync(root.boot).filter((n) => n.includes('6.1.2-gentoo'))).toEqual([]);
     expect(existsSync(root.at('/lib/modules/6.1.2-gentoo'))).toBe(false);
     expect(existsSync(root.at('/boot/vmlinuz-6.1.10-gentoo'))).toBe(true);
-    expect(readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8')).toMatch(/"action":"remove","version":"6\.1\.2-gentoo"/);
+    expect(readFileSync(root.at('/var/lib/kinstall/history.jsonl'), 'utf8')).toMatch(
+      /"action":"remove","version":"6\.1\.2-gentoo"/,
+    );
   });
 
   it('remove --keep-modules keeps the neutral location; an unknown version is refused with nothing changed', async () => {
     root = await rootWithFiveKernels();
-    expect((await kinstall(['remove', '--keep-modules', '--root', root.root, '--layout', 'compat', '5.15.9-gentoo'])).exitCode).toBe(0);
+    expect(
+      (await kinstall(['remove', '--keep-modules', '--root', root.root, '--layout', 'compat', '5.15.9-gentoo'])).exitCode,
+    ).toBe(0);
     expect(existsSync(root.at('/lib/modules/5.15.9-gentoo/vmlinuz'))).toBe(true);
     const before = snapshotTree(root.root);
     const missing = await kinstall(['remove', '--root', root.root, '--layout', 'compat', '4.19.0-nothere']);
@@ -65,16 +80,33 @@ describe('managing installed kernels', () => {
     expect(snapshotTree(root.root)).toEqual(before);
     const result = await kinstall(['prune', '--keep', '2', '--root', root.root, '--layout', 'compat']);
     expect(result.exitCode, result.stderr).toBe(0);
-    const left = readdirSync(root.boot).filter((n) => /^vmlinuz-/.test(n)).sort();
+    const left = readdirSync(root.boot)
+      .filter((n) => /^vmlinuz-/.test(n))
+      .sort();
     expect(left).toEqual(['vmlinuz-6.1.10-gentoo', 'vmlinuz-6.6.1-gentoo']);
   });
 
   it('add --keep 3 prunes after the install and never removes the kernel just installed', async () => {
     root = await rootWithFiveKernels();
     mkdirSync(root.at('/lib/modules/5.4.0-old/kernel'), { recursive: true });
-    const result = await kinstall(['add', '--force', '--keep', '3', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', '5.4.0-old', kernel.image]);
+    const result = await kinstall([
+      'add',
+      '--force',
+      '--keep',
+      '3',
+      '--root',
+      root.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+      '5.4.0-old',
+      kernel.image,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
-    const left = readdirSync(root.boot).filter((n) => /^vmlinuz-/.test(n)).sort();
+    const left = readdirSync(root.boot)
+      .filter((n) => /^vmlinuz-/.test(n))
+      .sort();
     expect(left).toEqual(['vmlinuz-5.4.0-old', 'vmlinuz-6.1.10-gentoo', 'vmlinuz-6.6.1-gentoo']);
   });
 });
@@ -88,7 +120,17 @@ describe('remove with layout=auto', () => {
     writeFileSync(root.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
     const before = { boot: snapshotTree(root.boot), esp: snapshotTree(root.at('/efi')) };
     for (const layout of ['compat', 'bls']) {
-      const added = await kinstall(['add', '--root', root.root, '--layout', layout, '--initramfs', 'none', kernel.version, kernel.image]);
+      const added = await kinstall([
+        'add',
+        '--root',
+        root.root,
+        '--layout',
+        layout,
+        '--initramfs',
+        'none',
+        kernel.version,
+        kernel.image,
+      ]);
       expect(added.exitCode, added.stderr).toBe(0);
     }
     expect(existsSync(root.at(`/boot/vmlinuz-${kernel.version}`))).toBe(true);

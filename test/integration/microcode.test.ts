@@ -37,15 +37,26 @@ function espRoot(layout: string): { r: TestRoot; initrd: string } {
 
 const EFIBOOTMGR = path.join(top, 'test/fakes/efibootmgr');
 
-const WINDOWS = { label: 'Windows Boot Manager', active: true, disk: '/dev/vda', part: 1, loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi', args: '' };
+const WINDOWS = {
+  label: 'Windows Boot Manager',
+  active: true,
+  disk: '/dev/vda',
+  part: 1,
+  loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi',
+  args: '',
+};
 
 /** An efistub target: the ESP at /boot/efi, firmware entries (Windows first) in test/fakes/efibootmgr's state file. */
 function efistubRoot(options: Record<string, unknown> = {}): { r: TestRoot; initrd: string; env: Record<string, string> } {
   const r = newRoot({ config: { efistub: { efibootmgr: EFIBOOTMGR, efivars: true, disk: '/dev/vda', part: 1, ...options } } });
-  for (const dir of ['/boot/efi/EFI', `/lib/modules/${V}/kernel`, '/etc/kernel', '/var/tmp', '/var/fake']) mkdirSync(r.at(dir), { recursive: true });
+  for (const dir of ['/boot/efi/EFI', `/lib/modules/${V}/kernel`, '/etc/kernel', '/var/tmp', '/var/fake'])
+    mkdirSync(r.at(dir), { recursive: true });
   writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
   writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
-  writeFileSync(r.at('/var/fake/efi.json'), JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': WINDOWS } }));
+  writeFileSync(
+    r.at('/var/fake/efi.json'),
+    JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': WINDOWS } }),
+  );
   const initrd = r.at('/var/tmp/initrd.img');
   writeFileSync(initrd, initramfsFixture('main-initramfs'));
   return { r, initrd, env: { EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json') } };
@@ -53,7 +64,10 @@ function efistubRoot(options: Record<string, unknown> = {}): { r: TestRoot; init
 
 /** The argument lists test/fakes/efibootmgr was called with, in order. */
 const efibootmgrCalls = (r: TestRoot) =>
-  readFileSync(r.at('/var/fake/efi.json.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+  readFileSync(r.at('/var/fake/efi.json.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as string[]);
 const efiDir = (r: TestRoot) => r.at('/boot/efi/EFI/Gentoo');
 
 /** A section of a PE file, as objcopy reads it out. */
@@ -65,7 +79,11 @@ function sectionOf(r: TestRoot, file: string, name: string): Buffer {
 
 /** Section name → VMA, from objdump -h. */
 const sectionVmas = (file: string) =>
-  Object.fromEntries([...execFileSync('objdump', ['-h', file], { encoding: 'utf8' }).matchAll(/^\s*\d+\s+(\.\S+)\s+\S+\s+([0-9a-f]+)/gm)].map((m) => [m[1], `0x${BigInt(`0x${m[2]}`).toString(16)}`]));
+  Object.fromEntries(
+    [...execFileSync('objdump', ['-h', file], { encoding: 'utf8' }).matchAll(/^\s*\d+\s+(\.\S+)\s+\S+\s+([0-9a-f]+)/gm)].map(
+      (m) => [m[1], `0x${BigInt(`0x${m[2]}`).toString(16)}`],
+    ),
+  );
 
 const entryOf = (r: TestRoot) => readFileSync(r.at(`/efi/loader/entries/${MACHINE_ID}-${V}.conf`), 'utf8');
 
@@ -75,7 +93,9 @@ describe('early microcode', () => {
     writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
     const result = await kinstall(['add', '--root', r.root, '--initrd', initrd, V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
-    const initrdLines = entryOf(r).split('\n').filter((l) => l.startsWith('initrd'));
+    const initrdLines = entryOf(r)
+      .split('\n')
+      .filter((l) => l.startsWith('initrd'));
     expect(initrdLines).toEqual([`initrd /${MACHINE_ID}/${V}/intel-uc.img`, `initrd /${MACHINE_ID}/${V}/initrd`]);
     expect(readFileSync(r.at(`/efi/${MACHINE_ID}/${V}/intel-uc.img`)).equals(microcodeFixture())).toBe(true);
     expect(readFileSync(r.at(`/efi/${MACHINE_ID}/${V}/initrd`)).equals(readFileSync(initrd))).toBe(true);
@@ -92,10 +112,15 @@ describe('early microcode', () => {
     writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
     // An init that prints and waits: its first line is the verdict's milestone for a plain init.
     const kbuild = execFileSync('bash', [path.join(top, 'scripts/build-test-kernel.sh')], { encoding: 'utf8' }).trim();
-    writeFileSync(initrd, scriptedInitramfs(kbuild, 'kmsg 3 "kinstall-test: init behind the microcode runs"\nwhile :; do sleep 60; done'));
+    writeFileSync(
+      initrd,
+      scriptedInitramfs(kbuild, 'kmsg 3 "kinstall-test: init behind the microcode runs"\nwhile :; do sleep 60; done'),
+    );
     expect((await kinstall(['add', '--root', r.root, '--initrd', initrd, V, kernel.image])).exitCode).toBe(0);
     const result = await kinstall(['verify', '--root', r.root, '--timeout', '60', V]);
-    expect(result.stderr).toContain(`with ${r.at(`/efi/${MACHINE_ID}/${V}/intel-uc.img`)} + ${r.at(`/efi/${MACHINE_ID}/${V}/initrd`)}`);
+    expect(result.stderr).toContain(
+      `with ${r.at(`/efi/${MACHINE_ID}/${V}/intel-uc.img`)} + ${r.at(`/efi/${MACHINE_ID}/${V}/initrd`)}`,
+    );
     expect(result.stdout).toContain('kinstall-test: init behind the microcode runs');
     expect(result.exitCode, result.stdout).toBe(0);
   }, 120_000);
@@ -103,10 +128,17 @@ describe('early microcode', () => {
   it('bls: microcode a preinst hook leaves in the staging area alone is loaded first as well', async () => {
     const { r, initrd } = espRoot('bls');
     writeFileSync(r.at('/var/tmp/amd.img'), microcodeFixture('amd'));
-    writeHook(r, '/etc/kernel/preinst.d', '40-microcode.install', `cp '${r.at('/var/tmp/amd.img')}' "$INSTALLKERNEL_STAGING_AREA/microcode-amd.img"`);
+    writeHook(
+      r,
+      '/etc/kernel/preinst.d',
+      '40-microcode.install',
+      `cp '${r.at('/var/tmp/amd.img')}' "$INSTALLKERNEL_STAGING_AREA/microcode-amd.img"`,
+    );
     const result = await kinstall(['add', '--root', r.root, '--initrd', initrd, V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
-    const initrdLines = entryOf(r).split('\n').filter((l) => l.startsWith('initrd'));
+    const initrdLines = entryOf(r)
+      .split('\n')
+      .filter((l) => l.startsWith('initrd'));
     expect(initrdLines).toEqual([`initrd /${MACHINE_ID}/${V}/microcode-amd.img`, `initrd /${MACHINE_ID}/${V}/initrd`]);
     expect(readFileSync(r.at(`/efi/${MACHINE_ID}/${V}/microcode-amd.img`)).equals(microcodeFixture('amd'))).toBe(true);
   });
@@ -119,7 +151,19 @@ describe('early microcode', () => {
     expect(readFileSync(path.join(efiDir(r), `microcode-${V}.img`)).equals(microcodeFixture())).toBe(true);
     expect(readFileSync(path.join(efiDir(r), `initramfs-${V}.img`)).equals(readFileSync(initrd))).toBe(true);
     const args = `root=/dev/vda2 ro initrd=\\EFI\\Gentoo\\microcode-${V}.img initrd=\\EFI\\Gentoo\\initramfs-${V}.img`;
-    expect(efibootmgrCalls(r)).toContainEqual(['--create', '--disk', '/dev/vda', '--part', '1', '--label', `Gentoo ${V}`, '--loader', `\\EFI\\Gentoo\\vmlinuz-${V}.efi`, '--unicode', args]);
+    expect(efibootmgrCalls(r)).toContainEqual([
+      '--create',
+      '--disk',
+      '/dev/vda',
+      '--part',
+      '1',
+      '--label',
+      `Gentoo ${V}`,
+      '--loader',
+      `\\EFI\\Gentoo\\vmlinuz-${V}.efi`,
+      '--unicode',
+      args,
+    ]);
 
     const listed = await kinstall(['list', '--json', '--root', r.root, '--layout', 'efistub'], { env });
     expect(listed.exitCode, listed.stderr).toBe(0);
@@ -139,7 +183,8 @@ describe('early microcode', () => {
     const { r, initrd, env } = efistubRoot();
     writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture('intel'));
     writeFileSync(r.at('/boot/amd-uc.img'), microcodeFixture('amd'));
-    const add = (extra: string[] = []) => kinstall(['add', '--root', r.root, '--layout', 'efistub', '--initrd', initrd, ...extra, V, kernel.image], { env });
+    const add = (extra: string[] = []) =>
+      kinstall(['add', '--root', r.root, '--layout', 'efistub', '--initrd', initrd, ...extra, V, kernel.image], { env });
     const first = await add();
     expect(first.exitCode, first.stderr).toBe(0);
     const microcode = path.join(efiDir(r), `microcode-${V}.img`);
@@ -150,8 +195,14 @@ describe('early microcode', () => {
     const second = await add();
     expect(second.exitCode, second.stderr).toBe(0);
     expect(existsSync(microcode)).toBe(false);
-    const state = JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as { entries: Record<string, { label: string; args: string }> };
-    expect(Object.values(state.entries).filter((e) => e.label !== WINDOWS.label).map((e) => e.args)).toEqual([`root=/dev/vda2 ro initrd=\\EFI\\Gentoo\\initramfs-${V}.img`]);
+    const state = JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as {
+      entries: Record<string, { label: string; args: string }>;
+    };
+    expect(
+      Object.values(state.entries)
+        .filter((e) => e.label !== WINDOWS.label)
+        .map((e) => e.args),
+    ).toEqual([`root=/dev/vda2 ro initrd=\\EFI\\Gentoo\\initramfs-${V}.img`]);
   });
 
   it('efistub: efibootmgr failing after the entry was made rolls back the microcode copy with the rest', async () => {
@@ -186,7 +237,10 @@ describe('early microcode', () => {
     const r = newRoot({ modules: true, config: false });
     // --reproducible and SOURCE_DATE_EPOCH: two dracut builds make the same initramfs bytes.
     const env = { SOURCE_DATE_EPOCH: '1700000000' };
-    writeFileSync(r.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: [...fastDracutArgs(r.at('/etc/dracut-empty.conf.d')), '--reproducible'] } }));
+    writeFileSync(
+      r.at('/etc/kinstall/config.json'),
+      JSON.stringify({ dracut: { args: [...fastDracutArgs(r.at('/etc/dracut-empty.conf.d')), '--reproducible'] } }),
+    );
     mkdirSync(r.at('/efi/EFI/Linux'), { recursive: true });
     mkdirSync(r.at('/efi/loader'), { recursive: true });
     mkdirSync(r.at('/etc/kernel'), { recursive: true });
@@ -212,15 +266,27 @@ describe('early microcode', () => {
     expect(sectionVmas(uki)).toEqual(vmas);
     expect(vmas).toMatchObject({ '.linux': '0x2000000', '.initrd': '0x3000000' });
     writeFileSync(r.at('/var/tmp/dracut-initrd.img'), dracutInitrd);
-    expect(execFileSync('lsinitrd', [r.at('/var/tmp/dracut-initrd.img')], { encoding: 'utf8' })).toContain(`usr/lib/modules/${V}/modules.dep`);
+    expect(execFileSync('lsinitrd', [r.at('/var/tmp/dracut-initrd.img')], { encoding: 'utf8' })).toContain(
+      `usr/lib/modules/${V}/modules.dep`,
+    );
   });
 
-  it('grub: the real grub-mkconfig (Debian\'s 10_linux) loads /boot/intel-uc.img before the initramfs by itself', async () => {
+  it("grub: the real grub-mkconfig (Debian's 10_linux) loads /boot/intel-uc.img before the initramfs by itself", async () => {
     const r = prepareGrubRoot(newRoot(), 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_CMDLINE_LINUX="console=ttyS0"\n');
     writeFileSync(r.at('/boot/intel-uc.img'), microcodeFixture());
     const initrd = r.at('/prebuilt-initrd.img');
     writeFileSync(initrd, initramfsFixture('main-initramfs'));
-    const result = await kinstallInNamespace(r, ['add', '--root', r.root, '--layout', 'grub', '--initrd', initrd, V, kernel.image]);
+    const result = await kinstallInNamespace(r, [
+      'add',
+      '--root',
+      r.root,
+      '--layout',
+      'grub',
+      '--initrd',
+      initrd,
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     const cfg = readFileSync(r.at('/boot/grub/grub.cfg'), 'utf8');
     const escaped = V.replace(/[.]/g, '\\.');

@@ -43,7 +43,19 @@ describe('EPREFLIGHT says each problem once', () => {
   it('one problem: in the one-line message only', async () => {
     root = blsRoot(true);
     const r = root;
-    const result = await kinstall(['add', '--root', r.root, '--layout', 'bls', '--initramfs', 'none', '--esp', '/nonexistent', V, kernel.image]);
+    const result = await kinstall([
+      'add',
+      '--root',
+      r.root,
+      '--layout',
+      'bls',
+      '--initramfs',
+      'none',
+      '--esp',
+      '/nonexistent',
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode).toBe(4);
     expect(lines(result.stderr)).toEqual([
       `kinstall: installing ${V} (bzImage, x86_64) with layout bls, initramfs none`,
@@ -55,11 +67,24 @@ describe('EPREFLIGHT says each problem once', () => {
 describe('command output is prefixed once', () => {
   it("a hook's own 'NAME:' prefix and dracut's 'dracut:' are not repeated", async () => {
     root = newRoot({ modules: true });
-    const result = await kinstall(['add', '--verbose', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
+    const result = await kinstall([
+      'add',
+      '--verbose',
+      '--root',
+      root.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'dracut',
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     const err = lines(result.stderr);
     expect(err).toContain(`kinstall:   50-dkms: dkms is not installed in ${root.root}: nothing to rebuild`);
-    expect(err).toContainEqual(expect.stringMatching(/^kinstall: {3}dracut: \*\*\* Creating initramfs image file '.*' done \*\*\*$/));
+    expect(err).toContainEqual(
+      expect.stringMatching(/^kinstall: {3}dracut: \*\*\* Creating initramfs image file '.*' done \*\*\*$/),
+    );
     expect(err.filter((l) => /(\S+): \1:/.test(l))).toEqual([]);
   }, 120_000);
 });
@@ -67,7 +92,18 @@ describe('command output is prefixed once', () => {
 describe('--dry-run prints its plan once, whole', () => {
   it('add: the plan on stdout, no plan lines in the log', async () => {
     root = newRoot({ modules: true });
-    const result = await kinstall(['add', '--dry-run', '--root', root.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image]);
+    const result = await kinstall([
+      'add',
+      '--dry-run',
+      '--root',
+      root.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(lines(result.stdout)).toEqual([
       `plan for ${V} (layout compat, initramfs none):`,
@@ -85,7 +121,9 @@ describe('--dry-run prints its plan once, whole', () => {
   it('remove: every file and the modules tree it announces, on stdout only', async () => {
     root = newRoot({ modules: true });
     const r = root;
-    expect((await kinstall(['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image])).exitCode).toBe(0);
+    expect(
+      (await kinstall(['add', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', V, kernel.image])).exitCode,
+    ).toBe(0);
     const result = await kinstall(['remove', '--dry-run', '--root', r.root, V]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(lines(result.stdout)).toEqual([
@@ -115,9 +153,22 @@ describe('layout messages do not promise what does not happen', () => {
 
   it('bls without loader.conf: the warning when the install goes on (dry run: would be written)', async () => {
     root = blsRoot(true);
-    const result = await kinstall(['add', '--dry-run', '--root', root.root, '--layout', 'bls', '--initramfs', 'none', V, kernel.image]);
+    const result = await kinstall([
+      'add',
+      '--dry-run',
+      '--root',
+      root.root,
+      '--layout',
+      'bls',
+      '--initramfs',
+      'none',
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(lines(result.stderr)).toContain(`kinstall: warn: ${root.at('/efi/loader/loader.conf')} is missing: systemd-boot seems not installed; the entry would be written, but nothing boots it until you run bootctl install`);
+    expect(lines(result.stderr)).toContain(
+      `kinstall: warn: ${root.at('/efi/loader/loader.conf')} is missing: systemd-boot seems not installed; the entry would be written, but nothing boots it until you run bootctl install`,
+    );
   });
 
   it('efistub without EFI variables: the plan says the command is printed, the warnings say why once, no nested parentheses', async () => {
@@ -130,9 +181,15 @@ describe('layout messages do not promise what does not happen', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     const loader = `\\EFI\\Gentoo\\vmlinuz-${V}.efi`;
     const err = lines(result.stderr);
-    expect(err).toContain(`kinstall: then print, not run, the efibootmgr command that creates the firmware entry for ${loader} (EFI variables are not available)`);
-    expect(err).toContain(`kinstall: warn: EFI variables are not available (installing under --root ${root.root}; set efistub.efivars to true to write this machine's firmware entries): the files are installed, but no firmware boot entry was created`);
-    expect(err).toContain(`kinstall: warn: to create it later, run: efibootmgr --create --disk /dev/vda --part 1 --label 'Gentoo ${V}' --loader '${loader}' --unicode 'root=/dev/vda2 ro'`);
+    expect(err).toContain(
+      `kinstall: then print, not run, the efibootmgr command that creates the firmware entry for ${loader} (EFI variables are not available)`,
+    );
+    expect(err).toContain(
+      `kinstall: warn: EFI variables are not available (installing under --root ${root.root}; set efistub.efivars to true to write this machine's firmware entries): the files are installed, but no firmware boot entry was created`,
+    );
+    expect(err).toContain(
+      `kinstall: warn: to create it later, run: efibootmgr --create --disk /dev/vda --part 1 --label 'Gentoo ${V}' --loader '${loader}' --unicode 'root=/dev/vda2 ro'`,
+    );
     expect(err.filter((l) => l.includes('then create the firmware entry') || /\([^)]*\(/.test(l))).toEqual([]);
   });
 });

@@ -52,26 +52,39 @@ describe('package databases: the line formats', () => {
   });
 
   it('a dpkg .list: one path a line, without "/."', () => {
-    expect(parseDpkgList(`/.\n/boot\n/boot/vmlinuz-${V}\n/usr/lib/modules/${V}\n`)).toEqual(['/boot', `/boot/vmlinuz-${V}`, `/usr/lib/modules/${V}`]);
+    expect(parseDpkgList(`/.\n/boot\n/boot/vmlinuz-${V}\n/usr/lib/modules/${V}\n`)).toEqual([
+      '/boot',
+      `/boot/vmlinuz-${V}`,
+      `/usr/lib/modules/${V}`,
+    ]);
   });
 });
 
 describe('remove leaves what a package manager owns', () => {
   it('Gentoo: /lib/modules/V listed in CONTENTS stays, the boot files go, and the log names the package', async () => {
     const r = await installedRoot();
-    writeDb(r, `/var/db/pkg/sys-kernel/gentoo-kernel-bin-${V}/CONTENTS`, [
-      'dir /lib', 'dir /lib/modules', `dir /lib/modules/${V}`,
-      `obj /lib/modules/${V}/vmlinuz ${MD5} 1700000000`,
-      `obj /lib/modules/${V}/System.map ${MD5} 1700000000`,
-      `obj /lib/modules/${V}/config ${MD5} 1700000000`,
-      '',
-    ].join('\n'));
+    writeDb(
+      r,
+      `/var/db/pkg/sys-kernel/gentoo-kernel-bin-${V}/CONTENTS`,
+      [
+        'dir /lib',
+        'dir /lib/modules',
+        `dir /lib/modules/${V}`,
+        `obj /lib/modules/${V}/vmlinuz ${MD5} 1700000000`,
+        `obj /lib/modules/${V}/System.map ${MD5} 1700000000`,
+        `obj /lib/modules/${V}/config ${MD5} 1700000000`,
+        '',
+      ].join('\n'),
+    );
     writeDb(r, '/var/db/pkg/app-misc/unrelated-1.0/CONTENTS', `obj /usr/bin/unrelated ${MD5} 1700000000\n`);
     const result = await kinstall(['remove', '--root', r.root, '--layout', 'compat', V]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readdirSync(r.boot).filter((n) => n.includes(V))).toEqual([]);
-    for (const name of ['vmlinuz', 'System.map', 'config', 'modules.dep']) expect(existsSync(r.at(`/lib/modules/${V}/${name}`)), name).toBe(true);
-    expect(result.stderr).toContain(`leaving /lib/modules/${V}: 4 path(s) there belong to sys-kernel/gentoo-kernel-bin-${V} (portage); removing the package deletes them`);
+    for (const name of ['vmlinuz', 'System.map', 'config', 'modules.dep'])
+      expect(existsSync(r.at(`/lib/modules/${V}/${name}`)), name).toBe(true);
+    expect(result.stderr).toContain(
+      `leaving /lib/modules/${V}: 4 path(s) there belong to sys-kernel/gentoo-kernel-bin-${V} (portage); removing the package deletes them`,
+    );
     expect(result.stderr).not.toContain('unrelated');
   });
 
@@ -80,7 +93,11 @@ describe('remove leaves what a package manager owns', () => {
     mkdirSync(r.at('/usr'), { recursive: true });
     renameSync(r.at('/lib'), r.at('/usr/lib'));
     symlinkSync('usr/lib', r.at('/lib'));
-    writeDb(r, `/var/lib/dpkg/info/linux-image-${V}.list`, `/.\n/boot\n/boot/vmlinuz-${V}\n/usr/lib/modules/${V}\n/usr/lib/modules/${V}/kernel\n`);
+    writeDb(
+      r,
+      `/var/lib/dpkg/info/linux-image-${V}.list`,
+      `/.\n/boot\n/boot/vmlinuz-${V}\n/usr/lib/modules/${V}\n/usr/lib/modules/${V}/kernel\n`,
+    );
     const dry = await kinstall(['remove', '--dry-run', '--root', r.root, '--layout', 'compat', V]);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).not.toContain(`vmlinuz-${V}`);
@@ -91,7 +108,11 @@ describe('remove leaves what a package manager owns', () => {
     expect(readdirSync(r.boot).filter((n) => n.includes(V))).toEqual([`vmlinuz-${V}`]);
     expect(existsSync(r.at(`/usr/lib/modules/${V}/kernel`))).toBe(true);
     expect(result.stderr).toContain(`leaving /boot/vmlinuz-${V}: 1 path(s) there belong to linux-image-${V} (dpkg)`);
-    expect(result.stderr).toMatch(new RegExp(`leaving /lib/modules/${V.replace(/\./g, '\\.')}: [0-9]+ path\\(s\\) there belong to linux-image-${V.replace(/\./g, '\\.')} \\(dpkg\\)`));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `leaving /lib/modules/${V.replace(/\./g, '\\.')}: [0-9]+ path\\(s\\) there belong to linux-image-${V.replace(/\./g, '\\.')} \\(dpkg\\)`,
+      ),
+    );
   });
 
   it('a package whose files are already gone (portage postrm) holds nothing: the leftover tree is deleted', async () => {
@@ -106,9 +127,24 @@ describe('remove leaves what a package manager owns', () => {
   it('prune goes through the same rule: the pruned kernel leaves its owned modules', async () => {
     const r = await installedRoot();
     const other = '5.10.0-old';
-    const added = await kinstall(['add', '--force', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', other, kernel.image]);
+    const added = await kinstall([
+      'add',
+      '--force',
+      '--root',
+      r.root,
+      '--layout',
+      'compat',
+      '--initramfs',
+      'none',
+      other,
+      kernel.image,
+    ]);
     expect(added.exitCode, added.stderr).toBe(0);
-    writeDb(r, `/var/db/pkg/sys-kernel/gentoo-kernel-${other}/CONTENTS`, `dir /lib/modules/${other}\nobj /lib/modules/${other}/vmlinuz ${MD5} 1700000000\n`);
+    writeDb(
+      r,
+      `/var/db/pkg/sys-kernel/gentoo-kernel-${other}/CONTENTS`,
+      `dir /lib/modules/${other}\nobj /lib/modules/${other}/vmlinuz ${MD5} 1700000000\n`,
+    );
     const before = snapshotTree(r.at(`/lib/modules/${other}`));
     const result = await kinstall(['prune', '--keep', '1', '--root', r.root, '--layout', 'compat']);
     expect(result.exitCode, result.stderr).toBe(0);

@@ -4,7 +4,19 @@
 // pkg_postinst / pkg_prerm / pkg_postrm run there with the real kinstall (dist/) on the self-built
 // kernel: installed, removed after an unmerge, kept through a same-version replacement.
 import { execa } from 'execa';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -52,7 +64,12 @@ interface Build {
 
 function newBuild(): Build {
   const dir = tempDir('ebuild-');
-  const b = { workdir: path.join(dir, 'work'), t: path.join(dir, 'temp'), image: path.join(dir, 'image'), envfile: path.join(dir, 'environment') };
+  const b = {
+    workdir: path.join(dir, 'work'),
+    t: path.join(dir, 'temp'),
+    image: path.join(dir, 'image'),
+    envfile: path.join(dir, 'environment'),
+  };
   for (const d of [b.workdir, b.t, b.image]) mkdirSync(d);
   return b;
 }
@@ -88,11 +105,14 @@ const staticFiles = [...kinstallEbuilds, kernelEbuild];
 describe('ebuilds: syntax and shellcheck', () => {
   // Ebuild globals (EAPI, DESCRIPTION, SLOT, IUSE, *DEPEND …) are read by portage, not by the
   // file itself: SC2034 ("appears unused") is the one check that cannot apply to an ebuild.
-  it.each(staticFiles.map((f) => [path.relative(top, f), f]))('%s: bash -n and shellcheck -s bash -e SC2034 pass', async (_name, file) => {
-    expect((await execa('bash', ['-n', file], { reject: false })).exitCode).toBe(0);
-    const checked = await execa('shellcheck', ['-s', 'bash', '-e', 'SC2034', file], { reject: false });
-    expect(checked.exitCode, checked.stdout).toBe(0);
-  });
+  it.each(staticFiles.map((f) => [path.relative(top, f), f]))(
+    '%s: bash -n and shellcheck -s bash -e SC2034 pass',
+    async (_name, file) => {
+      expect((await execa('bash', ['-n', file], { reject: false })).exitCode).toBe(0);
+      const checked = await execa('shellcheck', ['-s', 'bash', '-e', 'SC2034', file], { reject: false });
+      expect(checked.exitCode, checked.stdout).toBe(0);
+    },
+  );
 
   it('the live and the release ebuild are the same text (only PV tells them apart)', () => {
     const [live, release] = kinstallEbuilds.map((f) => readFileSync(f, 'utf8'));
@@ -100,7 +120,9 @@ describe('ebuilds: syntax and shellcheck', () => {
   });
 
   it('the runner, the distfile script and the completion pass shellcheck too', async () => {
-    const files = ['test/helpers/ebuild-runner.sh', 'packaging/gentoo/make-distfile.sh', 'completion/kinstall.bash'].map((f) => path.join(top, f));
+    const files = ['test/helpers/ebuild-runner.sh', 'packaging/gentoo/make-distfile.sh', 'completion/kinstall.bash'].map((f) =>
+      path.join(top, f),
+    );
     const checked = await execa('shellcheck', ['-s', 'bash', ...files], { reject: false });
     expect(checked.exitCode, checked.stdout).toBe(0);
   });
@@ -116,7 +138,12 @@ describe('the phase runner', () => {
       writeFileSync(file, `EAPI=8\nIUSE=""\n${body}\n`);
       return file;
     };
-    const unknown = await runEbuild(b, ['build', write('src_install() { insinto /x; dounknownhelper foo; }'), b.envfile, 'src_install']);
+    const unknown = await runEbuild(b, [
+      'build',
+      write('src_install() { insinto /x; dounknownhelper foo; }'),
+      b.envfile,
+      'src_install',
+    ]);
     expect(unknown.exitCode).toBe(127);
     expect(unknown.stderr).toContain("no stand-in for 'dounknownhelper'");
     const eclass = await runEbuild(b, ['build', write('inherit cmake'), b.envfile, 'src_install']);
@@ -134,7 +161,10 @@ describe('the phase runner', () => {
 describe('sys-kernel/kinstall', () => {
   it('the release distfile (make-distfile.sh) installs dist, node_modules, hooks.d, man page, completion and /sbin/installkernel; the merged kinstall runs', async () => {
     const b = newBuild();
-    const made = await execa('bash', [path.join(gentoo, 'make-distfile.sh'), b.t], { env: { ...process.env, NPM_CONFIG_PREFER_OFFLINE: 'true' }, reject: false });
+    const made = await execa('bash', [path.join(gentoo, 'make-distfile.sh'), b.t], {
+      env: { ...process.env, NPM_CONFIG_PREFER_OFFLINE: 'true' },
+      reject: false,
+    });
     expect(made.exitCode, made.stderr).toBe(0);
     await execa('tar', ['-xzf', made.stdout.trim().split('\n').pop() ?? '', '-C', b.workdir]);
     await ok(b, ['build', kinstallEbuilds[1] ?? '', b.envfile, 'src_compile', 'src_install']);
@@ -142,7 +172,12 @@ describe('sys-kernel/kinstall', () => {
     const img = (p: string) => path.join(b.image, p);
     const lib = 'usr/lib/kinstall';
     expect(JSON.parse(readFileSync(img(`${lib}/package.json`), 'utf8')).version).toBe('0.1.0');
-    for (const p of [`${lib}/dist/src/cli/kinstall.js`, `${lib}/node_modules/winston/package.json`, 'usr/share/man/man8/kinstall.8', 'usr/share/doc/kinstall-0.1.0/README.md']) {
+    for (const p of [
+      `${lib}/dist/src/cli/kinstall.js`,
+      `${lib}/node_modules/winston/package.json`,
+      'usr/share/man/man8/kinstall.8',
+      'usr/share/doc/kinstall-0.1.0/README.md',
+    ]) {
       expect(existsSync(img(p)), p).toBe(true);
     }
     expect(existsSync(img(`${lib}/node_modules/typescript`))).toBe(false);
@@ -150,7 +185,9 @@ describe('sys-kernel/kinstall', () => {
     expect(lstatSync(img(`${lib}/dist/src/cli/installkernel.js`)).mode & 0o777).toBe(0o755);
     expect(readlinkSync(img('usr/bin/kinstall'))).toBe('../lib/kinstall/dist/src/cli/kinstall.js');
     expect(readlinkSync(img('sbin/installkernel'))).toBe('/usr/lib/kinstall/dist/src/cli/installkernel.js');
-    expect(readFileSync(img('usr/share/bash-completion/completions/kinstall'), 'utf8')).toContain('complete -F _kinstall kinstall');
+    expect(readFileSync(img('usr/share/bash-completion/completions/kinstall'), 'utf8')).toContain(
+      'complete -F _kinstall kinstall',
+    );
     expect(readlinkSync(img('usr/share/bash-completion/completions/installkernel'))).toBe('kinstall');
 
     const r = newRoot();
@@ -160,7 +197,9 @@ describe('sys-kernel/kinstall', () => {
     const listed = await execa(r.at('/usr/bin/kinstall'), ['list', '--root', r.root], { reject: false });
     expect(listed.exitCode, listed.stderr).toBe(0);
     const postinst = await ok(b, ['pkg', b.envfile, 'pkg_postinst'], { ROOT: r.root, USE: 'dracut' });
-    expect(postinst.stderr).toContain(`elog: Choose the layout and how many kernels stay bootable in ${r.root}/etc/kinstall/config.json,`);
+    expect(postinst.stderr).toContain(
+      `elog: Choose the layout and how many kernels stay bootable in ${r.root}/etc/kinstall/config.json,`,
+    );
     expect(postinst.stderr).not.toContain('Without USE=dracut');
   });
 
@@ -168,7 +207,8 @@ describe('sys-kernel/kinstall', () => {
     const b = newBuild();
     const s = path.join(b.workdir, 'kinstall-9999');
     mkdirSync(s);
-    for (const item of ['dist', 'hooks.d', 'man', 'completion', 'README.md', 'package.json']) cpSync(path.join(top, item), path.join(s, item), { recursive: true });
+    for (const item of ['dist', 'hooks.d', 'man', 'completion', 'README.md', 'package.json'])
+      cpSync(path.join(top, item), path.join(s, item), { recursive: true });
     // node_modules as src_compile leaves it (npm prune --omit=dev); a stand-in with one package is enough here.
     cpSync(path.join(top, 'node_modules/winston'), path.join(s, 'node_modules/winston'), { recursive: true });
     await ok(b, ['build', kinstallEbuilds[0] ?? '', b.envfile, 'src_install']);
@@ -194,7 +234,10 @@ describe('sys-kernel/custom-kernel-bin with kinstall', () => {
   async function listed(r: TestRoot): Promise<string[]> {
     const result = await kinstall(['list', '--root', r.root]);
     expect(result.exitCode, result.stderr).toBe(0);
-    return result.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0] ?? '');
+    return result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t')[0] ?? '');
   }
 
   it('install, then unmerge: the image is layout-free, pkg_postinst installs it, pkg_prerm/pkg_postrm remove every trace', async () => {
@@ -202,7 +245,8 @@ describe('sys-kernel/custom-kernel-bin with kinstall', () => {
     const img = (p: string) => path.join(b.image, p);
     expect(readdirSync(b.image)).toEqual(['lib']);
     const modules = `lib/modules/${KV}`;
-    for (const p of ['vmlinuz', 'System.map', 'config', 'kernel/drivers/block/loop.ko', 'modules.order']) expect(existsSync(img(`${modules}/${p}`)), p).toBe(true);
+    for (const p of ['vmlinuz', 'System.map', 'config', 'kernel/drivers/block/loop.ko', 'modules.order'])
+      expect(existsSync(img(`${modules}/${p}`)), p).toBe(true);
     for (const p of ['build', 'source', 'modules.dep']) expect(present(img(`${modules}/${p}`)), p).toBe(false);
     expect(readFileSync(b.envfile, 'utf8')).toContain(`KV_FULL="${KV}"`);
 

@@ -42,16 +42,21 @@ const add = (r: TestRoot, ...extra: string[]) =>
   kinstall(['add', '--root', r.root, ...extra, V, kernel.image], { env: failingToolsEnv(r, ['dracut']) });
 
 describe('installkernel plugins: the staging-area contract', () => {
-  it('a generator plugin that leaves initrd makes the initramfs: installed byte for byte, kinstall\'s dracut never runs', async () => {
+  it("a generator plugin that leaves initrd makes the initramfs: installed byte for byte, kinstall's dracut never runs", async () => {
     root = gentooRoot();
     const made = root.at('/var/tmp/made-initrd');
     writeFileSync(made, randomBytes(4096));
     // Acts only for its generator, as Gentoo's generator plugins do.
-    writeHook(root, '/usr/lib/kernel/preinst.d', '52-testgen.install', [
-      '[ "$INSTALLKERNEL_INITRD_GENERATOR" = dracut ] || exit 0',
-      `printf '%s %s %s %s\\n' "$INSTALLKERNEL_LAYOUT" "$INSTALLKERNEL_VERBOSE" "$INSTALLKERNEL_UKI_GENERATOR" "$*" > '${root.at('/var/tmp/env')}'`,
-      `cp '${made}' "$INSTALLKERNEL_STAGING_AREA/initrd"`,
-    ].join('\n'));
+    writeHook(
+      root,
+      '/usr/lib/kernel/preinst.d',
+      '52-testgen.install',
+      [
+        '[ "$INSTALLKERNEL_INITRD_GENERATOR" = dracut ] || exit 0',
+        `printf '%s %s %s %s\\n' "$INSTALLKERNEL_LAYOUT" "$INSTALLKERNEL_VERBOSE" "$INSTALLKERNEL_UKI_GENERATOR" "$*" > '${root.at('/var/tmp/env')}'`,
+        `cp '${made}' "$INSTALLKERNEL_STAGING_AREA/initrd"`,
+      ].join('\n'),
+    );
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readFileSync(root.at(`/boot/initramfs-${V}.img`)).equals(readFileSync(made))).toBe(true);
@@ -60,7 +65,7 @@ describe('installkernel plugins: the staging-area contract', () => {
     expect(readFileSync(root.at('/var/tmp/env'), 'utf8')).toBe(`compat 0  ${V} ${root.at(`/lib/modules/${V}/vmlinuz`)}\n`);
   });
 
-  it('without such a plugin kinstall\'s own dracut runs (here a failing fake: exit 5, rolled back)', async () => {
+  it("without such a plugin kinstall's own dracut runs (here a failing fake: exit 5, rolled back)", async () => {
     root = gentooRoot();
     failingToolsEnv(root, ['dracut']);
     const before = snapshotTree(root.root);
@@ -68,7 +73,10 @@ describe('installkernel plugins: the staging-area contract', () => {
     expect(result.exitCode, result.stderr).toBe(5);
     expect(failingRuns(root)).toHaveLength(1);
     expect(failingRuns(root)[0]).toMatch(/^dracut /);
-    expect(withoutState(snapshotTree(root.root))).toEqual({ ...before, ...pick(snapshotTree(root.root), 'var/fake/failing-tools.log') });
+    expect(withoutState(snapshotTree(root.root))).toEqual({
+      ...before,
+      ...pick(snapshotTree(root.root), 'var/fake/failing-tools.log'),
+    });
   });
 
   it('initrd_generator=ugrd: a preflight error without a ugrd plugin; its initrd installed with one', async () => {
@@ -76,7 +84,9 @@ describe('installkernel plugins: the staging-area contract', () => {
     const before = snapshotTree(root.boot);
     const missing = await add(root);
     expect(missing.exitCode).toBe(4);
-    expect(missing.stderr).toMatch(/^kinstall: EGENERATOR: initrd_generator=ugrd: kinstall has no such generator and no hook named after it would make the initramfs/m);
+    expect(missing.stderr).toMatch(
+      /^kinstall: EGENERATOR: initrd_generator=ugrd: kinstall has no such generator and no hook named after it would make the initramfs/m,
+    );
     expect(snapshotTree(root.boot)).toEqual(before);
 
     // A plugin named after it that makes nothing: the install stops and is rolled back.
@@ -88,14 +98,22 @@ describe('installkernel plugins: the staging-area contract', () => {
 
     const made = root.at('/var/tmp/ugrd-initrd');
     writeFileSync(made, randomBytes(2048));
-    writeHook(root, '/usr/lib/kernel/preinst.d', '52-ugrd.install', `[ "$INSTALLKERNEL_INITRD_GENERATOR" = ugrd ] && cp '${made}' "$INSTALLKERNEL_STAGING_AREA/initrd"`);
+    writeHook(
+      root,
+      '/usr/lib/kernel/preinst.d',
+      '52-ugrd.install',
+      `[ "$INSTALLKERNEL_INITRD_GENERATOR" = ugrd ] && cp '${made}' "$INSTALLKERNEL_STAGING_AREA/initrd"`,
+    );
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readFileSync(root.at(`/boot/initramfs-${V}.img`)).equals(readFileSync(made))).toBe(true);
     expect(failingRuns(root)).toEqual([]);
   });
 
-  for (const [generator, hook] of [['dracut', '60-testuki.install'], ['ukify', '60-ukify.install']] as const) {
+  for (const [generator, hook] of [
+    ['dracut', '60-testuki.install'],
+    ['ukify', '60-ukify.install'],
+  ] as const) {
     it(`uki_generator=${generator}: a plugin that leaves uki.efi for the uki layout: that file is the installed UKI, dracut never runs`, async () => {
       root = gentooRoot(`layout=uki\ninitrd_generator=dracut\nuki_generator=${generator}\n`);
       mkdirSync(root.at('/efi/EFI/Linux'), { recursive: true });
@@ -106,15 +124,30 @@ describe('installkernel plugins: the staging-area contract', () => {
       const made = root.at('/var/tmp/made-uki.efi');
       writeFileSync(root.at('/var/tmp/osrel'), 'ID=test\n');
       execFileSync('objcopy', [
-        '--add-section', `.osrel=${root.at('/var/tmp/osrel')}`, '--change-section-vma', '.osrel=0x20000',
-        '--add-section', `.linux=${kernel.image}`, '--change-section-vma', '.linux=0x2000000',
-        '/usr/lib/systemd/boot/efi/linuxx64.efi.stub', made,
+        '--add-section',
+        `.osrel=${root.at('/var/tmp/osrel')}`,
+        '--change-section-vma',
+        '.osrel=0x20000',
+        '--add-section',
+        `.linux=${kernel.image}`,
+        '--change-section-vma',
+        '.linux=0x2000000',
+        '/usr/lib/systemd/boot/efi/linuxx64.efi.stub',
+        made,
       ]);
       // A generator kinstall lacks (ukify) needs a preinst hook named after it, which must leave uki.efi.
       const idle = generator === 'ukify' ? await add(root) : undefined;
       expect(idle?.exitCode ?? 4).toBe(4);
-      if (idle) expect(idle.stderr).toMatch(/^kinstall: EGENERATOR: uki_generator=ukify: kinstall has no such generator and no hook named after it would make the UKI/m);
-      writeHook(root, '/usr/lib/kernel/preinst.d', hook, `[ "$INSTALLKERNEL_LAYOUT" = uki ] && [ "$INSTALLKERNEL_UKI_GENERATOR" = ${generator} ] && cp '${made}' "$INSTALLKERNEL_STAGING_AREA/uki.efi"`);
+      if (idle)
+        expect(idle.stderr).toMatch(
+          /^kinstall: EGENERATOR: uki_generator=ukify: kinstall has no such generator and no hook named after it would make the UKI/m,
+        );
+      writeHook(
+        root,
+        '/usr/lib/kernel/preinst.d',
+        hook,
+        `[ "$INSTALLKERNEL_LAYOUT" = uki ] && [ "$INSTALLKERNEL_UKI_GENERATOR" = ${generator} ] && cp '${made}' "$INSTALLKERNEL_STAGING_AREA/uki.efi"`,
+      );
       const result = await add(root);
       expect(result.exitCode, result.stderr).toBe(0);
       const installed = readdirSync(root.at('/efi/EFI/Linux'));
@@ -153,7 +186,7 @@ function pick(snapshot: Record<string, string>, prefix: string): Record<string, 
 }
 
 describe('installkernel plugins: which run, in which order', () => {
-  it('*.install and plain names run in one version order across /usr/lib and /etc, beside kinstall\'s hooks.d', async () => {
+  it("*.install and plain names run in one version order across /usr/lib and /etc, beside kinstall's hooks.d", async () => {
     root = gentooRoot('layout=compat\ninitrd_generator=none\n');
     recorder(root, '/etc/kernel/preinst.d', '5-etc.install');
     recorder(root, '/usr/lib/kernel/preinst.d', '10-usrlib.install');
@@ -196,7 +229,17 @@ describe('installkernel plugins: which run, in which order', () => {
 
   it('package-manager and editor leftovers never run; --verbose names each skip and why', async () => {
     root = gentooRoot('layout=compat\ninitrd_generator=none\n');
-    const leftovers = ['50-x.install.dpkg-old', '50-x.install.dpkg-dist', '50-x.install.rpmsave', '50-x.install.rpmnew', '._cfg0000_50-x.install', '50-x.install~', '50-x.install.bak', '50-x.install.swp', '.hidden.install'];
+    const leftovers = [
+      '50-x.install.dpkg-old',
+      '50-x.install.dpkg-dist',
+      '50-x.install.rpmsave',
+      '50-x.install.rpmnew',
+      '._cfg0000_50-x.install',
+      '50-x.install~',
+      '50-x.install.bak',
+      '50-x.install.swp',
+      '.hidden.install',
+    ];
     for (const name of leftovers) recorder(root, '/etc/kernel/preinst.d', name);
     recorder(root, '/etc/kernel/preinst.d', '50-x.install');
     const result = await add(root, '--verbose');
@@ -228,7 +271,9 @@ describe('installkernel plugins: failures', () => {
     const before = snapshotTree(root.root);
     const result = await add(root);
     expect(result.exitCode).toBe(5);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EHOOK: hook ${root.at('/usr/lib/kernel/preinst.d/40-fails.install')} failed with exit code 3`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(`^kinstall: EHOOK: hook ${root.at('/usr/lib/kernel/preinst.d/40-fails.install')} failed with exit code 3`, 'm'),
+    );
     const after = withoutState(snapshotTree(root.root));
     expect(after).toEqual({ ...before, 'var/tmp/plugins.log': after['var/tmp/plugins.log'] });
     expect(ran(root).map((l) => l.split(' ')[0])).toEqual(['40-fails.install']);
@@ -240,7 +285,9 @@ describe('installkernel plugins: failures', () => {
     recorder(root, '/etc/kernel/postinst.d', '41-after.install');
     const result = await add(root);
     expect(result.exitCode).toBe(7);
-    expect(result.stderr).toMatch(/^kinstall: EPOSTINST: kernel installed, but 1 postinst hook\(s\) failed: .*40-fails\.install \(exit 9\)/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPOSTINST: kernel installed, but 1 postinst hook\(s\) failed: .*40-fails\.install \(exit 9\)/m,
+    );
     expect(readFileSync(root.at(`/boot/vmlinuz-${V}`)).equals(readFileSync(kernel.image))).toBe(true);
     expect(ran(root).map((l) => l.split(' ')[0])).toEqual(['40-fails.install', '41-after.install']);
   });
@@ -252,7 +299,12 @@ describe('installkernel plugins: the log, and what runs under --root', () => {
     // The test roots' setting (test/helpers/root.ts): hooks reach the target only through the paths
     // they are given, so this one writes to $INSTALLKERNEL_ROOT/var/log. Inside the target (the
     // default) is hooks-chroot.test.ts.
-    writeHook(root, '/usr/lib/kernel/postinst.d', '95-testlog.install', 'printf "%s %s %s\\n" "$1" "$2" "$INSTALLKERNEL_LAYOUT" >> "$INSTALLKERNEL_ROOT/var/log/testlog.log"');
+    writeHook(
+      root,
+      '/usr/lib/kernel/postinst.d',
+      '95-testlog.install',
+      'printf "%s %s %s\\n" "$1" "$2" "$INSTALLKERNEL_LAYOUT" >> "$INSTALLKERNEL_ROOT/var/log/testlog.log"',
+    );
     mkdirSync(root.at('/var/log'), { recursive: true });
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(0);
@@ -261,7 +313,11 @@ describe('installkernel plugins: the log, and what runs under --root', () => {
   });
 
   it('on a Debian target /etc/kernel/postinst.d runs with run-parts names; on Gentoo every executable name runs', async () => {
-    for (const [os, expected] of [['ID=debian', ['50-plain']], ['ID=ubuntu\nID_LIKE=debian', ['50-plain']], ['ID=gentoo', ['50-plain', '60-dotted.install']]] as const) {
+    for (const [os, expected] of [
+      ['ID=debian', ['50-plain']],
+      ['ID=ubuntu\nID_LIKE=debian', ['50-plain']],
+      ['ID=gentoo', ['50-plain', '60-dotted.install']],
+    ] as const) {
       root = gentooRoot('layout=compat\ninitrd_generator=none\n');
       writeFileSync(root.at('/etc/os-release'), `${os}\n`);
       recorder(root, '/etc/kernel/postinst.d', '50-plain');
@@ -270,22 +326,44 @@ describe('installkernel plugins: the log, and what runs under --root', () => {
       expect(result.exitCode, result.stderr).toBe(0);
       expect(ran(root).map((l) => l.split(' ')[0])).toEqual(expected);
       if (expected.length === 1) {
-        expect(result.stderr).toContain(`not running ${root.at('/etc/kernel/postinst.d/60-dotted.install')}: not a run-parts name (letters, digits, - and _)`);
+        expect(result.stderr).toContain(
+          `not running ${root.at('/etc/kernel/postinst.d/60-dotted.install')}: not a run-parts name (letters, digits, - and _)`,
+        );
       }
     }
   });
 
-  it('installkernel.log: kinstall writes Gentoo\'s columns; a 99-write-log plugin is skipped, or run instead of kinstall\'s line', async () => {
+  it("installkernel.log: kinstall writes Gentoo's columns; a 99-write-log plugin is skipped, or run instead of kinstall's line", async () => {
     root = gentooRoot('layout=compat\ninitrd_generator=none\n');
-    writeHook(root, '/usr/lib/kernel/postinst.d', '99-write-log.install', `printf 'plugin-line\\t%s\\n' "$1" >> '${root.at('/var/log/installkernel.log')}'`);
+    writeHook(
+      root,
+      '/usr/lib/kernel/postinst.d',
+      '99-write-log.install',
+      `printf 'plugin-line\\t%s\\n' "$1" >> '${root.at('/var/log/installkernel.log')}'`,
+    );
     const first = await add(root, '--verbose');
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(first.stderr).toMatch(/not running .*99-write-log\.install: redundant: it appends to \/var\/log\/installkernel\.log, which kinstall writes itself/);
+    expect(first.stderr).toMatch(
+      /not running .*99-write-log\.install: redundant: it appends to \/var\/log\/installkernel\.log, which kinstall writes itself/,
+    );
     const lines = () => readFileSync(root.at('/var/log/installkernel.log'), 'utf8').split('\n').filter(Boolean);
     expect(lines()).toHaveLength(1);
-    expect(lines()[0]?.split('\t').slice(1, 10)).toEqual(['kinstall', V, 'notset', 'compat', 'none', 'notset', '/boot', `vmlinuz-${V}`, 'unknown']);
+    expect(lines()[0]?.split('\t').slice(1, 10)).toEqual([
+      'kinstall',
+      V,
+      'notset',
+      'compat',
+      'none',
+      'notset',
+      '/boot',
+      `vmlinuz-${V}`,
+      'unknown',
+    ]);
 
-    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['99-write-log.install'], targetHooks: 'host' }));
+    writeFileSync(
+      root.at('/etc/kinstall/config.json'),
+      JSON.stringify({ runRedundant: ['99-write-log.install'], targetHooks: 'host' }),
+    );
     const second = await add(root);
     expect(second.exitCode, second.stderr).toBe(0);
     expect(lines()).toHaveLength(2);
@@ -313,12 +391,18 @@ describe('add --dry-run lists what would run', () => {
       `  preinst installkernel ${root.at('/etc/kernel/preinst.d/52-gen.install.dpkg-old')}: skip: a leftover of dpkg`,
       `  postinst kinstall ${root.at('/etc/kinstall/hooks.d/10-mine')}: run`,
       expect.stringMatching(/^ {2}postinst kinstall \/.*\/hooks\.d\/50-dkms: run$/),
-      expect.stringMatching(/^ {2}postinst kernel-install .*\/usr\/lib\/kernel\/install\.d\/90-loaderentry\.install: skip: redundant: it copies the kernel/),
-      expect.stringMatching(/^ {2}postinst installkernel .*\/usr\/lib\/kernel\/postinst\.d\/99-write-log\.install: skip: redundant/),
+      expect.stringMatching(
+        /^ {2}postinst kernel-install .*\/usr\/lib\/kernel\/install\.d\/90-loaderentry\.install: skip: redundant: it copies the kernel/,
+      ),
+      expect.stringMatching(
+        /^ {2}postinst installkernel .*\/usr\/lib\/kernel\/postinst\.d\/99-write-log\.install: skip: redundant/,
+      ),
     ]);
     expect(ran(root)).toEqual([]);
     const json = await add(root, '--dry-run', '--json');
-    const order = (JSON.parse(json.stdout) as { hookOrder: Array<{ phase: string; name: string; runs: boolean; reason?: string }> }).hookOrder;
+    const order = (
+      JSON.parse(json.stdout) as { hookOrder: Array<{ phase: string; name: string; runs: boolean; reason?: string }> }
+    ).hookOrder;
     expect(order.map((h) => `${h.phase} ${h.name} ${h.runs}`)).toEqual([
       'preinst 10-mine true',
       'preinst 50-dkms true',

@@ -50,7 +50,12 @@ function linkSystemdPlugins(r: TestRoot): void {
 /** A plugin that records its arguments and KERNEL_INSTALL_* environment, per verb, in the root. */
 function recordingPlugin(r: TestRoot, name: string): string {
   const out = r.at(`/var/tmp/record/${name}`);
-  return writeHook(r, '/etc/kernel/install.d', name, `printf '%s\\n' "$@" > "${out}.$1.args"\nenv | grep '^KERNEL_INSTALL_' | grep -v '^KERNEL_INSTALL_PLUGINS=' | sort > "${out}.$1.env"`);
+  return writeHook(
+    r,
+    '/etc/kernel/install.d',
+    name,
+    `printf '%s\\n' "$@" > "${out}.$1.args"\nenv | grep '^KERNEL_INSTALL_' | grep -v '^KERNEL_INSTALL_PLUGINS=' | sort > "${out}.$1.env"`,
+  );
 }
 
 interface Recorded {
@@ -88,7 +93,7 @@ const entryFile = (r: TestRoot) => r.at(`/efi/loader/entries/${MACHINE_ID}-${V}.
 /** An entry's text with its root's name replaced (90-loaderentry writes paths relative to the ESP's mount). */
 const entryText = (r: TestRoot) => readFileSync(entryFile(r), 'utf8').replaceAll(path.basename(r.root), '<root>');
 
-describe('systemd 252\'s plugins through kinstall, compared with kernel-install', () => {
+describe("systemd 252's plugins through kinstall, compared with kernel-install", () => {
   it('add and remove: the same arguments, environment and loader entry (runRedundant lets 50-depmod and 90-loaderentry run)', async () => {
     const viaKinstall = blsRoot();
     linkSystemdPlugins(viaKinstall);
@@ -96,7 +101,10 @@ describe('systemd 252\'s plugins through kinstall, compared with kernel-install'
     symlinkSync('/dev/null', viaKinstall.at('/etc/kernel/install.d/85-initrd.install'));
     recordingPlugin(viaKinstall, '10-record.install');
     recordingPlugin(viaKinstall, '95-record.install');
-    writeFileSync(viaKinstall.at('/etc/kinstall/config.json'), JSON.stringify({ runRedundant: ['50-depmod.install', '90-loaderentry.install'], targetHooks: 'host' }));
+    writeFileSync(
+      viaKinstall.at('/etc/kinstall/config.json'),
+      JSON.stringify({ runRedundant: ['50-depmod.install', '90-loaderentry.install'], targetHooks: 'host' }),
+    );
     const added = await kinstall(['add', '--root', viaKinstall.root, V, kernel.image]);
     expect(added.exitCode, added.stderr).toBe(0);
 
@@ -120,7 +128,12 @@ describe('systemd 252\'s plugins through kinstall, compared with kernel-install'
       // Every variable kernel-install 252 sets, with the same value; kinstall adds those of newer
       // systemd releases (KERNEL_INSTALL_IMAGE_TYPE, KERNEL_INSTALL_UKI_GENERATOR).
       expect(ours.env).toEqual({ ...theirs.env, KERNEL_INSTALL_IMAGE_TYPE: 'pe', KERNEL_INSTALL_UKI_GENERATOR: '' });
-      expect(theirs.env).toMatchObject({ KERNEL_INSTALL_LAYOUT: 'bls', KERNEL_INSTALL_MACHINE_ID: MACHINE_ID, KERNEL_INSTALL_BOOT_ROOT: '<root>/efi', KERNEL_INSTALL_STAGING_AREA: '<staging>' });
+      expect(theirs.env).toMatchObject({
+        KERNEL_INSTALL_LAYOUT: 'bls',
+        KERNEL_INSTALL_MACHINE_ID: MACHINE_ID,
+        KERNEL_INSTALL_BOOT_ROOT: '<root>/efi',
+        KERNEL_INSTALL_STAGING_AREA: '<staging>',
+      });
     }
     // 90-loaderentry ran in kinstall's postinst and wrote the entry and the kernel as kernel-install's run did.
     expect(entryText(viaKinstall)).toBe(entryText(viaKernelInstall));
@@ -150,9 +163,13 @@ describe('systemd 252\'s plugins through kinstall, compared with kernel-install'
     linkSystemdPlugins(r);
     const dry = await kinstall(['add', '--root', r.root, '--dry-run', V, kernel.image]);
     expect(dry.exitCode, dry.stderr).toBe(0);
-    expect(dry.stdout).toContain(`  preinst kernel-install ${r.at(`${SYSTEMD_PLUGINS}/50-depmod.install`)}: skip: redundant: it runs depmod, which kinstall runs in its depmod step`);
+    expect(dry.stdout).toContain(
+      `  preinst kernel-install ${r.at(`${SYSTEMD_PLUGINS}/50-depmod.install`)}: skip: redundant: it runs depmod, which kinstall runs in its depmod step`,
+    );
     expect(dry.stdout).toContain(`  preinst kernel-install ${r.at(`${SYSTEMD_PLUGINS}/85-initrd.install`)}: run`);
-    expect(dry.stdout).toMatch(/ {2}postinst kernel-install \S+\/90-loaderentry\.install: skip: redundant: it copies the kernel into the boot directory/);
+    expect(dry.stdout).toMatch(
+      / {2}postinst kernel-install \S+\/90-loaderentry\.install: skip: redundant: it copies the kernel into the boot directory/,
+    );
     const result = await kinstall(['add', '--root', r.root, '--verbose', V, kernel.image]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/not running \S+\/90-loaderentry\.install: redundant/);
@@ -164,16 +181,21 @@ describe('systemd 252\'s plugins through kinstall, compared with kernel-install'
 });
 
 describe('kernel-install plugins: outputs, masking, 77', () => {
-  it('a generator plugin leaving initrd in KERNEL_INSTALL_STAGING_AREA makes the initramfs; kinstall\'s dracut never runs', async () => {
+  it("a generator plugin leaving initrd in KERNEL_INSTALL_STAGING_AREA makes the initramfs; kinstall's dracut never runs", async () => {
     const r = blsRoot('layout=bls\ninitrd_generator=dracut\n');
     const made = r.at('/var/tmp/made-initrd');
     writeFileSync(made, randomBytes(4096));
-    writeHook(r, '/usr/lib/kernel/install.d', '50-testgen.install', [
-      '[ "$1" = add ] && [ "$KERNEL_INSTALL_INITRD_GENERATOR" = dracut ] || exit 0',
-      // kernel-install's generators make nothing when initrds were given on the command line.
-      '[ "$#" -ge 5 ] && exit 0',
-      `cp '${made}' "$KERNEL_INSTALL_STAGING_AREA/initrd"`,
-    ].join('\n'));
+    writeHook(
+      r,
+      '/usr/lib/kernel/install.d',
+      '50-testgen.install',
+      [
+        '[ "$1" = add ] && [ "$KERNEL_INSTALL_INITRD_GENERATOR" = dracut ] || exit 0',
+        // kernel-install's generators make nothing when initrds were given on the command line.
+        '[ "$#" -ge 5 ] && exit 0',
+        `cp '${made}' "$KERNEL_INSTALL_STAGING_AREA/initrd"`,
+      ].join('\n'),
+    );
     const result = await kinstall(['add', '--root', r.root, V, kernel.image], { env: failingToolsEnv(r, ['dracut']) });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(failingRuns(r)).toEqual([]);

@@ -42,7 +42,11 @@ async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {
 
 /** Runs an add that SIGKILLs itself at `point`, leaving its journal behind; returns its pid. */
 async function killedAdd(r: TestRoot, version: string, point: string): Promise<number> {
-  const child = execa('node', [kinstallBin, ...addArgs(r, version)], { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: point } });
+  const child = execa('node', [kinstallBin, ...addArgs(r, version)], {
+    reject: false,
+    stdin: 'ignore',
+    env: { KINSTALL_TEST_CRASH_AFTER: point },
+  });
   const result = await child;
   expect(result.signal, String(result.stderr)).toBe('SIGKILL');
   expect(existsSync(journal(r))).toBe(true);
@@ -50,10 +54,12 @@ async function killedAdd(r: TestRoot, version: string, point: string): Promise<n
 }
 
 const journal = (r: TestRoot) => r.at('/var/lib/kinstall/journal.json');
-const recoveredLine = (pid: number) => new RegExp(`^kinstall: warn: an unfinished kinstall run \\(pid ${pid}, started [^)]+\\) was found: rolled back$`, 'm');
+const recoveredLine = (pid: number) =>
+  new RegExp(`^kinstall: warn: an unfinished kinstall run \\(pid ${pid}, started [^)]+\\) was found: rolled back$`, 'm');
 
 /** The line index of the first match, so a test can say which came first. */
-const lineOf = (text: string, pattern: RegExp | string) => text.split('\n').findIndex((l) => (typeof pattern === 'string' ? l.includes(pattern) : pattern.test(l)));
+const lineOf = (text: string, pattern: RegExp | string) =>
+  text.split('\n').findIndex((l) => (typeof pattern === 'string' ? l.includes(pattern) : pattern.test(l)));
 
 describe('changing commands recover a killed run before doing anything', () => {
   // A fresh install of C killed once its kernel was in /boot: without recovery first, C would look installed.
@@ -81,7 +87,7 @@ describe('changing commands recover a killed run before doing anything', () => {
     const expected = { ...before };
     for (const name of [`vmlinuz-${A}`, `initramfs-${A}.img`]) delete expected[name];
     expect(snapshotTree(r.boot)).toEqual(expected);
-    expect(existsSync(r.at(`/lib/modules/${C}/vmlinuz`)), 'the killed run\'s staged image is gone').toBe(false);
+    expect(existsSync(r.at(`/lib/modules/${C}/vmlinuz`)), "the killed run's staged image is gone").toBe(false);
     expect(existsSync(r.at(`/lib/modules/${A}`))).toBe(false);
   }, 60_000);
 
@@ -98,7 +104,17 @@ describe('changing commands recover a killed run before doing anything', () => {
 
   it('installkernel: rolls the killed run back, then installs', async () => {
     const { r, pid, before } = await rootWithHalfInstalledC();
-    const result = await installkernel([C, kernel.image, '--force', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/etc/prebuilt.img')]);
+    const result = await installkernel([
+      C,
+      kernel.image,
+      '--force',
+      '--root',
+      r.root,
+      '--layout',
+      'compat',
+      '--initrd',
+      r.at('/etc/prebuilt.img'),
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(recoveredLine(pid));
     expect(lineOf(result.stderr, recoveredLine(pid))).toBeLessThan(lineOf(result.stderr, `installing ${C}`));
@@ -151,7 +167,9 @@ describe('verify', () => {
     expect(readdirSync(r.at('/efi/EFI/Linux'))).toEqual([`0123456789abcdef0123456789abcdef-${V}.efi`]);
     for (const layout of [[], ['--layout', 'uki']]) {
       const result = await kinstall(['verify', '--root', r.root, ...layout, V]);
-      expect(result.stderr).toBe(`kinstall: EVERIFY: ${V} did not boot in QEMU: only a unified kernel image is installed, which QEMU cannot boot directly`);
+      expect(result.stderr).toBe(
+        `kinstall: EVERIFY: ${V} did not boot in QEMU: only a unified kernel image is installed, which QEMU cannot boot directly`,
+      );
       expect(result.stdout).toBe('');
       expect(result.exitCode).toBe(8);
     }
@@ -187,7 +205,13 @@ describe('--json results on success', () => {
         preinst: expect.arrayContaining([path.join(top, 'hooks.d/50-dkms')]) as string[],
         postinst: expect.arrayContaining([path.join(top, 'hooks.d/50-dkms')]) as string[],
       },
-      hookOrder: ['preinst', 'postinst'].map((phase) => ({ name: '50-dkms', path: path.join(top, 'hooks.d/50-dkms'), protocol: 'kinstall', phase, runs: true })),
+      hookOrder: ['preinst', 'postinst'].map((phase) => ({
+        name: '50-dkms',
+        path: path.join(top, 'hooks.d/50-dkms'),
+        protocol: 'kinstall',
+        phase,
+        runs: true,
+      })),
       pruned: [],
       madeRoom: [],
     });
@@ -220,28 +244,49 @@ describe('--json results on success', () => {
       modulesRemoved: true,
       dryRun: false,
     });
-    expect(JSON.parse(result.stdout)).toEqual({ keep: 1, kept: ['5.10.3-c'], removed: [removal('5.10.1-a'), removal('5.10.2-b')], dryRun: false });
+    expect(JSON.parse(result.stdout)).toEqual({
+      keep: 1,
+      kept: ['5.10.3-c'],
+      removed: [removal('5.10.1-a'), removal('5.10.2-b')],
+      dryRun: false,
+    });
     expect(readdirSync(r.boot).sort()).toEqual(['initramfs-5.10.3-c.img', 'vmlinuz-5.10.3-c']);
   }, 60_000);
 
-  it('recover: the outcome, what was restored and dropped, the dead run\'s pid and start time', async () => {
+  it("recover: the outcome, what was restored and dropped, the dead run's pid and start time", async () => {
     const r = newRoot();
     await ok(addArgs(r, V));
     const before = snapshotTree(r.root);
     const started = Date.now();
     const pid = await killedAdd(r, '5.10.3-c', 'op:2');
     const result = await ok(['recover', '--json', '--root', r.root]);
-    const report = JSON.parse(result.stdout) as { outcome: string; pid: number; started: string; restored: string[]; dropped: string[]; reactivated: string[]; warnings: string[] };
+    const report = JSON.parse(result.stdout) as {
+      outcome: string;
+      pid: number;
+      started: string;
+      restored: string[];
+      dropped: string[];
+      reactivated: string[];
+      warnings: string[];
+    };
     expect(report).toMatchObject({ outcome: 'rolled back', pid, reactivated: [], warnings: [] });
     expect(Date.parse(report.started)).toBeGreaterThanOrEqual(started - 1000);
     expect(Date.parse(report.started)).toBeLessThanOrEqual(Date.now());
-    expect(report.restored).toEqual(expect.arrayContaining([r.at('/boot/vmlinuz-5.10.3-c'), r.at('/lib/modules/5.10.3-c/vmlinuz')]));
+    expect(report.restored).toEqual(
+      expect.arrayContaining([r.at('/boot/vmlinuz-5.10.3-c'), r.at('/lib/modules/5.10.3-c/vmlinuz')]),
+    );
     for (const file of [...report.restored, ...report.dropped]) expect(file.startsWith(`${r.root}/`), file).toBe(true);
     expect(existsSync(journal(r))).toBe(false);
     const after = snapshotTree(r.root);
     // Left as they were before recovery: the modules dir the test made (addArgs) and the lock's
     // directory the killed run made (a SIGKILLed run cannot remove it).
-    expect(after).toEqual({ ...before, 'lib/modules/5.10.3-c': 'dir 755', 'lib/modules/5.10.3-c/kernel': 'dir 755', run: 'dir 755', 'run/lock': 'dir 755' });
+    expect(after).toEqual({
+      ...before,
+      'lib/modules/5.10.3-c': 'dir 755',
+      'lib/modules/5.10.3-c/kernel': 'dir 755',
+      run: 'dir 755',
+      'run/lock': 'dir 755',
+    });
   }, 60_000);
 });
 
@@ -254,7 +299,10 @@ describe('relative paths are taken from the current directory', () => {
     writeFileSync(path.join(cwd, 'my-initrd.img'), initramfsFixture('initramfs from the cwd'));
     // The config puts the kernel in /boot2: proof that this file, and not the root's, was read.
     writeFileSync(path.join(cwd, 'conf/kinstall.json'), JSON.stringify({ bootDir: '/boot2', layout: 'compat' }));
-    const result = await kinstall(['add', '--root', r.root, '--initrd', 'my-initrd.img', '--config', 'conf/kinstall.json', V, kernel.image], { cwd });
+    const result = await kinstall(
+      ['add', '--root', r.root, '--initrd', 'my-initrd.img', '--config', 'conf/kinstall.json', V, kernel.image],
+      { cwd },
+    );
     expect(result.exitCode, result.stderr).toBe(0);
     expect(readdirSync(r.boot)).toEqual([]);
     expect(readdirSync(r.at('/boot2')).sort()).toEqual([`System.map-${V}`, `config-${V}`, `initramfs-${V}.img`, `vmlinuz-${V}`]);

@@ -3,7 +3,19 @@
 // transaction with an honest message, EPRUNE after add, EROLLBACK without "nothing was changed",
 // a corrupt, foreign or untrusted journal refused (EJOURNAL / EINSECURE), and installkernel --all's
 // own exit code for a partial success.
-import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKinstallError } from '../../src/core/errors.js';
@@ -60,7 +72,9 @@ describe('remove: preflight before any change', () => {
     const before = snapshotTree(away);
     const result = await kinstall(['remove', '--root', r.root, '--layout', 'compat', '--keep-modules', V]);
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EPREFLIGHT: 1 preflight check\\(s\\) failed: boot dir ${r.boot} leads to ${away}, outside`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(`^kinstall: EPREFLIGHT: 1 preflight check\\(s\\) failed: boot dir ${r.boot} leads to ${away}, outside`, 'm'),
+    );
     expect(snapshotTree(away)).toEqual(before);
     expect(before[`vmlinuz-${V}`]).toBeDefined();
   });
@@ -77,7 +91,9 @@ describe('remove: preflight before any change', () => {
     expect(before[`loader/entries/${MACHINE_ID}-${V}.conf`]).toBeDefined();
     const result = await kinstall(['remove', '--root', r.root, '--layout', 'bls', V]);
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: \d+ preflight check\(s\) failed: each is listed below\n {2}\S+ would land in .*outside/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPREFLIGHT: \d+ preflight check\(s\) failed: each is listed below\n {2}\S+ would land in .*outside/m,
+    );
     expect(snapshotTree(away)).toEqual(before);
   });
 
@@ -117,7 +133,8 @@ async function liloRootWith(versions: string[]): Promise<{ r: TestRoot; env: Rec
   const r = newRoot({ lilo: { command: LILO } });
   writeFileSync(r.at('/etc/lilo.conf'), LILO_CONF);
   const env = { LILO_FAKE_LOG: r.at('/var/fake/lilo.log') };
-  for (const version of versions) await ok(['add', '--force', '--root', r.root, '--initramfs', 'none', version, kernel.image], env);
+  for (const version of versions)
+    await ok(['add', '--force', '--root', r.root, '--initramfs', 'none', version, kernel.image], env);
   const liloRuns = () => readFileSync(env.LILO_FAKE_LOG, 'utf8').trim().split('\n').length;
   return { r, env, liloRuns };
 }
@@ -130,7 +147,9 @@ describe('EROLLBACK never claims nothing was changed', () => {
     const { r, env } = await liloRootWith([V, `${V}-second`]);
     const result = await kinstall(['remove', '--root', r.root, `${V}-second`], { env: { ...env, LILO_FAKE_FAIL: 'always' } });
     expect(result.exitCode, result.stderr).toBe(6);
-    expect(result.stderr).toMatch(/^kinstall: EROLLBACK: rollback failed after \S*lilo failed \(exit code 1\): .*; the boot dir may need repair by hand$/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EROLLBACK: rollback failed after \S*lilo failed \(exit code 1\): .*; the boot dir may need repair by hand$/m,
+    );
     expect(result.stderr).not.toContain('nothing was changed');
   });
 });
@@ -143,7 +162,9 @@ describe('prune: one transaction for every kernel it removes', () => {
     const failing = String(liloRuns() + 3);
     const result = await kinstall(['prune', '--keep', '1', '--root', r.root], { env: { ...env, LILO_FAKE_FAIL: failing } });
     expect(result.exitCode, result.stderr).toBe(5);
-    expect(result.stderr).toMatch(/^kinstall: ETOOL: \S*lilo failed \(exit code 1\); rolled back \d+ change\(s\), nothing was changed$/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: ETOOL: \S*lilo failed \(exit code 1\); rolled back \d+ change\(s\), nothing was changed$/m,
+    );
     expect(result.stderr).toContain(`no kernel was removed: ${three[0]}, ${three[1]} are all still installed`);
     expect(state(r)).toEqual(before);
     expect(readdirSync(r.at('/lib/modules')).sort()).toEqual(three);
@@ -154,7 +175,11 @@ describe('prune: one transaction for every kernel it removes', () => {
     const result = await kinstall(['prune', '--keep', '1', '--root', r.root], { env });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toBe(`removed ${three[0]}\nremoved ${three[1]}\nkept ${three[2]}`);
-    expect(readdirSync(r.boot).filter((n) => n.startsWith('vmlinuz')).sort()).toEqual(['vmlinuz', `vmlinuz-${three[2]}`]);
+    expect(
+      readdirSync(r.boot)
+        .filter((n) => n.startsWith('vmlinuz'))
+        .sort(),
+    ).toEqual(['vmlinuz', `vmlinuz-${three[2]}`]);
     expect(readlinkSync(r.at('/boot/vmlinuz'))).toBe(`vmlinuz-${three[2]}`);
     expect(readdirSync(r.at('/lib/modules'))).toEqual([three[2]]);
     expect(readFileSync(r.at('/boot/map'), 'utf8')).toContain(`image /boot/vmlinuz -> /boot/vmlinuz-${three[2]} `);
@@ -164,11 +189,16 @@ describe('prune: one transaction for every kernel it removes', () => {
     const { r, env, liloRuns } = await liloRootWith(three);
     const before = state(r);
     const ctx = await testContext(r.root, { keep: 1 }, { ...env, LILO_FAKE_FAIL: String(liloRuns() + 3) });
-    const error = await pruneAfterInstall(ctx, three[2] ?? '').then(() => undefined, (e: unknown) => e);
+    const error = await pruneAfterInstall(ctx, three[2] ?? '').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (!isKinstallError(error)) throw new Error(`expected EPRUNE, got ${String(error)}`);
     expect(error.code).toBe('EPRUNE');
     expect(error.exitCode).toBe(7);
-    expect(error.message).toMatch(/^kernel installed, but pruning old kernels failed: ETOOL: \S*lilo failed \(exit code 1\); the old kernels are as before$/);
+    expect(error.message).toMatch(
+      /^kernel installed, but pruning old kernels failed: ETOOL: \S*lilo failed \(exit code 1\); the old kernels are as before$/,
+    );
     expect(state(r)).toEqual(before);
   });
 });
@@ -178,11 +208,20 @@ describe('add --keep with a prune that fails', () => {
     const { r, env, liloRuns } = await liloRootWith(three.slice(0, 2));
     // The install runs lilo -t and lilo; the prune's first lilo -t fails.
     const failing = String(liloRuns() + 3);
-    const result = await kinstall(['add', '--force', '--keep', '1', '--root', r.root, '--initramfs', 'none', three[2] ?? '', kernel.image], { env: { ...env, LILO_FAKE_FAIL: failing } });
+    const result = await kinstall(
+      ['add', '--force', '--keep', '1', '--root', r.root, '--initramfs', 'none', three[2] ?? '', kernel.image],
+      { env: { ...env, LILO_FAKE_FAIL: failing } },
+    );
     expect(result.exitCode, result.stderr).toBe(7);
-    expect(result.stderr).toMatch(/^kinstall: EPRUNE: kernel installed, but pruning old kernels failed: .*; the old kernels are as before$/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPRUNE: kernel installed, but pruning old kernels failed: .*; the old kernels are as before$/m,
+    );
     expect(readlinkSync(r.at('/boot/vmlinuz'))).toBe(`vmlinuz-${three[2]}`);
-    expect(readdirSync(r.boot).filter((n) => /^vmlinuz-/.test(n)).sort()).toEqual(three.map((v) => `vmlinuz-${v}`));
+    expect(
+      readdirSync(r.boot)
+        .filter((n) => /^vmlinuz-/.test(n))
+        .sort(),
+    ).toEqual(three.map((v) => `vmlinuz-${v}`));
     expect(readdirSync(r.at('/lib/modules')).sort()).toEqual(three);
   });
 });
@@ -200,10 +239,20 @@ describe('a journal recovery cannot use', () => {
     await addCompat(r, V);
     const file = withJournal(r, '{"format":1,"entr');
     const before = snapshotTree(r.root);
-    for (const args of [['list'], ['recover'], ['remove', '--layout', 'compat', V], ['add', '--force', '--layout', 'compat', '--initramfs', 'none', V, kernel.image]]) {
+    for (const args of [
+      ['list'],
+      ['recover'],
+      ['remove', '--layout', 'compat', V],
+      ['add', '--force', '--layout', 'compat', '--initramfs', 'none', V, kernel.image],
+    ]) {
       const result = await kinstall([...args.slice(0, 1), '--root', r.root, ...args.slice(1)]);
       expect(result.exitCode, `${args[0]}: ${result.stderr}`).toBe(6);
-      expect(result.stderr).toMatch(new RegExp(`^kinstall: EJOURNAL: cannot use the journal of an interrupted run, ${file}: it is not valid JSON .*; inspect it, and move it aside once the boot dir is checked$`, 'm'));
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^kinstall: EJOURNAL: cannot use the journal of an interrupted run, ${file}: it is not valid JSON .*; inspect it, and move it aside once the boot dir is checked$`,
+          'm',
+        ),
+      );
     }
     expect(snapshotTree(r.root)).toEqual(before);
   });
@@ -214,10 +263,27 @@ describe('a journal recovery cannot use', () => {
     outside.push(victim);
     writeFileSync(victim, 'host\n');
     const rel = path.relative(r.root, victim);
-    withJournal(r, JSON.stringify({ format: 2, id: 'abcd1234', pid: 1, started: '', phase: 'committing', emptiedDirs: [], reactivate: [], entries: [{ kind: 'write', path: rel, prior: 'absent' }] }));
+    withJournal(
+      r,
+      JSON.stringify({
+        format: 2,
+        id: 'abcd1234',
+        pid: 1,
+        started: '',
+        phase: 'committing',
+        emptiedDirs: [],
+        reactivate: [],
+        entries: [{ kind: 'write', path: rel, prior: 'absent' }],
+      }),
+    );
     const result = await kinstall(['recover', '--root', r.root]);
     expect(result.exitCode).toBe(6);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EJOURNAL: .*: it names ${rel.replace(/\./g, '\\.')} \\(entry 1\\), which leads outside the root ${r.root};`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^kinstall: EJOURNAL: .*: it names ${rel.replace(/\./g, '\\.')} \\(entry 1\\), which leads outside the root ${r.root};`,
+        'm',
+      ),
+    );
     expect(readFileSync(victim, 'utf8')).toBe('host\n');
     expect(existsSync(journalOf(r))).toBe(true);
   });
@@ -226,11 +292,25 @@ describe('a journal recovery cannot use', () => {
     const r = newRoot();
     await addCompat(r, V);
     writeFileSync(r.at(`/boot/vmlinuz-${V}-x`), 'would be deleted\n');
-    const file = withJournal(r, JSON.stringify({ format: 2, id: 'abcd1234', pid: 1, started: '', phase: 'committing', emptiedDirs: [], reactivate: [], entries: [{ kind: 'write', path: `boot/vmlinuz-${V}-x`, prior: 'absent' }] }));
+    const file = withJournal(
+      r,
+      JSON.stringify({
+        format: 2,
+        id: 'abcd1234',
+        pid: 1,
+        started: '',
+        phase: 'committing',
+        emptiedDirs: [],
+        reactivate: [],
+        entries: [{ kind: 'write', path: `boot/vmlinuz-${V}-x`, prior: 'absent' }],
+      }),
+    );
     chownSync(file, 1000, 1000);
     const result = await kinstall(['recover', '--root', r.root]);
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(new RegExp(`^kinstall: EINSECURE: refusing to use the journal of an interrupted run: ${file} is owned by uid 1000`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(`^kinstall: EINSECURE: refusing to use the journal of an interrupted run: ${file} is owned by uid 1000`, 'm'),
+    );
     expect(existsSync(r.at(`/boot/vmlinuz-${V}-x`))).toBe(true);
   });
 
@@ -239,8 +319,24 @@ describe('a journal recovery cannot use', () => {
     await addCompat(r, V);
     const before = snapshotTree(r.boot);
     const crashed = await import('execa').then(({ execa }) =>
-      execa('node', [path.join(top, 'dist/src/cli/kinstall.js'), 'add', '--force', '--root', r.root, '--layout', 'compat', '--initramfs', 'none', `${V}-new`, kernel.image],
-        { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: 'op:2' } }));
+      execa(
+        'node',
+        [
+          path.join(top, 'dist/src/cli/kinstall.js'),
+          'add',
+          '--force',
+          '--root',
+          r.root,
+          '--layout',
+          'compat',
+          '--initramfs',
+          'none',
+          `${V}-new`,
+          kernel.image,
+        ],
+        { reject: false, stdin: 'ignore', env: { KINSTALL_TEST_CRASH_AFTER: 'op:2' } },
+      ),
+    );
     expect(crashed.signal).toBe('SIGKILL');
     const moved = `${r.root}-moved`;
     outside.push(moved);
@@ -264,7 +360,9 @@ describe('installkernel --all with one failing kernel', () => {
     cpSync(kernel.image, r.at(`/lib/modules/${V}/vmlinuz`));
     const result = await installkernel(['--all', '--root', r.root, '--layout', 'compat', '--initramfs', 'none']);
     expect(result.exitCode, result.stderr).toBe(9);
-    expect(result.stderr).toMatch(/^kinstall: EPARTIAL: 1 of 2 kernels failed to install and were rolled back \(6\.0\.0-broken\); the others are installed$/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPARTIAL: 1 of 2 kernels failed to install and were rolled back \(6\.0\.0-broken\); the others are installed$/m,
+    );
     expect(existsSync(r.at(`/boot/vmlinuz-${V}`))).toBe(true);
   });
 });

@@ -36,7 +36,10 @@ const add = (r: TestRoot, extra: string[] = [], env: Record<string, string> = {}
 
 /** The signers' subjects sbverify lists, in order. */
 const signers = (file: string) =>
-  execFileSync('sbverify', ['--list', file], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('subject:')).map((l) => l.trim());
+  execFileSync('sbverify', ['--list', file], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('subject:'))
+    .map((l) => l.trim());
 
 describe('signing the files the firmware verifies', () => {
   it('signs a copy of the kernel for the ESP; the neutral location keeps the image as given', async () => {
@@ -53,7 +56,9 @@ describe('signing the files the firmware verifies', () => {
   it('takes the key and certificate from SECUREBOOT_SIGN_KEY/SECUREBOOT_SIGN_CERT, and an image signed by that key already is not signed twice', async () => {
     const root = espRoot();
     const presigned = root.at('/etc/presigned.efi');
-    execFileSync('sbsign', ['--key', plainKey, '--cert', SNAKEOIL_CERT, '--output', presigned, kernel.image], { stdio: 'ignore' });
+    execFileSync('sbsign', ['--key', plainKey, '--cert', SNAKEOIL_CERT, '--output', presigned, kernel.image], {
+      stdio: 'ignore',
+    });
     const result = await add(root, [], { SECUREBOOT_SIGN_KEY: plainKey, SECUREBOOT_SIGN_CERT: SNAKEOIL_CERT }, presigned);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/is signed by .*PkKek-1-snakeoil\.pem already: not signed again/);
@@ -81,14 +86,21 @@ describe('preflight refusals, nothing changed', () => {
 
   it('a missing key', async () => {
     const root = espRoot({ secureboot: { key: '/nonexistent/db.key', cert: SNAKEOIL_CERT } });
-    await refused(root, /^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: the Secure Boot key \/nonexistent\/db\.key does not exist \(check secureboot\.key \(SECUREBOOT_SIGN_KEY\)\)$/m);
+    await refused(
+      root,
+      /^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: the Secure Boot key \/nonexistent\/db\.key does not exist \(check secureboot\.key \(SECUREBOOT_SIGN_KEY\)\)$/m,
+    );
   });
 
   it('an unreadable key (a directory) and a certificate that is no PEM certificate', async () => {
     const root = espRoot();
     const notCert = root.at('/etc/not-a-cert.pem');
     copyFileSync(plainKey, notCert);
-    await refused(root, /EPREFLIGHT: 2 preflight check\(s\) failed: each is listed below\n\s+the Secure Boot key .*\/etc is not a file .*\n\s+.*not-a-cert\.pem/, { SECUREBOOT_SIGN_KEY: root.at('/etc'), SECUREBOOT_SIGN_CERT: notCert });
+    await refused(
+      root,
+      /EPREFLIGHT: 2 preflight check\(s\) failed: each is listed below\n\s+the Secure Boot key .*\/etc is not a file .*\n\s+.*not-a-cert\.pem/,
+      { SECUREBOOT_SIGN_KEY: root.at('/etc'), SECUREBOOT_SIGN_CERT: notCert },
+    );
   });
 
   it('a key protected by a passphrase, which sbsign cannot be given unattended', async () => {
@@ -100,7 +112,9 @@ describe('preflight refusals, nothing changed', () => {
     const root = espRoot();
     const result = await add(root, [], { SECUREBOOT_SIGN_KEY: plainKey });
     expect(result.exitCode).toBe(3);
-    expect(result.stderr).toMatch(/^kinstall: ECONFIG: invalid configuration: secureboot\.key and secureboot\.cert \(SECUREBOOT_SIGN_KEY, SECUREBOOT_SIGN_CERT\) go together: only the key is set$/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: ECONFIG: invalid configuration: secureboot\.key and secureboot\.cert \(SECUREBOOT_SIGN_KEY, SECUREBOOT_SIGN_CERT\) go together: only the key is set$/m,
+    );
   });
 });
 
@@ -112,7 +126,9 @@ describe("sbctl's kernel-install plugin", () => {
     writeHook(root, '/usr/lib/kernel/install.d', '91-sbctl.install', 'exit 0');
     const signing = await add(root, ['--dry-run']);
     expect(signing.exitCode, signing.stderr).toBe(0);
-    expect(hookLine(signing.stdout)).toMatch(/: skip: redundant: it signs the installed kernel or UKI with sbctl, which kinstall signs in its sign step/);
+    expect(hookLine(signing.stdout)).toMatch(
+      /: skip: redundant: it signs the installed kernel or UKI with sbctl, which kinstall signs in its sign step/,
+    );
     // Not a chrootable root: the plugin runs on the host with the root's paths.
     writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ targetHooks: 'host' }));
     const plain = await add(root, ['--dry-run']);

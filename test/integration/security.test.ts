@@ -1,7 +1,17 @@
 // Running as root: hooks, config files and plugins anyone else can write are refused (EINSECURE);
 // a non-executable hook is skipped with a warning; hooks get an explicit environment and a 0700
 // staging area; a symlinked directory never carries a write out of the ESP.
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -67,7 +77,12 @@ describe('trust checks when running as root', () => {
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toMatch(/^kinstall: EINSECURE: refusing to use the hook: /m);
     expect(result.stderr).toContain(`${file} is writable by others (mode 0757; fix: chmod go-w ${file})`);
-    expect(result.stderr.trim().split('\n').filter((l) => l.startsWith('kinstall: EINSECURE'))).toHaveLength(1);
+    expect(
+      result.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('kinstall: EINSECURE')),
+    ).toHaveLength(1);
     expect(existsSync(marker)).toBe(false);
     expect(state(root)).toEqual(before);
   });
@@ -79,7 +94,9 @@ describe('trust checks when running as root', () => {
     const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toContain(`kinstall: EINSECURE: refusing to use the hook: ${file} is owned by uid ${NOBODY}, not root (fix: chown root:root ${file})`);
+    expect(result.stderr).toContain(
+      `kinstall: EINSECURE: refusing to use the hook: ${file} is owned by uid ${NOBODY}, not root (fix: chown root:root ${file})`,
+    );
     expect(state(root)).toEqual(before);
   });
 
@@ -90,7 +107,9 @@ describe('trust checks when running as root', () => {
     const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toContain(`refusing to use the hook directory: ${path.dirname(file)} is writable by its group (mode 0775; fix: chmod go-w ${path.dirname(file)})`);
+    expect(result.stderr).toContain(
+      `refusing to use the hook directory: ${path.dirname(file)} is writable by its group (mode 0775; fix: chmod go-w ${path.dirname(file)})`,
+    );
     expect(state(root)).toEqual(before);
   });
 
@@ -101,7 +120,9 @@ describe('trust checks when running as root', () => {
     const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
-    expect(result.stderr).toContain(`kinstall: EINSECURE: refusing to use the config file: ${config} is writable by its group (mode 0664; fix: chmod go-w ${config})`);
+    expect(result.stderr).toContain(
+      `kinstall: EINSECURE: refusing to use the config file: ${config} is writable by its group (mode 0664; fix: chmod go-w ${config})`,
+    );
     expect(state(root)).toEqual(before);
     // list reads the config too.
     expect((await kinstall(['list', '--root', root.root])).exitCode).toBe(4);
@@ -125,7 +146,10 @@ describe('trust checks when running as root', () => {
     root = rootWithModules();
     const marker = root.at('/var/tmp/plugin-ran');
     const plugin = root.at('/etc/kinstall/evil.mjs');
-    writeFileSync(plugin, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`);
+    writeFileSync(
+      plugin,
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`,
+    );
     chmodSync(plugin, 0o666);
     writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: ['./evil.mjs'] }));
     const before = state(root);
@@ -143,8 +167,14 @@ describe('trust checks when running as root', () => {
     const pkg = path.join(top, 'node_modules', `kinstall-test-plugin-${process.pid}`);
     outside = pkg;
     mkdirSync(pkg, { recursive: true });
-    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: path.basename(pkg), type: 'module', exports: './index.js' }));
-    writeFileSync(path.join(pkg, 'index.js'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`);
+    writeFileSync(
+      path.join(pkg, 'package.json'),
+      JSON.stringify({ name: path.basename(pkg), type: 'module', exports: './index.js' }),
+    );
+    writeFileSync(
+      path.join(pkg, 'index.js'),
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`,
+    );
     chmodSync(path.join(pkg, 'index.js'), 0o646);
     writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: [path.basename(pkg)] }));
     const before = state(root);
@@ -187,7 +217,19 @@ describe('symlinks out of the ESP', () => {
     writeFileSync(root.at('/etc/kernel/cmdline'), 'root=/dev/vda1 ro\n');
     writeFileSync(root.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
     const before = { esp: snapshotTree(root.at('/efi')), boot: snapshotTree(root.boot) };
-    const result = await kinstall(['add', '--root', root.root, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, kernel.image]);
+    const result = await kinstall([
+      'add',
+      '--root',
+      root.root,
+      '--layout',
+      'bls',
+      '--esp',
+      '/efi',
+      '--initramfs',
+      'none',
+      V,
+      kernel.image,
+    ]);
     expect(result.exitCode, result.stderr).toBe(4);
     expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: .*would land in .*kinstall-outside-.*, outside .*\/efi/m);
     expect(snapshotTree(outside)).toEqual({});

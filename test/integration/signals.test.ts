@@ -50,10 +50,23 @@ function liloRoot(): TestRoot {
   return r;
 }
 
-const env = (r: TestRoot, extra: Record<string, string> = {}) => ({ LILO_FAKE_LOG: r.at('/var/fake/lilo.log'), LILO_MARK: r.at('/var/fake/mark'), ...extra });
-const addArgs = (r: TestRoot, version: string, initrd: string) =>
-  ['add', '--force', '--root', r.root, '--initrd', r.at(`/var/fake/initrd-${initrd}`), version, kernel.image];
-const marks = (r: TestRoot) => (existsSync(r.at('/var/fake/mark')) ? readFileSync(r.at('/var/fake/mark'), 'utf8').trim().split('\n').map(Number) : []);
+const env = (r: TestRoot, extra: Record<string, string> = {}) => ({
+  LILO_FAKE_LOG: r.at('/var/fake/lilo.log'),
+  LILO_MARK: r.at('/var/fake/mark'),
+  ...extra,
+});
+const addArgs = (r: TestRoot, version: string, initrd: string) => [
+  'add',
+  '--force',
+  '--root',
+  r.root,
+  '--initrd',
+  r.at(`/var/fake/initrd-${initrd}`),
+  version,
+  kernel.image,
+];
+const marks = (r: TestRoot) =>
+  existsSync(r.at('/var/fake/mark')) ? readFileSync(r.at('/var/fake/mark'), 'utf8').trim().split('\n').map(Number) : [];
 
 async function ok(r: TestRoot, args: string[]): Promise<string> {
   const result = await kinstall(args, { env: env(r) });
@@ -61,7 +74,11 @@ async function ok(r: TestRoot, args: string[]): Promise<string> {
   return result.stdout + result.stderr;
 }
 
-function start(r: TestRoot, args: string[], sleepSeconds: string): ResultPromise<{ reject: false; stdin: 'ignore'; env: Record<string, string> }> {
+function start(
+  r: TestRoot,
+  args: string[],
+  sleepSeconds: string,
+): ResultPromise<{ reject: false; stdin: 'ignore'; env: Record<string, string> }> {
   return execa('node', [kinstallBin, ...args], { reject: false, stdin: 'ignore', env: env(r, { LILO_SLEEP: sleepSeconds }) });
 }
 
@@ -104,7 +121,9 @@ describe('SIGINT and SIGTERM roll back and exit 5', () => {
       run.kill(signal);
       const result = await run;
       expect(result.exitCode, String(result.stderr)).toBe(5);
-      expect(String(result.stderr)).toMatch(new RegExp(`kinstall: EINTERRUPTED: interrupted by ${signal}; rolled back \\d+ change\\(s\\), nothing was changed`));
+      expect(String(result.stderr)).toMatch(
+        new RegExp(`kinstall: EINTERRUPTED: interrupted by ${signal}; rolled back \\d+ change\\(s\\), nothing was changed`),
+      );
       expect(existsSync(r.at('/var/lib/kinstall/journal.json'))).toBe(false);
       expect(snapshotTree(r.boot)).toEqual(before);
     });
@@ -139,7 +158,11 @@ describe('a signal stops the command that is running, not only kinstall', () => 
     const { r, before } = await installedRoot();
     const mark = r.at('/var/fake/hook-pids');
     mkdirSync(r.at('/etc/kernel/preinst.d'), { recursive: true });
-    writeFileSync(r.at('/etc/kernel/preinst.d/10-slow'), `#!/bin/sh\nsleep 60 &\necho "$$ $!" > ${mark}\nwait\necho finished >> ${mark}\n`, { mode: 0o755 });
+    writeFileSync(
+      r.at('/etc/kernel/preinst.d/10-slow'),
+      `#!/bin/sh\nsleep 60 &\necho "$$ $!" > ${mark}\nwait\necho finished >> ${mark}\n`,
+      { mode: 0o755 },
+    );
     const run = start(r, addArgs(r, V2, 'c'), '0');
     for (let i = 0; i < 300 && !existsSync(mark); i += 1) await sleep(50);
     const pids = readFileSync(mark, 'utf8').trim().split(' ').map(Number);
@@ -148,7 +171,9 @@ describe('a signal stops the command that is running, not only kinstall', () => 
     run.kill('SIGTERM');
     const result = await run;
     expect(result.exitCode, String(result.stderr)).toBe(5);
-    expect(String(result.stderr)).toMatch(/kinstall: EINTERRUPTED: interrupted by SIGTERM; rolled back \d+ change\(s\), nothing was changed/);
+    expect(String(result.stderr)).toMatch(
+      /kinstall: EINTERRUPTED: interrupted by SIGTERM; rolled back \d+ change\(s\), nothing was changed/,
+    );
     // The hook's shell and its sleep are gone: nothing of the interrupted run goes on.
     expect(pids.filter(alive)).toEqual([]);
     expect(readFileSync(mark, 'utf8')).not.toContain('finished');

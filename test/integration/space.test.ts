@@ -31,7 +31,9 @@ describe('free space on the boot dir', () => {
     const before = snapshotTree(root.boot);
     const result = await kinstall(['add', '--root', root.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
     expect(result.exitCode).toBe(4);
-    expect(result.stderr).toMatch(/^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: .*boot has [0-9.]+ MiB free but the install needs [0-9.]+ MiB \(\d+ bytes missing\); no installed kernel may be removed to make room/m);
+    expect(result.stderr).toMatch(
+      /^kinstall: EPREFLIGHT: 1 preflight check\(s\) failed: .*boot has [0-9.]+ MiB free but the install needs [0-9.]+ MiB \(\d+ bytes missing\); no installed kernel may be removed to make room/m,
+    );
     expect(snapshotTree(root.boot)).toEqual(before);
     expect(existsSync(root.at(`/lib/modules/${V}/vmlinuz`))).toBe(false);
   });

@@ -28,7 +28,8 @@ const newRoot = useScratchRoots({
 function bootWithOlderKernels(links = true): TestRoot {
   const r = newRoot({ modules: true });
   for (const version of [OLDER, OLDEST]) {
-    for (const name of [`vmlinuz-${version}`, `System.map-${version}`, `config-${version}`]) writeFileSync(r.at(`/boot/${name}`), `${name}\n`);
+    for (const name of [`vmlinuz-${version}`, `System.map-${version}`, `config-${version}`])
+      writeFileSync(r.at(`/boot/${name}`), `${name}\n`);
   }
   writeFileSync(r.at(`/boot/initramfs-${OLDER}.img`), 'initramfs\n');
   if (links) {
@@ -40,7 +41,8 @@ function bootWithOlderKernels(links = true): TestRoot {
   return r;
 }
 
-const add = (r: TestRoot) => kinstall(['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/initrd.img'), V, kernel.image]);
+const add = (r: TestRoot) =>
+  kinstall(['add', '--root', r.root, '--layout', 'compat', '--initrd', r.at('/initrd.img'), V, kernel.image]);
 const remove = (r: TestRoot, version: string) => kinstall(['remove', '--root', r.root, '--layout', 'compat', version]);
 const link = (r: TestRoot, name: string) =>
   lstatSync(r.at(`/boot/${name}`), { throwIfNoEntry: false })?.isSymbolicLink() ? readlinkSync(r.at(`/boot/${name}`)) : undefined;
@@ -52,13 +54,16 @@ async function listed(r: TestRoot): Promise<Array<{ version: string; isDefault?:
 }
 
 describe('compat remove and the version-less links', () => {
-  it('removing the kernel vmlinuz names moves vmlinuz to vmlinuz.old\'s kernel and .old to the next: the tree is as before the add', async () => {
+  it("removing the kernel vmlinuz names moves vmlinuz to vmlinuz.old's kernel and .old to the next: the tree is as before the add", async () => {
     root = bootWithOlderKernels();
     const before = snapshotTree(root.boot);
     const added = await add(root);
     expect(added.exitCode, added.stderr).toBe(0);
     expect([link(root, 'vmlinuz'), link(root, 'vmlinuz.old')]).toEqual([`vmlinuz-${V}`, `vmlinuz-${OLDER}`]);
-    expect([link(root, 'initramfs.img'), link(root, 'initramfs.img.old')]).toEqual([`initramfs-${V}.img`, `initramfs-${OLDER}.img`]);
+    expect([link(root, 'initramfs.img'), link(root, 'initramfs.img.old')]).toEqual([
+      `initramfs-${V}.img`,
+      `initramfs-${OLDER}.img`,
+    ]);
 
     const removed = await remove(root, V);
     expect(removed.exitCode, removed.stderr).toBe(0);
@@ -102,7 +107,7 @@ describe('compat remove and the version-less links', () => {
     expect(readFileSync(root.at('/boot/vmlinuz')).equals(readFileSync(kernel.image))).toBe(true);
   });
 
-  it('grub plans the same link moves as compat (it shares compat\'s removal plan)', async () => {
+  it("grub plans the same link moves as compat (it shares compat's removal plan)", async () => {
     root = bootWithOlderKernels();
     expect((await add(root)).exitCode).toBe(0);
     const plan = await grubLayout.planRemove(await testContext(root.root), V);

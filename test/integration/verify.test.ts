@@ -45,7 +45,12 @@ describe('kinstall verify', () => {
     const result = await kinstall(['verify', '--root', r.root, V]);
     expect(result.exitCode).toBe(0);
     // dracut's shell init (-m base): its banner is the milestone, before it refuses to go on without root=.
-    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: pass: reached dracut's init in the initramfs: dracut: \\S.* \\(\\d+(\\.\\d)? s\\)$`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^${V.replace(/\./g, '\\.')}: pass: reached dracut's init in the initramfs: dracut: \\S.* \\(\\d+(\\.\\d)? s\\)$`,
+        'm',
+      ),
+    );
     noQemuLeft();
   }, 120_000);
 
@@ -53,7 +58,14 @@ describe('kinstall verify', () => {
     const r = freshRoot();
     const result = await kinstall(['verify', '--json', '--root', r.root, V]);
     expect(result.exitCode).toBe(0);
-    const report = JSON.parse(result.stdout) as { version: string; verdict: string; milestone: string; cause: string; lines: string[]; seconds: number };
+    const report = JSON.parse(result.stdout) as {
+      version: string;
+      verdict: string;
+      milestone: string;
+      cause: string;
+      lines: string[];
+      seconds: number;
+    };
     expect(report.version).toBe(V);
     expect(report.verdict).toBe('pass');
     expect(report.milestone).toBe("dracut's init in the initramfs");
@@ -68,7 +80,9 @@ describe('kinstall verify', () => {
     const initrd = r.at(`/boot/initramfs-${V}.img`);
     truncateSync(initrd, Math.floor(statSync(initrd).size / 2));
     const result = await kinstall(['verify', '--root', r.root, V]);
-    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: initramfs-unpack-failed: Initramfs unpacking failed`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(`^${V.replace(/\./g, '\\.')}: initramfs-unpack-failed: Initramfs unpacking failed`, 'm'),
+    );
     expect(result.stdout).toContain('Initramfs unpacking failed');
     expect(result.stderr).toContain(`kinstall: EVERIFY: ${V} did not boot in QEMU: initramfs-unpack-failed`);
     expect(result.exitCode).toBe(8);
@@ -90,7 +104,7 @@ describe('kinstall verify', () => {
     noQemuLeft();
   }, 120_000);
 
-  it('random bytes instead of a kernel give no-output with qemu\'s reason, exit 8', async () => {
+  it("random bytes instead of a kernel give no-output with qemu's reason, exit 8", async () => {
     const r = freshRoot();
     writeFileSync(r.at(`/boot/vmlinuz-${V}`), randomBytes(4 * 1024 * 1024));
     const result = await kinstall(['verify', '--json', '--root', r.root, V]);
@@ -138,7 +152,9 @@ describe('kinstall verify', () => {
     });
     child.kill('SIGINT');
     const result = await child;
-    expect(String(result.stderr)).toContain('kinstall: EINTERRUPTED: interrupted by SIGINT; QEMU was stopped; nothing was changed');
+    expect(String(result.stderr)).toContain(
+      'kinstall: EINTERRUPTED: interrupted by SIGINT; QEMU was stopped; nothing was changed',
+    );
     expect(result.exitCode).toBe(5);
     noQemuLeft();
   }, 60_000);
@@ -156,7 +172,9 @@ describe('kinstall verify', () => {
     symlinkSync(process.execPath, path.join(bin, 'node'));
     try {
       const result = await kinstall(['verify', '--root', r.root, V], { env: { PATH: bin } });
-      expect(result.stderr.trim()).toBe('kinstall: ENOQEMU: qemu-system-x86_64 not found on PATH: install the Debian package qemu-system-x86');
+      expect(result.stderr.trim()).toBe(
+        'kinstall: ENOQEMU: qemu-system-x86_64 not found on PATH: install the Debian package qemu-system-x86',
+      );
       expect(result.exitCode).toBe(4);
     } finally {
       rmSync(bin, { recursive: true, force: true });
@@ -182,7 +200,10 @@ describe('--layout on a root holding one version in two layouts', () => {
     writeFileSync(two.at('/etc/kernel/cmdline'), 'ro\n');
     writeFileSync(two.at('/etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
     writeFileSync(two.at('/etc/prebuilt.img'), silentInitramfs());
-    for (const args of [['--layout', 'compat', '--initramfs', 'none'], ['--layout', 'bls', '--initrd', two.at('/etc/prebuilt.img')]]) {
+    for (const args of [
+      ['--layout', 'compat', '--initramfs', 'none'],
+      ['--layout', 'bls', '--initrd', two.at('/etc/prebuilt.img')],
+    ]) {
       const added = await kinstall(['add', '--root', two.root, ...args, V, kernel.image]);
       expect(added.exitCode, added.stderr).toBe(0);
     }
@@ -191,32 +212,58 @@ describe('--layout on a root holding one version in two layouts', () => {
   const listed = async (...layout: string[]) => {
     const result = await kinstall(['list', '--json', '--root', two.root, ...layout]);
     expect(result.exitCode, result.stderr).toBe(0);
-    return (JSON.parse(result.stdout) as Array<{ version: string; layout: string; files: string[] }>).map((k) => [k.layout, k.files.map((f) => path.relative(two.root, f)).sort()]);
+    return (JSON.parse(result.stdout) as Array<{ version: string; layout: string; files: string[] }>).map((k) => [
+      k.layout,
+      k.files.map((f) => path.relative(two.root, f)).sort(),
+    ]);
   };
 
-  it('list --layout NAME lists only that layout\'s kernels; without it, both', async () => {
+  it("list --layout NAME lists only that layout's kernels; without it, both", async () => {
     const compat = [['compat', [`boot/System.map-${V}`, `boot/config-${V}`, `boot/vmlinuz-${V}`]]];
     expect(await listed('--layout', 'compat')).toEqual(compat);
     const bls = await listed('--layout', 'bls');
     expect(bls.map(([layout]) => layout)).toEqual(['bls']);
-    expect(bls[0]?.[1]).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^efi/0123456789abcdef0123456789abcdef/${V}/linux$`))]));
+    expect(bls[0]?.[1]).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^efi/0123456789abcdef0123456789abcdef/${V}/linux$`))]),
+    );
     expect((await listed()).map(([layout]) => layout).sort()).toEqual(['bls', 'compat']);
     // The text form too.
     const text = await kinstall(['list', '--root', two.root, '--layout', 'compat']);
-    expect(text.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2))).toEqual([[V, 'compat']]);
+    expect(
+      text.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t').slice(0, 2)),
+    ).toEqual([[V, 'compat']]);
   }, 60_000);
 
-  it('verify --layout compat boots compat\'s files: no initramfs was installed, and the verdict says so, exit 8', async () => {
+  it("verify --layout compat boots compat's files: no initramfs was installed, and the verdict says so, exit 8", async () => {
     const result = await kinstall(['verify', '--root', two.root, '--layout', 'compat', '--timeout', '60', V]);
     expect(result.stderr).toContain(`booting ${two.at(`/boot/vmlinuz-${V}`)} without an initramfs (none is installed) in QEMU`);
-    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: no-initramfs: no initramfs is installed for this kernel, so it found no init to run \\(`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^${V.replace(/\./g, '\\.')}: no-initramfs: no initramfs is installed for this kernel, so it found no init to run \\(`,
+        'm',
+      ),
+    );
     expect(result.stdout).toContain('Kernel panic - not syncing');
     expect(result.stderr).toContain(`kinstall: EVERIFY: ${V} did not boot in QEMU: no-initramfs`);
     expect(result.exitCode).toBe(8);
   }, 120_000);
 
-  it('verify --layout bls boots bls\'s kernel and initramfs', async () => {
-    const result = await kinstall(['verify', '--root', two.root, '--layout', 'bls', '--timeout', '2', '--cmdline', 'loglevel=0', V]);
+  it("verify --layout bls boots bls's kernel and initramfs", async () => {
+    const result = await kinstall([
+      'verify',
+      '--root',
+      two.root,
+      '--layout',
+      'bls',
+      '--timeout',
+      '2',
+      '--cmdline',
+      'loglevel=0',
+      V,
+    ]);
     const entryDir = two.at(`/efi/0123456789abcdef0123456789abcdef/${V}`);
     expect(result.stderr).toContain(`booting ${entryDir}/linux with ${entryDir}/initrd in QEMU`);
     expect(result.stdout).toContain(`${V}: timeout (`);
@@ -227,13 +274,27 @@ describe('--layout on a root holding one version in two layouts', () => {
 describe('verify judges systemd in the initramfs on its milestones', () => {
   it("passes on basic.target for Debian's kernel with a real dracut initramfs that runs systemd", async () => {
     const sd = newRoot({ modules: true, config: false });
-    const dracutArgs = ['--conf', '/dev/null', '--confdir', sd.at('/etc/dracut-empty.conf.d'), '-m', 'base systemd-initrd dracut-systemd', '--add-drivers', 'virtio_blk'];
+    const dracutArgs = [
+      '--conf',
+      '/dev/null',
+      '--confdir',
+      sd.at('/etc/dracut-empty.conf.d'),
+      '-m',
+      'base systemd-initrd dracut-systemd',
+      '--add-drivers',
+      'virtio_blk',
+    ];
     writeFileSync(sd.at('/etc/kinstall/config.json'), JSON.stringify({ dracut: { args: dracutArgs } }));
     const added = await kinstall(['add', '--root', sd.root, '--layout', 'compat', '--initramfs', 'dracut', V, kernel.image]);
     expect(added.exitCode, added.stderr).toBe(0);
     // quiet in the target's command line would hide the milestone: verify drops it.
     const result = await kinstall(['verify', '--root', sd.root, '--cmdline', 'quiet', V]);
-    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: pass: reached systemd's basic system in the initramfs: \\[  OK  \\] Reached target basic\\.target - Basic System\\. \\(`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^${V.replace(/\./g, '\\.')}: pass: reached systemd's basic system in the initramfs: \\[  OK  \\] Reached target basic\\.target - Basic System\\. \\(`,
+        'm',
+      ),
+    );
     expect(result.stdout).toContain('systemd[1]:');
     expect(result.stdout).not.toContain('\x1b[');
     expect(result.exitCode).toBe(0);
@@ -246,7 +307,7 @@ describe('verify judges systemd in the initramfs on its milestones', () => {
     const r = freshRoot();
     writeFileSync(r.at(`/boot/vmlinuz-${V}`), readFileSync(path.join(kbuild, 'arch/x86/boot/bzImage')));
     const script = [
-      "kmsg 4 \"systemd[1]: Failed to find module 'autofs4'\"",
+      'kmsg 4 "systemd[1]: Failed to find module \'autofs4\'"',
       'kmsg 3 "systemd[1]: Failed to mount cgroup2 at /sys/fs/cgroup: No such device"',
       "printf '[\\033[0;1;31m!!!!!!\\033[0m] Failed to mount API filesystems.\\n'",
       'kmsg 0 "systemd[1]: Freezing execution."',
@@ -254,7 +315,12 @@ describe('verify judges systemd in the initramfs on its milestones', () => {
     ].join('\n');
     writeFileSync(r.at(`/boot/initramfs-${V}.img`), scriptedInitramfs(kbuild, script));
     const result = await kinstall(['verify', '--root', r.root, V]);
-    expect(result.stdout).toMatch(new RegExp(`^${V.replace(/\./g, '\\.')}: init-failed: the initramfs's init gave up: \\[!!!!!!\\] Failed to mount API filesystems\\. \\(`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^${V.replace(/\./g, '\\.')}: init-failed: the initramfs's init gave up: \\[!!!!!!\\] Failed to mount API filesystems\\. \\(`,
+        'm',
+      ),
+    );
     expect(result.stdout).toContain("systemd[1]: Failed to find module 'autofs4'");
     expect(result.stderr).toContain(`kinstall: EVERIFY: ${V} did not boot in QEMU: init-failed`);
     expect(result.exitCode).toBe(8);

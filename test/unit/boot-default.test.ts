@@ -10,7 +10,15 @@ const newRoot = useScratchRoots();
 let root: TestRoot;
 
 const kernels = (): InstalledKernel[] =>
-  ['6.1.9-gentoo', '6.1.10-gentoo', '6.0.2-gentoo'].map((version) => ({ version, layout: 'bls', files: [], image: `/efi/gentoo/${version}/linux`, initrds: [], entry: `/efi/loader/entries/gentoo-${version}.conf`, size: 0 }));
+  ['6.1.9-gentoo', '6.1.10-gentoo', '6.0.2-gentoo'].map((version) => ({
+    version,
+    layout: 'bls',
+    files: [],
+    image: `/efi/gentoo/${version}/linux`,
+    initrds: [],
+    entry: `/efi/loader/entries/gentoo-${version}.conf`,
+    size: 0,
+  }));
 const id = (k: InstalledKernel) => path.basename(k.entry ?? '');
 
 async function defaultOf(loaderConf?: string): Promise<string[]> {

@@ -42,6 +42,18 @@ describe('documentation in step with the commands and exit codes', () => {
   });
 
   it('every error code whose exit is not the obvious one is named in the README', () => {
-    for (const code of ['ELOCKED', 'EINSECURE', 'ENOQEMU', 'EINTERRUPTED', 'EVERIFY', 'EJOURNAL', 'EPRUNE', 'EPARTIAL', 'EPOSTINST', 'EPOSTRM']) expect(readme).toContain(code);
+    for (const code of [
+      'ELOCKED',
+      'EINSECURE',
+      'ENOQEMU',
+      'EINTERRUPTED',
+      'EVERIFY',
+      'EJOURNAL',
+      'EPRUNE',
+      'EPARTIAL',
+      'EPOSTINST',
+      'EPOSTRM',
+    ])
+      expect(readme).toContain(code);
   });
 });

@@ -8,10 +8,26 @@ import { redundancyOf } from '../../src/core/pipeline/hooks/redundant.js';
 describe('compareHookNames', () => {
   it('orders exactly as GNU sort -V in the C locale (the oracle): digit runs by value, the suffix ignored first', () => {
     const names = [
-      '100-last', '99-write-log.install', '5-a.install', '10-b', '50-dracut-extra', '50-dracut.install', '10-b.install',
-      'zz-update-grub', '05-check-chroot.install', '9', '50-Dracut.install', '50_dracut', '50-dracut~rc1.install', 'dracut', '1.10-x', '1.9-x',
+      '100-last',
+      '99-write-log.install',
+      '5-a.install',
+      '10-b',
+      '50-dracut-extra',
+      '50-dracut.install',
+      '10-b.install',
+      'zz-update-grub',
+      '05-check-chroot.install',
+      '9',
+      '50-Dracut.install',
+      '50_dracut',
+      '50-dracut~rc1.install',
+      'dracut',
+      '1.10-x',
+      '1.9-x',
     ];
-    const expected = execFileSync('sort', ['-V'], { input: `${names.join('\n')}\n`, env: { LC_ALL: 'C' }, encoding: 'utf8' }).trim().split('\n');
+    const expected = execFileSync('sort', ['-V'], { input: `${names.join('\n')}\n`, env: { LC_ALL: 'C' }, encoding: 'utf8' })
+      .trim()
+      .split('\n');
     expect([...names].sort(compareHookNames)).toEqual(expected);
     expect(expected.indexOf('9')).toBeLessThan(expected.indexOf('10-b'));
   });

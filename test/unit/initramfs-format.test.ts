@@ -35,14 +35,23 @@ describe('readInitramfsLayout', () => {
   it('walks an early cpio, zero padding and a compressed archive', () => {
     const zstd = compress('zstd', '-q', '-c');
     const data = Buffer.concat([cpio, Buffer.alloc(512), zstd]);
-    expect(readInitramfsLayout(data)).toEqual({ parts: [{ offset: 0, format: 'none' }, { offset: cpio.length + 512, format: 'zstd' }] });
+    expect(readInitramfsLayout(data)).toEqual({
+      parts: [
+        { offset: 0, format: 'none' },
+        { offset: cpio.length + 512, format: 'zstd' },
+      ],
+    });
     expect(readInitramfsLayout(cpio)).toEqual({ parts: [{ offset: 0, format: 'none' }] });
   });
 
   it('calls a cut cpio, an unknown magic and an empty file corrupt', () => {
     expect(readInitramfsLayout(cpio.subarray(0, 130))).toEqual({ corrupt: 'the cpio archive at byte 0 ends inside init' });
-    expect(readInitramfsLayout(cpio.subarray(0, 150))).toEqual({ corrupt: 'the cpio archive at byte 0 ends inside an entry header at byte 140' });
-    expect(readInitramfsLayout(cpio.subarray(0, 60))).toEqual({ corrupt: 'the cpio archive at byte 0 ends inside an entry header at byte 0' });
+    expect(readInitramfsLayout(cpio.subarray(0, 150))).toEqual({
+      corrupt: 'the cpio archive at byte 0 ends inside an entry header at byte 140',
+    });
+    expect(readInitramfsLayout(cpio.subarray(0, 60))).toEqual({
+      corrupt: 'the cpio archive at byte 0 ends inside an entry header at byte 0',
+    });
     expect(readInitramfsLayout(Buffer.from('hello world'))).toEqual({
       corrupt: 'byte 0 starts neither a cpio archive nor a compressed one the kernel knows (0x68656c6c)',
     });

@@ -2,7 +2,20 @@
 // state, a second run of the same undo (a crash during recovery), and the on-disk journal's life:
 // paths relative to the root (a moved root recovers; nothing outside it can be named), EJOURNAL
 // for a journal kinstall cannot use, a tree removed whole, and the backup's dir fsync.
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -58,7 +71,10 @@ const log = createLogger({ verbose: false, quiet: true });
 
 function plan(boot: string) {
   const p = emptyPlan();
-  p.write.push({ path: path.join(boot, 'kept'), content: 'new kept\n' }, { path: path.join(boot, 'sub/dir/fresh'), content: 'fresh\n' });
+  p.write.push(
+    { path: path.join(boot, 'kept'), content: 'new kept\n' },
+    { path: path.join(boot, 'sub/dir/fresh'), content: 'fresh\n' },
+  );
   p.link.push({ path: path.join(boot, 'link'), target: 'fresh' });
   p.remove.push(path.join(boot, 'doomed'));
   return p;
@@ -73,7 +89,12 @@ describe('Transaction with a journal', () => {
     const data = new Journal(journalFile, dir).load();
     expect(data?.phase).toBe('committing');
     expect(data?.entries.map((e) => `${e.kind} ${path.relative(boot, e.path)} ${e.prior}`)).toEqual([
-      'write kept file', 'mkdir sub absent', 'mkdir sub/dir absent', 'write sub/dir/fresh absent', 'link link symlink', 'remove doomed file',
+      'write kept file',
+      'mkdir sub absent',
+      'mkdir sub/dir absent',
+      'write sub/dir/fresh absent',
+      'link link symlink',
+      'remove doomed file',
     ]);
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
     await txn.rollback();
@@ -110,7 +131,14 @@ describe('undoEntries after a crash', () => {
     writeFileSync(path.join(boot, `.kept.kinstall-old-${data.id}-98.part`), 'half');
     const first = await undoEntries(data);
     expect(first.failures).toEqual([]);
-    expect(first.restored.map((p) => path.relative(boot, p)).sort()).toEqual(['doomed', 'kept', 'link', 'sub', 'sub/dir', 'sub/dir/fresh']);
+    expect(first.restored.map((p) => path.relative(boot, p)).sort()).toEqual([
+      'doomed',
+      'kept',
+      'link',
+      'sub',
+      'sub/dir',
+      'sub/dir/fresh',
+    ]);
     expect(readdirSync(boot).sort()).toEqual(['doomed', 'kept', 'link']);
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('old kept\n');
     expect(readFileSync(path.join(boot, 'doomed'), 'utf8')).toBe('old doomed\n');
@@ -122,8 +150,16 @@ describe('undoEntries after a crash', () => {
   it('a change journaled but never made is left alone', async () => {
     const { boot } = scratch();
     const data: JournalData = {
-      format: 2, id: 'abcd1234', pid: 1, started: '', phase: 'committing', emptiedDirs: [], reactivate: [],
-      entries: [{ kind: 'write', path: path.join(boot, 'kept'), prior: 'file', backup: path.join(boot, '.kept.kinstall-old-abcd1234-1') }],
+      format: 2,
+      id: 'abcd1234',
+      pid: 1,
+      started: '',
+      phase: 'committing',
+      emptiedDirs: [],
+      reactivate: [],
+      entries: [
+        { kind: 'write', path: path.join(boot, 'kept'), prior: 'file', backup: path.join(boot, '.kept.kinstall-old-abcd1234-1') },
+      ],
     };
     expect(await undoEntries(data)).toEqual({ restored: [], failures: [] });
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('old kept\n');
@@ -153,9 +189,19 @@ describe('the on-disk journal (format 2): paths relative to the root', () => {
     const { boot, journalFile } = scratch();
     const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
     await txn.apply(plan(boot));
-    const raw = JSON.parse(readFileSync(journalFile, 'utf8')) as { format: number; entries: Array<{ path: string; backup?: string }> };
+    const raw = JSON.parse(readFileSync(journalFile, 'utf8')) as {
+      format: number;
+      entries: Array<{ path: string; backup?: string }>;
+    };
     expect(raw.format).toBe(2);
-    expect(raw.entries.map((e) => e.path)).toEqual(['boot/kept', 'boot/sub', 'boot/sub/dir', 'boot/sub/dir/fresh', 'boot/link', 'boot/doomed']);
+    expect(raw.entries.map((e) => e.path)).toEqual([
+      'boot/kept',
+      'boot/sub',
+      'boot/sub/dir',
+      'boot/sub/dir/fresh',
+      'boot/link',
+      'boot/doomed',
+    ]);
     // The two files that existed (kept, doomed) have a backup; the rest did not exist.
     const backups = raw.entries.flatMap((e) => (e.backup ? [e.backup] : []));
     expect(backups).toHaveLength(2);
@@ -190,22 +236,55 @@ describe('a journal kinstall cannot use is refused with EJOURNAL (exit 6), namin
     extra.push(victim);
     writeFileSync(victim, 'a host file\n');
     mkdirSync(path.dirname(journalFile), { recursive: true });
-    const data = { format: 2, id: 'abcd1234', pid: 1, started: '', phase: 'committing', emptiedDirs: [], reactivate: [], entries: [entry], ...extraData };
+    const data = {
+      format: 2,
+      id: 'abcd1234',
+      pid: 1,
+      started: '',
+      phase: 'committing',
+      emptiedDirs: [],
+      reactivate: [],
+      entries: [entry],
+      ...extraData,
+    };
     writeFileSync(journalFile, JSON.stringify(data));
     return { boot, journal: new Journal(journalFile, dir), victim };
   }
 
   const cases: Array<[string, (victim: string) => Record<string, unknown>, RegExp]> = [
-    ['a path out of the root with ..', (v) => ({ kind: 'write', path: `../${path.basename(v)}`, prior: 'absent' }), /names \.\.\/\S+ \(entry 1\), which leads outside the root/],
-    ['a .. hidden in the middle', (v) => ({ kind: 'write', path: `boot/../../${path.basename(v)}`, prior: 'absent' }), /names boot\/\.\.\/\.\.\/\S+ \(entry 1\), which leads outside/],
-    ['a host-absolute path (format 1 style)', (v) => ({ kind: 'write', path: v, prior: 'absent' }), /gives "\/\S+" as entry 1, not a path relative to the root/],
-    ['a backup out of the root', () => ({ kind: 'write', path: 'boot/kept', prior: 'file', backup: '../.kept.kinstall-old-abcd1234-1' }), /names \.\.\/\.kept\.kinstall-old-abcd1234-1 \(the backup in entry 1\)/],
-    ['a backup that is not a side file of its target', () => ({ kind: 'write', path: 'boot/kept', prior: 'file', backup: 'boot/doomed' }), /names boot\/doomed as the backup of boot\/kept \(entry 1\), which is not a side file beside it/],
+    [
+      'a path out of the root with ..',
+      (v) => ({ kind: 'write', path: `../${path.basename(v)}`, prior: 'absent' }),
+      /names \.\.\/\S+ \(entry 1\), which leads outside the root/,
+    ],
+    [
+      'a .. hidden in the middle',
+      (v) => ({ kind: 'write', path: `boot/../../${path.basename(v)}`, prior: 'absent' }),
+      /names boot\/\.\.\/\.\.\/\S+ \(entry 1\), which leads outside/,
+    ],
+    [
+      'a host-absolute path (format 1 style)',
+      (v) => ({ kind: 'write', path: v, prior: 'absent' }),
+      /gives "\/\S+" as entry 1, not a path relative to the root/,
+    ],
+    [
+      'a backup out of the root',
+      () => ({ kind: 'write', path: 'boot/kept', prior: 'file', backup: '../.kept.kinstall-old-abcd1234-1' }),
+      /names \.\.\/\.kept\.kinstall-old-abcd1234-1 \(the backup in entry 1\)/,
+    ],
+    [
+      'a backup that is not a side file of its target',
+      () => ({ kind: 'write', path: 'boot/kept', prior: 'file', backup: 'boot/doomed' }),
+      /names boot\/doomed as the backup of boot\/kept \(entry 1\), which is not a side file beside it/,
+    ],
   ];
   for (const [name, entry, message] of cases) {
     it(`${name}: refused, nothing touched`, () => {
       const { boot, journal, victim } = crafted({});
-      writeFileSync(journal.file, JSON.stringify({ ...JSON.parse(readFileSync(journal.file, 'utf8')), entries: [entry(victim)] }));
+      writeFileSync(
+        journal.file,
+        JSON.stringify({ ...JSON.parse(readFileSync(journal.file, 'utf8')), entries: [entry(victim)] }),
+      );
       const before = snapshotTree(boot);
       const error = refusal(journal);
       expect(error.code).toBe('EJOURNAL');
@@ -226,7 +305,13 @@ describe('a journal kinstall cannot use is refused with EJOURNAL (exit 6), namin
     extra.push(outside);
     mkdirSync(outside);
     symlinkSync(outside, path.join(boot, 'escape'));
-    writeFileSync(journal.file, JSON.stringify({ ...JSON.parse(readFileSync(journal.file, 'utf8')), entries: [{ kind: 'write', path: 'boot/escape/x', prior: 'absent' }] }));
+    writeFileSync(
+      journal.file,
+      JSON.stringify({
+        ...JSON.parse(readFileSync(journal.file, 'utf8')),
+        entries: [{ kind: 'write', path: 'boot/escape/x', prior: 'absent' }],
+      }),
+    );
     expect(refusal(journal).message).toMatch(/names boot\/escape\/x \(entry 1\), which leads outside the root/);
     expect(readFileSync(victim, 'utf8')).toBe('a host file\n');
   });
@@ -243,14 +328,28 @@ describe('a journal kinstall cannot use is refused with EJOURNAL (exit 6), namin
     writeFileSync(journalFile, '{"format":1,"entr');
     const error = refusal(new Journal(journalFile, dir));
     expect(error.code).toBe('EJOURNAL');
-    expect(error.message).toMatch(new RegExp(`^cannot use the journal of an interrupted run, ${journalFile}: it is not valid JSON \\(.*\\); inspect it`));
+    expect(error.message).toMatch(
+      new RegExp(`^cannot use the journal of an interrupted run, ${journalFile}: it is not valid JSON \\(.*\\); inspect it`),
+    );
     expect(error.details.join('\n')).toContain(`mv ${journalFile} ${journalFile}.bad`);
   });
 
   it('an old or unknown format is EJOURNAL', () => {
     const { journalFile } = scratch();
     mkdirSync(path.dirname(journalFile), { recursive: true });
-    writeFileSync(journalFile, JSON.stringify({ format: 1, id: 'abcd', pid: 1, started: '', phase: 'committing', entries: [], emptiedDirs: [], reactivate: [] }));
+    writeFileSync(
+      journalFile,
+      JSON.stringify({
+        format: 1,
+        id: 'abcd',
+        pid: 1,
+        started: '',
+        phase: 'committing',
+        entries: [],
+        emptiedDirs: [],
+        reactivate: [],
+      }),
+    );
     expect(refusal(new Journal(journalFile, dir)).message).toContain('it has format 1, not 2');
   });
 });
@@ -272,7 +371,9 @@ describe('removeTree: a directory removed as one journaled change', () => {
     await txn.removeTree(modules);
     expect(existsSync(modules)).toBe(false);
     expect(readdirSync(base)).toEqual([expect.stringMatching(/^\.6\.1\.0\.kinstall-old-[0-9a-f]+-1$/)]);
-    expect(new Journal(journalFile, dir).load()?.entries).toEqual([expect.objectContaining({ kind: 'remove', path: modules, prior: 'dir' })]);
+    expect(new Journal(journalFile, dir).load()?.entries).toEqual([
+      expect.objectContaining({ kind: 'remove', path: modules, prior: 'dir' }),
+    ]);
     await txn.rollback();
     expect(snapshotTree(base)).toEqual(before);
   });
@@ -333,7 +434,9 @@ describe('placeTree: a directory tree placed as one journaled change', () => {
     const { journalFile, modules, base } = trees();
     const before = snapshotTree(base);
     const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
-    await expect(txn.placeTree(path.join(modules, 'kernel'), () => Promise.reject(new Error('disk full')))).rejects.toThrow('disk full');
+    await expect(txn.placeTree(path.join(modules, 'kernel'), () => Promise.reject(new Error('disk full')))).rejects.toThrow(
+      'disk full',
+    );
     await txn.placeTree(path.join(modules, 'extra'), async (into) => writeFileSync(path.join(into, 'x.ko'), 'x\n'));
     expect(existsSync(path.join(modules, 'extra/x.ko'))).toBe(true);
     await txn.rollback();

@@ -32,6 +32,14 @@ describe('parseKernelConfig', () => {
     expect(configValue(config, 'XFS_FS')).toBe('n');
     expect(configValue(config, 'BTRFS_FS')).toBe('n');
     expect(configValue(config, 'EXT4_FS')).toBe('y');
-    expect([...values.keys()].sort()).toEqual(['BLK_DEV_LOOP', 'EXT4_FS', 'INDENTED', 'LOCALVERSION', 'LOG_BUF_SHIFT', 'UEVENT_HELPER_PATH', 'XFS_FS']);
+    expect([...values.keys()].sort()).toEqual([
+      'BLK_DEV_LOOP',
+      'EXT4_FS',
+      'INDENTED',
+      'LOCALVERSION',
+      'LOG_BUF_SHIFT',
+      'UEVENT_HELPER_PATH',
+      'XFS_FS',
+    ]);
   });
 });

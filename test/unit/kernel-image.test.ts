@@ -38,7 +38,10 @@ function peImage(sections: Array<{ name: string; offset: number; data: string }>
 }
 
 async function refusal(content: Buffer): Promise<KinstallError> {
-  const error: unknown = await inspectKernelImage(file(content)).then(() => undefined, (e: unknown) => e);
+  const error: unknown = await inspectKernelImage(file(content)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(error instanceof KinstallError)) throw new Error(`expected a refusal, got ${String(error)}`);
   return error;
 }
@@ -46,7 +49,14 @@ async function refusal(content: Buffer): Promise<KinstallError> {
 describe('inspectKernelImage', () => {
   it('reads the real bzImage: version from the setup header, x86_64, EFI stub', async () => {
     const info = await inspectKernelImage(kernel.image);
-    expect(info).toEqual({ path: kernel.image, size: readFileSync(kernel.image).length, format: 'bzImage', arch: 'x86_64', version: kernel.version, efiStub: true });
+    expect(info).toEqual({
+      path: kernel.image,
+      size: readFileSync(kernel.image).length,
+      format: 'bzImage',
+      arch: 'x86_64',
+      version: kernel.version,
+      efiStub: true,
+    });
   });
 
   it('follows the version pointer at 0x20E (+0x200) of a setup header', () => {
@@ -63,12 +73,22 @@ describe('inspectKernelImage', () => {
     const plain = Buffer.alloc(0x3000);
     plain.write('ARM\x64', 0x38, 'latin1');
     plain.write('Linux version 6.6.7-arm64 (builder@host) (gcc 12) #1 SMP\0', 0x2000, 'latin1');
-    expect(await inspectKernelImage(file(plain))).toMatchObject({ format: 'arm64-image', arch: 'arm64', version: '6.6.7-arm64', efiStub: false });
+    expect(await inspectKernelImage(file(plain))).toMatchObject({
+      format: 'arm64-image',
+      arch: 'arm64',
+      version: '6.6.7-arm64',
+      efiStub: false,
+    });
 
     const stub = peImage([{ name: '.text', offset: 0x1000, data: 'code' }], 0x3000);
     stub.write('ARM\x64', 0x38, 'latin1');
     stub.write('Linux version 6.6.8-arm64 (b@h) #1\0', 0x2000, 'latin1');
-    expect(await inspectKernelImage(file(stub))).toMatchObject({ format: 'arm64-image', arch: 'arm64', version: '6.6.8-arm64', efiStub: true });
+    expect(await inspectKernelImage(file(stub))).toMatchObject({
+      format: 'arm64-image',
+      arch: 'arm64',
+      version: '6.6.8-arm64',
+      efiStub: true,
+    });
   });
 
   it('recognises a UKI by its .linux section and reads .uname', async () => {
@@ -87,12 +107,19 @@ describe('inspectKernelImage', () => {
     elf.write('\x7fELF', 0, 'latin1');
     elf.writeUInt16LE(0xb7, 18);
     elf.write('Linux version 6.3.0-vmlinux (x@y) #1\0', 0x1000, 'latin1');
-    expect(await inspectKernelImage(file(elf))).toMatchObject({ format: 'vmlinux', arch: 'arm64', version: '6.3.0-vmlinux', efiStub: false });
+    expect(await inspectKernelImage(file(elf))).toMatchObject({
+      format: 'vmlinux',
+      arch: 'arm64',
+      version: '6.3.0-vmlinux',
+      efiStub: false,
+    });
   });
 
   it('refuses what is not a kernel with ENOTKERNEL (exit 3), a missing file with ENOIMAGE', async () => {
     expect((await refusal(Buffer.alloc(0))).code).toBe('ENOTKERNEL');
-    expect((await refusal(Buffer.from('#!/bin/sh\necho hello\n'.repeat(50)))).args.why).toBe('no bzImage, arm64, ELF or PE header');
+    expect((await refusal(Buffer.from('#!/bin/sh\necho hello\n'.repeat(50)))).args.why).toBe(
+      'no bzImage, arm64, ELF or PE header',
+    );
     expect((await refusal(readFileSync(kernel.image).subarray(0, 0x100))).args.why).toBe('too short to hold a kernel header');
     const noVersion = Buffer.from(readFileSync(kernel.image).subarray(0, 0x4000));
     noVersion.writeUInt16LE(0, 0x20e);
@@ -100,7 +127,10 @@ describe('inspectKernelImage', () => {
     const elfWithoutBanner = Buffer.alloc(0x1000);
     elfWithoutBanner.write('\x7fELF', 0, 'latin1');
     expect((await refusal(elfWithoutBanner)).exitCode).toBe(3);
-    const missing = await inspectKernelImage(path.join(root.root, 'nothere')).then(() => undefined, (e: unknown) => e);
+    const missing = await inspectKernelImage(path.join(root.root, 'nothere')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(missing).toBeInstanceOf(KinstallError);
     expect((missing as KinstallError).code).toBe('ENOIMAGE');
   });

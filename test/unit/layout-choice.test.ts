@@ -13,7 +13,14 @@ const newRoot = useScratchRoots();
 let root: TestRoot;
 
 const V = '6.6.1-gentoo';
-const bzImage = (path: string): KernelImageInfo => ({ path, format: 'bzImage', arch: 'x86_64', version: V, efiStub: true, size: 12_000_000 });
+const bzImage = (path: string): KernelImageInfo => ({
+  path,
+  format: 'bzImage',
+  arch: 'x86_64',
+  version: V,
+  efiStub: true,
+  size: 12_000_000,
+});
 const uki = (path: string): KernelImageInfo => ({ ...bzImage(path), format: 'uki' });
 
 /** A root holding the given files (target paths → content; a path ending in / is a directory). */
@@ -78,14 +85,20 @@ describe('layout=auto for add', () => {
     expect(error).toBeInstanceOf(KinstallError);
     expect((error as KinstallError).code).toBe('ECONFIG');
     expect((error as KinstallError).exitCode).toBe(3);
-    expect((error as KinstallError).message).toBe('invalid configuration: unknown layout "grub2" (known: auto, uki, bls, systemd-boot, lilo, grub, compat, efistub)');
+    expect((error as KinstallError).message).toBe(
+      'invalid configuration: unknown layout "grub2" (known: auto, uki, bls, systemd-boot, lilo, grub, compat, efistub)',
+    );
   });
 });
 
 describe('layout=auto for remove', () => {
   /** The compat files of a version, as add leaves them in /boot. */
-  const compatFiles = (version: string) => ({ [`/boot/vmlinuz-${version}`]: 'kernel\n', [`/boot/System.map-${version}`]: 'map\n' });
-  const holding = async (r: TestRoot, version: string) => (await layoutsHolding(await testContext(r.root), version)).map((l) => l.name);
+  const compatFiles = (version: string) => ({
+    [`/boot/vmlinuz-${version}`]: 'kernel\n',
+    [`/boot/System.map-${version}`]: 'map\n',
+  });
+  const holding = async (r: TestRoot, version: string) =>
+    (await layoutsHolding(await testContext(r.root), version)).map((l) => l.name);
 
   it('grub and compat share /boot: the version is removed through grub alone', async () => {
     root = rootWith({ ...GRUB, ...compatFiles(V) });

@@ -17,7 +17,16 @@ function thrownBy(run: () => unknown): KinstallError {
 
 describe('parseCommandLine', () => {
   it('separates options from positionals wherever they stand, short and long, = or a separate value', () => {
-    const parsed = parseCommandLine(['add', '-v', '--root=/mnt/gentoo', '6.6.1-gentoo', '--layout', 'bls', '/boot/vmlinuz', '--dry-run']);
+    const parsed = parseCommandLine([
+      'add',
+      '-v',
+      '--root=/mnt/gentoo',
+      '6.6.1-gentoo',
+      '--layout',
+      'bls',
+      '/boot/vmlinuz',
+      '--dry-run',
+    ]);
     expect(parsed.positionals).toEqual(['add', '6.6.1-gentoo', '/boot/vmlinuz']);
     expect(parsed.values).toEqual({ verbose: true, root: '/mnt/gentoo', layout: 'bls', 'dry-run': true });
   });
@@ -47,7 +56,7 @@ describe('parseCommandLine', () => {
 });
 
 describe('refuseOptions', () => {
-  it('lets through a command\'s own options and refuses the first foreign one by name', () => {
+  it("lets through a command's own options and refuses the first foreign one by name", () => {
     const { values } = parseCommandLine(['list', '--json', '--root', '/mnt']);
     expect(() => refuseOptions(values, ['keep', 'initrd', 'all'], 'list')).not.toThrow();
     const withKeep = parseCommandLine(['remove', '--keep', '2', '6.1.0']).values;
@@ -66,14 +75,40 @@ describe('buildRequest', () => {
       json: false,
       force: false,
       cwd: '/home/admin',
-      overrides: { layout: undefined, initrdGenerator: undefined, bootDir: undefined, bootRoot: undefined, cmdline: undefined, keep: undefined, configFile: undefined },
+      overrides: {
+        layout: undefined,
+        initrdGenerator: undefined,
+        bootDir: undefined,
+        bootRoot: undefined,
+        cmdline: undefined,
+        keep: undefined,
+        configFile: undefined,
+      },
     });
   });
 
   it('maps each option to its setting; relative --root and --config resolve against the working directory', () => {
     const { values } = parseCommandLine([
-      '--root', 'mnt/gentoo', '--config', '../kinstall.json', '--layout', 'systemd-boot', '--initramfs', 'none',
-      '--boot-dir', '/boot', '--esp', '/efi', '--cmdline', 'root=/dev/vda2 ro', '--keep', '3', '--dry-run', '--json', '--force', '-v',
+      '--root',
+      'mnt/gentoo',
+      '--config',
+      '../kinstall.json',
+      '--layout',
+      'systemd-boot',
+      '--initramfs',
+      'none',
+      '--boot-dir',
+      '/boot',
+      '--esp',
+      '/efi',
+      '--cmdline',
+      'root=/dev/vda2 ro',
+      '--keep',
+      '3',
+      '--dry-run',
+      '--json',
+      '--force',
+      '-v',
     ]);
     expect(buildRequest(values, '/srv/build')).toEqual({
       root: '/srv/build/mnt/gentoo',
@@ -94,7 +129,7 @@ describe('buildRequest', () => {
     });
   });
 
-  it('a boot dir given as installkernel\'s 4th positional wins over --boot-dir', () => {
+  it("a boot dir given as installkernel's 4th positional wins over --boot-dir", () => {
     expect(buildRequest({ 'boot-dir': '/boot' }, '/', '/mnt/boot').overrides.bootDir).toBe('/mnt/boot');
   });
 

@@ -29,13 +29,18 @@ describe('locateArgument: inside the root as is, else inside the root when there
   writeFileSync(path.join(host, 'bzImage'), 'k');
 
   it('takes a path already inside the root as it is', async () => {
-    expect(await locateArgument(paths, path.join(root, 'usr/src/bzImage'))).toEqual({ found: path.join(root, 'usr/src/bzImage'), tried: [path.join(root, 'usr/src/bzImage')] });
+    expect(await locateArgument(paths, path.join(root, 'usr/src/bzImage'))).toEqual({
+      found: path.join(root, 'usr/src/bzImage'),
+      tried: [path.join(root, 'usr/src/bzImage')],
+    });
   });
   it('reads a target path inside the root when it exists there', async () => {
     expect((await locateArgument(paths, '/usr/src/bzImage')).found).toBe(path.join(root, 'usr/src/bzImage'));
   });
   it('falls back to the host path, and reports both places when neither exists', async () => {
     expect((await locateArgument(paths, path.join(host, 'bzImage'))).found).toBe(path.join(host, 'bzImage'));
-    expect(await locateArgument(paths, '/nowhere/bzImage')).toEqual({ tried: [path.join(root, 'nowhere/bzImage'), '/nowhere/bzImage'] });
+    expect(await locateArgument(paths, '/nowhere/bzImage')).toEqual({
+      tried: [path.join(root, 'nowhere/bzImage'), '/nowhere/bzImage'],
+    });
   });
 });

@@ -67,7 +67,9 @@ describe('pluginOptions', () => {
     expect(wrongNumber).toBeInstanceOf(KinstallError);
     expect((wrongNumber as KinstallError).code).toBe('ECONFIG');
     expect((wrongNumber as KinstallError).message).toBe('invalid configuration: "x.part" must be a number');
-    expect((thrown({ args: ['--force', 3] }, { args: 'string[]' }) as KinstallError).message).toBe('invalid configuration: "x.args" must be a string[]');
+    expect((thrown({ args: ['--force', 3] }, { args: 'string[]' }) as KinstallError).message).toBe(
+      'invalid configuration: "x.args" must be a string[]',
+    );
     expect((thrown({ on: 'yes' }, { on: 'boolean' }) as KinstallError).code).toBe('ECONFIG');
     expect(thrown({ args: ['--force'] }, { args: 'string[]' })).toBeUndefined();
   });

@@ -65,7 +65,9 @@ describe('previewPlanTargets', () => {
       },
     };
     mkdirSync(root.at('/boot/out'));
-    expect(await previewPlanTargets(ctx, building, await unstaged(root))).toEqual([`${root.at('/boot/out')} is a directory, where the new file goes (move it away)`]);
+    expect(await previewPlanTargets(ctx, building, await unstaged(root))).toEqual([
+      `${root.at('/boot/out')} is a directory, where the new file goes (move it away)`,
+    ]);
     expect(existsSync(marker)).toBe(false);
     const failing: Layout = { ...compatLayout, name: 'not-yet', plan: () => Promise.reject(new Error('needs the staged image')) };
     expect(await previewPlanTargets(ctx, failing, await unstaged(root))).toEqual([]);
@@ -81,7 +83,10 @@ describe('checkPlanTargets on a removal plan', () => {
     const ctx = await testContext(root.root);
     const plan = emptyPlan();
     plan.remove.push(root.at('/boot/token/linux'));
-    await expect(checkPlanTargets(plan, ctx)).rejects.toMatchObject({ code: 'EPREFLIGHT', message: expect.stringMatching(/would land in .*kinstall-outside-.*, outside/) as unknown });
+    await expect(checkPlanTargets(plan, ctx)).rejects.toMatchObject({
+      code: 'EPREFLIGHT',
+      message: expect.stringMatching(/would land in .*kinstall-outside-.*, outside/) as unknown,
+    });
     const inside = emptyPlan();
     inside.remove.push(root.at('/boot/vmlinuz-1'), root.at('/boot/token'));
     await expect(checkPlanTargets(inside, ctx)).resolves.toBeUndefined();

@@ -42,7 +42,10 @@ function asHost(ctx: Context, isHostRoot = true, force = false): Context {
 }
 
 async function rejection(promise: Promise<unknown>): Promise<KinstallError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(KinstallError);
   return error as KinstallError;
 }
@@ -110,7 +113,11 @@ describe('the running kernel on the host root', () => {
     const result = await pruneKernels(ctx, { keep: 1, protect: [] });
     expect(result.removed.map((r) => r.version)).toEqual(['6.1.2-gentoo']);
     expect(result.kept).toEqual([RUNNING, '6.6.1-gentoo']);
-    expect(readdirSync(root.boot).filter((n) => n.startsWith('vmlinuz-')).sort()).toEqual([`vmlinuz-${RUNNING}`, 'vmlinuz-6.6.1-gentoo']);
+    expect(
+      readdirSync(root.boot)
+        .filter((n) => n.startsWith('vmlinuz-'))
+        .sort(),
+    ).toEqual([`vmlinuz-${RUNNING}`, 'vmlinuz-6.6.1-gentoo']);
 
     const elsewhere = await pruneKernels(asHost(ctx, false), { keep: 1, protect: [] });
     expect(elsewhere.removed.map((r) => r.version)).toEqual([RUNNING]);

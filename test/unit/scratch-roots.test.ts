@@ -42,7 +42,7 @@ describe('useScratchRoots', () => {
     });
   });
 
-  it('removed the suite\'s root once the suite was over', () => {
+  it("removed the suite's root once the suite was over", () => {
     expect(kept).not.toBe('');
     expect(existsSync(kept)).toBe(false);
   });

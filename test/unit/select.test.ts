@@ -15,7 +15,13 @@ function put(r: TestRoot, systemPath: string, text = ''): void {
   writeFileSync(r.at(systemPath), text);
 }
 
-const image = (format: KernelImageInfo['format']): KernelImageInfo => ({ path: '/tmp/kernel', format, arch: 'x86_64', efiStub: true, size: 1 });
+const image = (format: KernelImageInfo['format']): KernelImageInfo => ({
+  path: '/tmp/kernel',
+  format,
+  arch: 'x86_64',
+  efiStub: true,
+  size: 1,
+});
 
 async function autoContext(files: string[]): Promise<Context> {
   root = newRoot({ config: false });
@@ -65,15 +71,22 @@ async function chooseAmong(layouts: Layout[], kernel?: KernelImageInfo): Promise
 
 describe('layout=auto, the rule itself', () => {
   it('the fallback is the layout that declares it, not the first one without inUse', async () => {
-    expect(await chooseAmong([stub('plain'), stub('unused', { inUse: no }), stub('fb', { fallback: true }), stub('later')])).toBe('fb');
+    expect(await chooseAmong([stub('plain'), stub('unused', { inUse: no }), stub('fb', { fallback: true }), stub('later')])).toBe(
+      'fb',
+    );
   });
 
   it('a layout in use wins over the fallback, wherever the fallback stands', async () => {
-    expect(await chooseAmong([stub('fb', { fallback: true }), stub('used', { inUse: yes('its config exists') })], image('bzImage'))).toBe('used');
+    expect(
+      await chooseAmong([stub('fb', { fallback: true }), stub('used', { inUse: yes('its config exists') })], image('bzImage')),
+    ).toBe('used');
   });
 
   it('for an install, a layout with claimsImage is taken only for an image it claims, whatever inUse says', async () => {
-    const claimer = stub('claimer', { claimsImage: (_ctx, i) => Promise.resolve(i.format === 'uki' ? 'a UKI' : undefined), inUse: yes('in use') });
+    const claimer = stub('claimer', {
+      claimsImage: (_ctx, i) => Promise.resolve(i.format === 'uki' ? 'a UKI' : undefined),
+      inUse: yes('in use'),
+    });
     const layouts = [claimer, stub('fb', { fallback: true })];
     expect(await chooseAmong(layouts, image('uki'))).toBe('claimer');
     expect(await chooseAmong(layouts, image('bzImage'))).toBe('fb');
@@ -82,7 +95,10 @@ describe('layout=auto, the rule itself', () => {
   });
 
   it('nothing in use and no fallback declared: ECONFIG', async () => {
-    const error = await chooseAmong([stub('a'), stub('b', { inUse: no })]).then(() => undefined, (e: unknown) => e);
+    const error = await chooseAmong([stub('a'), stub('b', { inUse: no })]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(KinstallError);
     expect((error as KinstallError).code).toBe('ECONFIG');
   });

@@ -20,8 +20,15 @@ function put(r: TestRoot, systemPath: string, text: string): void {
 const load = (r: TestRoot, env: Record<string, string> = {}, overrides: SettingsOverrides = {}) =>
   loadSettings((p) => r.at(p), env, overrides, builtinPlugins());
 
-async function configError(r: TestRoot, env: Record<string, string> = {}, overrides: SettingsOverrides = {}): Promise<KinstallError> {
-  const error: unknown = await load(r, env, overrides).then(() => undefined, (e: unknown) => e);
+async function configError(
+  r: TestRoot,
+  env: Record<string, string> = {},
+  overrides: SettingsOverrides = {},
+): Promise<KinstallError> {
+  const error: unknown = await load(r, env, overrides).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(error instanceof KinstallError)) throw new Error(`expected a KinstallError, got ${String(error)}`);
   return error;
 }
@@ -49,7 +56,11 @@ describe('settings precedence', () => {
     put(root, '/usr/lib/kernel/install.conf', 'layout=compat\ninitrd_generator=none\nBOOT_ROOT=/efi\n');
     put(root, '/etc/kernel/install.conf', '# only the layout\nlayout="grub"\n');
     put(root, '/etc/kernel/install.conf.d/20-late.conf', "MACHINE_ID='0123456789abcdef0123456789abcdef'\n");
-    put(root, '/etc/kernel/install.conf.d/10-early.conf', 'MACHINE_ID=ffffffffffffffffffffffffffffffff\nBOOT_ROOT=/boot/efi # the ESP\n');
+    put(
+      root,
+      '/etc/kernel/install.conf.d/10-early.conf',
+      'MACHINE_ID=ffffffffffffffffffffffffffffffff\nBOOT_ROOT=/boot/efi # the ESP\n',
+    );
     put(root, '/etc/kernel/install.conf.d/30-ignored.conf.bak', 'layout=bls\n');
     const settings = await load(root);
     expect(settings).toMatchObject({
@@ -86,7 +97,11 @@ describe('settings validation', () => {
     root = newRoot({ config: false });
     put(root, '/etc/kernel/install.conf', 'layout=compat\nthis line is not key=value\n');
     put(root, '/etc/kinstall/config.json', JSON.stringify({ keep: 'two', colour: 'blue', grub: { cfg: 7, nope: true } }));
-    const error = await configError(root, { INSTALLKERNEL_LAYOUT: 'bogus' }, { initrdGenerator: '../mkinitcpio', bootDir: 'boot' });
+    const error = await configError(
+      root,
+      { INSTALLKERNEL_LAYOUT: 'bogus' },
+      { initrdGenerator: '../mkinitcpio', bootDir: 'boot' },
+    );
     expect(error.code).toBe('ECONFIG');
     expect(error.exitCode).toBe(3);
     const file = root.at('/etc/kinstall/config.json');
@@ -97,7 +112,9 @@ describe('settings validation', () => {
       `${file}: "grub.cfg" must be a string`,
       expect.stringMatching(/: unknown key "grub\.nope" \(known: cfg, mkconfig\)$/),
       expect.stringMatching(/^unknown layout "bogus" \(known: auto, .*compat/),
-      expect.stringMatching(/^invalid initramfs generator "\.\.\/mkinitcpio" \(known: auto, dracut, none, or a hook's generator name\)$/),
+      expect.stringMatching(
+        /^invalid initramfs generator "\.\.\/mkinitcpio" \(known: auto, dracut, none, or a hook's generator name\)$/,
+      ),
       'boot dir must be an absolute path, found "boot"',
     ]);
     expect(error.message).toMatch(/^invalid configuration: 8 problems: /);
@@ -105,14 +122,19 @@ describe('settings validation', () => {
 
   it('keep must be a whole number of at least 1, wherever it comes from', async () => {
     root = newRoot({ config: false });
-    expect((await configError(root, { KINSTALL_KEEP: '0' })).details).toEqual(['keep must be a whole number of at least 1, found "0"']);
-    expect((await configError(root, {}, { keep: 1.5 })).message).toBe('invalid configuration: keep must be a whole number of at least 1, found "1.5"');
+    expect((await configError(root, { KINSTALL_KEEP: '0' })).details).toEqual([
+      'keep must be a whole number of at least 1, found "0"',
+    ]);
+    expect((await configError(root, {}, { keep: 1.5 })).message).toBe(
+      'invalid configuration: keep must be a whole number of at least 1, found "1.5"',
+    );
   });
 });
 
 describe('install.conf parsing', () => {
   it('reads KEY=VALUE with quotes, comments and blank lines like the shell would', () => {
-    const text = '# comment\n\nlayout = bls\ninitrd_generator="dracut"\nuki_generator=\'ukify\'\nBOOT_ROOT=/efi   # trailing\nEMPTY=\n';
+    const text =
+      '# comment\n\nlayout = bls\ninitrd_generator="dracut"\nuki_generator=\'ukify\'\nBOOT_ROOT=/efi   # trailing\nEMPTY=\n';
     expect(parseInstallConf(text, 'f')).toEqual({
       values: { layout: 'bls', initrd_generator: 'dracut', uki_generator: 'ukify', BOOT_ROOT: '/efi', EMPTY: '' },
       problems: [],

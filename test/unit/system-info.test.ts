@@ -1,7 +1,13 @@
 // Facts read from the target: the command line and the BLS entry token, in their documented order.
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { archMismatch, foldCmdline, readEntryToken, readKernelCmdline, readTargetArch } from '../../src/core/system/system-info.js';
+import {
+  archMismatch,
+  foldCmdline,
+  readEntryToken,
+  readKernelCmdline,
+  readTargetArch,
+} from '../../src/core/system/system-info.js';
 import { testContext } from '../helpers/context.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 
@@ -26,7 +32,9 @@ describe('kernel command line', () => {
     put(root, '/etc/kernel/cmdline', 'root=UUID=abc rw # comment\n');
     const fromEtc = await readKernelCmdline(await testContext(root.root));
     expect(fromEtc).toEqual({ cmdline: 'root=UUID=abc rw', source: root.at('/etc/kernel/cmdline') });
-    expect((await readKernelCmdline(await testContext(root.root, { cmdline: 'root=/dev/vdb quiet' })))?.cmdline).toBe('root=/dev/vdb quiet');
+    expect((await readKernelCmdline(await testContext(root.root, { cmdline: 'root=/dev/vdb quiet' })))?.cmdline).toBe(
+      'root=/dev/vdb quiet',
+    );
   });
 });
 
@@ -45,7 +53,7 @@ describe('entry token', () => {
 });
 
 describe('target architecture', () => {
-  it('is read from the root\'s shell through links inside the root; unknown without programs or through a link leaving it', async () => {
+  it("is read from the root's shell through links inside the root; unknown without programs or through a link leaving it", async () => {
     root = newRoot({ config: false });
     expect(await readTargetArch(await testContext(root.root))).toBe('unknown');
     symlinkSync('/bin/dash', root.at('/bin-outside'));
@@ -58,7 +66,7 @@ describe('target architecture', () => {
     expect(await readTargetArch(await testContext(root.root))).toBe('x86_64');
   });
 
-  it('tells which kernels cannot run the target\'s programs', () => {
+  it("tells which kernels cannot run the target's programs", () => {
     expect(archMismatch('x86_64', 'x86_64')).toBeUndefined();
     expect(archMismatch('x86_64', 'x86')).toBeUndefined();
     expect(archMismatch('unknown', 'x86_64')).toBeUndefined();

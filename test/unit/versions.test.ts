@@ -30,7 +30,16 @@ describe('compareVersions', () => {
 
   it('sorts a mixed list oldest first: numbers as numbers, -rc before its release, a suffix after it', () => {
     const shuffled = ['6.2', '6.1.10', '5.15.0', '6.2-rc1', '6.1.9-gentoo', '6.1.9', '6.2-rc10', '6.2-rc2'];
-    expect([...shuffled].sort(compareVersions)).toEqual(['5.15.0', '6.1.9', '6.1.9-gentoo', '6.1.10', '6.2-rc1', '6.2-rc2', '6.2-rc10', '6.2']);
+    expect([...shuffled].sort(compareVersions)).toEqual([
+      '5.15.0',
+      '6.1.9',
+      '6.1.9-gentoo',
+      '6.1.10',
+      '6.2-rc1',
+      '6.2-rc2',
+      '6.2-rc10',
+      '6.2',
+    ]);
   });
 });
 
@@ -68,7 +77,11 @@ describe('checkVersionString', () => {
   });
 
   it('shows an unprintable release escaped, so the message stays one line', () => {
-    expect(() => checkVersionString('6.1\ngentoo')).toThrow('invalid kernel version "6.1\\ngentoo": it contains whitespace or control characters');
-    expect(() => checkVersionString('6.1"\t')).toThrow('invalid kernel version "6.1\\"\\t": it contains whitespace or control characters');
+    expect(() => checkVersionString('6.1\ngentoo')).toThrow(
+      'invalid kernel version "6.1\\ngentoo": it contains whitespace or control characters',
+    );
+    expect(() => checkVersionString('6.1"\t')).toThrow(
+      'invalid kernel version "6.1\\"\\t": it contains whitespace or control characters',
+    );
   });
 });

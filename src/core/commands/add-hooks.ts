@@ -40,7 +40,13 @@ function hookOrderOf(state: InstallState): NonNullable<InstallState['hookOrder']
 }
 
 /** A generator named in the settings that kinstall lacks must be made by a preinst hook named after it. */
-function requireGeneratorHook(ctx: Context, preinstHooks: Hook[], key: 'initrd_generator' | 'uki_generator', name: string, known: string[]): void {
+function requireGeneratorHook(
+  ctx: Context,
+  preinstHooks: Hook[],
+  key: 'initrd_generator' | 'uki_generator',
+  name: string,
+  known: string[],
+): void {
   if (preinstHooks.some((h) => h.name.toLowerCase().includes(name.toLowerCase()))) return;
   const output = key === 'uki_generator' ? 'UKI' : 'initramfs';
   throw new KinstallError('EGENERATOR', { key, name, output }, [
@@ -65,15 +71,26 @@ export async function findHooks(state: InstallState): Promise<void> {
   const { ctx } = state;
   const resolved = resolvedOf(state);
   const options = { shippedDir: state.input.shippedHooksDir, layout: resolved.layout.name };
-  state.hookOrder = { preinst: await discoverHooks(ctx, 'preinst', options), postinst: await discoverHooks(ctx, 'postinst', options) };
+  state.hookOrder = {
+    preinst: await discoverHooks(ctx, 'preinst', options),
+    postinst: await discoverHooks(ctx, 'postinst', options),
+  };
   await checkTargetHooks(ctx, [...state.hookOrder.preinst.run, ...state.hookOrder.postinst.run], state.stagingArea);
   const preinstHooks = state.hookOrder.preinst.run;
   if (resolved.foreignGenerator) {
-    requireGeneratorHook(ctx, preinstHooks, 'initrd_generator', resolved.foreignGenerator, ctx.registry.generators.map((g) => g.name));
+    requireGeneratorHook(
+      ctx,
+      preinstHooks,
+      'initrd_generator',
+      resolved.foreignGenerator,
+      ctx.registry.generators.map((g) => g.name),
+    );
   }
   state.foreignUkiGenerator = foreignUkiGenerator(ctx, resolved.layout);
   if (state.foreignUkiGenerator) {
-    requireGeneratorHook(ctx, preinstHooks, 'uki_generator', state.foreignUkiGenerator, [...(resolved.layout.ukiGenerators ?? [])]);
+    requireGeneratorHook(ctx, preinstHooks, 'uki_generator', state.foreignUkiGenerator, [
+      ...(resolved.layout.ukiGenerators ?? []),
+    ]);
   }
 }
 
@@ -94,7 +111,9 @@ async function adoptUki(state: InstallState, uki: StagedOutput): Promise<void> {
   const info = await inspectKernelImage(uki.file).catch(() => undefined);
   const claim = info ? await layout.claimsImage?.(ctx, info) : undefined;
   if (!claim) {
-    ctx.log.warn(`hook ${uki.hook} left ${uki.file}, which layout ${layout.name} does not install (${info ? 'not an image it takes' : 'not a kernel image'})`);
+    ctx.log.warn(
+      `hook ${uki.hook} left ${uki.file}, which layout ${layout.name} does not install (${info ? 'not an image it takes' : 'not a kernel image'})`,
+    );
     return;
   }
   ctx.log.info(`UKI made by hook ${uki.hook}: ${uki.file} (${claim}); no initramfs is generated for it`);
@@ -126,7 +145,9 @@ async function adoptHookOutputs(state: InstallState, outcome: HookOutcome): Prom
     return;
   }
   if (resolved.prebuiltInitrds.length > 0) {
-    ctx.log.warn(`ignoring the initramfs hook(s) ${initrds.map((o) => o.hook).join(', ')} left: the initramfs given (${resolved.prebuiltInitrds.join(', ')}) wins`);
+    ctx.log.warn(
+      `ignoring the initramfs hook(s) ${initrds.map((o) => o.hook).join(', ')} left: the initramfs given (${resolved.prebuiltInitrds.join(', ')}) wins`,
+    );
     return;
   }
   const parts = [...microcode, ...initrds];
@@ -138,7 +159,9 @@ async function adoptHookOutputs(state: InstallState, outcome: HookOutcome): Prom
   }
   kernel.initrdGenerator = 'prebuilt';
   state.initrdFromHooks = [...new Set(parts.map((o) => o.hook))];
-  ctx.log.info(`initramfs made by hook ${state.initrdFromHooks.join(', ')} (${parts.map((o) => path.basename(o.file)).join(' + ')}): kinstall's generator does not run`);
+  ctx.log.info(
+    `initramfs made by hook ${state.initrdFromHooks.join(', ')} (${parts.map((o) => path.basename(o.file)).join(' + ')}): kinstall's generator does not run`,
+  );
 }
 
 export async function postinst(state: InstallState): Promise<void> {

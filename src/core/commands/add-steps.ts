@@ -13,7 +13,13 @@ import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
 import { argumentPath, resolveInRoot } from '../paths.js';
 import { locateKernel } from '../system/kernel-sources.js';
 import { staleIndexReason } from '../system/depmod-index.js';
-import { depmodArguments, holdsModules, NEUTRAL_NAMES, planNeutralLocation, type KernelSources } from '../system/neutral-location.js';
+import {
+  depmodArguments,
+  holdsModules,
+  NEUTRAL_NAMES,
+  planNeutralLocation,
+  type KernelSources,
+} from '../system/neutral-location.js';
 import { describePlan, type InitramfsGenerator, type Layout, type Plan, type StagedKernel } from '../types.js';
 
 export interface InstallInput {
@@ -67,7 +73,11 @@ export function resolvedOf(state: InstallState): ResolvedInstall {
 }
 
 /** Who makes the initramfs, as hooks and the history log name it. */
-export const generatorName = ({ prebuiltInitrds, generator, foreignGenerator }: Pick<ResolvedInstall, 'prebuiltInitrds' | 'generator' | 'foreignGenerator'>): string =>
+export const generatorName = ({
+  prebuiltInitrds,
+  generator,
+  foreignGenerator,
+}: Pick<ResolvedInstall, 'prebuiltInitrds' | 'generator' | 'foreignGenerator'>): string =>
   prebuiltInitrds.length > 0 ? 'prebuilt' : (foreignGenerator ?? generator?.name ?? 'none');
 
 /** Where kinstall's own initramfs waits: not an `initrd*` name, which the staging area keeps for hooks' outputs. */
@@ -92,7 +102,12 @@ async function findNeighbourInitrd(ctx: Context, image: string, version: string)
  * Where a kernel file will be in the neutral location once placed there; the source itself under
  * --dry-run (nothing is placed); undefined when there is no such file.
  */
-async function neutralPath(ctx: Context, version: string, sources: KernelSources | undefined, key: keyof typeof NEUTRAL_NAMES): Promise<string | undefined> {
+async function neutralPath(
+  ctx: Context,
+  version: string,
+  sources: KernelSources | undefined,
+  key: keyof typeof NEUTRAL_NAMES,
+): Promise<string | undefined> {
   const neutral = path.join(ctx.paths.moduleDir(version), NEUTRAL_NAMES[key]);
   const source = sources?.[key];
   if (source) return ctx.request.dryRun ? source : neutral;
@@ -173,8 +188,17 @@ export async function modulesInstalled(state: InstallState): Promise<boolean> {
 
 /** Every name depmod (kmod) writes in lib/modules/KVER; the rest of modules.* is its input. */
 const DEPMOD_OUTPUTS = [
-  'modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.softdep', 'modules.weakdep',
-  'modules.symbols', 'modules.symbols.bin', 'modules.builtin.bin', 'modules.builtin.alias.bin', 'modules.devname',
+  'modules.dep',
+  'modules.dep.bin',
+  'modules.alias',
+  'modules.alias.bin',
+  'modules.softdep',
+  'modules.weakdep',
+  'modules.symbols',
+  'modules.symbols.bin',
+  'modules.builtin.bin',
+  'modules.builtin.alias.bin',
+  'modules.devname',
 ];
 const DEPMOD_INPUTS = new Set(['modules.order', 'modules.builtin', 'modules.builtin.modinfo']);
 
@@ -188,7 +212,9 @@ export async function depmod(state: InstallState): Promise<void> {
   const { version, moduleDir: dir } = resolvedOf(state).kernel;
   const stale = ctx.request.depmod === 'always' ? '--depmod always' : await staleIndexReason(dir);
   if (stale === undefined) {
-    ctx.log.debug(`depmod: the module index of ${version} is current (newer than every module, modules.order and modules.builtin): not run`);
+    ctx.log.debug(
+      `depmod: the module index of ${version} is current (newer than every module, modules.order and modules.builtin): not run`,
+    );
     return;
   }
   ctx.log.debug(`depmod: rebuilding the module index of ${version}: ${stale}`);

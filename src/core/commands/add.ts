@@ -12,7 +12,17 @@ import { transactionFor } from '../transaction/transaction.js';
 import { emptyPlan, type Plan } from '../types.js';
 import { findHooks, postinst, preinst } from './add-hooks.js';
 import {
-  activate, commit, depmod, generatorName, initramfs, modulesInstalled, placeInNeutralLocation, plan, resolve, resolvedOf, type InstallInput,
+  activate,
+  commit,
+  depmod,
+  generatorName,
+  initramfs,
+  modulesInstalled,
+  placeInNeutralLocation,
+  plan,
+  resolve,
+  resolvedOf,
+  type InstallInput,
   type InstallState,
 } from './add-steps.js';
 import { ensureSpace } from './make-room.js';
@@ -50,7 +60,11 @@ const installSteps: Step<InstallState>[] = [
   { name: 'plan', run: plan },
   { name: 'sign', enabled: (s) => signingConfigured(s.ctx), run: signPlannedFiles },
   { name: 'targets', run: (s) => checkPlanTargets(s.plan, s.ctx) },
-  { name: 'space', enabled: (s) => !s.ctx.request.dryRun, run: (s) => ensureSpace(s, resolvedOf(s).kernel.version, s.input.shippedHooksDir) },
+  {
+    name: 'space',
+    enabled: (s) => !s.ctx.request.dryRun,
+    run: (s) => ensureSpace(s, resolvedOf(s).kernel.version, s.input.shippedHooksDir),
+  },
   { name: 'commit', mutates: true, run: commit },
   { name: 'activate', mutates: true, run: activate },
   { name: 'postinst', mutates: true, run: postinst },
@@ -58,7 +72,14 @@ const installSteps: Step<InstallState>[] = [
 
 export async function installKernel(ctx: Context, input: InstallInput): Promise<InstallResult> {
   const stagingArea = await createStagingArea(ctx);
-  const state: InstallState = { ctx, input, txn: transactionFor(ctx), stagingArea: stagingArea.path, staged: [], plan: emptyPlan() };
+  const state: InstallState = {
+    ctx,
+    input,
+    txn: transactionFor(ctx),
+    stagingArea: stagingArea.path,
+    staged: [],
+    plan: emptyPlan(),
+  };
   try {
     await runPipeline(installSteps, state);
     const resolved = resolvedOf(state);
@@ -69,7 +90,11 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       initrdGenerator: generatorName(resolved),
       dryRun: ctx.request.dryRun,
       staged: state.staged,
-      installed: [...state.plan.place.map((p) => p.to), ...state.plan.write.map((w) => w.path), ...state.plan.link.map((l) => l.path)],
+      installed: [
+        ...state.plan.place.map((p) => p.to),
+        ...state.plan.write.map((w) => w.path),
+        ...state.plan.link.map((l) => l.path),
+      ],
       plan: state.plan,
       hooks: { preinst: state.preinst?.ran ?? [], postinst: state.postinst?.ran ?? [] },
       hookOrder: state.hookOrder ? listHookOrder([state.hookOrder.preinst, state.hookOrder.postinst]) : [],
@@ -83,7 +108,16 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       const ran = [...result.hooks.preinst, ...result.hooks.postinst];
       const done = [...(state.preinst?.done ?? []), ...(state.postinst?.done ?? [])];
       const initrd = state.plan.place.find((p) => p.from === resolved.kernel.initrd)?.to;
-      const event = { action: 'install' as const, version, layout: result.layout, initrdGenerator: result.initrdGenerator, files: result.installed, image: state.plan.image, initrd, hooks: ran };
+      const event = {
+        action: 'install' as const,
+        version,
+        layout: result.layout,
+        initrdGenerator: result.initrdGenerator,
+        files: result.installed,
+        image: state.plan.image,
+        initrd,
+        hooks: ran,
+      };
       await state.madeRoom?.record();
       await recordHistory(ctx, event, { installkernelLog: !done.includes('history') });
       ctx.log.info(`installed ${version} (${resolved.layout.name})`);
@@ -94,7 +128,10 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
     }
     const failed = state.postinst?.failed ?? [];
     if (failed.length > 0) {
-      throw new KinstallError('EPOSTINST', { count: String(failed.length), hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', ') });
+      throw new KinstallError('EPOSTINST', {
+        count: String(failed.length),
+        hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', '),
+      });
     }
     if (pruneError !== undefined) throw pruneError;
     return result;

@@ -1,6 +1,7 @@
 // The verdict of `kinstall verify`, read from the serial console line by line: pass only on a
 // milestone the initramfs reaches when it works, and a failure named by the line that showed it.
-export type Verdict = 'pass' | 'init-failed' | 'kernel-panic' | 'no-initramfs' | 'initramfs-unpack-failed' | 'no-output' | 'timeout';
+export type Verdict =
+  'pass' | 'init-failed' | 'kernel-panic' | 'no-initramfs' | 'initramfs-unpack-failed' | 'no-output' | 'timeout';
 
 /** Which init the console shows: systemd (dracut's default), dracut's own shell init, or another. */
 export type InitKind = 'systemd' | 'dracut' | 'other';
@@ -27,13 +28,15 @@ export interface Judgement {
 // - kernel-panic: "Kernel panic - not syncing" before any of the above.
 const runInit = /\bRun \S+ as init process/;
 const timestamped = /^\[\s*\d+\.\d+\]/;
-const unpackFailed = /Initramfs unpacking failed|junk in compressed archive|compression method \S+ not configured|decompressor failed|invalid magic at start of compressed archive/i;
+const unpackFailed =
+  /Initramfs unpacking failed|junk in compressed archive|compression method \S+ not configured|decompressor failed|invalid magic at start of compressed archive/i;
 const panic = /Kernel panic - not syncing/;
 // The kernel's own complaints about init: never taken for init's output, timestamp or not.
 const kernelInitError = /Failed to execute|No working init found|Starting init: .* exists but couldn't execute|Kernel panic/;
 const systemdLine = /\bsystemd\[1\]:|^Welcome to .*!$|^\[\s*(?:OK|FAILED|DEPEND|TIME|!!!!!!)\s*\]|^\s+(?:Starting|Stopping) \S/;
 const dracutLine = /^\[\s*\d+\.\d+\]\s+dracut(?: Warning)?:|^dracut(?: Warning)?:/;
-const systemdMilestone = /Reached target (?:basic\.target\b|.*\bBasic System\b)|Starting dracut-initqueue|Starting .*dracut initqueue hook/;
+const systemdMilestone =
+  /Reached target (?:basic\.target\b|.*\bBasic System\b)|Starting dracut-initqueue|Starting .*dracut initqueue hook/;
 const dracutMilestone = /^(?:\[\s*\d+\.\d+\]\s+)?dracut: (?!FATAL:)\S/;
 const otherOutput = /^\[\s*\d+\.\d+\]\s+(?:initramfs|init)\b/i;
 const initFailed = [
@@ -57,7 +60,11 @@ const ansi = /\x1b\[[0-9;?]*[A-Za-z]/g;
 /** A console line as verify shows it: without colour escapes and carriage returns. */
 export function plainConsoleLine(line: string): string {
   // systemd's ellipsis can cut an escape in two and leave its tail ("…[0m") without the ESC.
-  return line.replace(ansi, '').replace(/…\[[0-9;]*m/g, '…').replace(/\r/g, '').trimEnd();
+  return line
+    .replace(ansi, '')
+    .replace(/…\[[0-9;]*m/g, '…')
+    .replace(/\r/g, '')
+    .trimEnd();
 }
 
 const milestoneWords: Record<InitKind, string> = {
@@ -86,20 +93,32 @@ export class ConsoleJudge {
     const line = plainConsoleLine(raw);
     const text = line.replace(timestamped, '').trim();
     if (unpackFailed.test(line)) this.unpackError ??= text;
-    if (panic.test(line)) return this.decide({ verdict: this.unpackError ? 'initramfs-unpack-failed' : 'kernel-panic', cause: this.unpackError ?? text });
+    if (panic.test(line))
+      return this.decide({
+        verdict: this.unpackError ? 'initramfs-unpack-failed' : 'kernel-panic',
+        cause: this.unpackError ?? text,
+      });
     if (runInit.test(line)) {
       this.initStarted = true;
       return undefined;
     }
     if (!this.initStarted || this.unpackError || line.trim() === '' || kernelInitError.test(line)) return undefined;
     if (initFailed.some((p) => p.test(line))) return this.decide({ verdict: 'init-failed', cause: text });
-    this.kind ??= systemdLine.test(line) ? 'systemd' : dracutLine.test(line) ? 'dracut' : otherOutput.test(line) || !timestamped.test(line) ? 'other' : undefined;
+    this.kind ??= systemdLine.test(line)
+      ? 'systemd'
+      : dracutLine.test(line)
+        ? 'dracut'
+        : otherOutput.test(line) || !timestamped.test(line)
+          ? 'other'
+          : undefined;
     // systemd runs dracut's services, which log as "dracut-…": once systemd is seen it stays systemd.
     if (this.kind !== 'systemd' && systemdLine.test(line)) this.kind = 'systemd';
     const reached =
-      this.kind === 'systemd' ? systemdMilestone.test(line)
-      : this.kind === 'dracut' ? dracutMilestone.test(line)
-      : this.kind === 'other' && (otherOutput.test(line) || !timestamped.test(line));
+      this.kind === 'systemd'
+        ? systemdMilestone.test(line)
+        : this.kind === 'dracut'
+          ? dracutMilestone.test(line)
+          : this.kind === 'other' && (otherOutput.test(line) || !timestamped.test(line));
     if (!reached || !this.kind) return undefined;
     return this.decide({ verdict: 'pass', cause: text, milestone: milestoneWords[this.kind] });
   }

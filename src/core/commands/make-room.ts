@@ -60,9 +60,13 @@ function chooseForRoom(shortages: SpaceShortage[], from: Candidate[]): { version
 /** What a user can do about a shortage, as the error says it. */
 function remedy(ctx: Context, chosen: { versions: string[]; enough: boolean }): string {
   const names = chosen.versions.join(', ');
-  if (chosen.versions.length === 0) return 'no installed kernel may be removed to make room (never the running, the newest or this one); free space by hand';
-  if (!chosen.enough) return `even removing ${names} (every kernel --make-room may remove) would not be enough; free space by hand`;
-  return ctx.settings.makeRoom ? `removing ${names} did not free enough` : `kinstall add --make-room would remove ${names} (oldest first), or free space with kinstall prune --keep N`;
+  if (chosen.versions.length === 0)
+    return 'no installed kernel may be removed to make room (never the running, the newest or this one); free space by hand';
+  if (!chosen.enough)
+    return `even removing ${names} (every kernel --make-room may remove) would not be enough; free space by hand`;
+  return ctx.settings.makeRoom
+    ? `removing ${names} did not free enough`
+    : `kinstall add --make-room would remove ${names} (oldest first), or free space with kinstall prune --keep N`;
 }
 
 /**

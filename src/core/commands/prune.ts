@@ -32,8 +32,15 @@ export function selectForPruning(versions: string[], keep: number, protectedVers
 }
 
 /** The installed versions (oldest first) and those never removed: `protect`, and the running kernel on the real root. */
-async function pruneSubjects(ctx: Context, protect: string[], listings: Listings): Promise<{ versions: string[]; protectedVersions: string[] }> {
-  return { versions: await installedVersions(ctx, listings), protectedVersions: [...protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])] };
+async function pruneSubjects(
+  ctx: Context,
+  protect: string[],
+  listings: Listings,
+): Promise<{ versions: string[]; protectedVersions: string[] }> {
+  return {
+    versions: await installedVersions(ctx, listings),
+    protectedVersions: [...protect, ...(ctx.isHostRoot ? [ctx.runningRelease] : [])],
+  };
 }
 
 /** Every version prune's rules allow to remove, oldest first (what `--make-room` may take). */
@@ -56,6 +63,11 @@ export async function pruneKernels(ctx: Context, input: PruneInput): Promise<Pru
   } catch (error) {
     // Rolled back as one transaction: say so, so no one goes looking for a half-pruned boot dir.
     if (!isKinstallError(error) || error.exitCode !== ExitCode.rolledBack) throw error;
-    throw new KinstallError(error.code, error.args, [...error.details, `no kernel was removed: ${doomed.join(', ')} are all still installed`], { cause: error.cause });
+    throw new KinstallError(
+      error.code,
+      error.args,
+      [...error.details, `no kernel was removed: ${doomed.join(', ')} are all still installed`],
+      { cause: error.cause },
+    );
   }
 }

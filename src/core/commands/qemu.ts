@@ -32,17 +32,25 @@ export function qemuArgs(request: Pick<BootRequest, 'kernel' | 'initrd' | 'appen
   return [
     // TCG only: on these hosts /dev/kvm opens but the guest never runs, so a probe cannot tell
     // a usable KVM from a broken one; TCG reaches the initramfs's init in about 5 s.
-    '-accel', 'tcg',
-    '-m', '512',
+    '-accel',
+    'tcg',
+    '-m',
+    '512',
     '-nodefaults',
-    '-nic', 'none',
+    '-nic',
+    'none',
     '-no-reboot',
-    '-display', 'none',
-    '-monitor', 'none',
-    '-serial', 'stdio',
-    '-kernel', request.kernel,
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    'stdio',
+    '-kernel',
+    request.kernel,
     ...(request.initrd ? ['-initrd', request.initrd] : []),
-    '-append', request.append,
+    '-append',
+    request.append,
   ];
 }
 

@@ -9,7 +9,13 @@ import { discoverHooks, type HookOrder } from '../pipeline/hooks/discover.js';
 import { emptyOutcome, runHooks, type HookOutcome } from '../pipeline/hooks/run.js';
 import { checkTargetHooks } from '../pipeline/hooks/target.js';
 import { createStagingArea, runPipeline, type PipelineState, type Step } from '../pipeline/pipeline.js';
-import { checkAreasInsideRoot, checkPlanTargets, missingTools, planTargetProblems, throwProblems } from '../pipeline/preflight.js';
+import {
+  checkAreasInsideRoot,
+  checkPlanTargets,
+  missingTools,
+  planTargetProblems,
+  throwProblems,
+} from '../pipeline/preflight.js';
 import { layoutsHolding } from '../pipeline/select.js';
 import { transactionFor, type Transaction } from '../transaction/transaction.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
@@ -70,7 +76,13 @@ async function resolve(state: RemoveState): Promise<void> {
     const targets = (await layoutsHolding(ctx, version, state.listings)).map((layout) => ({ layout, plan: emptyPlan() }));
     const hasNeutral = await isDirectory(ctx.paths.moduleDir(version));
     const [ownedModules] = hasNeutral ? await findPackageOwned(ctx.paths, [ctx.paths.moduleDir(version)]) : [];
-    state.removals.push({ version, targets, hasNeutral, ownedModules, image: await installedImage(state.listings, version, targets) });
+    state.removals.push({
+      version,
+      targets,
+      hasNeutral,
+      ownedModules,
+      image: await installedImage(state.listings, version, targets),
+    });
   }
 }
 
@@ -83,7 +95,8 @@ async function installedImage(listings: Listings, version: string, targets: Remo
   return path.join(listings.ctx.paths.moduleDir(version), 'vmlinuz');
 }
 
-const removesModules = (state: RemoveState, removal: Removal) => removal.hasNeutral && !state.keepModules && !removal.ownedModules;
+const removesModules = (state: RemoveState, removal: Removal) =>
+  removal.hasNeutral && !state.keepModules && !removal.ownedModules;
 
 const leavingOwned = (ctx: Context, owned: PackageOwned) =>
   `leaving ${ctx.paths.inTarget(owned.path)}: ${owned.count} path(s) there belong to ${owned.owners.join(', ')}; removing the package deletes them`;
@@ -121,7 +134,13 @@ async function plan(state: RemoveState): Promise<void> {
 async function preflight(state: RemoveState): Promise<void> {
   const { ctx } = state;
   const targets = state.removals.flatMap((r) => r.targets);
-  const problems = [...(await checkAreasInsideRoot(ctx)), ...(await missingTools(ctx, targets.flatMap((t) => t.layout.requiredTools?.(ctx) ?? [])))];
+  const problems = [
+    ...(await checkAreasInsideRoot(ctx)),
+    ...(await missingTools(
+      ctx,
+      targets.flatMap((t) => t.layout.requiredTools?.(ctx) ?? []),
+    )),
+  ];
   for (const { plan: p } of targets) problems.push(...(await planTargetProblems(p, ctx)));
   // The first removal's layout decides which redundant hooks are skipped (grub's update-grub).
   const options = { shippedDir: state.shippedHooksDir, layout: state.removals[0] ? layoutNames(state.removals[0]) : '' };
@@ -163,8 +182,15 @@ async function runRemoveHooks(state: RemoveState, phase: 'prerm' | 'postrm'): Pr
   const outcome = emptyOutcome();
   for (const removal of state.removals) {
     const info = {
-      version: removal.version, image: removal.image, sourceImage: removal.image, layout: layoutNames(removal), initrdGenerator: '-', ukiGenerator: ctx.settings.ukiGenerator ?? '',
-      stagingArea: state.stagingArea, initrds: [], imageType: 'unknown',
+      version: removal.version,
+      image: removal.image,
+      sourceImage: removal.image,
+      layout: layoutNames(removal),
+      initrdGenerator: '-',
+      ukiGenerator: ctx.settings.ukiGenerator ?? '',
+      stagingArea: state.stagingArea,
+      initrds: [],
+      imageType: 'unknown',
     };
     const one = await runHooks(ctx, phase, hooks, info);
     outcome.ran.push(...one.ran);
@@ -189,9 +215,27 @@ const layoutNames = (removal: Removal) => removal.targets.map((t) => t.layout.na
 const removedFiles = (removal: Removal) => [...new Set(removal.targets.flatMap((t) => t.plan.remove))];
 
 /** The remove steps on `txn`, which the caller finishes; the staging area is gone when this returns. */
-async function runRemoval(ctx: Context, txn: Transaction, versions: string[], keepModules: boolean, shippedHooksDir?: string, listings = new Listings(ctx)): Promise<RemoveState> {
+async function runRemoval(
+  ctx: Context,
+  txn: Transaction,
+  versions: string[],
+  keepModules: boolean,
+  shippedHooksDir?: string,
+  listings = new Listings(ctx),
+): Promise<RemoveState> {
   const stagingArea = await createStagingArea(ctx);
-  const state: RemoveState = { ctx, versions, keepModules, shippedHooksDir, stagingArea: stagingArea.path, removals: [], listings, prerm: emptyOutcome(), postrm: emptyOutcome(), txn };
+  const state: RemoveState = {
+    ctx,
+    versions,
+    keepModules,
+    shippedHooksDir,
+    stagingArea: stagingArea.path,
+    removals: [],
+    listings,
+    prerm: emptyOutcome(),
+    postrm: emptyOutcome(),
+    txn,
+  };
   try {
     await runPipeline(removeSteps, state);
   } finally {
@@ -205,7 +249,14 @@ async function recordRemovals(state: RemoveState): Promise<void> {
   const { ctx } = state;
   for (const removal of state.removals) {
     const hooks = [...new Set([...state.prerm.ran, ...state.postrm.ran])];
-    const event = { action: 'remove' as const, version: removal.version, layout: layoutNames(removal), initrdGenerator: '-', files: removedFiles(removal), hooks };
+    const event = {
+      action: 'remove' as const,
+      version: removal.version,
+      layout: layoutNames(removal),
+      initrdGenerator: '-',
+      files: removedFiles(removal),
+      hooks,
+    };
     await recordHistory(ctx, event, { installkernelLog: false });
     ctx.log.info(`removed ${removal.version} (${layoutNames(removal)})`);
   }
@@ -221,7 +272,13 @@ const resultsOf = (state: RemoveState): RemoveResult[] =>
   }));
 
 /** Removes several versions as one transaction: all of them, or (on failure) none. */
-export async function removeKernels(ctx: Context, versions: string[], keepModules: boolean, shippedHooksDir?: string, listings = new Listings(ctx)): Promise<RemoveResult[]> {
+export async function removeKernels(
+  ctx: Context,
+  versions: string[],
+  keepModules: boolean,
+  shippedHooksDir?: string,
+  listings = new Listings(ctx),
+): Promise<RemoveResult[]> {
   const state = await runRemoval(ctx, transactionFor(ctx), versions, keepModules, shippedHooksDir, listings);
   if (!ctx.request.dryRun) {
     await state.txn.finish();
@@ -229,7 +286,10 @@ export async function removeKernels(ctx: Context, versions: string[], keepModule
   }
   const failed = state.postrm.failed;
   if (failed.length > 0) {
-    throw new KinstallError('EPOSTRM', { count: String(failed.length), hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', ') });
+    throw new KinstallError('EPOSTRM', {
+      count: String(failed.length),
+      hooks: failed.map((f) => `${f.hook} (exit ${f.status})`).join(', '),
+    });
   }
   return resultsOf(state);
 }
@@ -245,7 +305,12 @@ export interface RemovalInTransaction {
  * install that needs their room). A failed postrm hook is reported, as remove reports it, but
  * as a warning: the removal stands with the install.
  */
-export async function removeInTransaction(ctx: Context, txn: Transaction, versions: string[], shippedHooksDir?: string): Promise<RemovalInTransaction> {
+export async function removeInTransaction(
+  ctx: Context,
+  txn: Transaction,
+  versions: string[],
+  shippedHooksDir?: string,
+): Promise<RemovalInTransaction> {
   const state = await runRemoval(ctx, txn, versions, false, shippedHooksDir);
   for (const f of state.postrm.failed) ctx.log.warn(`postrm hook ${f.hook} failed with exit code ${f.status}`);
   return { results: resultsOf(state), record: () => recordRemovals(state) };

@@ -6,7 +6,13 @@ import { argumentPath } from '../paths.js';
 import { inspectKernelImage } from '../system/kernel-image.js';
 import { transactionFor } from '../transaction/transaction.js';
 import {
-  builtModuleCount, holdsModules, modulesSource, NEUTRAL_NAMES, planNeutralLocation, readBuildDir, placeModulesTree,
+  builtModuleCount,
+  holdsModules,
+  modulesSource,
+  NEUTRAL_NAMES,
+  planNeutralLocation,
+  readBuildDir,
+  placeModulesTree,
 } from '../system/neutral-location.js';
 import { checkVersionString } from '../system/versions.js';
 
@@ -39,14 +45,19 @@ export async function stageBuild(ctx: Context, givenBuildDir: string, givenModul
   checkVersionString(sources.version);
   const info = await inspectKernelImage(sources.image);
   if (info.version && info.version !== sources.version && !ctx.request.force) {
-    throw new KinstallError('EVERSIONMISMATCH', { version: sources.version, found: info.version }, [`kernel.release says ${sources.version}; rebuild the image`]);
+    throw new KinstallError('EVERSIONMISMATCH', { version: sources.version, found: info.version }, [
+      `kernel.release says ${sources.version}; rebuild the image`,
+    ]);
   }
   const plan = await planNeutralLocation(ctx, sources);
   const modules = modulesDir ? await modulesSource(modulesDir, sources.version) : undefined;
   const directory = ctx.paths.moduleDir(sources.version);
   const staged = plan.place.map((p) => path.basename(p.to));
   const unchanged = Object.values(NEUTRAL_NAMES).filter(
-    (name) => !staged.includes(name) && (name !== NEUTRAL_NAMES.systemMap || sources.systemMap) && (name !== NEUTRAL_NAMES.config || sources.config),
+    (name) =>
+      !staged.includes(name) &&
+      (name !== NEUTRAL_NAMES.systemMap || sources.systemMap) &&
+      (name !== NEUTRAL_NAMES.config || sources.config),
   );
   if (!sources.systemMap) ctx.log.warn(`${buildDir} has no System.map (did make finish?): none is staged for ${sources.version}`);
   if (ctx.request.dryRun) {

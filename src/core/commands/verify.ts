@@ -35,12 +35,18 @@ async function findInstalled(ctx: Context, version: string): Promise<{ kernel: s
   for (const kernel of kernels) {
     // A UKI is one PE file that QEMU's direct kernel boot cannot load; other layouts may list it too.
     // An image that is no kernel at all is booted anyway: QEMU's own complaint is the verdict.
-    const format = await inspectKernelImage(kernel.image).then((info) => info.format, () => undefined);
+    const format = await inspectKernelImage(kernel.image).then(
+      (info) => info.format,
+      () => undefined,
+    );
     if (format === 'uki') continue;
     return { kernel: kernel.image, initrds: kernel.initrds };
   }
   if (kernels.length > 0) {
-    throw new KinstallError('EVERIFY', { version, why: 'only a unified kernel image is installed, which QEMU cannot boot directly' });
+    throw new KinstallError('EVERIFY', {
+      version,
+      why: 'only a unified kernel image is installed, which QEMU cannot boot directly',
+    });
   }
   throw new KinstallError('ENOTINSTALLED', { version, layout: ctx.settings.layout });
 }
@@ -70,22 +76,44 @@ export async function verifyKernel(ctx: Context, input: { version: string; timeo
   };
   const append = verifyCmdline(ctx.settings.cmdline);
   const initrds = found.initrds.length > 0 ? found.initrds.join(' + ') : undefined;
-  ctx.log.info(`booting ${found.kernel} ${initrds ? `with ${initrds}` : 'without an initramfs (none is installed)'} in QEMU (up to ${timeoutSeconds} s)`);
+  ctx.log.info(
+    `booting ${found.kernel} ${initrds ? `with ${initrds}` : 'without an initramfs (none is installed)'} in QEMU (up to ${timeoutSeconds} s)`,
+  );
   const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined));
   const joined = await joinInitrds(found.initrds);
-  const outcome = await bootDirect({ qemu, kernel: found.kernel, initrd: joined?.path, append, timeoutMs: timeoutSeconds * 1000, env, onLine }).finally(
-    () => joined?.cleanup(),
-  );
+  const outcome = await bootDirect({
+    qemu,
+    kernel: found.kernel,
+    initrd: joined?.path,
+    append,
+    timeoutMs: timeoutSeconds * 1000,
+    env,
+    onLine,
+  }).finally(() => joined?.cleanup());
   if (outcome.ended === 'signal') {
-    throw new KinstallError('EINTERRUPTED', { signal: outcome.signal ?? 'a signal', outcome: 'QEMU was stopped; nothing was changed' });
+    throw new KinstallError('EINTERRUPTED', {
+      signal: outcome.signal ?? 'a signal',
+      outcome: 'QEMU was stopped; nothing was changed',
+    });
   }
   const relevant = console.filter((l) => l.trim() !== '');
-  const { verdict, cause, milestone } = judge.ended({ timedOut: outcome.ended === 'timeout', sawOutput: relevant.length > 0, hasInitramfs: found.initrds.length > 0 });
+  const { verdict, cause, milestone } = judge.ended({
+    timedOut: outcome.ended === 'timeout',
+    sawOutput: relevant.length > 0,
+    hasInitramfs: found.initrds.length > 0,
+  });
   let lines = relevant.length > 0 ? relevant.slice(-shownLines) : outcome.stderr.split('\n').filter(Boolean).slice(-shownLines);
   // The cause may come long before the end (an unpack error before its panic): keep it in view.
   const causeLine = cause === undefined ? undefined : relevant.find((l) => l.includes(cause));
   if (verdict !== 'pass' && causeLine && !lines.includes(causeLine)) lines = [causeLine, ...lines.slice(-(shownLines - 1))];
-  return { version: input.version, verdict, ...(cause === undefined ? {} : { cause }), ...(milestone ? { milestone } : {}), lines, seconds: outcome.seconds };
+  return {
+    version: input.version,
+    verdict,
+    ...(cause === undefined ? {} : { cause }),
+    ...(milestone ? { milestone } : {}),
+    lines,
+    seconds: outcome.seconds,
+  };
 }
 
 /**

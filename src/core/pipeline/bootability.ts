@@ -20,10 +20,27 @@ export interface BootabilitySubject {
 }
 
 /** The options systemd's README lists as required of the kernel (SYSFS_DEPRECATED must be off). */
-const SYSTEMD_OPTIONS = ['DEVTMPFS', 'CGROUPS', 'INOTIFY_USER', 'SIGNALFD', 'TIMERFD', 'EPOLL', 'UNIX', 'SYSFS', 'PROC_FS', 'FHANDLE'];
+const SYSTEMD_OPTIONS = [
+  'DEVTMPFS',
+  'CGROUPS',
+  'INOTIFY_USER',
+  'SIGNALFD',
+  'TIMERFD',
+  'EPOLL',
+  'UNIX',
+  'SYSFS',
+  'PROC_FS',
+  'FHANDLE',
+];
 
 const RD_OPTION: Record<Exclude<InitramfsCompression, 'none'>, string> = {
-  gzip: 'RD_GZIP', bzip2: 'RD_BZIP2', lzma: 'RD_LZMA', xz: 'RD_XZ', lzo: 'RD_LZO', lz4: 'RD_LZ4', zstd: 'RD_ZSTD',
+  gzip: 'RD_GZIP',
+  bzip2: 'RD_BZIP2',
+  lzma: 'RD_LZMA',
+  xz: 'RD_XZ',
+  lzo: 'RD_LZO',
+  lz4: 'RD_LZ4',
+  zstd: 'RD_ZSTD',
 };
 
 /** What the initramfs will be, as far as it can be known before it exists. */
@@ -36,7 +53,12 @@ interface InitramfsFacts {
   required: readonly string[];
 }
 
-async function initramfsFacts(ctx: Context, subject: BootabilitySubject, config: KernelConfig, warnings: string[]): Promise<InitramfsFacts | undefined> {
+async function initramfsFacts(
+  ctx: Context,
+  subject: BootabilitySubject,
+  config: KernelConfig,
+  warnings: string[],
+): Promise<InitramfsFacts | undefined> {
   const { generator, prebuiltInitrds, kernel } = subject;
   if (prebuiltInitrds.length > 0) {
     const { readFile } = await import('node:fs/promises');
@@ -49,7 +71,8 @@ async function initramfsFacts(ctx: Context, subject: BootabilitySubject, config:
   }
   if (!generator?.producesImage) return undefined;
   const traits = await generator.describeInitramfs?.(ctx, kernel, config);
-  if (!traits?.compression) warnings.push(`cannot tell how the ${generator.name} initramfs will be compressed: check its RD_* option by hand`);
+  if (!traits?.compression)
+    warnings.push(`cannot tell how the ${generator.name} initramfs will be compressed: check its RD_* option by hand`);
   return {
     what: `the ${generator.name} initramfs`,
     compressions: traits?.compression ? [traits.compression] : [],
@@ -69,7 +92,13 @@ function needState(config: KernelConfig, need: RootNeed): number {
 const optionList = (alt: string[], value: string) => alt.map((o) => `CONFIG_${o}=${value}`).join(' and ');
 
 /** A root need met by =y, or by =m when the initramfs loads modules; a prebuilt one: a warning. */
-function checkRootNeed(config: KernelConfig, need: RootNeed, initramfs: InitramfsFacts | undefined, unmet: string[], warnings: string[]): void {
+function checkRootNeed(
+  config: KernelConfig,
+  need: RootNeed,
+  initramfs: InitramfsFacts | undefined,
+  unmet: string[],
+  warnings: string[],
+): void {
   const state = needState(config, need);
   const wanted = need.alternatives.map((alt) => optionList(alt, 'y')).join(' or ');
   if (state === 2) return;
@@ -89,7 +118,11 @@ function checkBuiltIn(config: KernelConfig, options: readonly string[], why: str
 }
 
 /** Every rule, as lines naming the option and the value it needs; warnings for what cannot be known. */
-export async function findUnmetOptions(ctx: Context, subject: BootabilitySubject, config: KernelConfig): Promise<{ unmet: string[]; warnings: string[]; checked: string[] }> {
+export async function findUnmetOptions(
+  ctx: Context,
+  subject: BootabilitySubject,
+  config: KernelConfig,
+): Promise<{ unmet: string[]; warnings: string[]; checked: string[] }> {
   const unmet: string[] = [];
   const warnings: string[] = [];
   const initramfs = await initramfsFacts(ctx, subject, config, warnings);
@@ -98,16 +131,24 @@ export async function findUnmetOptions(ctx: Context, subject: BootabilitySubject
   if (initramfs) {
     checkBuiltIn(config, ['BLK_DEV_INITRD'], `loading ${initramfs.what}`, unmet);
     for (const compression of new Set(initramfs.compressions)) {
-      if (compression !== 'none') checkBuiltIn(config, [RD_OPTION[compression]], `unpacking ${initramfs.what} (${compression})`, unmet);
+      if (compression !== 'none')
+        checkBuiltIn(config, [RD_OPTION[compression]], `unpacking ${initramfs.what} (${compression})`, unmet);
     }
     checkBuiltIn(config, initramfs.required, initramfs.what, unmet);
     if (initramfs.runsSystemd) {
-      checkBuiltIn(config, SYSTEMD_OPTIONS.filter((o) => !initramfs.required.includes(o)), `systemd in ${initramfs.what}`, unmet);
-      if (configValue(config, 'SYSFS_DEPRECATED') === 'y') unmet.push(`CONFIG_SYSFS_DEPRECATED is not set, for udev in ${initramfs.what} (found y)`);
+      checkBuiltIn(
+        config,
+        SYSTEMD_OPTIONS.filter((o) => !initramfs.required.includes(o)),
+        `systemd in ${initramfs.what}`,
+        unmet,
+      );
+      if (configValue(config, 'SYSFS_DEPRECATED') === 'y')
+        unmet.push(`CONFIG_SYSFS_DEPRECATED is not set, for udev in ${initramfs.what} (found y)`);
     }
   }
   checkBuiltIn(config, subject.layout.requiredKernelConfig ?? [], `the ${subject.layout.name} layout`, unmet);
-  if (await holdsModules(subject.kernel.moduleDir)) checkBuiltIn(config, ['MODULES'], `the modules in ${subject.kernel.moduleDir}`, unmet);
+  if (await holdsModules(subject.kernel.moduleDir))
+    checkBuiltIn(config, ['MODULES'], `the modules in ${subject.kernel.moduleDir}`, unmet);
   const checked = [...root.needs.map((n) => n.what), initramfs?.what ?? 'no initramfs', `the ${subject.layout.name} layout`];
   return { unmet, warnings, checked: [...checked, ...root.unknown.map((u) => `not known: ${u}`)] };
 }
@@ -117,7 +158,9 @@ export async function checkBootability(ctx: Context, subject: BootabilitySubject
   const { kernel } = subject;
   const file = await findKernelConfig([subject.sources?.config, kernel.config], kernel.image);
   if (!file) {
-    ctx.log.warn(`bootability check skipped: no kernel config found for ${kernel.version} (a bare image); give the .config beside the image or System.map`);
+    ctx.log.warn(
+      `bootability check skipped: no kernel config found for ${kernel.version} (a bare image); give the .config beside the image or System.map`,
+    );
     return;
   }
   const config = await readKernelConfig(file);

@@ -26,7 +26,9 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 /** `LC_ALL=C date`'s format: `Mon Dec  1 15:21:04 UTC 2025`, in local time. */
 export function cLocaleDate(date: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
-  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(date).find((p) => p.type === 'timeZoneName')?.value ?? 'UTC';
+  const zone =
+    new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(date).find((p) => p.type === 'timeZoneName')
+      ?.value ?? 'UTC';
   const time = `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
   return `${DAYS[date.getDay()]} ${MONTHS[date.getMonth()]} ${String(date.getDate()).padStart(2, ' ')} ${time} ${zone} ${date.getFullYear()}`;
 }
@@ -91,5 +93,6 @@ async function append(ctx: Context, file: string, text: string): Promise<void> {
 export async function recordHistory(ctx: Context, event: HistoryEvent, options: { installkernelLog: boolean }): Promise<void> {
   const now = new Date();
   await append(ctx, historyRecordFile(ctx), jsonLine(ctx, event, now));
-  if (event.action === 'install' && options.installkernelLog) await append(ctx, ctx.paths.historyLog, installkernelLine(ctx, event, now));
+  if (event.action === 'install' && options.installkernelLog)
+    await append(ctx, ctx.paths.historyLog, installkernelLine(ctx, event, now));
 }

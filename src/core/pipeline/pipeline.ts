@@ -41,12 +41,15 @@ export interface PipelineState {
 async function rollBack(state: PipelineState, failure: KinstallError): Promise<KinstallError> {
   // A tool killed by the same Ctrl-C fails on its own: the signal is the cause worth reporting.
   const signal = interruptedBy();
-  const error = signal && failure.code !== 'EINTERRUPTED' ? new KinstallError('EINTERRUPTED', { signal }, [], { cause: failure }) : failure;
+  const error =
+    signal && failure.code !== 'EINTERRUPTED' ? new KinstallError('EINTERRUPTED', { signal }, [], { cause: failure }) : failure;
   const changed = state.txn.changedPaths.length;
   try {
     await state.txn.rollback();
   } catch (rollbackError) {
-    return new KinstallError('EROLLBACK', { cause: error.summary, why: errorMessage(rollbackError) }, error.details, { cause: error });
+    return new KinstallError('EROLLBACK', { cause: error.summary, why: errorMessage(rollbackError) }, error.details, {
+      cause: error,
+    });
   }
   if (changed === 0 || error.exitCode !== ExitCode.rolledBack) return error;
   return error.withArgs({ outcome: `rolled back ${changed} change(s), nothing was changed` });

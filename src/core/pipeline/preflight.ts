@@ -57,7 +57,8 @@ async function checkPrebuiltInitrds(ctx: Context, files: string[]): Promise<stri
   const problems: string[] = [];
   for (const file of files) {
     const { corrupt, untested } = await checkInitramfsFile(ctx.exec, file);
-    if (corrupt) problems.push(`initramfs ${file} is truncated or corrupt: ${corrupt} (rebuild it, or leave out --initrd to generate one)`);
+    if (corrupt)
+      problems.push(`initramfs ${file} is truncated or corrupt: ${corrupt} (rebuild it, or leave out --initrd to generate one)`);
     for (const part of untested) ctx.log.warn(`cannot test the ${part} stream of ${file}`);
   }
   return problems;
@@ -72,7 +73,11 @@ export function throwProblems(problems: string[]): void {
   if (problems.length === 1) {
     const [summary = '', ...example] = (problems[0] ?? '').split('\n');
     // Its following lines are indented for the "  " a detail line gets: each detail gets it again.
-    throw new KinstallError('EPREFLIGHT', { count: '1', summary }, example.map((line) => line.replace(/^ {2}/, '')));
+    throw new KinstallError(
+      'EPREFLIGHT',
+      { count: '1', summary },
+      example.map((line) => line.replace(/^ {2}/, '')),
+    );
   }
   throw new KinstallError('EPREFLIGHT', { count: String(problems.length), summary: 'each is listed below' }, problems);
 }
@@ -140,7 +145,9 @@ function previewContext(ctx: Context): Context {
   const exec: Exec = {
     ...ctx.exec,
     run: (file, args, options) =>
-      options?.readOnly ? ctx.exec.run(file, args, options) : Promise.resolve({ exitCode: 0, stdout: '', stderr: '', failed: false }),
+      options?.readOnly
+        ? ctx.exec.run(file, args, options)
+        : Promise.resolve({ exitCode: 0, stdout: '', stderr: '', failed: false }),
     which: (name) => ctx.exec.which(name),
   };
   return { ...ctx, request: { ...ctx.request, dryRun: true }, exec, log };
@@ -169,7 +176,13 @@ export async function checkWritableDir(dir: string, what: string): Promise<strin
   const info = await stat(dir).catch(() => undefined);
   if (!info) return [`${what} ${dir} does not exist (create it, or mount the boot partition)`];
   if (!info.isDirectory()) return [`${what} ${dir} is not a directory`];
-  if (!(await access(dir, constants.W_OK).then(() => true, () => false))) return [`${what} ${dir} is not writable (mounted read-only?)`];
+  if (
+    !(await access(dir, constants.W_OK).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return [`${what} ${dir} is not writable (mounted read-only?)`];
   return [];
 }
 
@@ -206,7 +219,11 @@ export async function checkBootRootMounted(ctx: Context, boot: BootRoot | undefi
   const explicit = ctx.settings.bootRoot;
   const candidates = bootRootCandidates();
   const found = boot ? candidates.indexOf(boot.targetPath) : -1;
-  const places = explicit ? [path.posix.normalize(explicit).replace(/(.)\/$/, '$1')] : found >= 0 ? candidates.slice(0, found + 1) : candidates;
+  const places = explicit
+    ? [path.posix.normalize(explicit).replace(/(.)\/$/, '$1')]
+    : found >= 0
+      ? candidates.slice(0, found + 1)
+      : candidates;
   const problems: string[] = [];
   for (const place of places) problems.push(...(await checkMountedPerFstab(ctx, place, what)));
   return problems;
@@ -229,14 +246,18 @@ async function realParent(file: string): Promise<string | undefined> {
 async function checkTargetsStayInside(ctx: Context, targets: string[]): Promise<string[]> {
   const { realpath } = await import('node:fs/promises');
   const within = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
-  const areas = [ctx.paths.boot, ...(ctx.settings.bootRoot ? [ctx.paths.under(ctx.settings.bootRoot)] : []), ctx.paths.root]
-    .sort((a, b) => b.length - a.length);
+  const areas = [ctx.paths.boot, ...(ctx.settings.bootRoot ? [ctx.paths.under(ctx.settings.bootRoot)] : []), ctx.paths.root].sort(
+    (a, b) => b.length - a.length,
+  );
   const problems: string[] = [];
   for (const target of targets) {
     const area = areas.find((a) => within(target, a));
     if (!area || (ctx.isHostRoot && area === ctx.paths.root)) continue;
     const [realArea, real] = await Promise.all([realpath(area).catch(() => area), realParent(target)]);
-    if (real && !within(real, realArea)) problems.push(`${target} would land in ${real}, outside ${realArea} (a symlinked directory on the way; replace it with a real directory)`);
+    if (real && !within(real, realArea))
+      problems.push(
+        `${target} would land in ${real}, outside ${realArea} (a symlinked directory on the way; replace it with a real directory)`,
+      );
   }
   return problems;
 }

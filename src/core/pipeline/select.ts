@@ -33,7 +33,8 @@ export async function chooseLayout(ctx: Context, image?: KernelImageInfo): Promi
     }
   }
   const fallback = ctx.registry.layouts.find((l) => l.fallback);
-  if (!fallback) throw new KinstallError('ECONFIG', { what: 'layout=auto matched no layout and no fallback layout is registered' });
+  if (!fallback)
+    throw new KinstallError('ECONFIG', { what: 'layout=auto matched no layout and no fallback layout is registered' });
   ctx.log.info(`layout=auto: chose ${fallback.name}: no other layout detected`);
   return fallback;
 }

@@ -22,7 +22,8 @@ interface SigningKey {
 const isPkcs11Uri = (key: string) => key.startsWith('pkcs11:');
 
 /** Signing is on when secureboot.key/cert (or SECUREBOOT_SIGN_KEY/CERT) are set; settings checked that both are. */
-export const signingConfigured = (ctx: Context): boolean => ctx.settings.secureBootKey !== undefined && ctx.settings.secureBootCert !== undefined;
+export const signingConfigured = (ctx: Context): boolean =>
+  ctx.settings.secureBootKey !== undefined && ctx.settings.secureBootCert !== undefined;
 
 /** A key or certificate file by the rule for path arguments (inside --root when there, else the host). */
 async function locate(ctx: Context, given: string): Promise<string> {
@@ -94,11 +95,22 @@ export async function signPlannedFiles(state: { ctx: Context; plan: Plan; stagin
     } else {
       const out = path.join(signedDir, `${index}-${path.basename(item.to)}`);
       await mkdir(signedDir, { recursive: true, mode: 0o700 });
-      await ctx.exec.run('sbsign', [...(pkcs11 ? ['--engine', 'pkcs11'] : []), '--key', key, '--cert', cert, '--output', out, item.from]);
+      await ctx.exec.run('sbsign', [
+        ...(pkcs11 ? ['--engine', 'pkcs11'] : []),
+        '--key',
+        key,
+        '--cert',
+        cert,
+        '--output',
+        out,
+        item.from,
+      ]);
       if (!(await signedBy(ctx, out, cert))) {
-        throw new KinstallError('ETOOL', { tool: 'sbverify', why: `the signed copy of ${item.from} does not verify against ${cert}` }, [
-          'the key and the certificate do not belong together: check secureboot.key and secureboot.cert',
-        ]);
+        throw new KinstallError(
+          'ETOOL',
+          { tool: 'sbverify', why: `the signed copy of ${item.from} does not verify against ${cert}` },
+          ['the key and the certificate do not belong together: check secureboot.key and secureboot.cert'],
+        );
       }
       ctx.log.info(`signed ${path.basename(item.to)} for Secure Boot with ${cert}`);
       place.push({ ...item, from: out });

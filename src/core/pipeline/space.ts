@@ -27,7 +27,15 @@ async function demand(plan: Plan): Promise<Map<string, { dir: string; bytes: num
     entry.bytes += bytes;
     byFs.set(fsid, entry);
   };
-  for (const item of plan.place) await add(item.to, (await lstat(item.from).then(() => stat(item.from)).catch(() => ({ size: 0 }))).size);
+  for (const item of plan.place)
+    await add(
+      item.to,
+      (
+        await lstat(item.from)
+          .then(() => stat(item.from))
+          .catch(() => ({ size: 0 }))
+      ).size,
+    );
   for (const item of plan.write) await add(item.path, Buffer.byteLength(item.content));
   return byFs;
 }

@@ -19,7 +19,10 @@ const CANDIDATES = ['/efi', '/boot/efi', '/boot'];
 /** Mount points of vfat filesystems, from /proc/self/mounts (real root only). */
 async function vfatMounts(): Promise<Set<string>> {
   const text = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
-  const mounts = text.split('\n').map((line) => line.split(' ')).filter((f) => f[2] === 'vfat');
+  const mounts = text
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[2] === 'vfat');
   return new Set(mounts.map((f) => (f[1] ?? '').replace(/\\040/g, ' ')));
 }
 
@@ -42,7 +45,11 @@ export async function findBootRoot(ctx: Context): Promise<BootRoot | undefined> 
     const dir = ctx.paths.under(candidate);
     if (!(await isDirectory(dir))) continue;
     if (ctx.isHostRoot ? mounts.has(candidate) : await looksLikeBootRoot(dir)) {
-      return { dir, targetPath: candidate, reason: ctx.isHostRoot ? `${candidate} is a mounted vfat` : `${candidate} holds EFI/ or loader/` };
+      return {
+        dir,
+        targetPath: candidate,
+        reason: ctx.isHostRoot ? `${candidate} is a mounted vfat` : `${candidate} holds EFI/ or loader/`,
+      };
     }
   }
   return undefined;

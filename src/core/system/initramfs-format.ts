@@ -50,7 +50,8 @@ function endOfCpio(data: Buffer, start: number): number | string {
     const field = (index: number) => Number.parseInt(data.toString('latin1', at + 6 + index * 8, at + 14 + index * 8), 16);
     const fileSize = field(6);
     const nameSize = field(11);
-    if (!Number.isFinite(fileSize) || !Number.isFinite(nameSize) || nameSize < 1) return `the cpio archive at byte ${start} has a bad entry header at byte ${at}`;
+    if (!Number.isFinite(fileSize) || !Number.isFinite(nameSize) || nameSize < 1)
+      return `the cpio archive at byte ${start} has a bad entry header at byte ${at}`;
     const name = data.toString('latin1', at + CPIO_HEADER, at + CPIO_HEADER + nameSize - 1);
     const next = align4(align4(at + CPIO_HEADER + nameSize) + fileSize);
     if (next > align4(data.length) || at + CPIO_HEADER + nameSize + fileSize > data.length) {
@@ -132,9 +133,15 @@ export async function checkInitramfsFile(exec: Exec, file: string): Promise<Init
       await writeFile(stream, data.subarray(last.offset, end));
       const result = await exec.run(command.tool, [...command.args, stream], { reject: false, readOnly: true, timeout: 120_000 });
       if (result.exitCode === 0) return { formats, untested: [] };
-      said ||= (result.stderr || result.stdout).split('\n').filter(Boolean).pop()?.replace(`${stream}: `, '') ?? `exit code ${result.exitCode}`;
+      said ||=
+        (result.stderr || result.stdout).split('\n').filter(Boolean).pop()?.replace(`${stream}: `, '') ??
+        `exit code ${result.exitCode}`;
     }
-    return { formats, corrupt: `its ${last.format} stream at byte ${last.offset} does not decompress (${command.tool} -t: ${said})`, untested: [] };
+    return {
+      formats,
+      corrupt: `its ${last.format} stream at byte ${last.offset} does not decompress (${command.tool} -t: ${said})`,
+      untested: [],
+    };
   } finally {
     await scratch.cleanup();
   }

@@ -94,7 +94,10 @@ export async function inspectKernelImage(file: string): Promise<KernelImageInfo>
   const base = { path: file, size: info.size };
   const sections = readPeSections(buffer);
 
-  if (buffer.length > BZIMAGE_MAGIC_OFFSET + 4 && buffer.toString('latin1', BZIMAGE_MAGIC_OFFSET, BZIMAGE_MAGIC_OFFSET + 4) === 'HdrS') {
+  if (
+    buffer.length > BZIMAGE_MAGIC_OFFSET + 4 &&
+    buffer.toString('latin1', BZIMAGE_MAGIC_OFFSET, BZIMAGE_MAGIC_OFFSET + 4) === 'HdrS'
+  ) {
     const version = readKernelVersionFromBzImage(buffer);
     if (!version) throw new KinstallError('ENOTKERNEL', { path: file, why: 'bzImage header has no version string' });
     const xloadflags = buffer.length > BZIMAGE_XLOADFLAGS + 2 ? buffer.readUInt16LE(BZIMAGE_XLOADFLAGS) : 0;
@@ -105,7 +108,10 @@ export async function inspectKernelImage(file: string): Promise<KernelImageInfo>
     const version = uname ? releaseFrom(cString(await whole(), uname.offset).slice(0, uname.size)) : undefined;
     return { ...base, format: 'uki', arch: readPeArch(buffer), version, efiStub: true };
   }
-  if (buffer.length > ARM64_MAGIC_OFFSET + 4 && buffer.toString('latin1', ARM64_MAGIC_OFFSET, ARM64_MAGIC_OFFSET + 4) === 'ARM\x64') {
+  if (
+    buffer.length > ARM64_MAGIC_OFFSET + 4 &&
+    buffer.toString('latin1', ARM64_MAGIC_OFFSET, ARM64_MAGIC_OFFSET + 4) === 'ARM\x64'
+  ) {
     return { ...base, format: 'arm64-image', arch: 'arm64', version: findBanner(await whole()), efiStub: sections !== undefined };
   }
   if (buffer.toString('latin1', 0, 4) === '\x7fELF') {

@@ -32,7 +32,12 @@ async function findCompanions(version: string, image: string, input: KernelReque
   const imageDir = path.dirname(image);
   const buildTop = path.resolve(imageDir, '../../..');
   const systemMap =
-    input.systemMap ?? (await firstFile([path.join(imageDir, `System.map-${version}`), path.join(imageDir, 'System.map'), path.join(buildTop, 'System.map')]));
+    input.systemMap ??
+    (await firstFile([
+      path.join(imageDir, `System.map-${version}`),
+      path.join(imageDir, 'System.map'),
+      path.join(buildTop, 'System.map'),
+    ]));
   const config = await firstFile([
     ...(systemMap ? [path.join(path.dirname(systemMap), '.config')] : []),
     path.join(imageDir, `config-${version}`),
@@ -50,7 +55,9 @@ async function locateArguments(ctx: Context, input: KernelRequest): Promise<Kern
   const image = input.image === undefined ? undefined : await argumentPath(ctx, input.image, 'ENOIMAGE');
   const systemMap = input.systemMap === undefined ? undefined : await argumentPath(ctx, input.systemMap, 'ENOSYSTEMMAP');
   if (systemMap !== undefined && !(await isFile(systemMap))) {
-    throw new KinstallError('ENOSYSTEMMAP', { path: systemMap }, ['SYSTEM_MAP must be a regular file (the System.map of the build)']);
+    throw new KinstallError('ENOSYSTEMMAP', { path: systemMap }, [
+      'SYSTEM_MAP must be a regular file (the System.map of the build)',
+    ]);
   }
   return { ...input, image, systemMap };
 }
@@ -67,7 +74,10 @@ export async function locateKernel(ctx: Context, given: KernelRequest): Promise<
   }
   const info = await inspectKernelImage(image);
   if (info.format === 'vmlinux' && (info.arch === 'x86' || info.arch === 'x86_64')) {
-    throw new KinstallError('ENOTKERNEL', { path: image, why: 'an x86 ELF vmlinux cannot be booted; install arch/x86/boot/bzImage' });
+    throw new KinstallError('ENOTKERNEL', {
+      path: image,
+      why: 'an x86 ELF vmlinux cannot be booted; install arch/x86/boot/bzImage',
+    });
   }
   if (version === undefined) {
     if (!info.version) throw new KinstallError('ENOVERSION', { why: `${image} records no version; give VERSION` });

@@ -12,7 +12,6 @@ import { resolveInRoot } from '../paths.js';
 import { emptyPlan, type Plan } from '../types.js';
 import type { Transaction } from '../transaction/transaction.js';
 
-
 export interface KernelSources {
   version: string;
   image: string;
@@ -80,7 +79,8 @@ async function whyNotBuilt(buildDir: string): Promise<string> {
   if ((await isFile(path.join(buildDir, 'Kconfig'))) && (await isDirectory(path.join(buildDir, 'scripts/kconfig')))) {
     return 'it is the kernel source tree; give the make O= output directory instead: kinstall stage --build-dir OUT';
   }
-  if (await isFile(path.join(buildDir, '.config'))) return 'it is configured but was never built (no include/config/kernel.release); run make first';
+  if (await isFile(path.join(buildDir, '.config')))
+    return 'it is configured but was never built (no include/config/kernel.release); run make first';
   return 'no include/config/kernel.release; run make first';
 }
 
@@ -92,7 +92,11 @@ export async function readBuildDir(buildDir: string): Promise<KernelSources> {
   const image = await firstFile(
     ['arch/x86/boot/bzImage', 'arch/arm64/boot/Image', 'arch/arm64/boot/Image.gz', 'vmlinux'].map((p) => path.join(buildDir, p)),
   );
-  if (!image) throw new KinstallError('ENOBUILD', { dir: buildDir, why: 'no arch/x86/boot/bzImage or arch/arm64/boot/Image; run make first' });
+  if (!image)
+    throw new KinstallError('ENOBUILD', {
+      dir: buildDir,
+      why: 'no arch/x86/boot/bzImage or arch/arm64/boot/Image; run make first',
+    });
   return {
     version,
     image,
@@ -113,7 +117,10 @@ export async function modulesSource(modulesDir: string, version: string): Promis
   for (const candidate of candidates) {
     if (await hasModulesOrder(candidate)) return candidate;
   }
-  throw new KinstallError('ENOBUILD', { dir: modulesDir, why: `no modules.order for ${version} (run make modules_install INSTALL_MOD_PATH=DIR)` });
+  throw new KinstallError('ENOBUILD', {
+    dir: modulesDir,
+    why: `no modules.order for ${version} (run make modules_install INSTALL_MOD_PATH=DIR)`,
+  });
 }
 
 /**

@@ -64,7 +64,13 @@ function canonicalizer(paths: Paths): (p: string) => Promise<string> {
   return async (p) => {
     const top = p.split('/')[1] ?? '';
     if (!tops.has(top)) {
-      tops.set(top, readlink(paths.under(`/${top}`)).then((t) => path.resolve('/', t), () => `/${top}`));
+      tops.set(
+        top,
+        readlink(paths.under(`/${top}`)).then(
+          (t) => path.resolve('/', t),
+          () => `/${top}`,
+        ),
+      );
     }
     const resolved = await (tops.get(top) ?? `/${top}`);
     return path.posix.join(resolved, p.slice(top.length + 1));

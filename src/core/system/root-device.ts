@@ -85,12 +85,17 @@ export async function fstabDeviceNeeds(ctx: Context, spec: string): Promise<Root
     return needs(`the device-mapper root device ${spec}`, 'BLK_DEV_DM');
   }
   const byPrefix: Array<[RegExp, string]> = [
-    [/^\/dev\/md/, 'BLK_DEV_MD'], [/^\/dev\/nvme/, 'BLK_DEV_NVME'], [/^\/dev\/vd/, 'VIRTIO_BLK'], [/^\/dev\/sd/, 'BLK_DEV_SD'],
-    [/^\/dev\/xvd/, 'XEN_BLKDEV_FRONTEND'], [/^\/dev\/mmcblk/, 'MMC_BLOCK'],
+    [/^\/dev\/md/, 'BLK_DEV_MD'],
+    [/^\/dev\/nvme/, 'BLK_DEV_NVME'],
+    [/^\/dev\/vd/, 'VIRTIO_BLK'],
+    [/^\/dev\/sd/, 'BLK_DEV_SD'],
+    [/^\/dev\/xvd/, 'XEN_BLKDEV_FRONTEND'],
+    [/^\/dev\/mmcblk/, 'MMC_BLOCK'],
   ];
   for (const [pattern, option] of byPrefix) if (pattern.test(spec)) return needs(`the root device ${spec}`, option);
   // /dev/VG/LV: a logical volume.
-  if (/^\/dev\/[^/]+\/[^/]+$/.test(spec) && !spec.startsWith('/dev/disk/')) return needs(`the LVM root device ${spec}`, 'BLK_DEV_DM');
+  if (/^\/dev\/[^/]+\/[^/]+$/.test(spec) && !spec.startsWith('/dev/disk/'))
+    return needs(`the LVM root device ${spec}`, 'BLK_DEV_DM');
   return [];
 }
 
@@ -115,7 +120,10 @@ export async function blockDeviceNeeds(sysDir: string, majMin: string): Promise<
   const visit = async (devicePath: string, depth: number): Promise<void> => {
     if (depth > 8) return;
     const name = path.basename(devicePath);
-    const block = (await realpath(path.join(devicePath, 'partition')).then(() => path.dirname(devicePath), () => devicePath));
+    const block = await realpath(path.join(devicePath, 'partition')).then(
+      () => path.dirname(devicePath),
+      () => devicePath,
+    );
     if (/^dm-/.test(path.basename(block))) {
       found.set('BLK_DEV_DM', name);
       const uuid = await readFile(path.join(block, 'dm/uuid'), 'utf8').catch(() => '');
@@ -126,7 +134,10 @@ export async function blockDeviceNeeds(sysDir: string, majMin: string): Promise<
       await visit(await realpath(path.join(block, 'slaves', slave)), depth + 1);
     }
     for (let dir = block; dir.startsWith(path.join(sysDir, 'devices/')); dir = path.dirname(dir)) {
-      const driver = await readlink(path.join(dir, 'driver')).then((t) => path.basename(t), () => undefined);
+      const driver = await readlink(path.join(dir, 'driver')).then(
+        (t) => path.basename(t),
+        () => undefined,
+      );
       const option = driver ? DRIVER_OPTIONS[driver] : undefined;
       if (option && !found.has(option)) found.set(option, `${driver} (${path.basename(dir)})`);
     }
@@ -145,7 +156,10 @@ export async function rootNeeds(ctx: Context): Promise<{ needs: RootNeed[]; unkn
   const unknown: string[] = [];
   const fsNeed = type ? filesystemNeed(type) : undefined;
   if (fsNeed) needs.push(fsNeed);
-  else unknown.push(type ? `the root filesystem type ${type} (no known kernel option)` : 'the root filesystem type (no / in /etc/fstab)');
+  else
+    unknown.push(
+      type ? `the root filesystem type ${type} (no known kernel option)` : 'the root filesystem type (no / in /etc/fstab)',
+    );
   if (ctx.isHostRoot && mount) needs.push(...(await blockDeviceNeeds('/sys', mount.majMin)));
   else if (fstab) needs.push(...(await fstabDeviceNeeds(ctx, fstab.spec)));
   return { needs, unknown };

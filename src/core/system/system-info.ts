@@ -11,7 +11,8 @@ const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined)
 
 /** os-release of the target: /etc/os-release, else /usr/lib/os-release. */
 export async function readOsRelease(ctx: Context): Promise<Record<string, string>> {
-  const text = (await readText(ctx.paths.under('/etc/os-release'))) ?? (await readText(ctx.paths.under('/usr/lib/os-release'))) ?? '';
+  const text =
+    (await readText(ctx.paths.under('/etc/os-release'))) ?? (await readText(ctx.paths.under('/usr/lib/os-release'))) ?? '';
   return parseInstallConf(text, 'os-release').values;
 }
 
@@ -60,7 +61,9 @@ export async function readKernelCmdline(ctx: Context): Promise<KernelCmdline | u
   if (ctx.isHostRoot && !(await inChroot())) {
     const proc = await readText('/proc/cmdline');
     if (proc !== undefined) {
-      const kept = foldCmdline(proc).split(' ').filter((arg) => !/^(BOOT_IMAGE|initrd)=/.test(arg));
+      const kept = foldCmdline(proc)
+        .split(' ')
+        .filter((arg) => !/^(BOOT_IMAGE|initrd)=/.test(arg));
       return { cmdline: kept.join(' '), source: '/proc/cmdline' };
     }
   }

@@ -44,7 +44,9 @@ export function compareVersions(a: string, b: string): number {
 export async function newestStagedVersion(ctx: Context): Promise<string> {
   const newest = (await stagedVersions(ctx)).sort(compareVersions).at(-1);
   if (!newest) {
-    throw new KinstallError('ENOVERSION', { why: `no kernel is staged in ${ctx.paths.modulesBase}; give VERSION and IMAGE, or run kinstall stage` });
+    throw new KinstallError('ENOVERSION', {
+      why: `no kernel is staged in ${ctx.paths.modulesBase}; give VERSION and IMAGE, or run kinstall stage`,
+    });
   }
   return newest;
 }

@@ -41,7 +41,11 @@ async function restoreBackup(data: JournalData, backup: string, target: string):
 }
 
 async function undoEntry(data: JournalData, entry: JournalEntry): Promise<boolean> {
-  if (entry.kind === 'mkdir') return rmdir(entry.path).then(() => true, () => false);
+  if (entry.kind === 'mkdir')
+    return rmdir(entry.path).then(
+      () => true,
+      () => false,
+    );
   if (entry.tree) await sweepTreeTemps(data, entry);
   if (entry.prior === 'file' || entry.prior === 'dir') {
     // The target is replaced only once its backup exists: no backup means it was never touched.
@@ -68,7 +72,10 @@ async function undoEntry(data: JournalData, entry: JournalEntry): Promise<boolea
  * Puts every journaled path back as it was, newest first, deciding from what is on disk, so it is
  * right after a crash at any point and safe to run again. Returns the restored paths and failures.
  */
-export async function undoEntries(data: JournalData, afterEach: (done: number) => void = () => undefined): Promise<{ restored: string[]; failures: string[] }> {
+export async function undoEntries(
+  data: JournalData,
+  afterEach: (done: number) => void = () => undefined,
+): Promise<{ restored: string[]; failures: string[] }> {
   const restored: string[] = [];
   const failures: string[] = [];
   await sweepSideFiles(data, ['new']);

@@ -1,6 +1,17 @@
 // The transaction's intent journal: written (tmp, fsync, rename, fsync dir) before each change, so
 // a run killed at any moment leaves enough on disk for `kinstall recover` to undo or finish it.
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { KinstallError } from '../errors.js';
 
@@ -82,7 +93,10 @@ function realPathOf(file: string): string {
  */
 export class Journal {
   /** `root`: the root the journaled paths are relative to (--root, or / inside a chroot). */
-  constructor(readonly file: string, readonly root: string) {}
+  constructor(
+    readonly file: string,
+    readonly root: string,
+  ) {}
 
   save(data: JournalData): void {
     const dir = path.dirname(this.file);
@@ -101,14 +115,19 @@ export class Journal {
 
   private relative(p: string): string {
     const rel = path.relative(this.root, p);
-    if (rel === '' || rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) throw new Error(`${p} is outside the root ${this.root}: not journaled, not changed`);
+    if (rel === '' || rel === '..' || rel.startsWith('../') || path.isAbsolute(rel))
+      throw new Error(`${p} is outside the root ${this.root}: not journaled, not changed`);
     return rel;
   }
 
   private toDisk(data: JournalData): JournalData {
     return {
       ...data,
-      entries: data.entries.map((e) => ({ ...e, path: this.relative(e.path), ...(e.backup ? { backup: this.relative(e.backup) } : {}) })),
+      entries: data.entries.map((e) => ({
+        ...e,
+        path: this.relative(e.path),
+        ...(e.backup ? { backup: this.relative(e.backup) } : {}),
+      })),
       emptiedDirs: data.emptiedDirs.map((d) => this.relative(d)),
     };
   }
@@ -123,13 +142,15 @@ export class Journal {
 
   /** A journaled path, relative to the root, as an absolute path under the current root; refused if it leads outside. */
   private resolve(rel: unknown, what: string): string {
-    if (typeof rel !== 'string' || rel === '' || path.isAbsolute(rel)) throw this.refuse(`gives ${JSON.stringify(rel)} as ${what}, not a path relative to the root`);
+    if (typeof rel !== 'string' || rel === '' || path.isAbsolute(rel))
+      throw this.refuse(`gives ${JSON.stringify(rel)} as ${what}, not a path relative to the root`);
     const full = path.resolve(this.root, rel);
     const realRoot = realPathOf(this.root);
     const inside = (p: string, root: string) => p.startsWith(root === '/' ? '/' : `${root}/`) && p !== root;
     // The parent is resolved, not the path: a link (vmlinuz -> /boot/vmlinuz-KVER) is itself the entry.
     const real = path.join(realPathOf(path.dirname(full)), path.basename(full));
-    if (!inside(full, this.root) || !inside(real, realRoot)) throw this.refuse(`names ${rel} (${what}), which leads outside the root ${this.root}`);
+    if (!inside(full, this.root) || !inside(real, realRoot))
+      throw this.refuse(`names ${rel} (${what}), which leads outside the root ${this.root}`);
     return full;
   }
 
@@ -144,7 +165,8 @@ export class Journal {
     const entries = data.entries.map((raw: Partial<JournalEntry> | null, i): JournalEntry => {
       const e = raw ?? {};
       const what = `entry ${i + 1}`;
-      if (!KINDS.has(String(e.kind)) || !PRIORS.has(String(e.prior))) throw this.refuse(`has an unknown kind or prior state in ${what}`);
+      if (!KINDS.has(String(e.kind)) || !PRIORS.has(String(e.prior)))
+        throw this.refuse(`has an unknown kind or prior state in ${what}`);
       const full = this.resolve(e.path, what);
       const entry: JournalEntry = { kind: e.kind as JournalEntry['kind'], path: full, prior: e.prior as JournalEntry['prior'] };
       if (e.backup !== undefined) {
@@ -154,14 +176,18 @@ export class Journal {
         const dir = path.dirname(entry.backup);
         const spilled = e.kind === 'remove' && dir === path.join(this.root, SPILL_DIR);
         if ((dir !== path.dirname(full) && !spilled) || !path.basename(entry.backup).startsWith(sideName)) {
-          throw this.refuse(`names ${String(e.backup)} as the backup of ${String(e.path)} (${what}), which is not a side file beside it`);
+          throw this.refuse(
+            `names ${String(e.backup)} as the backup of ${String(e.path)} (${what}), which is not a side file beside it`,
+          );
         }
       }
       if (e.linkTarget !== undefined) entry.linkTarget = String(e.linkTarget);
       if (e.tree === true) entry.tree = true;
       return entry;
     });
-    const emptiedDirs = (Array.isArray(data.emptiedDirs) ? data.emptiedDirs : []).map((d, i) => this.resolve(d, `emptied dir ${i + 1}`));
+    const emptiedDirs = (Array.isArray(data.emptiedDirs) ? data.emptiedDirs : []).map((d, i) =>
+      this.resolve(d, `emptied dir ${i + 1}`),
+    );
     const reactivate = (Array.isArray(data.reactivate) ? data.reactivate : []).map(String);
     return { ...(data as JournalData), entries, emptiedDirs, reactivate };
   }

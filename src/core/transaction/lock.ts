@@ -70,7 +70,11 @@ async function holdsCurrentFile(pid: number, file: string): Promise<boolean> {
 }
 
 /** flock's process becomes `cat` (-F: exec without forking) only once it holds the lock. */
-const commandOf = (pid: number) => readFile(`/proc/${pid}/comm`, 'utf8').then((c) => c.trim(), () => '');
+const commandOf = (pid: number) =>
+  readFile(`/proc/${pid}/comm`, 'utf8').then(
+    (c) => c.trim(),
+    () => '',
+  );
 
 type Holder = ResultPromise<{ stdin: 'pipe'; stdout: 'ignore'; stderr: 'pipe'; reject: false; detached: true }>;
 
@@ -88,19 +92,24 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
   let announced = false;
   try {
     for (let attempt = 1; ; attempt += 1) {
-      if (attempt > MAX_RETRIES) throw new KinstallError('ETOOL', { tool: 'flock', why: `${file} keeps being replaced while kinstall locks it` });
+      if (attempt > MAX_RETRIES)
+        throw new KinstallError('ETOOL', { tool: 'flock', why: `${file} keeps being replaced while kinstall locks it` });
       throwIfInterrupted();
       for (const dir of await makeLockDir(path.dirname(file))) if (!created.includes(dir)) created.push(dir);
       const left = Math.max(0, waitSeconds - (Date.now() - started) / 1000);
       const wait = left === 0 ? ['--nonblock'] : ['--timeout', left.toFixed(3)];
-      const holder: Holder = execa('flock', ['--exclusive', ...wait, '--conflict-exit-code', String(CONFLICT), '--no-fork', file, 'cat'], {
-        stdin: 'pipe',
-        stdout: 'ignore',
-        stderr: 'pipe',
-        reject: false,
-        // Its own process group: a terminal's Ctrl-C must not drop the lock during the rollback.
-        detached: true,
-      });
+      const holder: Holder = execa(
+        'flock',
+        ['--exclusive', ...wait, '--conflict-exit-code', String(CONFLICT), '--no-fork', file, 'cat'],
+        {
+          stdin: 'pipe',
+          stdout: 'ignore',
+          stderr: 'pipe',
+          reject: false,
+          // Its own process group: a terminal's Ctrl-C must not drop the lock during the rollback.
+          detached: true,
+        },
+      );
       let ended = false;
       void holder.then(() => (ended = true));
       const pid = holder.pid;
@@ -120,7 +129,10 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
         if (result.exitCode === CONFLICT) {
           throw new KinstallError('ELOCKED', { pid: await holderPid(file), file, seconds: String(waitSeconds) });
         }
-        const why = result.failed && result.exitCode === undefined ? result.originalMessage : String(result.stderr).trim() || `exit code ${result.exitCode}`;
+        const why =
+          result.failed && result.exitCode === undefined
+            ? result.originalMessage
+            : String(result.stderr).trim() || `exit code ${result.exitCode}`;
         throw new KinstallError('ETOOL', { tool: 'flock', why: `could not lock ${file}: ${why}` });
       }
       if (!(await holdsCurrentFile(pid, file))) {

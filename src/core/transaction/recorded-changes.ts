@@ -43,7 +43,16 @@ export abstract class RecordedChanges {
   /** Writes the journal, with one more entry first; the first write marks the run as committing. */
   protected record(entry?: JournalEntry): void {
     const first = !this.data;
-    this.data ??= { format: JOURNAL_FORMAT, id: this.id, pid: process.pid, started: new Date().toISOString(), phase: 'committing', entries: [], emptiedDirs: [], reactivate: [] };
+    this.data ??= {
+      format: JOURNAL_FORMAT,
+      id: this.id,
+      pid: process.pid,
+      started: new Date().toISOString(),
+      phase: 'committing',
+      entries: [],
+      emptiedDirs: [],
+      reactivate: [],
+    };
     if (entry) this.data.entries.push(entry);
     this.journal?.save(this.data);
     if (first) this.crash('journal');

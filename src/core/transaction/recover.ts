@@ -50,7 +50,9 @@ async function reactivate(ctx: Context, data: JournalData, report: RecoveryRepor
       await layout.recover(ctx, data.notes?.[name]);
       report.reactivated.push(name);
     } catch (error) {
-      report.warnings.push(`the ${name} bootloader step could not run again (${errorMessage(error)}): check the boot loader's entries by hand`);
+      report.warnings.push(
+        `the ${name} bootloader step could not run again (${errorMessage(error)}): check the boot loader's entries by hand`,
+      );
     }
   }
 }
@@ -114,7 +116,9 @@ export async function recoverUnfinished(ctx: Context): Promise<RecoveryReport> {
 /** One line per thing recovery did, for the log and for `kinstall recover`. */
 export function describeRecovery(report: RecoveryReport): string[] {
   if (report.outcome === 'nothing to recover') return ['nothing to recover'];
-  const lines = [`an unfinished kinstall run (pid ${report.pid ?? '?'}, started ${report.started ?? '?'}) was found: ${report.outcome}`];
+  const lines = [
+    `an unfinished kinstall run (pid ${report.pid ?? '?'}, started ${report.started ?? '?'}) was found: ${report.outcome}`,
+  ];
   for (const p of report.restored) lines.push(`restored ${p}`);
   for (const p of report.dropped) lines.push(`removed ${p}`);
   for (const name of report.reactivated) lines.push(`ran the ${name} bootloader step again`);

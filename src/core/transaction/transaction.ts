@@ -17,11 +17,19 @@ import { RecordedChanges, type TransactionOptions } from './recorded-changes.js'
 export class Transaction extends RecordedChanges implements TransactionHandle {
   private readonly rollbackActions: Array<() => Promise<void>> = [];
 
-  constructor(private readonly log: Logger, options: TransactionOptions = {}) {
+  constructor(
+    private readonly log: Logger,
+    options: TransactionOptions = {},
+  ) {
     super(options);
   }
 
-  private async placeBytes(target: string, kind: JournalEntry['kind'], fill: (temp: string) => Promise<void>, mode: number): Promise<void> {
+  private async placeBytes(
+    target: string,
+    kind: JournalEntry['kind'],
+    fill: (temp: string) => Promise<void>,
+    mode: number,
+  ): Promise<void> {
     await this.remember(target, kind, false);
     const temp = this.sideName(target, 'new');
     try {
@@ -61,7 +69,10 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
       onRollback: (action, note) => {
         this.onRollback(action);
         this.record();
-        if (this.data && (!this.data.reactivate.includes(layout) || (note !== undefined && this.data.notes?.[layout] === undefined))) {
+        if (
+          this.data &&
+          (!this.data.reactivate.includes(layout) || (note !== undefined && this.data.notes?.[layout] === undefined))
+        ) {
           if (!this.data.reactivate.includes(layout)) this.data.reactivate.push(layout);
           if (note !== undefined) this.data.notes = { [layout]: note, ...this.data.notes };
           this.journal?.save(this.data);
@@ -85,14 +96,19 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     for (const item of plan.write) {
       throwIfInterrupted();
       this.log.debug(`write ${item.path}`);
-      await this.placeBytes(item.path, 'write', async (temp) => {
-        const handle = await open(temp, 'wx', 0o600);
-        try {
-          await handle.writeFile(item.content);
-        } finally {
-          await handle.close();
-        }
-      }, item.mode ?? 0o644);
+      await this.placeBytes(
+        item.path,
+        'write',
+        async (temp) => {
+          const handle = await open(temp, 'wx', 0o600);
+          try {
+            await handle.writeFile(item.content);
+          } finally {
+            await handle.close();
+          }
+        },
+        item.mode ?? 0o644,
+      );
     }
     for (const item of plan.link) {
       throwIfInterrupted();
@@ -128,7 +144,8 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
   async placeTree(to: string, fill: (dir: string) => Promise<void>): Promise<void> {
     throwIfInterrupted();
     const info = await lstat(to).catch(() => undefined);
-    if (info && !info.isDirectory()) throw new Error(`${to} is a ${info.isSymbolicLink() ? 'symlink' : 'file'}, where a directory goes`);
+    if (info && !info.isDirectory())
+      throw new Error(`${to} is a ${info.isSymbolicLink() ? 'symlink' : 'file'}, where a directory goes`);
     if (this.touched.has(to)) throw new Error(`${to} was already changed by this run`);
     await this.ensureDir(path.dirname(to));
     const temp = this.sideName(to, 'new');

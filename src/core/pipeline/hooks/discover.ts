@@ -62,7 +62,11 @@ function inPhase(name: string, protocol: HookProtocol, phase: HookPhase): boolea
   return (phase === 'preinst' || phase === 'prerm') === before;
 }
 
-const isExecutable = (file: string) => access(file, constants.X_OK).then(() => true, () => false);
+const isExecutable = (file: string) =>
+  access(file, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
 
 /** One file that won its name in its family: run, or skipped with the reason. */
 async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promise<string | undefined> {
@@ -75,10 +79,12 @@ async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promi
     if (options.warn !== false) scopedLog(ctx, entry.phase).warn(`skipping ${file}: not executable (chmod +x to enable it)`);
     return 'not executable';
   }
-  if (ctx.settings.targetHooks === 'skip' && isTargetHook(ctx, entry)) return 'the target\'s hooks do not run under --root (targetHooks is "skip")';
+  if (ctx.settings.targetHooks === 'skip' && isTargetHook(ctx, entry))
+    return 'the target\'s hooks do not run under --root (targetHooks is "skip")';
   const redundancy = redundancyOf(name, protocol, options.layout, ctx.settings.secureBootKey !== undefined);
   if (redundancy) {
-    if (!ctx.settings.runRedundant.includes(name)) return `redundant: it ${redundancy.what} (add "${name}" to runRedundant to run it anyway)`;
+    if (!ctx.settings.runRedundant.includes(name))
+      return `redundant: it ${redundancy.what} (add "${name}" to runRedundant to run it anyway)`;
     entry.redoes = redundancy.step;
   }
   return undefined;
@@ -106,7 +112,8 @@ export async function discoverHooks(ctx: Context, phase: HookPhase, options: Dis
       order.run.push(entry);
     }
   }
-  const byName = (a: { name: string; path: string }, b: { name: string; path: string }) => compareHookNames(a.name, b.name) || (a.path < b.path ? -1 : 1);
+  const byName = (a: { name: string; path: string }, b: { name: string; path: string }) =>
+    compareHookNames(a.name, b.name) || (a.path < b.path ? -1 : 1);
   order.run.sort(byName);
   order.skipped.sort(byName);
   const log = scopedLog(ctx, phase);

@@ -43,14 +43,28 @@ export async function readKernelInstallTarget(ctx: Context): Promise<KernelInsta
 /** Maps a host path to the path the hook sees (the identity for hooks on the host, the root stripped inside it). */
 export type PathView = (hostPath: string) => string;
 
-export function hookArguments(protocol: HookProtocol, phase: HookPhase, info: HookInfo, target: KernelInstallTarget | undefined, view: PathView): string[] {
+export function hookArguments(
+  protocol: HookProtocol,
+  phase: HookPhase,
+  info: HookInfo,
+  target: KernelInstallTarget | undefined,
+  view: PathView,
+): string[] {
   if (protocol !== 'kernel-install' || !target) return [info.version, view(info.image)];
   const entryDir = view(path.join(target.bootRoot, target.entryToken, info.version));
   const verb = kernelInstallVerb(phase);
-  return verb === 'add' ? [verb, info.version, entryDir, view(info.sourceImage), ...info.initrds.map(view)] : [verb, info.version, entryDir];
+  return verb === 'add'
+    ? [verb, info.version, entryDir, view(info.sourceImage), ...info.initrds.map(view)]
+    : [verb, info.version, entryDir];
 }
 
-export function hookEnvironment(ctx: Context, hook: { protocol: HookProtocol; phase: HookPhase }, info: HookInfo, target: KernelInstallTarget | undefined, view: PathView): Record<string, string> {
+export function hookEnvironment(
+  ctx: Context,
+  hook: { protocol: HookProtocol; phase: HookPhase },
+  info: HookInfo,
+  target: KernelInstallTarget | undefined,
+  view: PathView,
+): Record<string, string> {
   const verbose = ctx.request.verbose ? '1' : '0';
   const own: Record<string, string> = {
     PATH: ctx.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -84,7 +98,11 @@ export function hookEnvironment(ctx: Context, hook: { protocol: HookProtocol; ph
     KERNEL_INSTALL_IMAGE_TYPE: info.imageType,
     KERNEL_INSTALL_CONF_ROOT: view(ctx.paths.under('/etc/kernel')),
     ...(target
-      ? { KERNEL_INSTALL_MACHINE_ID: target.machineId, KERNEL_INSTALL_ENTRY_TOKEN: target.entryToken, KERNEL_INSTALL_BOOT_ROOT: view(target.bootRoot) }
+      ? {
+          KERNEL_INSTALL_MACHINE_ID: target.machineId,
+          KERNEL_INSTALL_ENTRY_TOKEN: target.entryToken,
+          KERNEL_INSTALL_BOOT_ROOT: view(target.bootRoot),
+        }
       : {}),
   };
   switch (hook.protocol) {

@@ -23,19 +23,32 @@ export interface HookFamily {
  * target the phase directories are Debian's run-parts directories, in every phase; elsewhere
  * preinst.d and postinst.d are Gentoo installkernel's.
  */
-export function hookFamilies(phase: HookPhase, shippedDir: string | undefined, under: (p: string) => string, debian = false): HookFamily[] {
-  const kinstall = { protocol: 'kinstall' as const, dirs: [...(shippedDir ? [shippedDir] : []), under('/usr/lib/kinstall/hooks.d'), under('/etc/kinstall/hooks.d')] };
+export function hookFamilies(
+  phase: HookPhase,
+  shippedDir: string | undefined,
+  under: (p: string) => string,
+  debian = false,
+): HookFamily[] {
+  const kinstall = {
+    protocol: 'kinstall' as const,
+    dirs: [...(shippedDir ? [shippedDir] : []), under('/usr/lib/kinstall/hooks.d'), under('/etc/kinstall/hooks.d')],
+  };
   const phaseDirs = [under(`/usr/lib/kernel/${phase}.d`), under(`/etc/kernel/${phase}.d`)];
-  const kernelInstall = { protocol: 'kernel-install' as const, dirs: [under('/usr/lib/kernel/install.d'), under('/etc/kernel/install.d')] };
+  const kernelInstall = {
+    protocol: 'kernel-install' as const,
+    dirs: [under('/usr/lib/kernel/install.d'), under('/etc/kernel/install.d')],
+  };
   const install = phase === 'preinst' || phase === 'postinst';
   return [kinstall, { protocol: install && !debian ? 'installkernel' : 'run-parts', dirs: phaseDirs }, kernelInstall];
 }
 
 /** A Debian target, by its os-release: ID=debian or debian in ID_LIKE (Ubuntu, Devuan…). */
-export const isDebianLike = (os: Record<string, string>): boolean => os.ID === 'debian' || (os.ID_LIKE ?? '').split(/\s+/).includes('debian');
+export const isDebianLike = (os: Record<string, string>): boolean =>
+  os.ID === 'debian' || (os.ID_LIKE ?? '').split(/\s+/).includes('debian');
 
 /** kernel-install's verb for a phase. */
-export const kernelInstallVerb = (phase: HookPhase): 'add' | 'remove' => (phase === 'preinst' || phase === 'postinst' ? 'add' : 'remove');
+export const kernelInstallVerb = (phase: HookPhase): 'add' | 'remove' =>
+  phase === 'preinst' || phase === 'postinst' ? 'add' : 'remove';
 
 /**
  * kernel-install runs all its plugins in one go; kinstall splits them at the install point: a

@@ -17,12 +17,45 @@ interface RedundantRule {
 }
 
 const RULES: RedundantRule[] = [
-  { name: /^50-depmod\.install$/, protocols: ['kernel-install'], step: 'depmod', what: 'runs depmod, which kinstall runs in its depmod step' },
-  { name: /^(90-loaderentry|90-compat|90-uki-copy)\.install$/, protocols: ['kernel-install', 'installkernel'], step: 'place', what: 'copies the kernel into the boot directory, which the layout places through the transaction' },
-  { name: /^91-grub-mkconfig\.install$/, protocols: ['kernel-install', 'installkernel'], step: 'bootloader', what: 'runs grub-mkconfig, which the grub layout runs in its activate step', layout: 'grub' },
-  { name: /^zz-update-grub$/, protocols: ['installkernel', 'run-parts'], step: 'bootloader', what: 'runs update-grub, which the grub layout runs in its activate step', layout: 'grub' },
-  { name: /^91-sbctl\.install$/, protocols: ['kernel-install', 'installkernel'], step: 'sign', what: 'signs the installed kernel or UKI with sbctl, which kinstall signs in its sign step', whenSigning: true },
-  { name: /^99-write-log\.install$/, protocols: ['installkernel', 'kernel-install'], step: 'history', what: 'appends to /var/log/installkernel.log, which kinstall writes itself' },
+  {
+    name: /^50-depmod\.install$/,
+    protocols: ['kernel-install'],
+    step: 'depmod',
+    what: 'runs depmod, which kinstall runs in its depmod step',
+  },
+  {
+    name: /^(90-loaderentry|90-compat|90-uki-copy)\.install$/,
+    protocols: ['kernel-install', 'installkernel'],
+    step: 'place',
+    what: 'copies the kernel into the boot directory, which the layout places through the transaction',
+  },
+  {
+    name: /^91-grub-mkconfig\.install$/,
+    protocols: ['kernel-install', 'installkernel'],
+    step: 'bootloader',
+    what: 'runs grub-mkconfig, which the grub layout runs in its activate step',
+    layout: 'grub',
+  },
+  {
+    name: /^zz-update-grub$/,
+    protocols: ['installkernel', 'run-parts'],
+    step: 'bootloader',
+    what: 'runs update-grub, which the grub layout runs in its activate step',
+    layout: 'grub',
+  },
+  {
+    name: /^91-sbctl\.install$/,
+    protocols: ['kernel-install', 'installkernel'],
+    step: 'sign',
+    what: 'signs the installed kernel or UKI with sbctl, which kinstall signs in its sign step',
+    whenSigning: true,
+  },
+  {
+    name: /^99-write-log\.install$/,
+    protocols: ['installkernel', 'kernel-install'],
+    step: 'history',
+    what: 'appends to /var/log/installkernel.log, which kinstall writes itself',
+  },
 ];
 
 export interface Redundancy {

@@ -23,7 +23,8 @@ export interface HookRunner {
 export function hostRunner(ctx: Context): HookRunner {
   return {
     view: () => (hostPath) => hostPath,
-    exec: (hook, args, env) => ctx.exec.run(hook.path, args, { env, explicitEnv: true, reject: false, streamOutput: true, cwd: '/' }),
+    exec: (hook, args, env) =>
+      ctx.exec.run(hook.path, args, { env, explicitEnv: true, reject: false, streamOutput: true, cwd: '/' }),
   };
 }
 
@@ -45,7 +46,13 @@ export const emptyOutcome = (): HookOutcome => ({ ran: [], failed: [], produced:
  * Runs one phase's hooks. A failure before the commit (preinst, prerm) throws: the run rolls back.
  * After it (postinst, postrm) failures are collected and reported, since the change stands.
  */
-export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], info: HookInfo, runner: HookRunner = hookRunnerFor(ctx)): Promise<HookOutcome> {
+export async function runHooks(
+  ctx: Context,
+  phase: HookPhase,
+  hooks: Hook[],
+  info: HookInfo,
+  runner: HookRunner = hookRunnerFor(ctx),
+): Promise<HookOutcome> {
   const log = scopedLog(ctx, phase);
   const outcome = emptyOutcome();
   const target = hooks.length > 0 ? await readKernelInstallTarget(ctx) : undefined;
@@ -67,7 +74,11 @@ export async function runHooks(ctx: Context, phase: HookPhase, hooks: Hook[], in
     }
     if (result.exitCode !== 0) {
       if (BLOCKING_PHASES.includes(phase)) {
-        throw new KinstallError('EHOOK', { hook: hook.path, status: String(result.exitCode) }, result.spawnError ? [result.spawnError] : []);
+        throw new KinstallError(
+          'EHOOK',
+          { hook: hook.path, status: String(result.exitCode) },
+          result.spawnError ? [result.spawnError] : [],
+        );
       }
       log.error(`hook ${hook.path} failed with exit code ${result.exitCode}`);
       outcome.failed.push({ hook: hook.path, status: result.exitCode });

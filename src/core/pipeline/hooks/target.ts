@@ -40,7 +40,18 @@ export function targetRunner(ctx: Context): HookRunner {
     exec: (hook, args, env) => {
       const options = { env, explicitEnv: true, reject: false, streamOutput: true, cwd: '/' };
       if (!inside(hook)) return ctx.exec.run(hook.path, args, options);
-      const argv = ['-m', '--propagation', 'private', 'sh', '-c', ENTER_TARGET, 'kinstall-hook', ctx.paths.root, ctx.paths.inTarget(hook.path), ...args];
+      const argv = [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        ENTER_TARGET,
+        'kinstall-hook',
+        ctx.paths.root,
+        ctx.paths.inTarget(hook.path),
+        ...args,
+      ];
       return ctx.exec.run('unshare', argv, options);
     },
   };
@@ -74,7 +85,14 @@ const targetName = (hostPath: string, root: string) => `/${path.relative(root, h
 
 /** ELF e_machine values the host runs natively, by Node's process.arch. */
 const NATIVE_MACHINES: Record<string, number[]> = {
-  x64: [62, 3], ia32: [3], arm64: [183, 40], arm: [40], riscv64: [243], ppc64: [21], s390x: [22], loong64: [258],
+  x64: [62, 3],
+  ia32: [3],
+  arm64: [183, 40],
+  arm: [40],
+  riscv64: [243],
+  ppc64: [21],
+  s390x: [22],
+  loong64: [258],
 };
 
 async function readHead(file: string, length: number, position = 0): Promise<Buffer> {
@@ -121,7 +139,8 @@ async function whyNotRunnable(root: string, systemPath: string, depth = 0): Prom
   }
   if (head.subarray(0, 4).toString('latin1') !== '\x7fELF') return undefined; // left to the kernel (binfmt_misc), as for any file
   const machine = head[5] === 1 ? head.readUInt16LE(18) : head.readUInt16BE(18);
-  if (!(NATIVE_MACHINES[process.arch] ?? []).includes(machine)) return `${systemPath} is built for another architecture (ELF machine ${machine}) than this host (${process.arch})`;
+  if (!(NATIVE_MACHINES[process.arch] ?? []).includes(machine))
+    return `${systemPath} is built for another architecture (ELF machine ${machine}) than this host (${process.arch})`;
   const loader = await elfInterpreter(file, head);
   if (loader && !(await resolveInTarget(root, loader))) return `${systemPath} needs ${loader}, which the target does not have`;
   return undefined;
@@ -146,13 +165,15 @@ export async function checkTargetHooks(ctx: Context, hooks: Hook[], stagingArea:
   }
   for (const dir of MOUNTED) {
     const at = await resolveInTarget(ctx.paths.root, dir);
-    if (!at || !(await isDirectory(at))) details.push(`the target has no ${dir} directory to mount ${dir} on (create it: mkdir ${ctx.paths.under(dir)})`);
+    if (!at || !(await isDirectory(at)))
+      details.push(`the target has no ${dir} directory to mount ${dir} on (create it: mkdir ${ctx.paths.under(dir)})`);
   }
-  if (!stagingArea.startsWith(`${ctx.paths.root}/`)) details.push(`the target has no /var/tmp or /tmp directory for the staging area the hooks share`);
+  if (!stagingArea.startsWith(`${ctx.paths.root}/`))
+    details.push(`the target has no /var/tmp or /tmp directory for the staging area the hooks share`);
   if (details.length === 0) return;
   const hooksNamed = named.length > 0 ? named.join(', ') : targets.map((h) => ctx.paths.inTarget(h.path)).join(', ');
   throw new KinstallError('ETARGETHOOKS', { root: ctx.paths.root, hooks: hooksNamed }, [
     ...details,
-    'the target\'s hooks run inside it (chroot) under --root; kinstall\'s own hooks.d runs on the host',
+    "the target's hooks run inside it (chroot) under --root; kinstall's own hooks.d runs on the host",
   ]);
 }

@@ -1,13 +1,14 @@
 // The bls layout (alias systemd-boot), Boot Loader Specification Type #1: the kernel and initramfs
 // in BOOT/TOKEN/KVER/, an entry in BOOT/loader/entries/ naming them. The loader reads entries
 // itself, so there is nothing to activate and bootctl is not needed.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   emptyPlan,
   findBootRoot,
   isPlainFile,
   pathExists,
+  totalSize,
   type Context,
   type InstalledKernel,
   type Layout,
@@ -93,15 +94,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
     const image = path.join(target.boot.dir, linux);
     const initrds = (fields.get('initrd') ?? []).map((p) => path.join(target.boot.dir, p));
     const files = [image, ...initrds];
-    const sizes = await Promise.all(
-      files.map((f) =>
-        stat(f).then(
-          (s) => s.size,
-          () => 0,
-        ),
-      ),
-    );
-    kernels.push({ version, layout: 'bls', files, image, initrds, entry, size: sizes.reduce((a, b) => a + b, 0) });
+    kernels.push({ version, layout: 'bls', files, image, initrds, entry, size: await totalSize(files) });
   }
   await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));
   return kernels;

@@ -2,18 +2,19 @@
 // ESP/EFI/<vendor>/vmlinuz-KVER.efi with initramfs-KVER.img (and early microcode, microcode-KVER.img)
 // beside it, and one firmware boot entry (efibootmgr) names them. No auto-detection: an ESP alone
 // does not say the firmware boots kernels directly.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   bootRootCandidates,
   emptyPlan,
   isPlainFile,
   readKernelCmdline,
+  totalSize,
   type Context,
   type InstalledKernel,
   type Layout,
-  type Plan,
   type PlacedFile,
+  type Plan,
   type StagedKernel,
   type WrittenFile,
 } from '../../src/core/plugin-api.js';
@@ -143,14 +144,6 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
       .filter((n) => names.includes(n))
       .map((n) => path.join(target.dir, n));
     const files = [image, ...initrds];
-    const sizes = await Promise.all(
-      files.map((f) =>
-        stat(f).then(
-          (s) => s.size,
-          () => 0,
-        ),
-      ),
-    );
     kernels.push({
       version,
       layout: 'efistub',
@@ -158,7 +151,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
       image,
       initrds,
       entry: target.efiPath(target.imageName(version)),
-      size: sizes.reduce((a, b) => a + b, 0),
+      size: await totalSize(files),
     });
   }
   await markDefault(ctx, kernels);

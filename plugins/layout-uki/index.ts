@@ -1,24 +1,13 @@
 // The uki layout: one Unified Kernel Image (kernel, initramfs, command line in one PE file) at
 // ESP/EFI/Linux/TOKEN-KVER.efi, where systemd-boot finds it without an entry file.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  emptyPlan,
-  type Context,
-  type InstalledKernel,
-  type Layout,
-  type Plan,
-  type StagedKernel,
-} from '../../src/core/plugin-api.js';
+import { emptyPlan, totalSize } from '../../src/core/plugin-api.js';
+import type { Context, InstalledKernel, Layout, Plan, StagedKernel } from '../../src/core/plugin-api.js';
 import { planCountedFile, versionFiles, versionOfFile } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
-import {
-  bootTargetProblems,
-  cmdlineProblems,
-  findBootTarget,
-  requireBootTarget,
-  type BootTarget,
-} from '../shared/boot-target.js';
+import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget } from '../shared/boot-target.js';
+import type { BootTarget } from '../shared/boot-target.js';
 import { assembleProblems, assembleUki } from './assemble.js';
 import { buildUki, dracutBuildsInitramfs, dracutProblems, prebuiltUki, ukiProblems, ukiSchema } from './build.js';
 
@@ -75,10 +64,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
       image: file,
       initrds: [],
       entry: file,
-      size: await stat(file).then(
-        (s) => s.size,
-        () => 0,
-      ),
+      size: await totalSize([file]),
     });
   }
   await markBootDefault(target.boot.dir, kernels, (k) => path.basename(k.entry ?? ''));

@@ -2,7 +2,7 @@
 // in the boot dir (vmlinuz-KVER, System.map-KVER, config-KVER, initramfs-KVER.img), the previous files
 // of a reinstalled version kept as *.old, and the version-less vmlinuz/initramfs.img links kept
 // pointing at the newest install when they exist, and moved to a remaining kernel when theirs is removed.
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   checkMountedPerFstab,
@@ -11,6 +11,7 @@ import {
   emptyPlan,
   isPlainFile,
   pathExists,
+  totalSize,
   type Context,
   type InstalledKernel,
   type Plan,
@@ -156,21 +157,13 @@ export async function listCompatKernels(ctx: Context, layout: string): Promise<I
       .map((n) => path.join(boot, n))
       .filter((f) => names.includes(path.basename(f)));
     const initrds = names.includes(roles.initrd) ? [path.join(boot, roles.initrd)] : [];
-    const sizes = await Promise.all(
-      files.map((f) =>
-        stat(f).then(
-          (s) => s.size,
-          () => 0,
-        ),
-      ),
-    );
     kernels.push({
       version,
       layout,
       files,
       image: path.join(boot, name),
       initrds,
-      size: sizes.reduce((a, b) => a + b, 0),
+      size: await totalSize(files),
       isDefault: defaultImage === name,
     });
   }

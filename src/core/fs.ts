@@ -26,6 +26,19 @@ export const isPlainFile = (p: string): Promise<boolean> =>
     () => false,
   );
 
+/** The bytes the files hold together, following symlinks; a missing file counts 0. */
+export async function totalSize(files: string[]): Promise<number> {
+  const sizes = await Promise.all(
+    files.map((f) =>
+      stat(f).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
+  return sizes.reduce((a, b) => a + b, 0);
+}
+
 /** A directory at the path, following symlinks. */
 export const isDirectory = (p: string): Promise<boolean> =>
   stat(p).then(

@@ -41,7 +41,7 @@ export { compareVersions } from './system/versions.js';
 export { checkBootRootMounted, checkMountedPerFstab, checkWritableDir } from './pipeline/preflight.js';
 export { resolveInRoot } from './paths.js';
 export { configValue, readKernelConfig } from './system/kernel-config.js';
-export { isDirectory, isFile, isPlainFile, pathExists } from './fs.js';
+export { isDirectory, isFile, isPlainFile, pathExists, totalSize } from './fs.js';
 
 type OptionType = OptionSchema[string];
 

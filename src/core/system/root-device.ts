@@ -11,26 +11,23 @@ export interface RootNeed {
   alternatives: string[][];
 }
 
-/** Kernel options per filesystem type (ext2 and ext3 also through the ext4 driver). */
+/** The filesystems one kernel option builds, as `type=OPTION` words. */
+const ONE_OPTION =
+  'ext4=EXT4_FS xfs=XFS_FS btrfs=BTRFS_FS f2fs=F2FS_FS vfat=VFAT_FS jfs=JFS_FS reiserfs=REISERFS_FS nilfs2=NILFS2_FS ' +
+  'bcachefs=BCACHEFS_FS erofs=EROFS_FS squashfs=SQUASHFS overlay=OVERLAY_FS 9p=9P_FS virtiofs=VIRTIO_FS';
+
+/** Kernel options per filesystem type: any one alternative (each a set of options) will do. */
 const FILESYSTEM_OPTIONS: Record<string, string[][]> = {
+  ...Object.fromEntries(
+    ONE_OPTION.split(' ')
+      .map((word) => word.split('='))
+      .map(([type = '', option = '']) => [type, [[option]]]),
+  ),
+  // ext2 and ext3 also through the ext4 driver.
   ext2: [['EXT2_FS'], ['EXT4_FS', 'EXT4_USE_FOR_EXT2']],
   ext3: [['EXT4_FS'], ['EXT3_FS']],
-  ext4: [['EXT4_FS']],
-  xfs: [['XFS_FS']],
-  btrfs: [['BTRFS_FS']],
-  f2fs: [['F2FS_FS']],
-  vfat: [['VFAT_FS']],
-  jfs: [['JFS_FS']],
-  reiserfs: [['REISERFS_FS']],
-  nilfs2: [['NILFS2_FS']],
-  bcachefs: [['BCACHEFS_FS']],
-  erofs: [['EROFS_FS']],
-  squashfs: [['SQUASHFS']],
-  overlay: [['OVERLAY_FS']],
   nfs: [['NFS_FS', 'ROOT_NFS']],
   nfs4: [['NFS_FS', 'NFS_V4']],
-  '9p': [['9P_FS']],
-  virtiofs: [['VIRTIO_FS']],
 };
 
 export function filesystemNeed(type: string): RootNeed | undefined {

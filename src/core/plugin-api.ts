@@ -25,6 +25,8 @@ export {
   type PluginRegistry,
   type StagedKernel,
   type TransactionHandle,
+  type TrialBootState,
+  type TrialSupport,
   type WrittenFile,
 } from './types.js';
 export { errorMessage, isKinstallError, KinstallError, type ErrorCode } from './errors.js';

@@ -55,6 +55,11 @@ export interface StagedKernel {
    * staging area without an initrd. A layout that loads several initrds loads these first.
    */
   microcode?: string[];
+  /**
+   * Installed as a trial (`add --try`): the layout's plan and activate make it boot next, once,
+   * while the default before the install stays the default; `kinstall confirm` makes it the default.
+   */
+  trial?: boolean;
 }
 
 export interface PlacedFile {
@@ -213,6 +218,10 @@ export interface Layout {
    * leave uki.efi in the staging area. Absent: the layout builds no UKI and ignores uki_generator.
    */
   ukiGenerators?: readonly string[];
+  /** Optional: try-once boots with automatic fallback; absent: `--try` is refused (compat). */
+  trial?: TrialSupport;
+  /** Optional: why this layout cannot try a kernel once, for the refusal of `--try` (compat: no boot loader to steer). */
+  noTrialReason?: string;
 }
 
 export interface InitramfsGenerator {
@@ -229,6 +238,28 @@ export interface InitramfsGenerator {
   requiredKernelConfig?: readonly string[];
   /** Optional: what its initramfs for this kernel will be; without it the bootability check cannot tell. */
   describeInitramfs?(ctx: Context, kernel: StagedKernel, config: KernelConfig): Promise<InitramfsTraits>;
+}
+
+/**
+ * What a boot loader's own state says of a trial kernel:
+ * - `armed`: it boots next, once; the previous default stays the default;
+ * - `spent`: its one boot was used (it is running unconfirmed, or it failed and the loader fell back);
+ * - `default`: it boots by default (confirmed, or made the default by hand).
+ */
+export type TrialBootState = 'armed' | 'spent' | 'default';
+
+/**
+ * Optional capability of a layout: boot a kernel once as a trial and fall back by itself when it
+ * does not come up (`add --try`, `kinstall confirm`). The layout's `plan` and `activate` arm the
+ * trial when `kernel.trial` is set; a layout without it refuses `--try`.
+ */
+export interface TrialSupport {
+  /** A trial's own preflight problems, each one line with its fix (grub: GRUB_DEFAULT must be saved). */
+  preflight?(ctx: Context, kernel: StagedKernel): Promise<string[]>;
+  /** The loader's state of `version`'s trial; undefined when the loader shows no trace of one. */
+  state(ctx: Context, version: string): Promise<TrialBootState | undefined>;
+  /** Makes `version` (booted as a trial, healthy) the default of every later boot, through `txn`. */
+  confirm(ctx: Context, version: string, txn: TransactionHandle): Promise<void>;
 }
 
 /** The built-in and loaded plugins, handed to the core by the CLI. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Produces the release distfile the versioned kinstall ebuild fetches: kinstall-VERSION.tar.gz, holding
-# kinstall-VERSION/ with what `npm pack` ships (package.json's "files": dist/, hooks.d/, man/,
+# kinstall-VERSION/ with what `npm pack` ships (package.json's "files": dist/, hooks.d/, man/, units/,
 # completion/, README.md) plus the production dependencies in node_modules/, installed from
 # package-lock.json. The ebuild then needs neither npm nor the network.
 #   bash packaging/gentoo/make-distfile.sh [OUTDIR]     (default OUTDIR: the current directory)

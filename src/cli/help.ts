@@ -18,6 +18,9 @@ const commonOptions = `Options (every command):
   --keep N            after installing, remove the oldest kernels beyond N
   --make-room         when the new kernel does not fit on the boot dir or ESP, remove the oldest
                       kernels (as prune picks them) in the same transaction until it does
+  --try               (add) install the kernel as a trial: it boots next, once; the previous
+                      default stays the default until kinstall confirm (config tryOnce; unset:
+                      on where a confirm unit is enabled)
   --depmod WHEN       auto (default): run depmod only when the module index is missing or older
                       than a module, modules.order or modules.builtin; always: every install
   --dry-run           resolve, check and print the plan; change nothing
@@ -45,7 +48,12 @@ Commands:
         [--modules-dir DIR]   <root>/lib/modules/KVER/{vmlinuz,System.map,config}, and an
                               installed modules tree (make modules_install INSTALL_MOD_PATH=DIR)
   inspect IMAGE               print an image's kernel version, format, architecture, EFI stub, size
-  list                        every installed kernel: version, layout, size, default/running, entry
+  list                        every installed kernel: version, layout, size, default/running and
+                              trial state, entry
+  status                      each kernel's state: default, running, trial pending, trial booted,
+                              trial failed (fell back), confirmed
+  confirm [VERSION]           after the reboot: make the kernel that booted (default: the running
+                              one; required under --root) the default, if it is on trial
   remove VERSION              remove a kernel from its layout (with layout=auto, from every layout
         [--keep-modules]      holding it; bootloader updated, firmware entry deleted) and its
                               neutral location and modules (unless --keep-modules, or a package
@@ -92,7 +100,9 @@ Examples:
   kinstall --layout grub               # reinstall the running kernel for GRUB
   kinstall inspect /boot/vmlinuz-6.1.0-56-cloud-amd64
   kinstall add --dry-run 6.1.0-56-cloud-amd64 arch/x86/boot/bzImage
-  kinstall verify 6.1.0-56-cloud-amd64 # boot it in QEMU before rebooting`;
+  kinstall verify 6.1.0-56-cloud-amd64 # before the reboot: boot it in QEMU
+  kinstall add --try 6.1.0-57-cloud-amd64  # after the reboot: tried once, else the old default boots
+  kinstall confirm                     # on the booted system (the confirm unit does it)`;
 
 export const commandHelp: Record<string, string> = {
   add: `Usage: kinstall add [VERSION] [IMAGE] [--initrd FILE]... [OPTIONS]
@@ -116,6 +126,13 @@ is named in one EUNBOOTABLE error (exit 4); --force or bootabilityCheck = "warn"
 with warnings. A kernel without a config gets one warning. A truncated or corrupt prebuilt
 initramfs fails preflight (exit 4).
 
+--try installs the kernel as a trial: it boots next, once, and the previous default stays the
+default until kinstall confirm runs on the booted system; if the trial does not come up, every
+later boot is the previous kernel. bls/uki: boot counting (TOKEN-KVER+1); grub: grubenv
+next_entry (needs GRUB_DEFAULT=saved); efistub: BootNext; lilo: lilo -R; compat refuses it
+(ENOTRIAL, exit 4). Config tryOnce (KINSTALL_TRY_ONCE); unset, it is on where a confirm unit is
+enabled in the target. The first kernel, with nothing to fall back to, is installed as the default.
+
 ${commonOptions}`,
   stage: `Usage: kinstall stage --build-dir DIR [--modules-dir DIR] [--root DIR] [--dry-run]
 
@@ -129,8 +146,25 @@ none are installed for KVER, a warning says so (kinstall add needs them for the 
   list: `Usage: kinstall list [--layout NAME] [--json] [--root DIR]
 
 Every installed kernel as the layouts find it, newest first: version, layout, total size,
-whether it is the default and whether it is running (only without --root), and its entry or image.
+whether it is the default and whether it is running (only without --root), a trial's state
+(trial-pending, trial-booted, trial-failed, confirmed), and its entry or image.
 With --layout NAME (or layout= in install.conf), only the kernels that layout installed.`,
+  status: `Usage: kinstall status [--layout NAME] [--json] [--root DIR]
+
+Each installed kernel's state in words: default, running, trial pending (it boots next, once),
+trial booted, not confirmed yet (it is running), trial failed (fell back: its one boot was used
+and it is not running; under --root, a used trial that was not confirmed), confirmed. After a
+fallback, the first kinstall command warns once. --json: {version, layout, default, running,
+trial, state, entry}.`,
+  confirm: `Usage: kinstall confirm [VERSION] [--dry-run] [--json] [--root DIR]
+
+After the reboot: make the kernel that booted the default of every later boot, if it was installed
+as a trial (kinstall add --try); otherwise do nothing, exit 0. VERSION defaults to the running
+kernel; under --root it is required. The shipped units run it once the system is up:
+units/kinstall-confirm.service (after boot-complete.target, as systemd-bless-boot) and
+units/kinstall-confirm.openrc (default runlevel). bls/uki: the entry or UKI loses its boot counter;
+grub: saved_entry; efistub: the entry first in BootOrder; lilo: lilo with lilo.conf's default.
+Through the transaction: a failure or a kill leaves the previous default.`,
   remove: `Usage: kinstall remove VERSION [--keep-modules] [--force] [--dry-run] [--root DIR]
 
 Remove VERSION from the boot layout through the same transaction as add (rolled back on failure);

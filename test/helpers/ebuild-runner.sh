@@ -118,6 +118,11 @@ dodoc() {
 
 emake() { make "$@" || die "emake $* failed"; }
 
+newinitd() {
+	mkdir -p "${ED}/etc/init.d" || die
+	install -m0755 "$1" "${ED}/etc/init.d/$2" || die "newinitd $*"
+}
+
 # Eclasses: only the functions the ebuilds use, each with its real effect.
 inherit() {
 	local eclass
@@ -133,6 +138,13 @@ inherit() {
 					local base=$1 alias
 					shift
 					for alias in "$@"; do ln -sfn "${base}" "${ED}$(get_bashcompdir)/${alias}" || die; done
+				}
+				;;
+			systemd)
+				systemd_get_systemunitdir() { echo /usr/lib/systemd/system; }
+				systemd_dounit() {
+					mkdir -p "${ED}$(systemd_get_systemunitdir)" || die
+					install -m0644 "$@" "${ED}$(systemd_get_systemunitdir)/" || die "systemd_dounit $*"
 				}
 				;;
 			git-r3)

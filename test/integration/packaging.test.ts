@@ -189,6 +189,11 @@ describe('sys-kernel/kinstall', () => {
       'complete -F _kinstall kinstall',
     );
     expect(readlinkSync(img('usr/share/bash-completion/completions/installkernel'))).toBe('kinstall');
+    expect(readFileSync(img('usr/lib/systemd/system/kinstall-confirm.service'), 'utf8')).toContain(
+      'ExecStart=/usr/bin/kinstall confirm',
+    );
+    expect(lstatSync(img('etc/init.d/kinstall-confirm')).mode & 0o777).toBe(0o755);
+    expect(readFileSync(img('etc/init.d/kinstall-confirm'), 'utf8').split('\n')[0]).toBe('#!/sbin/openrc-run');
 
     const r = newRoot();
     mergeImage(b.image, r.root, { category: 'sys-kernel', entry: 'kinstall-0.1.0' }, b.envfile);
@@ -207,7 +212,7 @@ describe('sys-kernel/kinstall', () => {
     const b = newBuild();
     const s = path.join(b.workdir, 'kinstall-9999');
     mkdirSync(s);
-    for (const item of ['dist', 'hooks.d', 'man', 'completion', 'README.md', 'package.json'])
+    for (const item of ['dist', 'hooks.d', 'man', 'completion', 'units', 'README.md', 'package.json'])
       cpSync(path.join(top, item), path.join(s, item), { recursive: true });
     // node_modules as src_compile leaves it (npm prune --omit=dev); a stand-in with one package is enough here.
     cpSync(path.join(top, 'node_modules/winston'), path.join(s, 'node_modules/winston'), { recursive: true });

@@ -167,7 +167,9 @@ export async function resolve(state: InstallState): Promise<void> {
       trial: trial.trial || undefined,
     },
   };
-  const as = trial.trial ? `, as a trial (${trial.previous ?? ''} stays the default until kinstall confirm)` : '';
+  const as = trial.trial
+    ? `, as a trial (${trial.previous ?? 'the previous default'} stays the default until kinstall confirm)`
+    : '';
   ctx.log.info(
     `installing ${version} (${info.format}, ${info.arch}) with layout ${layout.name}, initramfs ${initrdGenerator}${as}`,
   );

@@ -81,8 +81,11 @@ export async function decideTrial(
       why: layout.noTrialReason ?? 'the layout has no way to boot a kernel once',
     });
   }
-  const previous = installed.find((k) => k.isDefault && k.version !== version) ?? undefined;
-  if (!previous) {
+  const others = installed.filter((k) => k.version !== version);
+  const previous = others.find((k) => k.isDefault);
+  // Kernels, but none the layout can name as the default (efistub without EFI variables): still a
+  // trial, which the layout's trial preflight accepts or refuses.
+  if (others.length === 0) {
     ctx.log.warn(
       `no other kernel boots by default in layout ${layout.name}: ${version} is installed as the default, not as a trial (nothing to fall back to)`,
     );
@@ -90,10 +93,10 @@ export async function decideTrial(
   }
   if (!unit) {
     ctx.log.warn(
-      `${version} is installed as a trial, but no confirm unit is enabled in ${ctx.paths.root}: nothing will confirm it, so every boot after the first falls back to ${previous.version} until you run kinstall confirm (enable kinstall-confirm.service, or add kinstall-confirm to the OpenRC default runlevel)`,
+      `${version} is installed as a trial, but no confirm unit is enabled in ${ctx.paths.root}: nothing will confirm it, so every boot after the first falls back to ${previous?.version ?? 'the previous default'} until you run kinstall confirm (enable kinstall-confirm.service, or add kinstall-confirm to the OpenRC default runlevel)`,
     );
   }
-  return { trial: true, previous: previous.version };
+  return { trial: true, previous: previous?.version };
 }
 
 /** A kernel's trial state as status and list show it. */

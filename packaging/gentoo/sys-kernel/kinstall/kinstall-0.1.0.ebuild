@@ -4,7 +4,7 @@
 EAPI=8
 
 # The live and the release ebuild are the same text; only the source differs.
-inherit bash-completion-r1
+inherit bash-completion-r1 systemd
 
 DESCRIPTION="Install Linux kernels safely: staged, journaled, rolled back on failure"
 HOMEPAGE="https://github.com/kinstall/kinstall"
@@ -71,6 +71,10 @@ src_install() {
 	# right when /sbin is a link to usr/bin (merged /usr).
 	dosym "${EPREFIX}${dir}"/dist/src/cli/installkernel.js /sbin/installkernel
 
+	# The boot-time units that confirm a trial kernel (kinstall add --try) once the system is up.
+	systemd_dounit units/kinstall-confirm.service
+	newinitd units/kinstall-confirm.openrc kinstall-confirm
+
 	doman man/kinstall.8
 	newbashcomp completion/kinstall.bash kinstall
 	bashcomp_alias kinstall installkernel
@@ -81,6 +85,8 @@ pkg_postinst() {
 	elog "kinstall now answers installkernel: kernel packages and 'make install' use it."
 	elog "Choose the layout and how many kernels stay bootable in ${EROOT}/etc/kinstall/config.json,"
 	elog "for example {\"layout\": \"grub\", \"keep\": 3}; see kinstall(8)."
+	elog "To try new kernels once and fall back by themselves (kinstall add --try), enable the"
+	elog "confirm unit: systemctl enable kinstall-confirm.service, or rc-update add kinstall-confirm default."
 	if ! use dracut; then
 		elog "Without USE=dracut, kernels are installed without an initramfs unless dracut is present."
 	fi

@@ -16,13 +16,25 @@ import {
 import { efibootmgrCommand, efistubOptions, firmwareAvailable, type EfistubTarget } from './target.js';
 
 /**
+ * What a trial's entry label ends with: once the firmware has used (and deleted) BootNext, the label
+ * is what still tells a tried, unconfirmed kernel from an older one that is simply not first.
+ */
+export const TRIAL_LABEL = ' (trial)';
+
+/**
  * The entry a kernel should have: label, loader and command line with one `initrd=` per file it
  * loads (names beside the image, in load order: the EFI stub concatenates them in that order).
  */
-export async function wantedEntry(ctx: Context, target: EfistubTarget, version: string, initrds: string[]): Promise<WantedEntry> {
+export async function wantedEntry(
+  ctx: Context,
+  target: EfistubTarget,
+  version: string,
+  initrds: string[],
+  trial = false,
+): Promise<WantedEntry> {
   const cmdline = (await readKernelCmdline(ctx))?.cmdline ?? '';
   return {
-    label: `${target.label} ${version}`,
+    label: `${target.label} ${version}${trial ? TRIAL_LABEL : ''}`,
     loader: target.efiPath(target.imageName(version)),
     args: [cmdline, ...initrds.map((name) => `initrd=${target.efiPath(name)}`)].filter(Boolean).join(' '),
   };
@@ -45,9 +57,9 @@ const desiredOrder = (order: string[], num: string, first: boolean) => {
  * A trial's BootOrder: the one from before the run (efibootmgr --create put the new entry first),
  * the entry in the place of the stale ones it replaced, else appended at the end; BootNext boots it.
  */
-function trialOrder(before: BootState, now: BootState, num: string, replaced: string[]): string[] {
+function trialOrder(before: BootState, num: string, replaced: string[]): string[] {
   const mapped = before.order.map((n) => (replaced.includes(n) ? num : n));
-  const order = mapped.filter((n, i) => mapped.indexOf(n) === i && now.entries.some((e) => e.num === n));
+  const order = mapped.filter((n, i) => mapped.indexOf(n) === i);
   return order.includes(num) ? order : [...order, num];
 }
 
@@ -107,7 +119,7 @@ export async function createFirmwareEntry(
   txn: TransactionHandle,
   trial = false,
 ): Promise<void> {
-  const wanted = await wantedEntry(ctx, target, version, initrds);
+  const wanted = await wantedEntry(ctx, target, version, initrds, trial);
   const command = efibootmgrCommand(ctx);
   const firmware = await firmwareAvailable(ctx);
   const device = await firmwareDisk(ctx, target);
@@ -128,7 +140,7 @@ export async function createFirmwareEntry(
   restoreOnRollback(txn, efi, { before, ...device });
   const { entry, state, replaced } = await ensureEntry(ctx, efi, before, wanted, device);
   const order = trial
-    ? trialOrder(before, state, entry.num, replaced)
+    ? trialOrder(before, entry.num, replaced)
     : desiredOrder(state.order, entry.num, efistubOptions(ctx).bootOrderFirst !== false);
   if (order.join(',') !== state.order.join(',')) await efi.setOrder(order);
   if (trial) {

@@ -1,6 +1,7 @@
 // Try-once boots for the efistub layout with UEFI BootNext: activate sets BootNext to the trial
-// kernel's entry and leaves BootOrder alone; the firmware deletes BootNext as it boots it, so any
-// later boot takes BootOrder's first entry, the old default. Confirming puts the entry first.
+// kernel's entry (labelled as a trial) and leaves the default first in BootOrder; the firmware
+// deletes BootNext as it boots it, so any later boot takes the old default. Confirming makes the
+// entry an ordinary one, first in BootOrder.
 import {
   KinstallError,
   type Context,
@@ -8,13 +9,15 @@ import {
   type TrialBootState,
   type TrialSupport,
 } from '../../src/core/plugin-api.js';
-import { firmwareDisk, restoreOnRollback } from './entry.js';
-import { Efibootmgr, sameLoader, type BootEntry, type BootState } from './firmware.js';
+import { firmwareDisk, restoreOnRollback, TRIAL_LABEL } from './entry.js';
+import { Efibootmgr, entryFor, sameLoader, type BootEntry, type BootState } from './firmware.js';
 import { efibootmgrCommand, efistubTarget, firmwareAvailable, type EfistubTarget } from './target.js';
 
 /** The firmware entries that boot `version`'s image (one, unless someone added another by hand). */
 const entriesOf = (state: BootState, target: EfistubTarget, version: string): BootEntry[] =>
   state.entries.filter((e) => sameLoader(e.loader, target.efiPath(target.imageName(version))));
+
+const isTrialEntry = (entry: BootEntry) => entry.label.endsWith(TRIAL_LABEL);
 
 /** A trial needs BootNext, which only efibootmgr on a machine with EFI variables can set. */
 async function preflight(ctx: Context): Promise<string[]> {
@@ -25,21 +28,25 @@ async function preflight(ctx: Context): Promise<string[]> {
   ];
 }
 
-/** BootNext names its entry: armed; first in BootOrder: default; there but neither: spent. */
+/**
+ * BootNext names its entry: armed; first in BootOrder: default; labelled as a trial but neither:
+ * spent. An ordinary entry that is not first is an older kernel, with no trial to report.
+ */
 async function state(ctx: Context, version: string): Promise<TrialBootState | undefined> {
   const target = await efistubTarget(ctx);
   if (!target || !(await firmwareAvailable(ctx)).available) return undefined;
   const firmware = await new Efibootmgr(ctx, efibootmgrCommand(ctx)).read();
-  const nums = entriesOf(firmware, target, version).map((e) => e.num);
-  if (nums.length === 0) return undefined;
+  const entries = entriesOf(firmware, target, version);
+  const nums = entries.map((e) => e.num);
   if (firmware.next !== undefined && nums.includes(firmware.next)) return 'armed';
   if (firmware.order[0] !== undefined && nums.includes(firmware.order[0])) return 'default';
-  return 'spent';
+  return entries.some(isTrialEntry) ? 'spent' : undefined;
 }
 
 /**
- * The entry goes first in BootOrder, and BootNext goes if it still names it (confirmed before the
- * reboot). The firmware as it was is the rollback note, so a failed or killed confirm restores it.
+ * The trial entry is made again without its trial label (efibootmgr cannot relabel one), first in
+ * BootOrder; BootNext goes if it still names it (confirmed before the reboot). The firmware as it
+ * was is the rollback note, so a failed or killed confirm puts it back.
  */
 async function confirm(ctx: Context, version: string, txn: TransactionHandle): Promise<void> {
   const target = await efistubTarget(ctx);
@@ -50,12 +57,23 @@ async function confirm(ctx: Context, version: string, txn: TransactionHandle): P
   const efi = new Efibootmgr(ctx, efibootmgrCommand(ctx));
   const before = await efi.read();
   const entry = entriesOf(before, target, version)[0];
-  if (!entry) throw fail(`no firmware entry boots ${target.efiPath(target.imageName(version))}`);
-  restoreOnRollback(txn, efi, { before, ...(await firmwareDisk(ctx, target)) });
-  const order = [entry.num, ...before.order.filter((n) => n !== entry.num)];
-  if (order.join(',') !== before.order.join(',')) await efi.setOrder(order);
+  if (!entry?.loader) throw fail(`no firmware entry boots ${target.efiPath(target.imageName(version))}`);
+  const device = await firmwareDisk(ctx, target);
+  restoreOnRollback(txn, efi, { before, ...device });
+  let num = entry.num;
+  let now = before;
+  if (isTrialEntry(entry)) {
+    if (!device) throw fail(`cannot tell which disk and partition hold ${target.esp.dir}`);
+    await efi.remove(entry.num);
+    const label = entry.label.slice(0, -TRIAL_LABEL.length);
+    await efi.create({ label, loader: entry.loader, args: entry.args }, device.disk, device.part);
+    now = await efi.read();
+    num = entryFor(now, entry.loader).num;
+  }
+  const order = [num, ...before.order.filter((n) => n !== entry.num && n !== num)];
+  if (order.join(',') !== now.order.join(',')) await efi.setOrder(order);
   if (before.next === entry.num) await efi.clearNext();
-  ctx.log.info(`firmware entry Boot${entry.num} is first in BootOrder: ${version} is the default`);
+  ctx.log.info(`firmware entry Boot${num} is first in BootOrder: ${version} boots by default`);
 }
 
 export const efistubTrial: TrialSupport = { preflight, state, confirm };

@@ -267,6 +267,23 @@ describe('efistub kinstall confirm: the trial entry goes first in BootOrder', ()
     expect(await trialState(root, NEW)).toBe('armed');
   });
 
+  it('a confirm killed after the firmware changed is undone by recovery: the old default is back', async () => {
+    const root = efiRoot();
+    await oldThenTrial(root);
+    bootOnce(root);
+    const before = firmware(root);
+    const record = readFileSync(root.at('/var/lib/kinstall/trial.json'), 'utf8');
+    // op:1 is the record's write, after the layout's confirm: the firmware is already confirmed then.
+    const killed = await cli(root, ['confirm', NEW], { KINSTALL_TEST_CRASH_AFTER: 'op:1' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(firmware(root).bootOrder[0]).toBe('0002');
+    const recovered = await cli(root, ['recover']);
+    expect(recovered.exitCode, recovered.stderr).toBe(0);
+    expect(firmware(root)).toEqual(before);
+    expect(readFileSync(root.at('/var/lib/kinstall/trial.json'), 'utf8')).toBe(record);
+    expect(await status(root)).toEqual([`${OLD}\tefistub\tdefault`, `${NEW}\tefistub\ttrial failed (fell back)`]);
+  });
+
   it('without EFI variables confirm says why and changes nothing', async () => {
     const root = efiRoot();
     await oldThenTrial(root);
@@ -283,5 +300,43 @@ describe('efistub kinstall confirm: the trial entry goes first in BootOrder', ()
     expect(result.stderr).toMatch(
       /^kinstall: ETOOL: efibootmgr failed \(EFI variables are not available \(efistub\.efivars is false\)/m,
     );
+  });
+});
+
+describe('test/fakes/efibootmgr and BootNext, as efibootmgr does it', () => {
+  const run = (r: TestRoot, args: string[]) => execa(FAKE, args, { env: fakeEnv(r), reject: false });
+  it.each([
+    ['a BootNext naming no entry', ['--bootnext', '0007'], 12, 'efibootmgr: Boot entry 7 does not exist'],
+    ['a BootNext that is not a number', ['-n', 'zz'], 35, 'efibootmgr: Invalid BootNext value: zz'],
+    [
+      'deleting a BootNext that is not set',
+      ['--delete-bootnext'],
+      10,
+      'efibootmgr: Could not delete BootNext: No such file or directory',
+    ],
+  ])('refuses %s and changes nothing', async (_name, args, code, message) => {
+    const root = efiRoot();
+    const before = readFileSync(root.at('/var/fake/efi.json'), 'utf8');
+    const result = await run(root, args);
+    expect(result.exitCode).toBe(code);
+    expect(result.stderr).toBe(message);
+    expect(readFileSync(root.at('/var/fake/efi.json'), 'utf8')).toBe(before);
+  });
+
+  it('sets BootNext with -n, prints it before BootCurrent, deletes it with -N; BootOrder is untouched', async () => {
+    const root = efiRoot();
+    const set = await run(root, ['-n', '0']);
+    expect(set.exitCode, set.stderr).toBe(0);
+    expect(set.stdout.split('\n').slice(0, 4)).toEqual([
+      'BootNext: 0000',
+      'BootCurrent: 0000',
+      'Timeout: 1 seconds',
+      'BootOrder: 0000',
+    ]);
+    expect(firmware(root)).toMatchObject({ bootNext: '0000', bootOrder: ['0000'] });
+    const cleared = await run(root, ['-N']);
+    expect(cleared.exitCode, cleared.stderr).toBe(0);
+    expect(cleared.stdout).not.toContain('BootNext');
+    expect('bootNext' in firmware(root)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 // Firmware boot entries through efibootmgr: read `efibootmgr -v`, create, delete and reorder
-// entries, and find the disk and partition that hold the ESP.
+// entries, set or delete BootNext, and find the disk and partition that hold the ESP.
 import path from 'node:path';
 import { KinstallError, type Context } from '../../src/core/plugin-api.js';
 
@@ -15,6 +15,8 @@ export interface BootEntry {
 export interface BootState {
   order: string[];
   entries: BootEntry[];
+  /** BootNext: the entry the firmware boots once, next time (it deletes the variable as it does). */
+  next?: string;
 }
 
 /** What one kernel's entry should be. */
@@ -24,10 +26,15 @@ export interface WantedEntry {
   args: string;
 }
 
-/** Parses `efibootmgr -v`: `BootOrder: 0001,0000` and `Boot0001* Label<TAB>HD(...)/File(\EFI\...)args`. */
+/**
+ * Parses `efibootmgr -v`: `BootNext: 0002` (only while it is set), `BootOrder: 0001,0000` and
+ * `Boot0001* Label<TAB>HD(...)/File(\EFI\...)args`.
+ */
 export function parseBootState(text: string): BootState {
   const state: BootState = { order: [], entries: [] };
   for (const line of text.split('\n')) {
+    const next = /^BootNext:\s*([0-9A-Fa-f]{4})\s*$/.exec(line)?.[1];
+    if (next) state.next = next.toUpperCase();
     const order = /^BootOrder:\s*(.*)$/.exec(line);
     if (order)
       state.order = (order[1] ?? '')
@@ -110,6 +117,16 @@ export class Efibootmgr {
 
   async setOrder(order: string[]): Promise<void> {
     await this.ctx.exec.run(this.command, ['--bootorder', order.join(',')]);
+  }
+
+  /** BootNext = `num`: the firmware boots that entry once, at the next boot, then deletes BootNext. */
+  async setNext(num: string): Promise<void> {
+    await this.ctx.exec.run(this.command, ['--bootnext', num]);
+  }
+
+  /** Deletes BootNext; efibootmgr fails when it is not set, so callers check first. */
+  async clearNext(): Promise<void> {
+    await this.ctx.exec.run(this.command, ['--delete-bootnext']);
   }
 }
 

@@ -31,6 +31,7 @@ import {
   validVendor,
   type EfistubTarget,
 } from './target.js';
+import { efistubTrial } from './trial.js';
 
 const MODE = 0o644;
 
@@ -114,7 +115,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const firmware = await firmwareAvailable(ctx);
   result.notes = [
     firmware.available
-      ? `then create the firmware entry for ${loader} with ${efibootmgrCommand(ctx)}`
+      ? `then create the firmware entry for ${loader} with ${efibootmgrCommand(ctx)}${kernel.trial ? ', keep BootOrder and set BootNext to it (a trial: it boots once, next)' : ''}`
       : `then print, not run, the ${efibootmgrCommand(ctx)} command that creates the firmware entry for ${loader} (EFI variables are not available)`,
   ];
   return result;
@@ -181,7 +182,7 @@ export const efistubLayout: Layout = {
   plan,
   async activate(ctx, kernel, _plan, txn) {
     const target = await requireTarget(ctx);
-    await createFirmwareEntry(ctx, target, kernel.version, loadedInitrds(target, kernel), txn);
+    await createFirmwareEntry(ctx, target, kernel.version, loadedInitrds(target, kernel), txn, kernel.trial === true);
   },
   planRemove,
   async deactivate(ctx, version, _plan, txn) {
@@ -194,4 +195,5 @@ export const efistubLayout: Layout = {
     await restoreFirmware(new Efibootmgr(ctx, efibootmgrCommand(ctx)), note as FirmwareNote);
   },
   list,
+  trial: efistubTrial,
 };

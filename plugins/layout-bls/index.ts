@@ -17,6 +17,7 @@ import {
 } from '../../src/core/plugin-api.js';
 import { planCountedFile, versionFiles } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
+import { countedTrial } from '../shared/boot-counting.js';
 import {
   bootTargetProblems,
   cmdlineProblems,
@@ -54,7 +55,7 @@ async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
     loaderPath(target.boot, file),
   );
   const fields = await entryFields(ctx, kernel.version, loaderPath(target.boot, linux), initrds);
-  const entry = await planCountedFile(ctx, entriesDir(target), target.token, kernel.version, ENTRY_EXT);
+  const entry = await planCountedFile(ctx, entriesDir(target), target.token, kernel.version, ENTRY_EXT, kernel.trial);
   result.write.push({ path: entry.file, content: formatEntry(fields), mode: MODE });
   result.remove.push(...entry.replaced);
   result.image = linux;
@@ -128,4 +129,6 @@ export const blsLayout: Layout = {
   plan,
   planRemove,
   list,
+  // Boot counting: the trial's entry is TOKEN-KVER+1.conf; confirm renames it without the counter.
+  trial: countedTrial({ dir: entriesDir, ext: ENTRY_EXT, findTarget: findBootTarget, list }),
 };

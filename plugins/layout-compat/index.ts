@@ -10,4 +10,6 @@ export const compatLayout: Layout = {
   planRemove: planCompatRemove,
   list: (ctx) => listCompatKernels(ctx, 'compat'),
   preflight: compatPreflight,
+  noTrialReason:
+    'there is no boot loader to steer: whatever boots the vmlinuz link boots the new kernel every time, with nothing to fall back to by itself',
 };

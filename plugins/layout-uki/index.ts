@@ -6,6 +6,7 @@ import { emptyPlan, totalSize } from '../../src/core/plugin-api.js';
 import type { Context, InstalledKernel, Layout, Plan, StagedKernel } from '../../src/core/plugin-api.js';
 import { planCountedFile, versionFiles, versionOfFile } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
+import { countedTrial } from '../shared/boot-counting.js';
 import { bootTargetProblems, cmdlineProblems, findBootTarget, requireBootTarget } from '../shared/boot-target.js';
 import type { BootTarget } from '../shared/boot-target.js';
 import { assembleProblems, assembleUki } from './assemble.js';
@@ -33,7 +34,7 @@ async function makeUki(ctx: Context, kernel: StagedKernel): Promise<string> {
 async function plan(ctx: Context, kernel: StagedKernel): Promise<Plan> {
   const target = await requireBootTarget(ctx);
   const source = (await prebuiltUki(kernel)) ?? (await makeUki(ctx, kernel));
-  const image = await planCountedFile(ctx, linuxDir(target), target.token, kernel.version, EXT);
+  const image = await planCountedFile(ctx, linuxDir(target), target.token, kernel.version, EXT, kernel.trial);
   const result = emptyPlan();
   result.place.push({ from: source, to: image.file, mode: MODE, verifiedByFirmware: true });
   result.remove.push(...image.replaced);
@@ -97,4 +98,6 @@ export const ukiLayout: Layout = {
   plan,
   planRemove,
   list,
+  // Boot counting in the UKI's name, TOKEN-KVER+1.efi, as for bls entries.
+  trial: countedTrial({ dir: linuxDir, ext: EXT, findTarget: findBootTarget, list }),
 };

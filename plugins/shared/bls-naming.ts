@@ -29,6 +29,12 @@ export function countedFileName(token: string, version: string, ext: string, tri
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** The boot counter of a `TOKEN-KVER+LEFT[-DONE].EXT` name; undefined for an uncounted name. */
+export function bootCounter(name: string, ext: string): { left: number; done: number } | undefined {
+  const match = new RegExp(`\\+(\\d+)(?:-(\\d+))?${escapeRegExp(ext)}$`).exec(name);
+  return match ? { left: Number(match[1]), done: Number(match[2] ?? 0) } : undefined;
+}
+
 /** Whether a file name is this version's entry, counted or not (`+3`, `+2-1`, `+0-3`). */
 export function isVersionFile(name: string, token: string, version: string, ext: string): boolean {
   return new RegExp(`^${escapeRegExp(`${token}-${version}`)}(\\+\\d+(-\\d+)?)?${escapeRegExp(ext)}$`).test(name);
@@ -46,10 +52,13 @@ export async function versionFiles(dir: string, token: string, version: string, 
   return names.filter((n) => isVersionFile(n, token, version, ext)).map((n) => path.join(dir, n));
 }
 
+/** A trial (`add --try`) is counted with one try: its first boot spends it. */
+export const TRIAL_TRIES = 1;
+
 /**
- * Where this version's file goes in DIR, counted when /etc/kernel/tries asks for it, and the
- * version's other files there, which it replaces: a reinstall starts boot counting afresh, one file
- * per version, never a second one.
+ * Where this version's file goes in DIR, counted when /etc/kernel/tries asks for it (with one try
+ * for a trial), and the version's other files there, which it replaces: a reinstall starts boot
+ * counting afresh, one file per version, never a second one.
  */
 export async function planCountedFile(
   ctx: Context,
@@ -57,8 +66,9 @@ export async function planCountedFile(
   token: string,
   version: string,
   ext: string,
+  trial = false,
 ): Promise<{ file: string; replaced: string[] }> {
-  const { tries } = await readBootTries(ctx);
+  const tries = trial ? TRIAL_TRIES : (await readBootTries(ctx)).tries;
   const file = path.join(dir, countedFileName(token, version, ext, tries));
   return { file, replaced: (await versionFiles(dir, token, version, ext)).filter((old) => old !== file) };
 }

@@ -1,6 +1,9 @@
 // Which of kinstall's boot entries systemd-boot starts by default: the `default` pattern of
 // loader/loader.conf when it names one (a glob on the entry's file name), else the first entry in
-// systemd-boot's order, which for entries sharing a sort-key is the highest version.
+// systemd-boot's order, which for entries sharing a sort-key is the highest version. Boot counting
+// (a trial, /etc/kernel/tries) ranks entries: good ones (no counter) first, then those with tries
+// left, which boot once or a few times before they are good or bad, then bad ones (no tries left),
+// which systemd-boot sorts last; a trial is not the default while it is being tried.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compareVersions, type InstalledKernel } from '../../src/core/plugin-api.js';
@@ -27,7 +30,11 @@ export async function markBootDefault(
   kernels: InstalledKernel[],
   entryId: (k: InstalledKernel) => string,
 ): Promise<void> {
-  const ordered = [...kernels].sort((a, b) => compareVersions(b.version, a.version));
+  const rank = (k: InstalledKernel) => {
+    const counter = /\+(\d+)(?:-\d+)?\.[A-Za-z]+$/.exec(entryId(k));
+    return counter ? (Number(counter[1]) > 0 ? 1 : 2) : 0;
+  };
+  const ordered = [...kernels].sort((a, b) => rank(a) - rank(b) || compareVersions(b.version, a.version));
   const pattern = await defaultPattern(bootDir);
   const chosen = pattern === undefined ? ordered[0] : ordered.find((k) => globToRegExp(pattern).test(entryId(k)));
   if (chosen) chosen.isDefault = true;

@@ -11,6 +11,8 @@ import { listKernels } from '../core/commands/list.js';
 import { withLock } from '../core/transaction/lock.js';
 import { describeRecovery, recoverBeforeReading, recoverUnfinished, underLockRecovered } from '../core/transaction/recover.js';
 import { describeRemoval, removeKernel } from '../core/commands/remove.js';
+import { confirmKernel, kernelStatus } from '../core/commands/confirm.js';
+import { TRIAL_MARKS, trialStates, warnFallbackOnce } from '../core/pipeline/trial.js';
 import { pruneKernels } from '../core/commands/prune.js';
 import { stageBuild } from '../core/commands/stage.js';
 import { describeVerify, verifyKernel } from '../core/commands/verify.js';
@@ -95,14 +97,41 @@ export async function list(io: Io, values: ParsedValues, args: string[]): Promis
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   await recoverBeforeReading(ctx);
   const kernels = await listKernels(ctx);
+  const trials = await trialStates(ctx, kernels);
+  await warnFallbackOnce(ctx, kernels);
+  const trialOf = (k: { version: string; layout: string }) => trials.get(`${k.version}\0${k.layout}`);
   if (ctx.request.json) {
-    io.stdout(`${JSON.stringify(kernels, null, 2)}\n`);
+    const listed = kernels.map((k) => ({ ...k, trial: trialOf(k) ?? null }));
+    io.stdout(`${JSON.stringify(listed, null, 2)}\n`);
     return ExitCode.ok;
   }
   for (const k of kernels) {
-    const marks = [k.isDefault ? 'default' : '', k.running ? 'running' : ''].filter(Boolean).join(',');
+    const trial = trialOf(k);
+    const marks = [trial ? TRIAL_MARKS[trial] : '', k.isDefault ? 'default' : '', k.running ? 'running' : '']
+      .filter(Boolean)
+      .join(',');
     io.stdout(`${k.version}\t${k.layout}\t${k.size}\t${marks || '-'}\t${k.entry ?? k.files[0] ?? ''}\n`);
   }
+  return ExitCode.ok;
+}
+
+export async function confirm(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 1) throw new KinstallError('EUSAGE', { what: 'confirm takes at most one VERSION' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  const result = await underLockRecovered(ctx, () => confirmKernel(ctx, args[0]));
+  if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+  else if (result.layouts.length === 0) io.stdout(`${result.version}: ${result.reason ?? 'not on trial'}; nothing to confirm\n`);
+  else io.stdout(`${result.dryRun ? 'would confirm' : 'confirmed'} ${result.version} (${result.layouts.join('+')})\n`);
+  return ExitCode.ok;
+}
+
+export async function status(io: Io, values: ParsedValues, args: string[]): Promise<number> {
+  if (args.length > 0) throw new KinstallError('EUSAGE', { what: 'status takes no arguments' });
+  const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
+  await recoverBeforeReading(ctx);
+  const kernels = await kernelStatus(ctx);
+  if (ctx.request.json) io.stdout(`${JSON.stringify(kernels, null, 2)}\n`);
+  else for (const k of kernels) io.stdout(`${k.version}\t${k.layout}\t${k.state}\n`);
   return ExitCode.ok;
 }
 

@@ -15,6 +15,7 @@ const globalOptions = {
   config: { type: 'string' },
   keep: { type: 'string' },
   'make-room': { type: 'boolean' },
+  try: { type: 'boolean' },
   initrd: { type: 'string', multiple: true },
   'dry-run': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
@@ -91,6 +92,7 @@ export function buildRequest(values: ParsedValues, cwd: string, bootDir?: string
       cmdline: values.cmdline,
       keep: parseKeep(values.keep),
       makeRoom: values['make-room'],
+      tryOnce: values.try,
       configFile: values.config === undefined ? undefined : path.resolve(cwd, values.config),
     },
   };

@@ -31,7 +31,19 @@ function catchSignals(io: Io): () => void {
 // The verbs, the core and the plugins load only when a command runs: --version and --help never pay for them.
 const loadCommands = () => import('./commands.js');
 
-export const verbs = ['add', 'stage', 'inspect', 'list', 'remove', 'prune', 'recover', 'verify', 'help'] as const;
+export const verbs = [
+  'add',
+  'stage',
+  'inspect',
+  'list',
+  'status',
+  'confirm',
+  'remove',
+  'prune',
+  'recover',
+  'verify',
+  'help',
+] as const;
 type Verb = (typeof verbs)[number];
 
 /** One run of a CLI: signals caught, argv parsed, any error reported as one coded line. */
@@ -64,11 +76,14 @@ export function runKinstall(io: Io): Promise<number> {
       return ExitCode.ok;
     }
     refuseOptions(values, ['all'], `kinstall ${verb}`);
-    const { add, inspect, list, prune, recover, remove, stage, verify } = await loadCommands();
+    const { add, confirm, inspect, list, prune, recover, remove, stage, status, verify } = await loadCommands();
+    if (verb !== 'add') refuseOptions(values, ['try'], `kinstall ${verb}`);
     if (verb !== 'stage') refuseOptions(values, ['build-dir', 'modules-dir'], `kinstall ${verb}`);
     if (verb === 'stage') return await stage(io, values, args);
     if (verb === 'inspect') return await inspect(io, values, args);
     if (verb === 'list') return await list(io, values, args);
+    if (verb === 'status') return await status(io, values, args);
+    if (verb === 'confirm') return await confirm(io, values, args);
     if (verb === 'remove') return await remove(io, values, args);
     if (verb === 'prune') return await prune(io, values, args);
     if (verb === 'recover') return await recover(io, values, args);

@@ -62,6 +62,11 @@ export const errorCodes = define({
     message: (a) =>
       `${a.key ?? 'initrd_generator'}=${a.name}: kinstall has no such generator and no hook named after it would make the ${a.output ?? 'initramfs'}`,
   },
+  ENOTRIAL: {
+    exit: 'preflight',
+    message: (a) =>
+      `cannot install as a trial (--try) with layout ${a.layout}: ${a.why} (install without --try, or set tryOnce to false)`,
+  },
   ETARGETHOOKS: {
     exit: 'preflight',
     message: (a) =>

@@ -20,6 +20,7 @@ const coreKeys: Record<string, 'string' | 'number' | 'string[]' | 'boolean'> = {
   runRedundant: 'string[]',
   targetHooks: 'string',
   makeRoom: 'boolean',
+  tryOnce: 'boolean',
 };
 /** The core's own sections of the config file, each key mapped to its setting. */
 const coreSections: Record<string, Record<string, { type: 'string'; setting: keyof RawSettings }>> = {
@@ -134,6 +135,9 @@ export function validateSettings(
   const makeRoom = parseFlag(raw.makeRoom);
   if (makeRoom === undefined)
     problems.push(`makeRoom must be true or false (KINSTALL_MAKE_ROOM: 1 or 0), found "${String(raw.makeRoom)}"`);
+  const tryOnce = raw.tryOnce === undefined ? undefined : parseFlag(raw.tryOnce);
+  if (raw.tryOnce !== undefined && tryOnce === undefined)
+    problems.push(`tryOnce must be true or false (KINSTALL_TRY_ONCE: 1 or 0), found "${String(raw.tryOnce)}"`);
   const { secureBootKey, secureBootCert } = raw;
   if ((secureBootKey === undefined) !== (secureBootCert === undefined)) {
     problems.push(
@@ -168,6 +172,7 @@ export function validateSettings(
     secureBootKey,
     secureBootCert,
     makeRoom: makeRoom ?? false,
+    tryOnce,
     pluginOptions: Object.freeze(pluginOptions),
   });
 }

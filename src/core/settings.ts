@@ -46,6 +46,11 @@ export interface Settings {
   secureBootCert?: string;
   /** Remove the oldest kernels when the boot dir or ESP lacks room for the new one (--make-room). */
   makeRoom: boolean;
+  /**
+   * Install new kernels as trials (--try): booted once, the previous default kept until `kinstall
+   * confirm`. Undefined (the default): on only where a confirm unit is enabled in the target.
+   */
+  tryOnce?: boolean;
   /** Frozen option sections, by plugin name. */
   pluginOptions: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
@@ -59,6 +64,7 @@ export interface SettingsOverrides {
   cmdline?: string;
   keep?: number;
   makeRoom?: boolean;
+  tryOnce?: boolean;
   configFile?: string;
 }
 
@@ -87,6 +93,7 @@ const envKeys: Record<string, keyof RawSettings> = {
   KINSTALL_BOOTABILITY_CHECK: 'bootabilityCheck',
   KINSTALL_TARGET_HOOKS: 'targetHooks',
   KINSTALL_MAKE_ROOM: 'makeRoom',
+  KINSTALL_TRY_ONCE: 'tryOnce',
   // Gentoo's secureboot.eclass names these: a make.conf that signs dist-kernels signs kinstall's files too.
   SECUREBOOT_SIGN_KEY: 'secureBootKey',
   SECUREBOOT_SIGN_CERT: 'secureBootCert',

@@ -13,6 +13,7 @@ import { chooseGenerator, chooseLayout } from '../pipeline/select.js';
 import { argumentPath, resolveInRoot } from '../paths.js';
 import { locateKernel } from '../system/kernel-sources.js';
 import { staleIndexReason } from '../system/depmod-index.js';
+import { decideTrial, planTrialRecord } from '../pipeline/trial.js';
 import {
   depmodArguments,
   holdsModules,
@@ -64,6 +65,8 @@ export interface InstallState extends PipelineState {
   foreignUkiGenerator?: string;
   /** Old kernels the space step removed in this transaction to make room (--make-room). */
   madeRoom?: RemovalInTransaction;
+  /** A trial install (--try): the kernel that stays the default until it is confirmed. */
+  trialPrevious?: string;
 }
 
 /** What resolve decided, for the steps after it. */
@@ -142,6 +145,8 @@ export async function resolve(state: InstallState): Promise<void> {
   const generator = prebuiltInitrds.length > 0 || foreignGenerator ? undefined : await chooseGenerator(ctx);
   const produces = prebuiltInitrds.length > 0 || foreignGenerator !== undefined || generator?.producesImage === true;
   const initrdGenerator = generatorName({ prebuiltInitrds, generator, foreignGenerator });
+  const trial = await decideTrial(ctx, layout, version, await layout.list(ctx));
+  state.trialPrevious = trial.previous;
   state.resolved = {
     sources,
     layout,
@@ -159,9 +164,26 @@ export async function resolve(state: InstallState): Promise<void> {
       initrdGenerator,
       stagingArea: state.stagingArea,
       microcode: await findMicrocode(ctx),
+      trial: trial.trial || undefined,
     },
   };
-  ctx.log.info(`installing ${version} (${info.format}, ${info.arch}) with layout ${layout.name}, initramfs ${initrdGenerator}`);
+  const as = trial.trial ? `, as a trial (${trial.previous ?? ''} stays the default until kinstall confirm)` : '';
+  ctx.log.info(
+    `installing ${version} (${info.format}, ${info.arch}) with layout ${layout.name}, initramfs ${initrdGenerator}${as}`,
+  );
+}
+
+/** After activation: the trial's record, through the transaction (a rollback drops it with the install). */
+export async function recordTrial(state: InstallState): Promise<void> {
+  const { ctx } = state;
+  const { kernel, layout } = resolvedOf(state);
+  const record = {
+    version: kernel.version,
+    layout: layout.name,
+    previous: state.trialPrevious,
+    installed: new Date().toISOString(),
+  };
+  await state.txn.apply(planTrialRecord(ctx, record));
 }
 
 /** Step 3: the kernel's files into the neutral location, through the transaction. */

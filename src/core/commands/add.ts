@@ -20,6 +20,7 @@ import {
   modulesInstalled,
   placeInNeutralLocation,
   plan,
+  recordTrial,
   resolve,
   resolvedOf,
   type InstallInput,
@@ -44,6 +45,8 @@ export interface InstallResult {
   pruned: string[];
   /** Old kernels removed in the install's transaction to make room for it (--make-room). */
   madeRoom: string[];
+  /** Installed as a trial (--try): booted once, `previous` stays the default until kinstall confirm. */
+  trial?: { previous?: string };
 }
 
 const installSteps: Step<InstallState>[] = [
@@ -67,6 +70,7 @@ const installSteps: Step<InstallState>[] = [
   },
   { name: 'commit', mutates: true, run: commit },
   { name: 'activate', mutates: true, run: activate },
+  { name: 'trial', mutates: true, enabled: (s) => resolvedOf(s).kernel.trial === true, run: recordTrial },
   { name: 'postinst', mutates: true, run: postinst },
 ];
 
@@ -100,6 +104,7 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
       hookOrder: state.hookOrder ? listHookOrder([state.hookOrder.preinst, state.hookOrder.postinst]) : [],
       pruned: [],
       madeRoom: state.madeRoom?.results.map((r) => r.version) ?? [],
+      trial: resolved.kernel.trial ? { previous: state.trialPrevious } : undefined,
     };
     // Step 11, after the install is final: a failed prune never undoes the install (EPRUNE, exit 7).
     let pruneError: unknown;
@@ -117,6 +122,7 @@ export async function installKernel(ctx: Context, input: InstallInput): Promise<
         image: state.plan.image,
         initrd,
         hooks: ran,
+        trial: result.trial,
       };
       await state.madeRoom?.record();
       await recordHistory(ctx, event, { installkernelLog: !done.includes('history') });

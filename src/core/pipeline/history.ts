@@ -7,7 +7,7 @@ import type { Context } from '../context.js';
 import { errorMessage } from '../errors.js';
 
 export interface HistoryEvent {
-  action: 'install' | 'remove';
+  action: 'install' | 'remove' | 'confirm';
   version: string;
   layout: string;
   initrdGenerator: string;
@@ -18,6 +18,8 @@ export interface HistoryEvent {
   initrd?: string;
   /** The hooks that ran (host paths), preinst then postinst. */
   hooks: string[];
+  /** An install as a trial (--try): the kernel that stays the default until it is confirmed. */
+  trial?: { previous?: string };
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -70,6 +72,7 @@ function jsonLine(ctx: Context, event: HistoryEvent, now: Date): string {
     initrdGenerator: event.initrdGenerator,
     files: inTarget(event.files),
     hooks: inTarget(event.hooks),
+    ...(event.trial ? { trial: event.trial } : {}),
   };
   return `${JSON.stringify(record)}\n`;
 }

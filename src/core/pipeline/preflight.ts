@@ -42,6 +42,7 @@ export async function runPreflight(ctx: Context, subject: PreflightSubject): Pro
     ...(await checkPrebuiltInitrds(ctx, subject.prebuiltInitrds ?? [])),
     ...((await generator?.preflight?.(ctx, kernel)) ?? []),
     ...((await layout.preflight?.(ctx, kernel)) ?? []),
+    ...((kernel.trial ? await layout.trial?.preflight?.(ctx, kernel) : undefined) ?? []),
     ...(await signingProblems(ctx)),
   ];
   // Only a layout whose own checks passed can plan (it needs its boot root, token, ...).

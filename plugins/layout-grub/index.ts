@@ -14,7 +14,7 @@ import {
 } from '../../src/core/plugin-api.js';
 import { compatPreflight, listCompatKernels, planCompatFiles, planCompatRemove } from '../shared/compat-files.js';
 import { grubConfigPath, grubenvPath, grubSchema, mkconfigCommand } from './options.js';
-import { armTrial, defaultBeforeTrial, grubTrial } from './trial.js';
+import { armTrial, grubDefaultVersion, grubTrial } from './trial.js';
 
 export { grubConfigPath } from './options.js';
 
@@ -62,7 +62,7 @@ async function regenerate(ctx: Context, txn: TransactionHandle): Promise<void> {
 
 /** grub.cfg regenerated; for a trial, grubenv armed against the default the old grub.cfg had. */
 async function activate(ctx: Context, kernel: StagedKernel, txn: TransactionHandle): Promise<void> {
-  const previous = kernel.trial ? await defaultBeforeTrial(ctx) : undefined;
+  const previous = kernel.trial ? await grubDefaultVersion(ctx) : undefined;
   await regenerate(ctx, txn);
   if (kernel.trial) await armTrial(ctx, kernel.version, previous, txn);
 }
@@ -76,6 +76,13 @@ async function sweep(ctx: Context): Promise<string[]> {
     swept.push(file);
   }
   return swept;
+}
+
+/** The compat files, the default being what GRUB boots by default (grub.cfg and grubenv), when it can tell. */
+async function list(ctx: Context) {
+  const kernels = await listCompatKernels(ctx, 'grub');
+  const selected = await grubDefaultVersion(ctx);
+  return selected === undefined ? kernels : kernels.map((k) => ({ ...k, isDefault: k.version === selected }));
 }
 
 export const grubLayout: Layout = {
@@ -109,6 +116,6 @@ export const grubLayout: Layout = {
   // grub.cfg must stop naming the removed kernel: regenerated the same way, rolled back the same way.
   deactivate: (ctx, _version, _plan, txn) => regenerate(ctx, txn),
   sweep,
-  list: (ctx) => listCompatKernels(ctx, 'grub'),
+  list,
   trial: grubTrial,
 };

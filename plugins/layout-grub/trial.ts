@@ -2,6 +2,8 @@
 // boots next_entry once and clears it with save_env before booting it; every later boot takes the
 // default, which is saved_entry only with GRUB_DEFAULT=saved. So a trial sets next_entry to the new
 // kernel's entry and pins saved_entry to the kernel that was the default, and confirm moves saved_entry.
+// GRUB keeps no trace of the boot it made once, so the trial's version is also kept in grubenv
+// (kinstall_trial, a variable GRUB loads and ignores) until confirm: that is how a spent trial is told.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -46,6 +48,9 @@ async function readLoader(ctx: Context): Promise<LoaderState | undefined> {
   return { cfg, menu: parseGrubMenu(cfg), env: await readGrubenv(ctx) };
 }
 
+/** The grubenv variable naming the version on trial. */
+const TRIAL_VARIABLE = 'kinstall_trial';
+
 /** The saved_entry every boot after the next restores: grub-reboot's older prev_saved_entry wins. */
 const savedEntry = (env: Grubenv) => env.vars.get('prev_saved_entry') || env.vars.get('saved_entry');
 
@@ -54,8 +59,8 @@ function defaultVersion(loader: LoaderState): string | undefined {
   return versionSelectedBy(loader.menu, defaultSelector(loader.cfg, savedEntry(loader.env)).value);
 }
 
-/** What GRUB boots by default now, before the trial's grub.cfg replaces the current one. */
-export async function defaultBeforeTrial(ctx: Context): Promise<string | undefined> {
+/** What GRUB boots by default now (before a trial: what the new grub.cfg must keep as the default). */
+export async function grubDefaultVersion(ctx: Context): Promise<string | undefined> {
   const loader = await readLoader(ctx);
   return loader && defaultVersion(loader);
 }
@@ -93,6 +98,7 @@ export async function armTrial(ctx: Context, version: string, previous: string |
     env.vars.delete('prev_saved_entry');
   }
   env.vars.set('next_entry', next);
+  env.vars.set(TRIAL_VARIABLE, version);
   ctx.log.info(`trial: ${version} boots next, once (next_entry=${next}); the default stays ${fallback ?? version}`);
   await writeGrubenv(txn, env);
 }
@@ -106,7 +112,7 @@ async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> 
       `GRUB_DEFAULT is ${setting.value === undefined ? 'unset' : `"${setting.value}"`} in ${setting.file}: a trial needs GRUB_DEFAULT=saved there (else GRUB's default is not saved_entry, and a failed trial could stay the default); set it, or install without --try`,
     );
   }
-  const previous = await defaultBeforeTrial(ctx);
+  const previous = await grubDefaultVersion(ctx);
   const others = (await listCompatKernels(ctx, 'grub')).filter((k) => k.version !== kernel.version);
   if (previous === kernel.version) {
     problems.push(
@@ -119,9 +125,9 @@ async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> 
 }
 
 /**
- * GRUB records no boot it made: after the trial's one boot next_entry is empty again and nothing
- * says the trial ran. So `spent` means only "in grub.cfg, neither next nor default"; whether it was
- * a trial at all is the core's trial record's to say.
+ * `armed` while next_entry selects the version; `default` when GRUB's default does; `spent` when
+ * grubenv's kinstall_trial still names it but next_entry no longer does (GRUB cleared it as it booted
+ * the trial); undefined for a kernel that was never tried, or is not in grub.cfg.
  */
 async function state(ctx: Context, version: string): Promise<TrialBootState | undefined> {
   const loader = await readLoader(ctx);
@@ -129,7 +135,7 @@ async function state(ctx: Context, version: string): Promise<TrialBootState | un
   const next = loader.env.vars.get('next_entry');
   if (next && versionSelectedBy(loader.menu, next) === version) return 'armed';
   if (defaultVersion(loader) === version) return 'default';
-  return 'spent';
+  return loader.env.vars.get(TRIAL_VARIABLE) === version ? 'spent' : undefined;
 }
 
 /** saved_entry = the version's entry, next_entry cleared: GRUB boots it by default from now on. */
@@ -147,6 +153,7 @@ async function confirm(ctx: Context, version: string, txn: TransactionHandle): P
   loader.env.vars.set('saved_entry', entry);
   loader.env.vars.delete('prev_saved_entry');
   loader.env.vars.delete('next_entry');
+  loader.env.vars.delete(TRIAL_VARIABLE);
   await writeGrubenv(txn, loader.env);
 }
 

@@ -79,17 +79,25 @@ async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> 
 
 /**
  * What `lilo -q` shows: the mapped labels, the default marked `*`. The one-shot label of `-R` is not
- * part of it (lilo keeps it in the map's first sector, and -q does not print it), so an armed or a
- * spent trial cannot be told apart here: undefined, and the core's trial record says which.
+ * part of it (lilo keeps it in the map's first sector and -q does not print it), so a trial whose
+ * label is not the default is `armed` (it may have been used and failed: lilo cannot tell), except
+ * when it is the kernel running now: then its one boot is `spent`. Undefined when no label boots it.
  */
 async function state(ctx: Context, version: string): Promise<TrialBootState | undefined> {
   const conf = await readLiloConf(ctx);
   const label = conf && (await labelBooting(ctx, conf, version));
-  if (!label) return undefined;
+  if (!conf || !label) return undefined;
   const query = await ctx.exec.run(liloCommand(ctx), liloArgs(ctx, ['-q']), { reject: false, readOnly: true });
   if (query.exitCode !== 0) return undefined;
-  const defaultLine = query.stdout.split('\n').find((l) => /\*\s*$/.test(l));
-  return defaultLine?.trim().split(/\s+/)[0] === label ? 'default' : undefined;
+  const defaultLabel = query.stdout
+    .split('\n')
+    .find((l) => /\*\s*$/.test(l))
+    ?.trim()
+    .split(/\s+/)[0];
+  if (defaultLabel === label) return 'default';
+  const { current, old } = trialLabels(ctx, conf);
+  if (label !== current || defaultLabel !== old) return undefined;
+  return ctx.isHostRoot && ctx.runningRelease === version ? 'spent' : 'armed';
 }
 
 /** The map rewritten with `version`'s label as default (lilo.conf's own default when it is that); a rollback restores the old label. */

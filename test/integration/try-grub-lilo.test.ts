@@ -122,6 +122,44 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
     });
   });
 
+  it('with GRUB_DISABLE_SUBMENU=y the entries are top level: next_entry and saved_entry are their bare ids', async () => {
+    const r = prepareGrubRoot(newRoot(), `${defaults('saved')}GRUB_DISABLE_SUBMENU=y\n`);
+    const first = await kinstallInNamespace(r, [
+      'add',
+      '--root',
+      r.root,
+      '--layout',
+      'grub',
+      '--initramfs',
+      'none',
+      '--force',
+      OLD,
+      kernel.image,
+    ]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const added = await kinstallInNamespace(r, [
+      'add',
+      '--try',
+      '--root',
+      r.root,
+      '--layout',
+      'grub',
+      '--initramfs',
+      'none',
+      V,
+      kernel.image,
+    ]);
+    expect(added.exitCode, added.stderr).toBe(0);
+    const cfg = readFileSync(r.at('/boot/grub/grub.cfg'), 'utf8');
+    expect(cfg).not.toContain('submenu');
+    const id = (version: string) =>
+      new RegExp(`^menuentry '[^']*' [^\\n]*\\$menuentry_id_option '(gnulinux-${escape(version)}-advanced-[^']+)'`, 'm').exec(
+        cfg,
+      )?.[1];
+    expect(id(V)).toBeDefined();
+    expect(grubenv(r)).toEqual({ next_entry: id(V), saved_entry: id(OLD), kinstall_trial: V });
+  });
+
   it('without GRUB_DEFAULT=saved, add --try is refused in preflight: exit 4, one line saying how to set it, nothing changed', async () => {
     const r = await grubRootWithOld('0');
     const before = snapshotTree(r.root);

@@ -1,28 +1,22 @@
 // The GRUB layout: compat files, then grub-mkconfig regenerates grub.cfg. The new grub.cfg is
-// written beside the old one and handed to the transaction, so a failure restores both.
+// written beside the old one and handed to the transaction, so a failure restores both. A trial
+// (add --try) then arms grubenv's next_entry (trial.ts).
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
   emptyPlan,
   isFile,
   KinstallError,
-  pluginOptions,
   type Context,
   type Layout,
-  type OptionSchema,
+  type StagedKernel,
   type TransactionHandle,
 } from '../../src/core/plugin-api.js';
 import { compatPreflight, listCompatKernels, planCompatFiles, planCompatRemove } from '../shared/compat-files.js';
+import { grubConfigPath, grubenvPath, grubSchema, mkconfigCommand } from './options.js';
+import { armTrial, grubDefaultVersion, grubTrial } from './trial.js';
 
-const grubSchema = { cfg: 'string', mkconfig: 'string' } as const satisfies OptionSchema;
-const options = (ctx: Context) => pluginOptions(ctx, 'grub', grubSchema);
-
-/** grub.cfg as the target system names it: GRUB_CFG, then the config file, then <boot>/grub/grub.cfg. */
-export function grubConfigPath(ctx: Context): string {
-  return ctx.env.GRUB_CFG || options(ctx).cfg || path.posix.join(ctx.settings.bootDir, 'grub/grub.cfg');
-}
-
-const mkconfigCommand = (ctx: Context) => options(ctx).mkconfig ?? 'grub-mkconfig';
+export { grubConfigPath } from './options.js';
 
 /** What grub-mkconfig is told to write (`-o`), beside grub.cfg; it writes `.new` of that first. */
 const temporaryOutputs = (hostCfg: string) => [`${hostCfg}.kinstall-new`, `${hostCfg}.kinstall-new.new`];
@@ -66,6 +60,13 @@ async function regenerate(ctx: Context, txn: TransactionHandle): Promise<void> {
   }
 }
 
+/** grub.cfg regenerated; for a trial, grubenv armed against the default the old grub.cfg had. */
+async function activate(ctx: Context, kernel: StagedKernel, txn: TransactionHandle): Promise<void> {
+  const previous = kernel.trial ? await grubDefaultVersion(ctx) : undefined;
+  await regenerate(ctx, txn);
+  if (kernel.trial) await armTrial(ctx, kernel.version, previous, txn);
+}
+
 /** A grub-mkconfig killed with kinstall leaves its output beside grub.cfg, which no journal names. */
 async function sweep(ctx: Context): Promise<string[]> {
   const swept: string[] = [];
@@ -75,6 +76,13 @@ async function sweep(ctx: Context): Promise<string[]> {
     swept.push(file);
   }
   return swept;
+}
+
+/** The compat files, the default being what GRUB boots by default (grub.cfg and grubenv), when it can tell. */
+async function list(ctx: Context) {
+  const kernels = await listCompatKernels(ctx, 'grub');
+  const selected = await grubDefaultVersion(ctx);
+  return selected === undefined ? kernels : kernels.map((k) => ({ ...k, isDefault: k.version === selected }));
 }
 
 export const grubLayout: Layout = {
@@ -96,14 +104,18 @@ export const grubLayout: Layout = {
     const plan = await planCompatFiles(ctx, kernel);
     plan.notes = [
       `then run ${mkconfigCommand(ctx)} -o ${grubConfigPath(ctx)}${ctx.isHostRoot ? '' : ` (in chroot ${ctx.paths.root})`}`,
+      ...(kernel.trial
+        ? [`then set next_entry in ${grubenvPath(ctx)} to ${kernel.version}'s entry (boots once; saved_entry stays the default)`]
+        : []),
     ];
     return plan;
   },
   // grub.cfg lists every kernel in the boot dir: regenerating it is the same for any kernel.
-  activate: (ctx, _kernel, _plan, txn) => regenerate(ctx, txn),
+  activate: (ctx, kernel, _plan, txn) => activate(ctx, kernel, txn),
   planRemove: planCompatRemove,
   // grub.cfg must stop naming the removed kernel: regenerated the same way, rolled back the same way.
   deactivate: (ctx, _version, _plan, txn) => regenerate(ctx, txn),
   sweep,
-  list: (ctx) => listCompatKernels(ctx, 'grub'),
+  list,
+  trial: grubTrial,
 };

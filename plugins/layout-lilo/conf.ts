@@ -18,20 +18,35 @@ export const liloConfig = (ctx: Context) => liloOptions(ctx).config ?? '/etc/lil
 export interface LiloConf {
   images: string[];
   initrds: string[];
+  /** Each image='s label (lilo's default label: the image's file name), by image path. */
+  labels: Map<string, string>;
+  /** The global default= label, when set. */
+  defaultLabel?: string;
 }
 
-/** The image= and initrd= values, comments stripped and quotes removed; undefined when the file is missing. */
+/** The image=, initrd=, label= and global default= values, comments stripped and quotes removed; undefined when the file is missing. */
 export async function readLiloConf(ctx: Context): Promise<LiloConf | undefined> {
   const text = await readFile(ctx.paths.under(liloConfig(ctx)), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  const conf: LiloConf = { images: [], initrds: [] };
+  const conf: LiloConf = { images: [], initrds: [], labels: new Map() };
   for (const raw of text.split('\n')) {
-    const match = /^\s*(image|initrd)\s*=\s*"?([^"#\s]+)"?/.exec(raw.replace(/#.*$/, ''));
-    if (match?.[1] === 'image' && match[2]) conf.images.push(match[2]);
-    if (match?.[1] === 'initrd' && match[2]) conf.initrds.push(match[2]);
+    const match = /^\s*(image|initrd|label|default)\s*=\s*"?([^"#\s]+)"?/.exec(raw.replace(/#.*$/, ''));
+    const [key, value] = [match?.[1], match?.[2]];
+    if (!value) continue;
+    const image = conf.images.at(-1);
+    if (key === 'image') {
+      conf.images.push(value);
+      conf.labels.set(value, path.posix.basename(value));
+    } else if (key === 'initrd') conf.initrds.push(value);
+    else if (key === 'label' && image) conf.labels.set(image, value);
+    else if (key === 'default' && !image) conf.defaultLabel = value;
   }
   return conf;
 }
+
+/** The label the map boots by default when lilo runs without -D: default=, else the first image's. */
+export const confDefaultLabel = (conf: LiloConf) =>
+  conf.defaultLabel ?? (conf.images[0] === undefined ? undefined : conf.labels.get(conf.images[0]));
 
 /** The version-less names lilo.conf boots, as the target names them. */
 export function versionlessPaths(ctx: Context) {

@@ -330,7 +330,8 @@ export function readVarsToFakeState(varsFile: string, base?: Partial<FakeState>)
   const variables = readVariables(varsFile).filter((v) => v.guid === EFI_GLOBAL_VARIABLE);
   const find = (name: string) => variables.find((v) => v.name === name)?.data;
   const entries: Record<string, FakeEntry> = {};
-  for (const variable of variables) {
+  const byNumber = (a: EfiVariable, b: EfiVariable) => a.name.localeCompare(b.name);
+  for (const variable of [...variables].sort(byNumber)) {
     const num = BOOT_VARIABLE.exec(variable.name)?.[1];
     if (!num) continue;
     const option = decodeLoadOption(variable.data);

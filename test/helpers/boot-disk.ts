@@ -13,7 +13,7 @@
 // names, case, `+`). The disk and partition GUIDs are fixed, so a rebuilt disk is the same disk to
 // the firmware (its own entries name the partition by GUID).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { buildEspImage, listEspImage, type EspImageOptions } from './esp-image.js';
 import { assertScratch } from './root.js';
@@ -60,6 +60,7 @@ export function buildBootDisk(options: EspImageOptions): string {
  */
 export function readBootDisk(disk: string, intoDir: string): void {
   assertScratch(intoDir);
+  mkdirSync(intoDir, { recursive: true });
   const aside = mkdtempSync(`${intoDir}.read-`);
   try {
     const tree = path.join(aside, 'tree');

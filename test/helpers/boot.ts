@@ -224,6 +224,10 @@ export function describeVerdict(verdict: BootVerdict): string {
 //   const run = await bootSequence({ disk, vars, log: scratch(root, 'serial.log'),
 //     until: (boots) => boots.length === 2 && boots[1]!.reachedMarker });
 //   expect(run.boots.map((b) => [b.tag, b.panicked]), describeSequence(run)).toEqual([['B', true], ['A', false]]);
+//
+// A reboot after the test changed something (kinstall confirm on the disk's ESP read back, the
+// vars rewritten) is another bootSequence on the same disk and vars, with a new log. The boot's
+// firmware option (`bootOption`) is what efibootmgr would show as BootCurrent.
 
 /** One kernel's run inside a sequence: from its firmware's lines to the next boot's. */
 export interface Boot {

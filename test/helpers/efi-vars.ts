@@ -324,7 +324,9 @@ export function writeFakeStateToVars(state: FakeState, varsFile: string): void {
  * the fake shows as `File()` and kinstall's parseBootState reads as no loader), BootOrder, BootNext
  * when present, Timeout. BootCurrent is not stored in the file (the firmware sets it volatile at each
  * boot), nor are the fake's disk and part: both come from `base` (a test knows which entry booted
- * last from the serial log), else the fake's defaults.
+ * last from the serial log), else the fake's defaults:
+ *
+ *   readVarsToFakeState(vars, { ...stateBefore, bootCurrent: run.boots.at(-1)?.bootOption });
  */
 export function readVarsToFakeState(varsFile: string, base?: Partial<FakeState>): FakeState {
   const variables = readVariables(varsFile).filter((v) => v.guid === EFI_GLOBAL_VARIABLE);

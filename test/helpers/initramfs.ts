@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { testKbuild } from './kbuild.js';
 
 function newcEntry(name: string, content: Buffer, mode: number): Buffer {
   const hex = (n: number) => n.toString(16).padStart(8, '0');
@@ -122,8 +123,9 @@ export const TRY_MARKER = 'KINSTALL-TRY-MARKER';
  * The initramfs of a kernel that comes up in a try-once boot test: its /init writes TRY_MARKER to
  * the kernel log (the serial console shows it) and then waits forever, so the boot stays up until
  * the test ends it. Which kernel ran is told by its command line (`kinstall.tag=…`), not by this.
+ * Built with the self-built kernel's usr/gen_init_cpio (the test kbuild tree unless told).
  */
-export function goodTryInitramfs(kbuildDir: string): Buffer {
+export function goodTryInitramfs(kbuildDir = testKbuild().out): Buffer {
   return scriptedInitramfs(kbuildDir, `kmsg 3 "${TRY_MARKER}"\nwhile :; do read -r _ || :; done`);
 }
 

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { testKbuild } from './kbuild.js';
 
 function newcEntry(name: string, content: Buffer, mode: number): Buffer {
   const hex = (n: number) => n.toString(16).padStart(8, '0');
@@ -113,4 +114,26 @@ export function microcodeFixture(label = 'kinstall-test-microcode'): Buffer {
     ['kernel/x86/microcode', Buffer.alloc(0), 0o40755],
     ['kernel/x86/microcode/GenuineIntel.bin', Buffer.from(label), 0o100644],
   ]);
+}
+
+/** The line the good trial initramfs's init writes: it proves init ran (the tag is on the command line). */
+export const TRY_MARKER = 'KINSTALL-TRY-MARKER';
+
+/**
+ * The initramfs of a kernel that comes up in a try-once boot test: its /init writes TRY_MARKER to
+ * the kernel log (the serial console shows it) and then waits forever, so the boot stays up until
+ * the test ends it. Which kernel ran is told by its command line (`kinstall.tag=…`), not by this.
+ * Built with the self-built kernel's usr/gen_init_cpio (the test kbuild tree unless told).
+ */
+export function goodTryInitramfs(kbuildDir = testKbuild().out): Buffer {
+  return scriptedInitramfs(kbuildDir, `kmsg 3 "${TRY_MARKER}"\nwhile :; do read -r _ || :; done`);
+}
+
+/**
+ * The initramfs of a kernel that fails a trial boot: a real newc archive (preflight accepts it) with
+ * no /init, so the kernel looks for a root device, finds none and panics ("VFS: Unable to mount
+ * root fs"); with `panic=1` on its command line it reboots a second later, into the firmware again.
+ */
+export function badTryInitramfs(): Buffer {
+  return newcArchive([['no-init-here', Buffer.from('this initramfs has no /init on purpose\n'), 0o100644]]);
 }

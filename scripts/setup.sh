@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 packages=(dracut-core kmod cpio binutils zstd xz-utils gzip qemu-system-x86 ovmf dosfstools mtools
   systemd-boot-efi grub-efi-amd64-bin grub2-common util-linux shellcheck fusefat fuse sbsigntool openssl
-  systemd linux-source-6.1 make gcc flex bison libelf-dev bc)
+  systemd fdisk linux-source-6.1 make gcc flex bison libelf-dev bc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

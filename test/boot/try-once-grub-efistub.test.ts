@@ -160,6 +160,12 @@ function entryNumbers(machine: Machine): Record<string, string | undefined> {
   return { [OLD]: numberOf(OLD), [NEW]: numberOf(NEW), first: state.bootOrder[0], next: state.bootNext };
 }
 
+/** The root's one-shot boot is set: grubenv's next_entry, or BootNext in the efibootmgr fake's state. */
+function oneShotSet(machine: Machine): boolean {
+  if (machine.layout === 'efistub') return entryNumbers(machine).next !== undefined;
+  return /^next_entry=\S/m.test(readFileSync(machine.root.at('/boot/grub/grubenv'), 'latin1'));
+}
+
 const log = (machine: Machine, name: string) => scratch(machine.root, `serial-${name}.log`);
 const report = (machine: Machine, what: string, run: BootSequenceResult) =>
   process.stderr.write(`${machine.layout} ${what}: ${run.boots.length} boot(s) in ${run.seconds.toFixed(1)} s\n`);
@@ -167,6 +173,7 @@ const report = (machine: Machine, what: string, run: BootSequenceResult) =>
 /** (1) NEW is bad: its one boot panics, the firmware reboots, and the next boot is OLD by itself. */
 async function badTrialFallsBack(machine: Machine): Promise<void> {
   const armed = entryNumbers(machine);
+  expect(oneShotSet(machine)).toBe(true);
   machine.writeOut();
   const run = await bootSequence({
     disk: machine.disk,
@@ -192,6 +199,8 @@ async function badTrialFallsBack(machine: Machine): Promise<void> {
   }
 
   machine.readBack(run);
+  // The loader (GRUB's save_env on FAT) or the firmware (OVMF deleting BootNext) spent the one boot itself.
+  expect(oneShotSet(machine), why).toBe(false);
   expect(await statusOf(machine.root, machine.env), why).toEqual({
     [OLD]: { trial: null, default: true },
     [NEW]: { trial: 'failed', default: false },

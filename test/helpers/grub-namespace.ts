@@ -2,7 +2,7 @@
 // the root, which borrows the host's /usr and /etc/grub.d inside a private mount namespace, with
 // /boot its own (tmpfs) filesystem as on a real machine. Only grub-probe is a stand-in.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { kinstallBin, top, type CliResult } from './cli.js';
@@ -91,4 +91,35 @@ export function makeGrubRoot(r: TestRoot): TestRoot {
     r,
     'GRUB_DEFAULT=0\nGRUB_TIMEOUT=3\nGRUB_DISTRIBUTOR=Kinstall\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n',
   );
+}
+
+const GRUB_MODULE_DIR = '/usr/lib/grub/x86_64-efi';
+/** The modules built into the image: enough to find /boot and read grub.cfg; the rest load from the prefix. */
+const GRUB_CORE_MODULES = [
+  'part_gpt',
+  'part_msdos',
+  'fat',
+  'normal',
+  'linux',
+  'configfile',
+  'search',
+  'echo',
+  'all_video',
+  'test',
+  'gzio',
+];
+
+/**
+ * The real GRUB EFI loader for a boot disk whose filesystem is the root's /boot, as grub-install
+ * would leave it: a grub-mkimage image (written to `image`, a scratch path) at the removable path
+ * EFI/BOOT/BOOTX64.EFI with its prefix /grub (so grub.cfg and grubenv are /boot/grub's), and every
+ * module and list under grub/x86_64-efi for insmod and load_env/save_env. For buildBootDisk's `add`.
+ */
+export function grubEfiFiles(image: string): Record<string, string> {
+  execFileSync('grub-mkimage', ['-O', 'x86_64-efi', '-p', '/grub', '-o', image, ...GRUB_CORE_MODULES]);
+  const files: Record<string, string> = { 'EFI/BOOT/BOOTX64.EFI': image };
+  for (const name of readdirSync(GRUB_MODULE_DIR).filter((n) => /\.(mod|lst)$/.test(n))) {
+    files[`grub/x86_64-efi/${name}`] = path.join(GRUB_MODULE_DIR, name);
+  }
+  return files;
 }

@@ -1,9 +1,9 @@
 # bash completion for kinstall and installkernel (kinstall's)            -*- shell-script -*-
 # Installed as /usr/share/bash-completion/completions/kinstall (and a link named installkernel).
-# Commands, options, option values, and for remove/verify the versions `kinstall list` reports
+# Commands, options, option values, and for remove/verify/confirm the versions `kinstall list` reports
 # on the root the command line names (--root), falling back to <root>/lib/modules.
 
-_kinstall_commands='add stage inspect list remove prune recover verify help'
+_kinstall_commands='add stage inspect list status confirm remove prune recover verify help'
 _kinstall_options='--root --layout --initramfs --initrd --boot-dir --esp --cmdline --config --keep
   --dry-run --force --json --verbose --help --version'
 _kinstall_layouts='auto compat grub bls systemd-boot uki efistub lilo'
@@ -105,6 +105,7 @@ _kinstall() {
         stage) options+=' --build-dir --modules-dir' ;;
         remove) options+=' --keep-modules' ;;
         verify) options+=' --timeout' ;;
+        add | '') options+=' --try --make-room' ;;
     esac
     if [[ ${cur} == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "${options}" -- "${cur}")
@@ -114,7 +115,7 @@ _kinstall() {
     local root
     case ${command} in
         '') mapfile -t COMPREPLY < <(compgen -W "${_kinstall_commands}" -- "${cur}") ;;
-        remove | verify)
+        remove | verify | confirm)
             ((positionals == 0)) && mapfile -t COMPREPLY < <(compgen -W "$(_kinstall_installed_versions)" -- "${cur}") ;;
         add)
             root=$(_kinstall_option_value --root)

@@ -44,6 +44,7 @@ describe('bash completion', () => {
   it('commands, and commands by prefix', async () => {
     expect(await complete(['kinstall', ''])).toEqual([
       'add',
+      'confirm',
       'help',
       'inspect',
       'list',
@@ -51,6 +52,7 @@ describe('bash completion', () => {
       'recover',
       'remove',
       'stage',
+      'status',
       'verify',
     ]);
     expect(await complete(['kinstall', 're'])).toEqual(['recover', 'remove']);
@@ -61,6 +63,8 @@ describe('bash completion', () => {
     expect(await complete(['kinstall', 'remove', '--ke'])).toEqual(['--keep', '--keep-modules']);
     expect(await complete(['kinstall', 'add', '--ke'])).toEqual(['--keep']);
     expect(await complete(['kinstall', 'verify', '--ti'])).toEqual(['--timeout']);
+    expect(await complete(['kinstall', 'add', '--tr'])).toEqual(['--try']);
+    expect(await complete(['kinstall', 'list', '--tr'])).toEqual([]);
     expect(await complete(['kinstall', 'stage', '--b'])).toEqual(['--boot-dir', '--build-dir']);
     expect(await complete(['installkernel', '--a'])).toEqual(['--all']);
   });
@@ -95,6 +99,7 @@ describe('bash completion', () => {
     writeFileSync(r.at('/lib/modules/9.9.9-staged-only/vmlinuz'), '');
     expect(await complete(['kinstall', 'remove', '--root', r.root, ''])).toEqual([V]);
     expect(await complete(['kinstall', '--root', '=', r.root, 'verify', V.slice(0, 3)])).toEqual([V]);
+    expect(await complete(['kinstall', 'confirm', '--root', r.root, ''])).toEqual([V]);
     expect(await complete(['kinstall', 'remove', '--root', r.root, V, ''])).toEqual([]);
     expect(await complete(['kinstall', 'remove', '--root', r.root, ''], { withKinstall: false })).toEqual(['9.9.9-staged-only']);
   });

@@ -122,6 +122,19 @@ describe('add --try on bls: boot counting with one try', () => {
     expect(history.filter((l) => l.includes('"action":"confirm"'))).toHaveLength(1);
   });
 
+  it('removing the trial kernel removes its record; removing another kernel keeps it', async () => {
+    const r = espRoot();
+    await add(r, OLD, '--layout', 'bls');
+    await add(r, '6.1.50-other', '--layout', 'bls');
+    await add(r, NEW, '--layout', 'bls', '--try');
+    expect((await kinstall(['remove', '--root', r.root, '6.1.50-other'])).exitCode).toBe(0);
+    expect(record(r)).toMatchObject({ version: NEW });
+    const removed = await kinstall(['remove', '--root', r.root, NEW]);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(existsSync(r.at('/var/lib/kinstall/trial.json'))).toBe(false);
+    expect(entries(r)).toEqual(names(`${TOKEN}-${OLD}.conf`));
+  });
+
   it('coexists with /etc/kernel/tries: plain installs count its tries, a trial one; confirm blesses either', async () => {
     const r = espRoot();
     writeFileSync(r.at('/etc/kernel/tries'), '3\n');

@@ -16,6 +16,7 @@ import {
   throwProblems,
 } from '../pipeline/preflight.js';
 import { layoutsHolding } from '../pipeline/select.js';
+import { readTrialRecord, TRIAL_RECORD } from '../pipeline/trial.js';
 import { describePlan, emptyPlan, type Layout, type Plan } from '../types.js';
 import { findPackageOwned, type PackageOwned } from '../system/package-owned.js';
 import { checkVersionString } from '../system/versions.js';
@@ -145,6 +146,11 @@ export async function commit(state: RemoveState): Promise<void> {
       await state.txn.apply(target.plan);
     }
     if (removesModules(state, removal)) await state.txn.removeTree(ctx.paths.moduleDir(removal.version));
+  }
+  // A removed trial takes its record along: a later install of the same version starts afresh.
+  const record = await readTrialRecord(ctx);
+  if (record && state.removals.some((r) => r.version === record.version)) {
+    await state.txn.apply({ ...emptyPlan(), remove: [ctx.paths.under(TRIAL_RECORD)] });
   }
 }
 

@@ -41,6 +41,7 @@ export async function add(io: Io, values: ParsedValues, args: string[], bootDir?
   const request = { ...buildRequest(values, io.cwd, bootDir), progress: io.stderrIsTTY === true && !values.json };
   const ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
   return underLockRecovered(ctx, async () => {
+    await warnFallbackOnce(ctx);
     const [version, image, systemMap] = args;
     const result = await installKernel(ctx, {
       version,
@@ -139,6 +140,7 @@ export async function remove(io: Io, values: ParsedValues, args: string[]): Prom
   if (args.length !== 1) throw new KinstallError('EUSAGE', { what: 'remove takes exactly one VERSION' });
   const ctx = await createContext({ request: buildRequest(values, io.cwd), registry: builtinPlugins(), env: io.env });
   const result = await underLockRecovered(ctx, async () => {
+    await warnFallbackOnce(ctx);
     return removeKernel(ctx, {
       version: args[0] ?? '',
       keepModules: values['keep-modules'] ?? false,
@@ -156,6 +158,7 @@ export async function prune(io: Io, values: ParsedValues, args: string[]): Promi
   const keep = ctx.settings.keep;
   if (keep === undefined) throw new KinstallError('EUSAGE', { what: 'prune needs --keep N (or keep = N in the config file)' });
   const result = await underLockRecovered(ctx, async () => {
+    await warnFallbackOnce(ctx);
     return pruneKernels(ctx, { keep, protect: [], shippedHooksDir: shippedHooksDir() });
   });
   if (ctx.request.json) io.stdout(`${JSON.stringify(result, null, 2)}\n`);

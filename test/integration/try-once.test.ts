@@ -135,6 +135,18 @@ describe('add --try on bls: boot counting with one try', () => {
     expect(entries(r)).toEqual(names(`${TOKEN}-${OLD}.conf`));
   });
 
+  it('after a fallback, add (like list and status) warns once before it installs', async () => {
+    const r = espRoot();
+    await add(r, OLD, '--layout', 'bls');
+    await add(r, NEW, '--layout', 'bls', '--try');
+    startCounted(r, '/efi/loader/entries', NEW, '.conf');
+    const next = await add(r, '6.1.100-next', '--layout', 'bls');
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(next.stderr).toContain(`the trial of ${NEW} failed`);
+    const after = await add(r, '6.1.101-next', '--layout', 'bls');
+    expect(after.stderr).not.toContain('the trial of');
+  });
+
   it('coexists with /etc/kernel/tries: plain installs count its tries, a trial one; confirm blesses either', async () => {
     const r = espRoot();
     writeFileSync(r.at('/etc/kernel/tries'), '3\n');

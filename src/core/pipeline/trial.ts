@@ -152,12 +152,14 @@ export async function trialStates(ctx: Context, kernels: InstalledKernel[]): Pro
 }
 
 /**
- * After a trial fell back, the first kinstall command says so, once: which kernel failed, which one
+ * After a trial fell back, the first kinstall command (list, status, add, remove, prune) says so, once: which kernel failed, which one
  * boots instead, and that the failed one stays installed. The record remembers that it was said.
  */
-export async function warnFallbackOnce(ctx: Context, kernels: InstalledKernel[]): Promise<void> {
+export async function warnFallbackOnce(ctx: Context, listed?: InstalledKernel[]): Promise<void> {
   const record = await readTrialRecord(ctx);
   if (!record || record.warned || record.confirmed || ctx.request.dryRun) return;
+  // Commands that list nothing themselves (add, remove, prune) ask the record's layout alone.
+  const kernels = listed ?? (await ctx.registry.layouts.find((l) => l.name === record.layout)?.list(ctx)) ?? [];
   const kernel = kernels.find((k) => k.version === record.version && k.layout === record.layout);
   if (!kernel) return;
   const states = await trialStates(ctx, [kernel]);

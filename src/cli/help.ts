@@ -198,7 +198,8 @@ bootable image), timeout (QEMU was stopped at the limit, whatever the console sh
 console lines are shown. The target's command line is used without quiet. With --json: {version,
 verdict, cause, milestone, lines, seconds}.
 It checks the kernel and the initramfs only, not the real root device, the boot loader or the
-firmware. A UKI-only install cannot be booted directly.
+firmware: that is before the reboot; after it, add --try boots the kernel once and falls back by
+itself unless kinstall confirm runs. A UKI-only install cannot be booted directly.
 Exit 0 on pass, 8 otherwise, 3 when VERSION is not installed, 4 when qemu-system-x86_64 is missing
 (Debian package qemu-system-x86).`,
   recover: `Usage: kinstall recover [--json] [--root DIR]

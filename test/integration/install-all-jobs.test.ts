@@ -4,8 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { installkernel, kinstall, top } from '../helpers/cli.js';
+import { installkernel, installkernelBin, kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
@@ -130,6 +131,30 @@ describe('installkernel --all --jobs', () => {
     expect(history(r).map((e) => e.version)).toEqual([three[0], three[2]]);
     expect(existsSync(r.at('/var/lib/kinstall/journal.json'))).toBe(false);
   }, 300_000);
+
+  it('SIGINT while initramfs generations run ahead: they are stopped, nothing is installed, no journal left', async () => {
+    const r = stagedRoot(FOUR.slice(0, 3));
+    const run = execa('node', [installkernelBin, ...allArgs(r), '--jobs', '2'], { reject: false, stdin: 'ignore' });
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      run.stderr?.on('data', (chunk: Buffer) => {
+        stderr += String(chunk);
+        if (/generating the initramfs with dracut/.test(stderr)) resolve();
+      });
+    });
+    run.kill('SIGINT');
+    const result = await run;
+    expect(result.exitCode, String(result.stderr)).toBe(9);
+    expect(String(result.stderr)).toMatch(/^kinstall: EINTERRUPTED: interrupted by SIGINT/m);
+    expect(String(result.stderr)).toMatch(/^kinstall: EPARTIAL: 3 of 3 kernels failed/m);
+    expect(readdirSync(r.boot)).toEqual([]);
+    expect(existsSync(r.at('/var/lib/kinstall/journal.json'))).toBe(false);
+    // No dracut of this run outlives it (each ran in its own process group, stopped by exec).
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes(r.root) && !line.startsWith('ps '));
+    expect(left).toEqual([]);
+  }, 120_000);
 
   it('--jobs takes a whole number from 1, only with installkernel --all (EUSAGE, exit 2, nothing changed)', async () => {
     const r = stagedRoot([FOUR[0] ?? '']);

@@ -5,7 +5,7 @@
 // order, so a change in the machine's load falls on all of them. Prints one markdown table: the
 // medians, the ratio each target is about, and pass/fail. Targets are benchmarks, never tests.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync, copyFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -239,14 +239,17 @@ const node = process.execPath;
     for (let i = 1; i <= 4; i += 1) {
       const version = `${V}-bench${i}`;
       const dir = path.join(r, 'lib/modules', version);
-      cpSync(path.join(template, 'lib/modules', V), dir, { recursive: true, preserveTimestamps: true });
+      // cp -a, not cpSync: cpSync's preserveTimestamps leaves the directories newer than the index,
+      // so depmod would run again for every kernel, unlike after a package's own depmod.
+      execFileSync('cp', ['-a', path.join(template, 'lib/modules', V), dir]);
       copyFileSync(IMAGE, path.join(dir, 'vmlinuz'));
       copyFileSync(MAP, path.join(dir, 'System.map'));
       copyFileSync(path.join(kernelDir, 'boot', `config-${V}`), path.join(dir, 'config'));
     }
     return r;
   };
-  const allArgs = (r) => [node, INSTALLKERNEL, '--all', '--root', r, '--layout', 'compat', '--initramfs', 'dracut'];
+  // --force: the four copies carry V's image under other versions (EVERSIONMISMATCH otherwise).
+  const allArgs = (r) => [node, INSTALLKERNEL, '--all', '--force', '--root', r, '--layout', 'compat', '--initramfs', 'dracut'];
   const supportsJobs = spawnSync(node, [INSTALLKERNEL, '--help'], { encoding: 'utf8' }).stdout.includes('--jobs');
   if (supportsJobs) {
     const m = measure([

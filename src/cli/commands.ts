@@ -4,6 +4,7 @@ import { builtinPlugins } from '../../plugins/index.js';
 import { createContext, type Context } from '../core/context.js';
 import { ExitCode, KinstallError } from '../core/errors.js';
 import { installKernel, type InstallResult } from '../core/commands/add.js';
+import { defaultJobs, installAllKernels } from '../core/commands/install-all.js';
 import { describePlan } from '../core/types.js';
 import { inspectKernelImage } from '../core/system/kernel-image.js';
 import { stagedVersions } from '../core/system/neutral-location.js';
@@ -17,7 +18,7 @@ import { pruneKernels } from '../core/commands/prune.js';
 import { stageBuild } from '../core/commands/stage.js';
 import { describeVerify, verifyKernel } from '../core/commands/verify.js';
 import { reportError, shippedHooksDir, type Io } from './io.js';
-import { buildRequest, type ParsedValues } from './options.js';
+import { buildRequest, parseJobs, type ParsedValues } from './options.js';
 
 function printInstall(io: Io, ctx: Context, result: InstallResult): void {
   if (ctx.request.json) {
@@ -198,6 +199,7 @@ export async function verify(io: Io, values: ParsedValues, args: string[]): Prom
 }
 
 export async function installAll(io: Io, values: ParsedValues, bootDir?: string): Promise<number> {
+  const jobs = parseJobs(values.jobs) ?? defaultJobs();
   const ctx = await createContext({ request: buildRequest(values, io.cwd, bootDir), registry: builtinPlugins(), env: io.env });
   return underLockRecovered(ctx, async () => {
     const versions = await stagedVersions(ctx);
@@ -205,17 +207,17 @@ export async function installAll(io: Io, values: ParsedValues, bootDir?: string)
       ctx.log.warn(`no staged kernel (no ${ctx.paths.under('/lib/modules/*/vmlinuz')}): nothing to install`);
     const failed: string[] = [];
     let unrestored: unknown;
-    for (const version of versions) {
-      try {
-        const result = await installKernel(ctx, { version, initrds: [], shippedHooksDir: shippedHooksDir() });
-        printInstall(io, ctx, result);
-      } catch (error) {
+    await installAllKernels(ctx, versions, {
+      jobs,
+      shippedHooksDir: shippedHooksDir(),
+      onInstalled: (result) => printInstall(io, ctx, result),
+      onFailed: (version, error) => {
         reportError(io, error, values.verbose ?? false);
         failed.push(version);
         // A kernel whose rollback failed outranks the partial result: the boot dir needs a look.
         if (error instanceof KinstallError && error.exitCode === ExitCode.rollbackFailed) unrestored ??= error;
-      }
-    }
+      },
+    });
     if (unrestored !== undefined) throw unrestored;
     if (failed.length > 0) {
       throw new KinstallError('EPARTIAL', {

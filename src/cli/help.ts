@@ -222,7 +222,7 @@ a kernel.`,
 };
 
 export const installkernelHelp = `Usage: installkernel VERSION IMAGE [SYSTEM_MAP] [DIR] [OPTIONS]
-       installkernel [VERSION IMAGE [SYSTEM_MAP] [DIR]] --all [OPTIONS]
+       installkernel [VERSION IMAGE [SYSTEM_MAP] [DIR]] --all [--jobs N] [OPTIONS]
        installkernel [OPTIONS]
 
 The interface the kernel's \`make install\` and ebuilds' pkg_postinst call: stage IMAGE
@@ -235,5 +235,9 @@ dir (default /boot). A fifth argument is ignored. With no arguments, the running
                       failures and exit non-zero if any failed. Positionals are accepted as
                       Gentoo's dist-kernel passes them (VERSION IMAGE SYSTEM_MAP DIR --all):
                       VERSION, IMAGE and SYSTEM_MAP are not used, DIR is still the boot dir
+  -j, --jobs N        with --all: up to N initramfs generations at once (default: the cores
+                      available). The kernels are still installed one at a time, each in its
+                      own transaction; an initramfs is made ahead of its kernel's turn only when
+                      no preinst hook and no depmod run before it (--verbose says which wait)
 
 ${commonOptions}`;

@@ -29,6 +29,7 @@ const globalOptions = {
   'keep-modules': { type: 'boolean' },
   timeout: { type: 'string' },
   depmod: { type: 'string' },
+  jobs: { type: 'string', short: 'j' },
 } as const satisfies ParseArgsConfig['options'];
 
 export type ParsedValues = {
@@ -64,6 +65,14 @@ export function refuseOptions(values: ParsedValues, names: Array<keyof ParsedVal
 function parseKeep(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-9]+$/.test(value)) throw new KinstallError('EUSAGE', { what: `--keep takes a whole number, found "${value}"` });
+  return Number(value);
+}
+
+/** installkernel --all --jobs N: a whole number from 1; undefined when not given. */
+export function parseJobs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,3}$/.test(value))
+    throw new KinstallError('EUSAGE', { what: `--jobs takes a whole number from 1 to 9999, found "${value}"` });
   return Number(value);
 }
 

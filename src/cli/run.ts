@@ -75,7 +75,7 @@ export function runKinstall(io: Io): Promise<number> {
       io.stdout(`${(topic && commandHelp[topic]) || kinstallHelp}\n`);
       return ExitCode.ok;
     }
-    refuseOptions(values, ['all'], `kinstall ${verb}`);
+    refuseOptions(values, ['all', 'jobs'], `kinstall ${verb}`);
     const { add, confirm, inspect, list, prune, recover, remove, stage, status, verify } = await loadCommands();
     if (verb !== 'add') refuseOptions(values, ['try'], `kinstall ${verb}`);
     if (verb !== 'stage') refuseOptions(values, ['build-dir', 'modules-dir'], `kinstall ${verb}`);
@@ -107,6 +107,7 @@ export function runInstallkernel(io: Io): Promise<number> {
     }
     refuseOptions(values, ['build-dir', 'modules-dir'], 'installkernel');
     const { add, installAll } = await loadCommands();
+    if (!values.all) refuseOptions(values, ['jobs'], 'installkernel without --all');
     if (values.all) {
       // Gentoo's dist-kernel reinstalls with `installkernel VER IMAGE MAP DIR --all`: every staged
       // kernel is installed from the neutral location, so VERSION, IMAGE and SYSTEM_MAP are not

@@ -21,6 +21,7 @@ import {
   planNeutralLocation,
   type KernelSources,
 } from '../system/neutral-location.js';
+import type { InitramfsAhead } from './add-ahead.js';
 import { describePlan, type InitramfsGenerator, type Layout, type Plan, type StagedKernel } from '../types.js';
 
 export interface InstallInput {
@@ -31,6 +32,10 @@ export interface InstallInput {
   initrds: string[];
   /** Where kinstall's own hooks live (the package's hooks.d). */
   shippedHooksDir?: string;
+  /** installkernel --all: the initramfs being made ahead, in the staging area this install uses. */
+  ahead?: InitramfsAhead;
+  /** installkernel --all: runs a generation when one of the --jobs slots is free. */
+  initramfsSlot?: <T>(generate: () => Promise<T>) => Promise<T>;
 }
 
 /** What the resolve step decided: the kernel, its layout and where its initramfs comes from. */
@@ -53,6 +58,8 @@ export interface InstallState extends PipelineState {
   resolved?: ResolvedInstall;
   /** The files placed into the neutral location. */
   staged: string[];
+  /** depmod rebuilt the module index in this install. */
+  indexRebuilt?: boolean;
   /** The layout's plan; empty until the plan step. */
   plan: Plan;
   /** Every hook of both phases, found once before anything changes (the hooks step). */
@@ -244,6 +251,7 @@ export async function depmod(state: InstallState): Promise<void> {
   ctx.log.debug(`depmod: rebuilding the module index of ${version}: ${stale}`);
   const present = (await readdir(dir)).filter((name) => name.startsWith('modules.') && !DEPMOD_INPUTS.has(name));
   await state.txn.preserve([...new Set([...DEPMOD_OUTPUTS, ...present])].map((name) => path.join(dir, name)));
+  state.indexRebuilt = true;
   await ctx.exec.run('depmod', await depmodArguments(ctx, version));
 }
 
@@ -266,7 +274,9 @@ export async function initramfs(state: InstallState): Promise<void> {
     return;
   }
   log.info(`generating initramfs for ${kernel.version}`);
-  await generator.generate(ctx, kernel, kernel.initrd);
+  const initrd = kernel.initrd;
+  const generate = () => generator.generate(ctx, kernel, initrd);
+  await (state.input.initramfsSlot ? state.input.initramfsSlot(generate) : generate());
   if (!(await isFile(kernel.initrd))) {
     throw new KinstallError('ETOOL', { tool: generator.name, why: `no initramfs was written to ${kernel.initrd}` });
   }

@@ -10,13 +10,13 @@ import { checkPlanTargets, runPreflight } from '../pipeline/preflight.js';
 import { signingConfigured, signPlannedFiles } from '../pipeline/sign.js';
 import { transactionFor } from '../transaction/transaction.js';
 import { emptyPlan, type Plan } from '../types.js';
+import { initramfsMadeAheadOrNow } from './add-ahead.js';
 import { findHooks, postinst, preinst } from './add-hooks.js';
 import {
   activate,
   commit,
   depmod,
   generatorName,
-  initramfs,
   modulesInstalled,
   placeInNeutralLocation,
   plan,
@@ -59,7 +59,7 @@ const installSteps: Step<InstallState>[] = [
   // preinst before the initramfs, so that modules a hook adds (DKMS) are in it, as on Debian and
   // with Gentoo's installkernel, where the initramfs is made by a hook sorted among the others.
   { name: 'preinst', mutates: true, run: preinst },
-  { name: 'initramfs', mutates: true, run: initramfs },
+  { name: 'initramfs', mutates: true, run: initramfsMadeAheadOrNow },
   { name: 'plan', run: plan },
   { name: 'sign', enabled: (s) => signingConfigured(s.ctx), run: signPlannedFiles },
   { name: 'targets', run: (s) => checkPlanTargets(s.plan, s.ctx) },
@@ -75,7 +75,10 @@ const installSteps: Step<InstallState>[] = [
 ];
 
 export async function installKernel(ctx: Context, input: InstallInput): Promise<InstallResult> {
-  const stagingArea = await createStagingArea(ctx);
+  // The staging area of an initramfs made ahead is its caller's to remove.
+  const stagingArea = input.ahead
+    ? { path: input.ahead.stagingArea, cleanup: async () => undefined }
+    : await createStagingArea(ctx);
   const state: InstallState = {
     ctx,
     input,

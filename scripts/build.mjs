@@ -3,7 +3,8 @@
 // beside them) whose code for a command is split into chunks loaded only when that command runs:
 // `kinstall --version` parses one small file, not ~100 modules. The dependencies a command always
 // needs (execa, winston, tmp-promise: ~270 small files, about 200 ms for Node to resolve and load
-// one by one) are bundled into the command's chunk; cosmiconfig stays in node_modules.
+// one by one) are bundled into the command's chunk, cosmiconfig into a chunk of its own, loaded
+// only when a config file exists.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -30,9 +31,9 @@ await build({
   target: 'node20',
   minify: true,
   sourcemap: true,
-  // cosmiconfig is imported only when a config file exists, and its loaders pull in TypeScript
-  // (bundled, a 3.5 MB chunk): it stays in node_modules, loaded by Node when a chunk imports it.
-  external: ['cosmiconfig', 'typescript'],
+  // cosmiconfig's TypeScript loader would pull in TypeScript (a 3.5 MB chunk): it stays in
+  // node_modules (a devDependency, so a .ts config file needs it installed, as before).
+  external: ['typescript'],
   // The bundled CommonJS dependencies (winston's) call require() for Node's own modules.
   banner: {
     js: "import { createRequire as kinstallRequire } from 'node:module'; const require = kinstallRequire(import.meta.url);",

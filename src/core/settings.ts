@@ -120,7 +120,7 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
   // Most machines have no config file: cosmiconfig (and its YAML and JS loaders) is loaded only for one.
   if (!configFile && !(await Promise.all(candidates.map(pathExists))).some(Boolean)) return null;
   try {
-    const { cosmiconfig } = await import('cosmiconfig');
+    const { cosmiconfig } = await import('./config-explorer.js');
     const explorer = cosmiconfig('kinstall', { searchStrategy: 'none', searchPlaces });
     if (configFile) return await explorer.load(configFile);
     return await explorer.search(under('/etc/kinstall'));

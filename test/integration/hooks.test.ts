@@ -313,11 +313,62 @@ describe('shipped hook 50-dkms', () => {
     expect(dkmsLog(root)).toBe('');
   });
 
-  it('without dkms in the target it says so and the install succeeds', async () => {
+  it('without dkms in the target it is not started (its kinstall-needs line), and the install succeeds', async () => {
     root = rootWithModules();
     mkdirSync(root.at(`/lib/modules/${V}/build`));
-    const result = await kinstall(addArgs(root));
+    const result = await kinstall(addArgs(root, '--verbose'));
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stderr).toContain(`50-dkms: dkms is not installed in ${root.root}`);
+    const dkms = path.join(top, 'hooks.d/50-dkms');
+    expect(result.stderr).toContain(
+      `not running ${dkms}: it needs dkms, which is not installed in ${root.root} (its "# kinstall-needs:" line)`,
+    );
+    expect(result.stderr).toContain(`not running ${dkms}: it acts only in preinst (its "# kinstall-phases:" line)`);
+    expect(result.stderr).not.toContain('running kinstall hook');
+  });
+
+  it('run by hand without dkms it still says so itself', async () => {
+    root = rootWithModules();
+    const result = await execa(path.join(top, 'hooks.d/50-dkms'), [V, kernel.image], {
+      env: { KINSTALL_ROOT: root.root, KINSTALL_PHASE: 'preinst' },
+      reject: false,
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(`50-dkms: dkms is not installed in ${root.root}: nothing to rebuild`);
+  });
+});
+
+describe("a kinstall hook's declarations (# kinstall-phases:, # kinstall-needs:)", () => {
+  it('a hook runs only in the phases it declares, and only when the programs it needs are in the target', async () => {
+    root = rootWithModules();
+    recorder(root, '/etc/kinstall/hooks.d', '10-post-only', '# kinstall-phases: postinst');
+    recorder(root, '/etc/kinstall/hooks.d', '20-needs-frob', '# kinstall-needs: frobnicate');
+    recorder(root, '/etc/kinstall/hooks.d', '30-needs-sh', '# kinstall-phases: preinst postinst\n# kinstall-needs: sh');
+    // Not a phase: the line is not trusted to skip the hook anywhere.
+    recorder(root, '/etc/kinstall/hooks.d', '40-typo', '# kinstall-phases: pre-inst');
+    mkdirSync(root.at('/bin'), { recursive: true });
+    writeFileSync(root.at('/bin/sh'), '', { mode: 0o755 });
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+    const dry = await kinstall(addArgs(root, '--dry-run'), { env });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    const at = (name: string) => root.at(`/etc/kinstall/hooks.d/${name}`);
+    expect(dry.stdout).toContain(`  preinst kinstall ${at('10-post-only')}: skip: it acts only in postinst`);
+    expect(dry.stdout).toContain(
+      `  preinst kinstall ${at('20-needs-frob')}: skip: it needs frobnicate, which is not installed in ${root.root}`,
+    );
+    expect((await kinstall(addArgs(root), { env })).exitCode).toBe(0);
+    expect(hookLog(root).map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual([
+      'preinst 30-needs-sh',
+      'preinst 40-typo',
+      'postinst 10-post-only',
+      'postinst 30-needs-sh',
+      'postinst 40-typo',
+    ]);
+
+    // Once the program is in the target (on the hooks' PATH), the hook runs.
+    mkdirSync(root.at('/usr/bin'), { recursive: true });
+    writeFileSync(root.at('/usr/bin/frobnicate'), '#!/bin/sh\n', { mode: 0o755 });
+    writeFileSync(root.at('/var/tmp/hooks.log'), '');
+    expect((await kinstall(addArgs(root), { env })).exitCode).toBe(0);
+    expect(hookLog(root).filter((line) => line.includes('20-needs-frob'))).toHaveLength(2);
   });
 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kinstall, top } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { useScratchRoots, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, type TestRoot, writeHook } from '../helpers/root.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -67,6 +67,8 @@ describe('EPREFLIGHT says each problem once', () => {
 describe('command output is prefixed once', () => {
   it("a hook's own 'NAME:' prefix and dracut's 'dracut:' are not repeated", async () => {
     root = newRoot({ modules: true });
+    // A hook that names itself in its output, as the shipped 50-dkms does.
+    writeHook(root, '/etc/kinstall/hooks.d', '50-say', 'echo "50-say: nothing to rebuild"');
     const result = await kinstall([
       'add',
       '--verbose',
@@ -81,7 +83,7 @@ describe('command output is prefixed once', () => {
     ]);
     expect(result.exitCode, result.stderr).toBe(0);
     const err = lines(result.stderr);
-    expect(err).toContain(`kinstall:   50-dkms: dkms is not installed in ${root.root}: nothing to rebuild`);
+    expect(err).toContain('kinstall:   50-say: nothing to rebuild');
     expect(err).toContainEqual(
       expect.stringMatching(/^kinstall: {3}dracut: \*\*\* Creating initramfs image file '.*' done \*\*\*$/),
     );
@@ -112,8 +114,8 @@ describe('--dry-run prints its plan once, whole', () => {
       `  place ${kernel.config} -> ${root.at(`/boot/config-${V}`)}`,
       // Then the hooks that would run, in order (docs/hooks.md): here only kinstall's own.
       'hooks, in order:',
-      `  preinst kinstall ${path.join(top, 'hooks.d/50-dkms')}: run`,
-      `  postinst kinstall ${path.join(top, 'hooks.d/50-dkms')}: run`,
+      `  preinst kinstall ${path.join(top, 'hooks.d/50-dkms')}: skip: it needs dkms, which is not installed in ${root.root} (its "# kinstall-needs:" line)`,
+      `  postinst kinstall ${path.join(top, 'hooks.d/50-dkms')}: skip: it acts only in preinst (its "# kinstall-phases:" line)`,
     ]);
     expect(lines(result.stderr).filter((l) => / place | remove /.test(l))).toEqual([]);
   });

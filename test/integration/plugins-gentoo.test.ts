@@ -386,11 +386,11 @@ describe('add --dry-run lists what would run', () => {
     const listed = text.stdout.split('\n').filter((l) => l.startsWith('  preinst ') || l.startsWith('  postinst '));
     expect(listed).toEqual([
       `  preinst kinstall ${root.at('/etc/kinstall/hooks.d/10-mine')}: run`,
-      expect.stringMatching(/^ {2}preinst kinstall \/.*\/hooks\.d\/50-dkms: run$/),
+      expect.stringMatching(/^ {2}preinst kinstall \/.*\/hooks\.d\/50-dkms: skip: it needs dkms, which is not installed in /),
       `  preinst installkernel ${root.at('/usr/lib/kernel/preinst.d/52-gen.install')}: run`,
       `  preinst installkernel ${root.at('/etc/kernel/preinst.d/52-gen.install.dpkg-old')}: skip: a leftover of dpkg`,
       `  postinst kinstall ${root.at('/etc/kinstall/hooks.d/10-mine')}: run`,
-      expect.stringMatching(/^ {2}postinst kinstall \/.*\/hooks\.d\/50-dkms: run$/),
+      expect.stringMatching(/^ {2}postinst kinstall \/.*\/hooks\.d\/50-dkms: skip: it acts only in preinst /),
       expect.stringMatching(
         /^ {2}postinst kernel-install .*\/usr\/lib\/kernel\/install\.d\/90-loaderentry\.install: skip: redundant: it copies the kernel/,
       ),
@@ -405,11 +405,11 @@ describe('add --dry-run lists what would run', () => {
     ).hookOrder;
     expect(order.map((h) => `${h.phase} ${h.name} ${h.runs}`)).toEqual([
       'preinst 10-mine true',
-      'preinst 50-dkms true',
+      'preinst 50-dkms false',
       'preinst 52-gen.install true',
       'preinst 52-gen.install.dpkg-old false',
       'postinst 10-mine true',
-      'postinst 50-dkms true',
+      'postinst 50-dkms false',
       'postinst 90-loaderentry.install false',
       'postinst 99-write-log.install false',
     ]);

@@ -25,12 +25,23 @@ export interface HistoryEvent {
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+/** The zones whose short name Date's own string gives away; Intl's locale data costs ~20 ms to load. */
+const SHORT_ZONE_NAMES: Record<string, string> = { 'Coordinated Universal Time': 'UTC', 'Greenwich Mean Time': 'GMT' };
+
+/** The time zone's short name (en-US), as `Intl.DateTimeFormat` gives it. */
+function shortZoneName(date: Date): string {
+  const known = SHORT_ZONE_NAMES[/\(([^)]*)\)$/.exec(date.toString())?.[1] ?? ''];
+  if (known) return known;
+  return (
+    new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(date).find((p) => p.type === 'timeZoneName')
+      ?.value ?? 'UTC'
+  );
+}
+
 /** `LC_ALL=C date`'s format: `Mon Dec  1 15:21:04 UTC 2025`, in local time. */
 export function cLocaleDate(date: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
-  const zone =
-    new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(date).find((p) => p.type === 'timeZoneName')
-      ?.value ?? 'UTC';
+  const zone = shortZoneName(date);
   const time = `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
   return `${DAYS[date.getDay()]} ${MONTHS[date.getMonth()]} ${String(date.getDate()).padStart(2, ' ')} ${time} ${zone} ${date.getFullYear()}`;
 }

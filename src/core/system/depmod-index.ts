@@ -2,7 +2,8 @@
 // newer than every module, every directory holding one (a module deleted or renamed there), and
 // depmod's inputs modules.order and modules.builtin. A walk of stat calls, several times cheaper
 // than running depmod on a distribution kernel's thousands of modules.
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /** The index file whose age stands for the index (depmod writes modules.dep with the rest). */
@@ -25,21 +26,34 @@ export async function staleIndexReason(moduleDir: string): Promise<string | unde
   return newerUnder(moduleDir, indexTime, true);
 }
 
-/** The first module or module directory under `dir` newer than `time`, as a reason. */
-async function newerUnder(dir: string, time: number, top: boolean): Promise<string | undefined> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  const checks = entries.map(async (entry): Promise<string | undefined> => {
+/** A probe's answer, or undefined where it fails (gone meanwhile, unreadable): the old promises' `.catch`. */
+function quietly<T>(probe: () => T): T | undefined {
+  try {
+    return probe();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first module or module directory under `dir` newer than `time`, as a reason. Synchronous on
+ * purpose: a distribution kernel has thousands of modules, and one stat(2) each in a row takes a
+ * few milliseconds where as many promises through libuv's thread pool took tens.
+ */
+function newerUnder(dir: string, time: number, top: boolean): string | undefined {
+  for (const entry of quietly(() => readdirSync(dir, { withFileTypes: true })) ?? []) {
     const file = path.join(dir, entry.name);
     // build/ and source/ are links into a build tree, not modules depmod reads.
-    if (top && (entry.name === 'build' || entry.name === 'source')) return undefined;
+    if (top && (entry.name === 'build' || entry.name === 'source')) continue;
     if (entry.isDirectory()) {
-      const info = await lstat(file).catch(() => undefined);
+      const info = quietly(() => lstatSync(file));
       if (info && info.mtimeMs > time) return `${file} changed after the index was built`;
-      return newerUnder(file, time, false);
+      const reason = newerUnder(file, time, false);
+      if (reason) return reason;
+    } else if (MODULE.test(entry.name)) {
+      const info = quietly(() => statSync(file));
+      if (info && info.mtimeMs > time) return `${file} is newer than the index`;
     }
-    if (!MODULE.test(entry.name)) return undefined;
-    const info = await stat(file).catch(() => undefined);
-    return info && info.mtimeMs > time ? `${file} is newer than the index` : undefined;
-  });
-  return (await Promise.all(checks)).find((reason) => reason !== undefined);
+  }
+  return undefined;
 }

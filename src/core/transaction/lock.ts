@@ -1,6 +1,8 @@
 // One kinstall at a time per root: an flock(2) on <root>/run/lock/kinstall.lock. Node has no flock
 // and kinstall takes no native addon, so util-linux's flock(1) holds it: `flock -F FILE cat` takes
-// the lock, then becomes `cat` reading a pipe from this process. When kinstall ends in any way
+// the lock, then becomes `cat` reading a pipe from this process; the byte kinstall writes into that
+// pipe at once comes back on cat's stdout only once cat runs, that is once the lock is held (no
+// polling of /proc, no sleep on the uncontended path). When kinstall ends in any way
 // (even SIGKILL) the pipe closes, cat exits and the kernel drops the lock: nothing stale is left to
 // take over, and the lock interoperates with a shell's `flock /run/lock/kinstall.lock …`.
 import { mkdir, readdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
@@ -11,6 +13,7 @@ import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { interruptedBy, throwIfInterrupted } from '../interrupt.js';
 
+/** How often a waiting run checks for an interrupt and whether to announce the wait. */
 const POLL_MS = 50;
 /** Waiting longer than this is announced once. */
 const ANNOUNCE_MS = 300;
@@ -69,14 +72,18 @@ async function holdsCurrentFile(pid: number, file: string): Promise<boolean> {
   return false;
 }
 
-/** flock's process becomes `cat` (-F: exec without forking) only once it holds the lock. */
-const commandOf = (pid: number) =>
-  readFile(`/proc/${pid}/comm`, 'utf8').then(
-    (c) => c.trim(),
-    () => '',
-  );
+type Holder = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; reject: false; detached: true }>;
 
-type Holder = ResultPromise<{ stdin: 'pipe'; stdout: 'ignore'; stderr: 'pipe'; reject: false; detached: true }>;
+/**
+ * Resolves when flock's process, become `cat` (-F: exec without forking) once it holds the lock,
+ * echoes the byte written to it; flock itself never reads its stdin, so the byte waits in the pipe.
+ */
+function lockedSignal(holder: Holder): Promise<void> {
+  return new Promise((resolve) => {
+    holder.stdout?.once('data', () => resolve());
+    holder.stdin?.write('\n');
+  });
+}
 
 async function stopHolder(holder: Holder): Promise<void> {
   holder.stdin?.end();
@@ -103,7 +110,7 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
         ['--exclusive', ...wait, '--conflict-exit-code', String(CONFLICT), '--no-fork', file, 'cat'],
         {
           stdin: 'pipe',
-          stdout: 'ignore',
+          stdout: 'pipe',
           stderr: 'pipe',
           reject: false,
           // Its own process group: a terminal's Ctrl-C must not drop the lock during the rollback.
@@ -111,9 +118,13 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
         },
       );
       let ended = false;
+      let locked = false;
       void holder.then(() => (ended = true));
+      const signal = lockedSignal(holder).then(() => (locked = true));
       const pid = holder.pid;
-      while (!ended && pid !== undefined && (await commandOf(pid)) !== 'cat') {
+      for (;;) {
+        await Promise.race([signal, holder, sleep(POLL_MS, undefined, { ref: false })]);
+        if (locked || ended || pid === undefined) break;
         if (interruptedBy()) {
           await stopHolder(holder);
           throwIfInterrupted();
@@ -122,9 +133,8 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
           ctx.log.warn(`waiting for another kinstall (pid ${await holderPid(file)}) to finish…`);
           announced = true;
         }
-        await sleep(POLL_MS);
       }
-      if (ended || pid === undefined) {
+      if (!locked || pid === undefined) {
         const result = await holder;
         if (result.exitCode === CONFLICT) {
           throw new KinstallError('ELOCKED', { pid: await holderPid(file), file, seconds: String(waitSeconds) });

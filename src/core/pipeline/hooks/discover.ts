@@ -6,6 +6,8 @@ import path from 'node:path';
 import { scopedLog, type Context } from '../../context.js';
 import { isFile } from '../../fs.js';
 import { assertTrusted } from '../trust.js';
+import { declaredSkipReason } from './declarations.js';
+import { hookSearchPath } from './environment.js';
 import { compareHookNames, isRunPartsName, leftoverReason } from './names.js';
 import { readOsRelease } from '../../system/system-info.js';
 import { hookFamilies, isDebianLike, KERNEL_INSTALL_POINT, type HookPhase, type HookProtocol } from './protocols.js';
@@ -78,6 +80,10 @@ async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promi
   if (!(await isExecutable(file))) {
     if (options.warn !== false) scopedLog(ctx, entry.phase).warn(`skipping ${file}: not executable (chmod +x to enable it)`);
     return 'not executable';
+  }
+  if (protocol === 'kinstall') {
+    const declared = await declaredSkipReason(ctx, file, entry.phase, hookSearchPath(ctx));
+    if (declared) return declared;
   }
   if (ctx.settings.targetHooks === 'skip' && isTargetHook(ctx, entry))
     return 'the target\'s hooks do not run under --root (targetHooks is "skip")';

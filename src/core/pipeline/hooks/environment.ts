@@ -58,6 +58,10 @@ export function hookArguments(
     : [verb, info.version, entryDir];
 }
 
+/** The PATH hooks get, which is also where a hook's `# kinstall-needs:` programs are looked for. */
+export const hookSearchPath = (ctx: Context): string =>
+  ctx.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 export function hookEnvironment(
   ctx: Context,
   hook: { protocol: HookProtocol; phase: HookPhase },
@@ -67,7 +71,7 @@ export function hookEnvironment(
 ): Record<string, string> {
   const verbose = ctx.request.verbose ? '1' : '0';
   const own: Record<string, string> = {
-    PATH: ctx.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: hookSearchPath(ctx),
     KINSTALL_PHASE: hook.phase,
     KINSTALL_VERSION: info.version,
     KINSTALL_IMAGE: view(info.image),

@@ -70,7 +70,7 @@ _kinstall_complete_value() {
         --initramfs) mapfile -t COMPREPLY < <(compgen -W 'auto dracut none' -- "${cur}") ;;
         --root | --boot-dir | --esp | --build-dir | --modules-dir) mapfile -t COMPREPLY < <(compgen -d -- "${cur}") ;;
         --initrd | --config) mapfile -t COMPREPLY < <(compgen -f -- "${cur}") ;;
-        --cmdline | --keep | --timeout) COMPREPLY=() ;;
+        --cmdline | --keep | --timeout | --jobs) COMPREPLY=() ;;
         *) return 1 ;;
     esac
     return 0
@@ -131,21 +131,21 @@ _kinstall() {
     return 0
 }
 
-# installkernel VERSION IMAGE [SYSTEM_MAP] [DIR] [OPTIONS]: the options of add, and --all.
+# installkernel VERSION IMAGE [SYSTEM_MAP] [DIR] [OPTIONS]: the options of add, and --all with --jobs.
 _kinstall_installkernel() {
     local cur prev
     _kinstall_words
     COMPREPLY=()
     _kinstall_complete_value "${prev}" "${cur}" && return 0
     if [[ ${cur} == -* ]]; then
-        mapfile -t COMPREPLY < <(compgen -W "${_kinstall_options} --all" -- "${cur}")
+        mapfile -t COMPREPLY < <(compgen -W "${_kinstall_options} --try --make-room --all --jobs" -- "${cur}")
         return 0
     fi
     local i positionals=0
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
             --*=*) ;;
-            --root | --layout | --initramfs | --initrd | --boot-dir | --esp | --cmdline | --config | --keep)
+            --root | --layout | --initramfs | --initrd | --boot-dir | --esp | --cmdline | --config | --keep | --jobs)
                 ((i++))
                 [[ ${COMP_WORDS[i]:-} == = ]] && ((i++))
                 ;;

@@ -67,7 +67,7 @@ describe('bash completion', () => {
     expect(await complete(['kinstall', 'list', '--tr'])).toEqual([]);
     expect(await complete(['kinstall', 'stage', '--b'])).toEqual(['--boot-dir', '--build-dir']);
     expect(await complete(['installkernel', '--a'])).toEqual(['--all']);
-    expect(await complete(['installkernel', '--all', '--j'])).toEqual(['--jobs']);
+    expect(await complete(['installkernel', '--all', '--jo'])).toEqual(['--jobs']);
     expect(await complete(['installkernel', '--jobs', ''])).toEqual([]);
   });
 

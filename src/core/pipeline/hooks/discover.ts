@@ -1,7 +1,7 @@
 // What runs in a phase: every protocol's directories read, masked by name, filtered (leftovers,
 // masks, redundant steps), and merged into one version-sorted order. Each skip keeps its reason,
 // for --verbose and --dry-run.
-import { access, constants, lstat, readdir, readlink } from 'node:fs/promises';
+import { access, constants, lstat, open, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { scopedLog, type Context } from '../../context.js';
 import { isFile } from '../../fs.js';
@@ -62,6 +62,28 @@ function inPhase(name: string, protocol: HookProtocol, phase: HookPhase): boolea
   return (phase === 'preinst' || phase === 'prerm') === before;
 }
 
+const PHASES: HookPhase[] = ['preinst', 'postinst', 'prerm', 'postrm'];
+/** kinstall's own protocol: a line `# kinstall-phases: preinst postinst` near the top names the phases a hook acts in. */
+const PHASES_LINE = /^#\s*kinstall-phases:([^\n]*)$/m;
+
+/**
+ * The phases a kinstall hook declares it acts in, or undefined (every phase): a hook that would
+ * only exit 0 elsewhere is not started there (prune's removals would start it twice per kernel).
+ * A declaration naming no known phase counts as none.
+ */
+async function declaredPhases(file: string): Promise<HookPhase[] | undefined> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2048), 0, 2048, 0);
+    const line = PHASES_LINE.exec(buffer.toString('utf8', 0, bytesRead));
+    const named = (line?.[1] ?? '').split(/[\s,]+/).filter((w): w is HookPhase => PHASES.includes(w as HookPhase));
+    return named.length > 0 ? named : undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
 const isExecutable = (file: string) =>
   access(file, constants.X_OK).then(
     () => true,
@@ -78,6 +100,10 @@ async function judge(ctx: Context, entry: Hook, options: DiscoverOptions): Promi
   if (!(await isExecutable(file))) {
     if (options.warn !== false) scopedLog(ctx, entry.phase).warn(`skipping ${file}: not executable (chmod +x to enable it)`);
     return 'not executable';
+  }
+  if (protocol === 'kinstall') {
+    const phases = await declaredPhases(file);
+    if (phases && !phases.includes(entry.phase)) return `it acts only in ${phases.join(', ')} (its kinstall-phases line)`;
   }
   if (ctx.settings.targetHooks === 'skip' && isTargetHook(ctx, entry))
     return 'the target\'s hooks do not run under --root (targetHooks is "skip")';

@@ -88,18 +88,66 @@ describe('Transaction with a journal', () => {
     await txn.apply(plan(boot));
     const data = new Journal(journalFile, dir).load();
     expect(data?.phase).toBe('committing');
+    // The plan's paths in existing directories are journaled ahead in one write; a path in a
+    // directory still to be made is journaled with its mkdirs as they come.
     expect(data?.entries.map((e) => `${e.kind} ${path.relative(boot, e.path)} ${e.prior}`)).toEqual([
       'write kept file',
+      'link link symlink',
+      'remove doomed file',
       'mkdir sub absent',
       'mkdir sub/dir absent',
       'write sub/dir/fresh absent',
-      'link link symlink',
-      'remove doomed file',
     ]);
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
     await txn.rollback();
     expect(snapshotTree(boot)).toEqual(before);
     expect(existsSync(journalFile)).toBe(false);
+  });
+
+  it('plans journaled ahead are on disk before any change; an entry no longer true is rewritten before its change', async () => {
+    const { boot, journalFile } = scratch();
+    const before = snapshotTree(boot);
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    const first = emptyPlan();
+    first.remove.push(path.join(boot, 'doomed'));
+    const second = emptyPlan();
+    second.remove.push(path.join(boot, 'kept'), path.join(boot, 'link'));
+    await txn.journalPlans([first, second], [], ['file', 'dir']);
+    const ahead = new Journal(journalFile, dir).load();
+    // Files only (a symlink's undo needs no backup, so it is journaled as it comes); nothing changed yet.
+    expect(ahead?.entries.map((e) => `${e.kind} ${path.basename(e.path)} ${e.prior}`)).toEqual([
+      'remove doomed file',
+      'remove kept file',
+    ]);
+    expect(snapshotTree(boot)).toEqual(before);
+    expect(txn.changedPaths).toEqual([]);
+    await txn.apply(first);
+    expect(txn.changedPaths).toEqual([path.join(boot, 'doomed')]);
+    // Between the ahead write and its change, "kept" became a symlink: its entry is replaced first.
+    rmSync(path.join(boot, 'kept'));
+    symlinkSync('doomed', path.join(boot, 'kept'));
+    const relinked = snapshotTree(boot);
+    await txn.apply(second);
+    const now = new Journal(journalFile, dir).load();
+    expect(now?.entries.map((e) => `${e.kind} ${path.basename(e.path)} ${e.prior}`)).toEqual([
+      'remove doomed file',
+      'remove kept symlink',
+      'remove link symlink',
+    ]);
+    await txn.rollback();
+    expect(snapshotTree(boot)).toEqual({ ...relinked, doomed: before.doomed });
+  });
+
+  it('the changed directories are fsynced before the journal says committed, not after each change', async () => {
+    const { boot, journalFile } = scratch();
+    fsCalls.length = 0;
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    const p = emptyPlan();
+    p.remove.push(path.join(boot, 'doomed'), path.join(boot, 'kept'));
+    await txn.apply(p);
+    expect(fsCalls.filter((c) => c === `fsync ${boot}`)).toEqual([]);
+    await txn.finish();
+    expect(fsCalls.filter((c) => c === `fsync ${boot}`)).toEqual([`fsync ${boot}`]);
   });
 
   it('finish drops the backups and the journal', async () => {

@@ -115,9 +115,14 @@ async function planRemoval(state: RemoveState, layout: Layout, version: string):
 
 export async function plan(state: RemoveState): Promise<void> {
   const { ctx } = state;
-  for (const removal of state.removals) {
-    for (const target of removal.targets) target.plan = await target.layout.planRemove(ctx, removal.version);
-  }
+  // Plans have no side effects and each version's is its own: planned side by side (prune's 97).
+  await Promise.all(
+    state.removals.flatMap((removal) =>
+      removal.targets.map(async (target) => {
+        target.plan = await target.layout.planRemove(ctx, removal.version);
+      }),
+    ),
+  );
   // One question to the package databases for every plan's files.
   const targets = state.removals.flatMap((r) => r.targets);
   await packageOwned(

@@ -121,16 +121,18 @@ export abstract class RecordedChanges {
   ): Promise<void> {
     // A spilled backup is copied to another filesystem: journaled as it is made.
     if (this.spillDir) return;
-    const fresh: JournalEntry[] = [];
-    for (const change of changes) {
-      if (this.touched.has(change.path) || this.ahead.has(change.path)) continue;
-      // A missing directory is journaled (mkdir) as remember() creates it.
-      if (!(await pathExists(path.dirname(change.path)))) continue;
-      const entry = await this.entryFor(change.path, change.kind, change.tree);
-      if (!entry || !priors.includes(entry.prior)) continue;
-      this.ahead.set(change.path, entry);
-      fresh.push(entry);
-    }
+    const wanted = [...new Map(changes.map((c) => [c.path, c])).values()].filter(
+      (c) => !this.touched.has(c.path) && !this.ahead.has(c.path),
+    );
+    // Nothing changes meanwhile: the paths are looked at side by side.
+    const looked = await Promise.all(
+      wanted.map(async (change) =>
+        // A missing directory is journaled (mkdir) as remember() creates it.
+        (await pathExists(path.dirname(change.path))) ? this.entryFor(change.path, change.kind, change.tree) : undefined,
+      ),
+    );
+    const fresh = looked.filter((e): e is JournalEntry => e !== undefined && priors.includes(e.prior));
+    for (const entry of fresh) this.ahead.set(entry.path, entry);
     if (fresh.length > 0) this.record(...fresh);
   }
 

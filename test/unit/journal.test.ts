@@ -88,15 +88,15 @@ describe('Transaction with a journal', () => {
     await txn.apply(plan(boot));
     const data = new Journal(journalFile, dir).load();
     expect(data?.phase).toBe('committing');
-    // The plan's paths in existing directories are journaled ahead in one write; a path in a
-    // directory still to be made is journaled with its mkdirs as they come.
+    // The plan's files are journaled ahead in one write; a new path (in a directory still to be
+    // made: with its mkdirs) and a symlink are journaled as they come.
     expect(data?.entries.map((e) => `${e.kind} ${path.relative(boot, e.path)} ${e.prior}`)).toEqual([
       'write kept file',
-      'link link symlink',
       'remove doomed file',
       'mkdir sub absent',
       'mkdir sub/dir absent',
       'write sub/dir/fresh absent',
+      'link link symlink',
     ]);
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
     await txn.rollback();
@@ -112,7 +112,7 @@ describe('Transaction with a journal', () => {
     first.remove.push(path.join(boot, 'doomed'));
     const second = emptyPlan();
     second.remove.push(path.join(boot, 'kept'), path.join(boot, 'link'));
-    await txn.journalPlans([first, second], [], ['file', 'dir']);
+    await txn.journalPlans([first, second]);
     const ahead = new Journal(journalFile, dir).load();
     // Files only (a symlink's undo needs no backup, so it is journaled as it comes); nothing changed yet.
     expect(ahead?.entries.map((e) => `${e.kind} ${path.basename(e.path)} ${e.prior}`)).toEqual([
@@ -128,11 +128,10 @@ describe('Transaction with a journal', () => {
     symlinkSync('doomed', path.join(boot, 'kept'));
     await txn.apply(second);
     const now = new Journal(journalFile, dir).load();
-    // apply() journals the plan's link ahead, then the stale entry for "kept" makes way for a true one.
     expect(now?.entries.map((e) => `${e.kind} ${path.basename(e.path)} ${e.prior}`)).toEqual([
       'remove doomed file',
-      'remove link symlink',
       'remove kept symlink',
+      'remove link symlink',
     ]);
     await txn.rollback();
     // Each path as it was before its first change: "kept" the symlink it had become.
@@ -245,11 +244,11 @@ describe('the on-disk journal (format 2): paths relative to the root', () => {
     expect(raw.format).toBe(2);
     expect(raw.entries.map((e) => e.path)).toEqual([
       'boot/kept',
-      'boot/link',
       'boot/doomed',
       'boot/sub',
       'boot/sub/dir',
       'boot/sub/dir/fresh',
+      'boot/link',
     ]);
     // The two files that existed (kept, doomed) have a backup; the rest did not exist.
     const backups = raw.entries.flatMap((e) => (e.backup ? [e.backup] : []));

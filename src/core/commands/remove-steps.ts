@@ -176,13 +176,11 @@ export async function preflight(state: RemoveState): Promise<void> {
  */
 export async function commit(state: RemoveState): Promise<void> {
   const { ctx } = state;
-  // One journal write for every version's files and modules tree as planned (prune's 97 kernels
-  // included); only files and trees, whose undo needs a backup this run makes, so an entry a
-  // re-plan drops is undone as nothing. What a re-plan adds is journaled as it comes.
+  // One journal write for every version's files and modules tree as planned (prune's 97 kernels);
+  // an entry a re-plan drops is undone as nothing, what a re-plan adds is journaled as it comes.
   await state.txn.journalPlans(
     state.removals.flatMap((r) => r.targets.map((t) => t.plan)),
     state.removals.filter((r) => removesModules(state, r)).map((r) => ctx.paths.moduleDir(r.version)),
-    ['file', 'dir'],
   );
   for (const [index, removal] of state.removals.entries()) {
     for (const target of removal.targets) {

@@ -110,15 +110,13 @@ export abstract class RecordedChanges {
 
   /**
    * Journals many paths' prior states with one journal write, before any of their changes: a
-   * removal of many kernels writes and fsyncs the journal once, not once per file. `priors` limits
-   * it to those states whose undo needs a backup only this run makes (a file's or tree's), so an
-   * entry whose change never comes is undone as nothing; each entry is checked again just before
-   * its change (claim()), and the journal is rewritten first when the path changed since.
+   * removal of many kernels writes and fsyncs the journal once, not once per file. Only files and
+   * trees: their undo needs a backup only the change itself makes, so an entry whose change never
+   * comes is undone as nothing (an absent path or a symlink is journaled as it changes, since its
+   * undo could not tell). Each entry is checked again just before its change (claim()), and the
+   * journal is rewritten first when the path changed since.
    */
-  async journalAhead(
-    changes: Array<{ path: string; kind: JournalEntry['kind']; tree?: boolean }>,
-    priors: Array<JournalEntry['prior']> = ['absent', 'file', 'symlink', 'dir'],
-  ): Promise<void> {
+  async journalAhead(changes: Array<{ path: string; kind: JournalEntry['kind']; tree?: boolean }>): Promise<void> {
     // A spilled backup is copied to another filesystem: journaled as it is made.
     if (this.spillDir) return;
     const wanted = [...new Map(changes.map((c) => [c.path, c])).values()].filter(
@@ -131,7 +129,7 @@ export abstract class RecordedChanges {
         (await pathExists(path.dirname(change.path))) ? this.entryFor(change.path, change.kind, change.tree) : undefined,
       ),
     );
-    const fresh = looked.filter((e): e is JournalEntry => e !== undefined && priors.includes(e.prior));
+    const fresh = looked.filter((e): e is JournalEntry => e?.prior === 'file' || e?.prior === 'dir');
     for (const entry of fresh) this.ahead.set(entry.path, entry);
     if (fresh.length > 0) this.record(...fresh);
   }

@@ -89,9 +89,9 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
 
   /**
    * Journals the changes of these plans and the removal of these trees ahead, with one journal
-   * write (journalAhead); `priors` as there. apply() and removeTree() then make them.
+   * write (journalAhead: the files and trees among them). apply() and removeTree() then make them.
    */
-  async journalPlans(plans: Plan[], trees: string[] = [], priors?: Array<JournalEntry['prior']>): Promise<void> {
+  async journalPlans(plans: Plan[], trees: string[] = []): Promise<void> {
     const changes = [
       ...plans.flatMap((plan) => [
         ...plan.place.map((item) => ({ path: item.to, kind: 'place' as const })),
@@ -101,7 +101,7 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
       ]),
       ...trees.map((dir) => ({ path: dir, kind: 'remove' as const, tree: true })),
     ];
-    await this.journalAhead(changes, priors);
+    await this.journalAhead(changes);
   }
 
   async apply(plan: Plan): Promise<void> {

@@ -117,16 +117,23 @@ async function planLinksAfterRemove(ctx: Context, plan: Plan, version: string): 
   const gone = new Set(plan.remove.map((p) => path.basename(p)));
   const valid = async (name: string | undefined) =>
     name !== undefined && !gone.has(name) && (await isPlainFile(path.join(boot, name)));
-  const remaining = (await listCompatKernels(ctx, 'compat'))
+  const links = await Promise.all(
+    LINK_PAIRS.map(async (pair) => {
+      const currentPath = path.join(boot, pair.name);
+      return { pair, currentPath, current: await linkTarget(currentPath), old: await linkTarget(`${currentPath}.old`) };
+    }),
+  );
+  // No link to move (prune plans one removal per kernel): the boot dir need not be listed.
+  if (links.every((l) => l.current === undefined && l.old === undefined)) return;
+  const remaining = compatImages(await readdir(boot).catch(() => [] as string[]))
     .filter((k) => k.version !== version)
-    .sort((a, b) => compareVersions(b.version, a.version))
-    .map((k) => ({ version: k.version, image: path.basename(k.image) }));
-  for (const pair of LINK_PAIRS) {
-    const currentPath = path.join(boot, pair.name);
-    const [current, old] = await Promise.all([linkTarget(currentPath), linkTarget(`${currentPath}.old`)]);
+    .sort((a, b) => compareVersions(b.version, a.version));
+  for (const { pair, currentPath, current, old } of links) {
     if (current === null || old === null) continue;
+    // The link's new target and the .old link's are the first two valid names: no more are looked at.
     const pool: string[] = [];
     for (const name of [current, old, ...remaining.map((k) => pair.fileOf(k.version, k.image))]) {
+      if (pool.length === 2) break;
       if (name !== undefined && !pool.includes(name) && (await valid(name))) pool.push(name);
     }
     const newCurrent = current !== undefined && !(await valid(current)) ? pool[0] : current;
@@ -143,15 +150,22 @@ async function planLinksAfterRemove(ctx: Context, plan: Plan, version: string): 
   }
 }
 
+/** The kernel images among a boot dir's file names (not their .old), with their versions. */
+function compatImages(names: string[]): Array<{ version: string; image: string }> {
+  const images: Array<{ version: string; image: string }> = [];
+  for (const name of names) {
+    const match = /^vmlinu[zx]-(.+)$/.exec(name);
+    if (match?.[1] && !name.endsWith('.old')) images.push({ version: match[1], image: name });
+  }
+  return images;
+}
+
 export async function listCompatKernels(ctx: Context, layout: string): Promise<InstalledKernel[]> {
   const boot = ctx.paths.boot;
   const names = await readdir(boot).catch(() => [] as string[]);
   const kernels: InstalledKernel[] = [];
   const defaultImage = await readlink(path.join(boot, 'vmlinuz')).catch(() => undefined);
-  for (const name of names) {
-    const match = /^vmlinu[zx]-(.+)$/.exec(name);
-    if (!match?.[1] || name.endsWith('.old')) continue;
-    const version = match[1];
+  for (const { version, image: name } of compatImages(names)) {
     const roles = compatNames(version, name.slice(0, 7));
     const files = Object.values(roles)
       .map((n) => path.join(boot, n))

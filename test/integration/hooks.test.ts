@@ -206,6 +206,30 @@ describe("hooks around a removal (Debian's prerm.d and postrm.d)", () => {
     expect(existsSync(image(root))).toBe(false);
   });
 
+  it('a kinstall hook starts only in the phases its kinstall-phases line names; a line naming none counts as absent', async () => {
+    const r = rootWithModules();
+    root = r;
+    const log = `printf '%s %s\\n' "$KINSTALL_PHASE" "$(basename "$0")" >> ${r.at('/var/tmp/hooks.log')}`;
+    hook(r, '/etc/kinstall/hooks.d', '10-removal-only', `# kinstall-phases: prerm, postrm\n${log}`);
+    hook(r, '/etc/kinstall/hooks.d', '20-install-only', `# kinstall-phases: postinst\n${log}`);
+    hook(r, '/etc/kinstall/hooks.d', '30-unknown', `# kinstall-phases: sometimes\n${log}`);
+    expect((await kinstall(addArgs(r))).exitCode).toBe(0);
+    const removed = await kinstall(['remove', '--root', r.root, '--layout', 'compat', '--verbose', V]);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(hookLog(r)).toEqual([
+      'preinst 30-unknown',
+      'postinst 20-install-only',
+      'postinst 30-unknown',
+      'prerm 10-removal-only',
+      'prerm 30-unknown',
+      'postrm 10-removal-only',
+      'postrm 30-unknown',
+    ]);
+    expect(removed.stderr).toContain(
+      `not running ${r.at('/etc/kinstall/hooks.d/20-install-only')}: it acts only in postinst (its "# kinstall-phases:" line)`,
+    );
+  });
+
   it('a failing prerm hook stops the removal: exit 5 (EHOOK), nothing removed', async () => {
     root = await installed();
     hook(root, '/etc/kernel/prerm.d', '10-no', 'exit 4');

@@ -88,18 +88,66 @@ describe('Transaction with a journal', () => {
     await txn.apply(plan(boot));
     const data = new Journal(journalFile, dir).load();
     expect(data?.phase).toBe('committing');
+    // The plan's files are journaled ahead in one write; a new path (in a directory still to be
+    // made: with its mkdirs) and a symlink are journaled as they come.
     expect(data?.entries.map((e) => `${e.kind} ${path.relative(boot, e.path)} ${e.prior}`)).toEqual([
       'write kept file',
+      'remove doomed file',
       'mkdir sub absent',
       'mkdir sub/dir absent',
       'write sub/dir/fresh absent',
       'link link symlink',
-      'remove doomed file',
     ]);
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
     await txn.rollback();
     expect(snapshotTree(boot)).toEqual(before);
     expect(existsSync(journalFile)).toBe(false);
+  });
+
+  it('plans journaled ahead are on disk before any change; an entry no longer true is rewritten before its change', async () => {
+    const { boot, journalFile } = scratch();
+    const before = snapshotTree(boot);
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    const first = emptyPlan();
+    first.remove.push(path.join(boot, 'doomed'));
+    const second = emptyPlan();
+    second.remove.push(path.join(boot, 'kept'), path.join(boot, 'link'));
+    await txn.journalPlans([first, second]);
+    const ahead = new Journal(journalFile, dir).load();
+    // Files only (a symlink's undo needs no backup, so it is journaled as it comes); nothing changed yet.
+    expect(ahead?.entries.map((e) => `${e.kind} ${path.basename(e.path)} ${e.prior}`)).toEqual([
+      'remove doomed file',
+      'remove kept file',
+    ]);
+    expect(snapshotTree(boot)).toEqual(before);
+    expect(txn.changedPaths).toEqual([]);
+    await txn.apply(first);
+    expect(txn.changedPaths).toEqual([path.join(boot, 'doomed')]);
+    // Between the ahead write and its change, "kept" became a symlink: its entry is replaced first.
+    rmSync(path.join(boot, 'kept'));
+    symlinkSync('doomed', path.join(boot, 'kept'));
+    await txn.apply(second);
+    const now = new Journal(journalFile, dir).load();
+    expect(now?.entries.map((e) => `${e.kind} ${path.basename(e.path)} ${e.prior}`)).toEqual([
+      'remove doomed file',
+      'remove kept symlink',
+      'remove link symlink',
+    ]);
+    await txn.rollback();
+    // Each path as it was before its first change: "kept" the symlink it had become.
+    expect(snapshotTree(boot)).toEqual({ doomed: before.doomed, kept: 'link doomed', link: before.link });
+  });
+
+  it('the changed directories are fsynced before the journal says committed, not after each change', async () => {
+    const { boot, journalFile } = scratch();
+    fsCalls.length = 0;
+    const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+    const p = emptyPlan();
+    p.remove.push(path.join(boot, 'doomed'), path.join(boot, 'kept'));
+    await txn.apply(p);
+    expect(fsCalls.filter((c) => c === `fsync ${boot}`)).toEqual([]);
+    await txn.finish();
+    expect(fsCalls.filter((c) => c === `fsync ${boot}`)).toEqual([`fsync ${boot}`]);
   });
 
   it('finish drops the backups and the journal', async () => {
@@ -196,11 +244,11 @@ describe('the on-disk journal (format 2): paths relative to the root', () => {
     expect(raw.format).toBe(2);
     expect(raw.entries.map((e) => e.path)).toEqual([
       'boot/kept',
+      'boot/doomed',
       'boot/sub',
       'boot/sub/dir',
       'boot/sub/dir/fresh',
       'boot/link',
-      'boot/doomed',
     ]);
     // The two files that existed (kept, doomed) have a backup; the rest did not exist.
     const backups = raw.entries.flatMap((e) => (e.backup ? [e.backup] : []));

@@ -41,6 +41,8 @@ export interface RemoveState extends PipelineState {
   removals: Removal[];
   /** The layouts' listings as resolve reads them, before anything changes. */
   listings: Listings;
+  /** What a package manager owns, by path asked about (undefined: nothing): its databases read once per question. */
+  owned: Map<string, PackageOwned | undefined>;
   /** prerm and postrm hooks, found once in preflight. */
   hookOrder?: { prerm: HookOrder; postrm: HookOrder };
   prerm: HookOutcome;
@@ -57,15 +59,31 @@ export async function resolve(state: RemoveState): Promise<void> {
     }
     const targets = (await layoutsHolding(ctx, version, state.listings)).map((layout) => ({ layout, plan: emptyPlan() }));
     const hasNeutral = await isDirectory(ctx.paths.moduleDir(version));
-    const [ownedModules] = hasNeutral ? await findPackageOwned(ctx.paths, [ctx.paths.moduleDir(version)]) : [];
-    state.removals.push({
-      version,
-      targets,
-      hasNeutral,
-      ownedModules,
-      image: await installedImage(state.listings, version, targets),
-    });
+    state.removals.push({ version, targets, hasNeutral, image: await installedImage(state.listings, version, targets) });
   }
+  const neutral = state.removals.filter((r) => r.hasNeutral);
+  const owned = await packageOwned(
+    state,
+    neutral.map((r) => ctx.paths.moduleDir(r.version)),
+  );
+  for (const removal of neutral) removal.ownedModules = owned.find((o) => o.path === ctx.paths.moduleDir(removal.version));
+}
+
+/**
+ * Which of the paths a package manager owns. The databases are read once for all paths not asked
+ * about before (a removal of 97 kernels reads them twice, not once per kernel and plan).
+ */
+async function packageOwned(state: RemoveState, paths: string[]): Promise<PackageOwned[]> {
+  const unknown = [...new Set(paths.filter((p) => !state.owned.has(p)))];
+  if (unknown.length > 0) {
+    const found = await findPackageOwned(state.ctx.paths, unknown);
+    for (const p of unknown)
+      state.owned.set(
+        p,
+        found.find((o) => o.path === p),
+      );
+  }
+  return paths.flatMap((p) => state.owned.get(p) ?? []);
 }
 
 /** The image as the first layout holding the version lists it, else the neutral location's. */
@@ -83,19 +101,40 @@ export const removesModules = (state: RemoveState, removal: Removal) =>
 export const leavingOwned = (ctx: Context, owned: PackageOwned) =>
   `leaving ${ctx.paths.inTarget(owned.path)}: ${owned.count} path(s) there belong to ${owned.owners.join(', ')}; removing the package deletes them`;
 
-/** The layout's removal plan without the files a package manager owns: those stay, and the log says so. */
-async function planRemoval(ctx: Context, layout: Layout, version: string): Promise<Plan> {
-  const p = await layout.planRemove(ctx, version);
-  const owned = await findPackageOwned(ctx.paths, p.remove);
-  for (const o of owned) ctx.log.info(leavingOwned(ctx, o));
+/** A removal plan without the files a package manager owns: those stay (the plan step's log says so). */
+const withoutOwned = (p: Plan, owned: PackageOwned[]): Plan => {
   const left = new Set(owned.map((o) => o.path));
   return left.size === 0 ? p : { ...p, remove: p.remove.filter((file) => !left.has(file)) };
+};
+
+/** The layout's removal plan without the files a package manager owns. */
+async function planRemoval(state: RemoveState, layout: Layout, version: string): Promise<Plan> {
+  const p = await layout.planRemove(state.ctx, version);
+  return withoutOwned(p, await packageOwned(state, p.remove));
 }
 
 export async function plan(state: RemoveState): Promise<void> {
   const { ctx } = state;
+  // Plans have no side effects and each version's is its own: planned side by side (prune's 97).
+  await Promise.all(
+    state.removals.flatMap((removal) =>
+      removal.targets.map(async (target) => {
+        target.plan = await target.layout.planRemove(ctx, removal.version);
+      }),
+    ),
+  );
+  // One question to the package databases for every plan's files.
+  const targets = state.removals.flatMap((r) => r.targets);
+  await packageOwned(
+    state,
+    targets.flatMap((t) => t.plan.remove),
+  );
   for (const removal of state.removals) {
-    for (const target of removal.targets) target.plan = await planRemoval(ctx, target.layout, removal.version);
+    for (const target of removal.targets) {
+      const owned = await packageOwned(state, target.plan.remove);
+      for (const o of owned) ctx.log.info(leavingOwned(ctx, o));
+      target.plan = withoutOwned(target.plan, owned);
+    }
     const empty = removal.targets.every(({ plan: p }) => p.remove.length + p.place.length + p.write.length + p.link.length === 0);
     if (empty && !removal.hasNeutral) {
       throw new KinstallError('ENOTINSTALLED', { version: removal.version, layout: layoutNames(removal) });
@@ -137,10 +176,16 @@ export async function preflight(state: RemoveState): Promise<void> {
  */
 export async function commit(state: RemoveState): Promise<void> {
   const { ctx } = state;
+  // One journal write for every version's files and modules tree as planned (prune's 97 kernels);
+  // an entry a re-plan drops is undone as nothing, what a re-plan adds is journaled as it comes.
+  await state.txn.journalPlans(
+    state.removals.flatMap((r) => r.targets.map((t) => t.plan)),
+    state.removals.filter((r) => removesModules(state, r)).map((r) => ctx.paths.moduleDir(r.version)),
+  );
   for (const [index, removal] of state.removals.entries()) {
     for (const target of removal.targets) {
       if (index > 0) {
-        target.plan = await planRemoval(ctx, target.layout, removal.version);
+        target.plan = await planRemoval(state, target.layout, removal.version);
         await checkPlanTargets(target.plan, ctx);
       }
       await state.txn.apply(target.plan);

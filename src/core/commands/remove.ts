@@ -67,6 +67,7 @@ async function runRemoval(
     stagingArea: stagingArea.path,
     removals: [],
     listings,
+    owned: new Map(),
     prerm: emptyOutcome(),
     postrm: emptyOutcome(),
     txn,

@@ -94,13 +94,15 @@ export async function undoEntries(
 
 /** The run succeeded: its backups and temps go, and the directories it emptied. */
 export async function completeEntries(data: JournalData): Promise<string[]> {
-  const dropped: string[] = [];
-  for (const entry of data.entries) {
-    if (entry.backup && (await pathExists(entry.backup))) {
+  // The run is final and each backup is its own file or tree: they go side by side, not one by one.
+  const gone = await Promise.all(
+    data.entries.map(async (entry) => {
+      if (!entry.backup || !(await pathExists(entry.backup))) return [];
       await rm(entry.backup, { force: true, recursive: entry.prior === 'dir' });
-      dropped.push(entry.backup);
-    }
-  }
+      return [entry.backup];
+    }),
+  );
+  const dropped = gone.flat();
   await sweepSideFiles(data, ['new', 'old']);
   for (const dir of data.emptiedDirs) {
     if ((await readdir(dir).catch(() => ['?'])).length > 0) continue;

@@ -18,6 +18,13 @@ export interface TransactionOptions {
   crashAfter?: string;
 }
 
+/** Two entries for one path say the same: same change, same prior state, a backup in the same directory. */
+const sameIntent = (a: JournalEntry, b: JournalEntry): boolean =>
+  a.kind === b.kind &&
+  a.prior === b.prior &&
+  a.linkTarget === b.linkTarget &&
+  (a.backup === undefined ? b.backup === undefined : b.backup !== undefined && path.dirname(a.backup) === path.dirname(b.backup));
+
 export abstract class RecordedChanges {
   protected readonly id = randomBytes(4).toString('hex');
   protected readonly journal?: Journal;
@@ -29,6 +36,10 @@ export abstract class RecordedChanges {
   private ops = 0;
   /** While set, a removed file's backup is copied here (another filesystem) so its space is freed. */
   private spillDir?: string;
+  /** Entries journaled ahead of their change (journalAhead), by path, until remember() makes it. */
+  private readonly ahead = new Map<string, JournalEntry>();
+  /** Directories whose changes are not fsynced yet: all are, before the run is marked final. */
+  private readonly unsynced = new Set<string>();
 
   constructor(options: TransactionOptions = {}) {
     this.journal = options.journal ? new Journal(options.journal.file, options.journal.root) : undefined;
@@ -37,11 +48,11 @@ export abstract class RecordedChanges {
 
   /** Paths this transaction changed, in order. */
   get changedPaths(): string[] {
-    return (this.data?.entries ?? []).filter((e) => e.kind !== 'mkdir').map((e) => e.path);
+    return (this.data?.entries ?? []).filter((e) => e.kind !== 'mkdir' && this.ahead.get(e.path) !== e).map((e) => e.path);
   }
 
-  /** Writes the journal, with one more entry first; the first write marks the run as committing. */
-  protected record(entry?: JournalEntry): void {
+  /** Writes the journal, with more entries first; the first write marks the run as committing. */
+  protected record(...entries: JournalEntry[]): void {
     const first = !this.data;
     this.data ??= {
       format: JOURNAL_FORMAT,
@@ -53,7 +64,7 @@ export abstract class RecordedChanges {
       emptiedDirs: [],
       reactivate: [],
     };
-    if (entry) this.data.entries.push(entry);
+    this.data.entries.push(...entries);
     this.journal?.save(this.data);
     if (first) this.crash('journal');
   }
@@ -85,6 +96,58 @@ export abstract class RecordedChanges {
   }
 
   /**
+   * The journal entry for what a path holds now (a file gets a same-directory backup name), or
+   * undefined for a directory or special file, which only a tree change may journal (`tree`).
+   */
+  private async entryFor(target: string, kind: JournalEntry['kind'], tree = false): Promise<JournalEntry | undefined> {
+    const info = await lstat(target).catch(() => undefined);
+    if (!info) return { kind, path: target, prior: 'absent' };
+    if (info.isSymbolicLink()) return { kind, path: target, prior: 'symlink', linkTarget: await readlink(target) };
+    if (info.isFile()) return { kind, path: target, prior: 'file', backup: this.sideName(target, 'old') };
+    if (tree && info.isDirectory()) return { kind, path: target, prior: 'dir', backup: this.sideName(target, 'old') };
+    return undefined;
+  }
+
+  /**
+   * Journals many paths' prior states with one journal write, before any of their changes: a
+   * removal of many kernels writes and fsyncs the journal once, not once per file. Only files and
+   * trees: their undo needs a backup only the change itself makes, so an entry whose change never
+   * comes is undone as nothing (an absent path or a symlink is journaled as it changes, since its
+   * undo could not tell). Each entry is checked again just before its change (claim()), and the
+   * journal is rewritten first when the path changed since.
+   */
+  async journalAhead(changes: Array<{ path: string; kind: JournalEntry['kind']; tree?: boolean }>): Promise<void> {
+    // A spilled backup is copied to another filesystem: journaled as it is made.
+    if (this.spillDir) return;
+    const wanted = [...new Map(changes.map((c) => [c.path, c])).values()].filter(
+      (c) => !this.touched.has(c.path) && !this.ahead.has(c.path),
+    );
+    // Nothing changes meanwhile: the paths are looked at side by side.
+    const looked = await Promise.all(
+      wanted.map(async (change) =>
+        // A missing directory is journaled (mkdir) as remember() creates it.
+        (await pathExists(path.dirname(change.path))) ? this.entryFor(change.path, change.kind, change.tree) : undefined,
+      ),
+    );
+    const fresh = looked.filter((e): e is JournalEntry => e?.prior === 'file' || e?.prior === 'dir');
+    for (const entry of fresh) this.ahead.set(entry.path, entry);
+    if (fresh.length > 0) this.record(...fresh);
+  }
+
+  /**
+   * The entry for a path's first change, journaled: the one journaled ahead when the path still
+   * holds what it says, else a new one (a stale one taken out of the journal in the same write).
+   */
+  private claim(entry: JournalEntry): JournalEntry {
+    const planned = this.ahead.get(entry.path);
+    this.ahead.delete(entry.path);
+    if (planned && sameIntent(planned, entry)) return planned;
+    if (planned && this.data) this.data.entries = this.data.entries.filter((e) => e !== planned);
+    this.record(entry);
+    return entry;
+  }
+
+  /**
    * Journals what a path holds before its first change, then keeps a same-directory backup of a file:
    * a hard link, or a copy where the file may be rewritten in place (`copy`, or no hard links).
    */
@@ -94,35 +157,42 @@ export abstract class RecordedChanges {
       return;
     }
     await this.ensureDir(path.dirname(target));
-    const info = await lstat(target).catch(() => undefined);
-    if (!info) {
-      this.record({ kind, path: target, prior: 'absent' });
-    } else if (info.isSymbolicLink()) {
-      this.record({ kind, path: target, prior: 'symlink', linkTarget: await readlink(target) });
-      if (moveAway) await unlink(target);
-    } else if (info.isFile() && moveAway && kind === 'remove' && this.spillDir) {
+    const now = await this.entryFor(target, kind);
+    if (!now) {
+      const info = await lstat(target);
+      throw new Error(`${target} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a file`);
+    }
+    if (now.prior === 'file' && moveAway && kind === 'remove' && this.spillDir) {
       const backup = path.join(this.spillDir, path.basename(this.sideName(target, 'old')));
       await mkdir(this.spillDir, { recursive: true, mode: 0o700 });
-      this.record({ kind, path: target, prior: 'file', backup });
+      // Journaled as it is made: claim() never takes an ahead entry whose backup is beside the file.
+      this.claim({ ...now, backup });
       await this.copyBackup(target, backup);
       await fsyncDir(this.spillDir);
       await unlink(target);
-    } else if (info.isFile()) {
-      const backup = this.sideName(target, 'old');
-      this.record({ kind, path: target, prior: 'file', backup });
-      if (moveAway) await rename(target, backup);
-      else {
-        if (copy) await this.copyBackup(target, backup);
-        else await link(target, backup).catch(() => this.copyBackup(target, backup));
-        // The backup's name must be on disk before the rename over the target can be: on vfat a
-        // power loss could otherwise keep the new file and lose the only copy of the old one.
-        await fsyncDir(path.dirname(target));
-      }
     } else {
-      throw new Error(`${target} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a file`);
+      const entry = this.claim(now);
+      if (entry.prior === 'symlink' && moveAway) await unlink(target);
+      if (entry.prior === 'file' && entry.backup) await this.keepBackup(target, entry.backup, moveAway, copy);
     }
     this.touched.add(target);
     this.crash(`backup:${this.ops + 1}`);
+  }
+
+  /** A tree's first change (its removal): journaled (or claimed), then renamed to its backup name. */
+  protected async moveTreeAside(dir: string): Promise<void> {
+    const entry = this.claim({ kind: 'remove', path: dir, prior: 'dir', backup: this.sideName(dir, 'old') });
+    this.touched.add(dir);
+    await rename(dir, entry.backup as string);
+  }
+
+  private async keepBackup(target: string, backup: string, moveAway: boolean, copy: boolean): Promise<void> {
+    if (moveAway) return rename(target, backup);
+    if (copy) await this.copyBackup(target, backup);
+    else await link(target, backup).catch(() => this.copyBackup(target, backup));
+    // The backup's name must be on disk before the rename over the target can be: on vfat a
+    // power loss could otherwise keep the new file and lose the only copy of the old one.
+    await fsyncDir(path.dirname(target));
   }
 
   /** Where hard links are impossible (vfat ESP): a copy, renamed into place so a backup is never partial. */
@@ -133,11 +203,32 @@ export abstract class RecordedChanges {
     await rename(partial, backup);
   }
 
-  /** One change is durable: its directory fsynced, then the crash point after it. */
+  /**
+   * One change made, then the crash point after it. Its directory is fsynced later, once for all
+   * changes there (syncChanges): until the run is final a lost rename is undone like any other
+   * change, since recovery decides from what is on disk and the journal was on disk first.
+   */
   protected done(dir: string): Promise<void> {
-    return fsyncDir(dir).then(() => {
-      this.ops += 1;
-      this.crash(`op:${this.ops}`);
-    });
+    this.unsynced.add(dir);
+    this.ops += 1;
+    this.crash(`op:${this.ops}`);
+    return Promise.resolve();
+  }
+
+  /** Every change on disk: each changed directory fsynced once (before the run is marked final). */
+  protected async syncChanges(): Promise<void> {
+    for (const dir of this.unsynced)
+      await fsyncDir(dir).catch((error: NodeJS.ErrnoException) => {
+        // A directory the run emptied and removed has nothing left to sync.
+        if (error.code !== 'ENOENT') throw error;
+      });
+    this.unsynced.clear();
+  }
+
+  /** Forgets the run's bookkeeping (after it finished or rolled back). */
+  protected forget(): void {
+    this.touched.clear();
+    this.ahead.clear();
+    this.unsynced.clear();
   }
 }

@@ -87,7 +87,26 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     this.crash(name);
   }
 
+  /**
+   * Journals the changes of these plans and the removal of these trees ahead, with one journal
+   * write (journalAhead: the files and trees among them). apply() and removeTree() then make them.
+   */
+  async journalPlans(plans: Plan[], trees: string[] = []): Promise<void> {
+    const changes = [
+      ...plans.flatMap((plan) => [
+        ...plan.place.map((item) => ({ path: item.to, kind: 'place' as const })),
+        ...plan.write.map((item) => ({ path: item.path, kind: 'write' as const })),
+        ...plan.link.map((item) => ({ path: item.path, kind: 'link' as const })),
+        ...plan.remove.map((file) => ({ path: file, kind: 'remove' as const })),
+      ]),
+      ...trees.map((dir) => ({ path: dir, kind: 'remove' as const, tree: true })),
+    ];
+    await this.journalAhead(changes);
+  }
+
   async apply(plan: Plan): Promise<void> {
+    // One journal write for the whole plan, before its first change.
+    await this.journalPlans([plan]);
     for (const item of plan.place) {
       throwIfInterrupted();
       this.log.debug(`place ${item.from} -> ${item.to}`);
@@ -163,6 +182,8 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     }
     if (backup) {
       await rename(to, backup);
+      // The old tree's new name must be on disk before the new tree can take its place.
+      await fsyncDir(path.dirname(to));
       await this.done(path.dirname(to));
     }
     await rename(temp, to);
@@ -181,10 +202,7 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     if (!info.isDirectory()) {
       await this.remember(dir, 'remove', true);
     } else {
-      const backup = this.sideName(dir, 'old');
-      this.record({ kind: 'remove', path: dir, prior: 'dir', backup });
-      this.touched.add(dir);
-      await rename(dir, backup);
+      await this.moveTreeAside(dir);
     }
     await this.done(path.dirname(dir));
   }
@@ -212,6 +230,8 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
   async finish(): Promise<void> {
     this.rollbackActions.length = 0;
     if (this.data) {
+      // Every change on disk before the journal says the run is final.
+      await this.syncChanges();
       this.data.phase = 'committed';
       this.journal?.save(this.data);
       this.crash('committed');
@@ -223,7 +243,7 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
   private reset(): void {
     if (this.data) this.journal?.delete();
     this.data = undefined;
-    this.touched.clear();
+    this.forget();
   }
 }
 

@@ -34,7 +34,10 @@ export async function readHookDeclarations(file: string): Promise<HookDeclaratio
   for (const line of head.split('\n')) {
     const match = DECLARATION.exec(line.trim());
     if (!match) continue;
-    const words = (match[2] ?? '').trim().split(/\s+/).filter(Boolean);
+    const words = (match[2] ?? '')
+      .trim()
+      .split(/[\s,]+/)
+      .filter(Boolean);
     // A phases line naming anything but a phase is not trusted to skip the hook anywhere.
     if (match[1] === 'phases' && words.every((w) => PHASES.has(w))) declared.phases = words as HookPhase[];
     if (match[1] === 'needs') declared.needs.push(...words.filter((w) => !w.includes('/')));

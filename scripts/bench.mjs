@@ -313,7 +313,7 @@ const node = process.execPath;
       ratio: `${Math.round(m.prune)} ms`,
       target: '< 1000 ms',
       pass: m.prune < 1000,
-      note: '97 removals, prerm/postrm hooks each',
+      note: '97 removals in one transaction, with the prerm/postrm hooks that apply to each',
     },
   );
 }

@@ -202,4 +202,9 @@ export async function deleteFirmwareEntries(
     await efi.remove(entry.num);
     ctx.log.info(`removed firmware entry Boot${entry.num} (${entry.label})`);
   }
+  // A trial of this kernel that never booted: BootNext must not name an entry that is gone.
+  if (before.next !== undefined && entries.some((e) => e.num === before.next) && (await efi.read()).next === before.next) {
+    await efi.clearNext();
+    ctx.log.info(`cleared BootNext: it named the removed Boot${before.next}`);
+  }
 }

@@ -14,7 +14,7 @@ import {
 } from '../../src/core/plugin-api.js';
 import { compatPreflight, listCompatKernels, planCompatFiles, planCompatRemove } from '../shared/compat-files.js';
 import { grubConfigPath, grubenvPath, grubSchema, mkconfigCommand } from './options.js';
-import { armTrial, grubDefaultVersion, grubTrial } from './trial.js';
+import { armTrial, disarmRemoved, grubDefaultVersion, grubTrial } from './trial.js';
 
 export { grubConfigPath } from './options.js';
 
@@ -113,8 +113,12 @@ export const grubLayout: Layout = {
   // grub.cfg lists every kernel in the boot dir: regenerating it is the same for any kernel.
   activate: (ctx, kernel, _plan, txn) => activate(ctx, kernel, txn),
   planRemove: planCompatRemove,
-  // grub.cfg must stop naming the removed kernel: regenerated the same way, rolled back the same way.
-  deactivate: (ctx, _version, _plan, txn) => regenerate(ctx, txn),
+  // grub.cfg must stop naming the removed kernel: regenerated the same way, rolled back the same way;
+  // a trial of it that never booted leaves no next_entry.
+  async deactivate(ctx, version, _plan, txn) {
+    await regenerate(ctx, txn);
+    await disarmRemoved(ctx, version, txn);
+  },
   sweep,
   list,
   trial: grubTrial,

@@ -103,6 +103,20 @@ export async function armTrial(ctx: Context, version: string, previous: string |
   await writeGrubenv(txn, env);
 }
 
+/**
+ * After a removal regenerated grub.cfg: a trial of the removed version that was never booted must
+ * not leave next_entry behind (GRUB would boot its first entry once in its place).
+ */
+export async function disarmRemoved(ctx: Context, version: string, txn: TransactionHandle): Promise<void> {
+  const loader = await readLoader(ctx);
+  if (!loader || loader.env.vars.get(TRIAL_VARIABLE) !== version) return;
+  const next = loader.env.vars.get('next_entry');
+  if (next && versionSelectedBy(loader.menu, next) === undefined) loader.env.vars.delete('next_entry');
+  loader.env.vars.delete(TRIAL_VARIABLE);
+  ctx.log.info(`the trial of ${version} goes with it: next_entry and kinstall_trial cleared in grubenv`);
+  await writeGrubenv(txn, loader.env);
+}
+
 /** A trial's own preflight problems: GRUB must boot saved_entry by default, and have a kernel to fall back to. */
 async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> {
   const problems: string[] = [];

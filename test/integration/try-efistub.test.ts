@@ -151,6 +151,21 @@ describe('efistub add --try: BootNext boots the new kernel once', () => {
     expect(await status(root)).toEqual([`${OLD}\tefistub\tdefault`, `${NEW}\tefistub\ttrial failed (fell back)`]);
   });
 
+  it('removing the trial kernel before its boot deletes its entry and the BootNext naming it; rollback restores both', async () => {
+    const root = efiRoot();
+    await oldThenTrial(root);
+    const armed = firmware(root);
+    const failed = await cli(root, ['remove', NEW], { EFIBOOTMGR_FAKE_FAIL: '--delete-bootnext' });
+    expect(failed.exitCode, failed.stderr).toBe(5);
+    expect(firmware(root)).toEqual(armed);
+    const removed = await cli(root, ['remove', NEW]);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    const state = firmware(root);
+    expect(state.bootNext).toBeUndefined();
+    expect(state.bootOrder).toEqual(['0001', '0000']);
+    expect(Object.values(state.entries).map((e) => e.loader)).not.toContain(loader(NEW));
+  });
+
   it('an ordinary kernel that is not first in BootOrder has no trial state', async () => {
     const root = efiRoot();
     expect((await add(root, OLD)).exitCode).toBe(0);

@@ -122,6 +122,18 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
     });
   });
 
+  it('removing the trial kernel before its boot clears next_entry and kinstall_trial; saved_entry stays the old one', async () => {
+    const r = await grubRootWithOld('saved');
+    const args = ['--root', r.root, '--layout', 'grub', '--initramfs', 'none'];
+    const added = await kinstallInNamespace(r, ['add', '--try', ...args, V, kernel.image]);
+    expect(added.exitCode, added.stderr).toBe(0);
+    const saved = entryId(r, OLD);
+    const removed = await kinstallInNamespace(r, ['remove', ...args.slice(0, 4), V]);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(grubenv(r)).toEqual({ kept: 'by the admin', saved_entry: saved });
+    expect(readFileSync(r.at('/boot/grub/grub.cfg'), 'utf8')).not.toContain(`vmlinuz-${V} `);
+  });
+
   it('with GRUB_DISABLE_SUBMENU=y the entries are top level: next_entry and saved_entry are their bare ids', async () => {
     const r = prepareGrubRoot(newRoot(), `${defaults('saved')}GRUB_DISABLE_SUBMENU=y\n`);
     const first = await kinstallInNamespace(r, [

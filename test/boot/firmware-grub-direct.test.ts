@@ -3,13 +3,13 @@
 // grub-mkconfig wrote at install, and the compat layout by direct kernel boot; each with a negative
 // boot that must fail.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_CMDLINE, bootVm, describeVerdict } from '../helpers/boot.js';
 import { top } from '../helpers/cli.js';
 import { buildEspImage } from '../helpers/esp-image.js';
-import { grubCfgVersions, kinstallInNamespace, prepareGrubRoot } from '../helpers/grub-namespace.js';
+import { grubCfgVersions, grubEfiFiles, kinstallInNamespace, prepareGrubRoot } from '../helpers/grub-namespace.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { bootRoot, hasMarkerHooks, install, kernel, reportTime, scratch, scratchDir, V } from './roots.js';
 
@@ -80,34 +80,10 @@ const GRUB_DEFAULTS = `GRUB_DEFAULT=0\nGRUB_TIMEOUT=0\nGRUB_DISTRIBUTOR=Gentoo\n
 /** The disk the boot sees: /boot as a FAT filesystem with this volume id, as grub-probe reports it. */
 const VOLUME_ID = '4B1E5EED';
 const grubProbeDisk = { GRUB_PROBE_FAKE_FS: 'fat', GRUB_PROBE_FAKE_FS_UUID: '4b1e-5eed' };
-const GRUB_MODULE_DIR = '/usr/lib/grub/x86_64-efi';
-const GRUB_MODULES = [
-  'part_gpt',
-  'part_msdos',
-  'fat',
-  'normal',
-  'linux',
-  'configfile',
-  'search',
-  'echo',
-  'all_video',
-  'test',
-  'gzio',
-];
-
-/** GRUB as grub-install leaves it: the EFI image, and every module under its prefix for insmod. */
-function grubFiles(grubEfi: string): Record<string, string> {
-  const files: Record<string, string> = { 'EFI/BOOT/BOOTX64.EFI': grubEfi };
-  for (const name of readdirSync(GRUB_MODULE_DIR).filter((n) => /\.(mod|lst)$/.test(n))) {
-    files[`grub/x86_64-efi/${name}`] = path.join(GRUB_MODULE_DIR, name);
-  }
-  return files;
-}
-
 describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkconfig wrote', () => {
   const roots = useScratchRoots({ after: 'all' });
   let root: TestRoot;
-  let grubEfi: string;
+  let grubLoader: Record<string, string>;
   beforeAll(async () => {
     root = prepareGrubRoot(roots.adopt(bootRoot()), GRUB_DEFAULTS);
     scratchDir(root);
@@ -118,8 +94,7 @@ describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkc
     );
     if (result.exitCode !== 0) throw new Error(`kinstall add --layout grub exited ${result.exitCode}:\n${result.stderr}`);
     // /boot is the image's filesystem, so GRUB's prefix is /grub on the device it was loaded from.
-    grubEfi = scratch(root, 'grubx64.efi');
-    execFileSync('grub-mkimage', ['-O', 'x86_64-efi', '-p', '/grub', '-o', grubEfi, ...GRUB_MODULES]);
+    grubLoader = grubEfiFiles(scratch(root, 'grubx64.efi'));
   });
 
   it("GRUB runs grub-mkconfig's grub.cfg: it finds /boot by its UUID and boots kinstall's kernel and initramfs", async () => {
@@ -135,7 +110,7 @@ describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkc
     const esp = buildEspImage({
       from: root.at('/boot'),
       out: scratch(root, 'esp.img'),
-      add: grubFiles(grubEfi),
+      add: grubLoader,
       volumeId: VOLUME_ID,
     });
     const verdict = await bootVm({ esp, log: scratch(root, 'serial.log') });
@@ -153,7 +128,7 @@ describe('grub layout boots through GRUB EFI from the grub.cfg the real grub-mkc
     const esp = buildEspImage({
       from: root.at('/boot'),
       out: scratch(root, 'esp-no-kernel.img'),
-      add: grubFiles(grubEfi),
+      add: grubLoader,
       omit: [`vmlinuz-${V}`],
       volumeId: VOLUME_ID,
     });

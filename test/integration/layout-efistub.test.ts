@@ -1,66 +1,39 @@
 // kinstall add/remove with the efistub layout: files on a fake ESP under a temporary root, the
 // firmware entry through test/fakes/efibootmgr (state in a JSON file, never real EFI variables).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { parseBootState } from '../../plugins/layout-efistub/firmware.js';
-import { kinstall, top } from '../helpers/cli.js';
+import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
+import {
+  efibootmgrCalls,
+  efistubRoot,
+  FAKE_EFIBOOTMGR,
+  fakeEfiEnv,
+  fakeFirmware,
+  WINDOWS_ENTRY,
+} from '../helpers/efistub-root.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { initramfsFixture } from '../helpers/initramfs.js';
 
 const kernel = testKernel();
 const V = kernel.version;
-const FAKE = path.join(top, 'test/fakes/efibootmgr');
 const LOADER = `\\EFI\\Gentoo\\vmlinuz-${V}.efi`;
 const ARGS = `root=/dev/vda2 ro quiet initrd=\\EFI\\Gentoo\\initramfs-${V}.img`;
-const WINDOWS = {
-  label: 'Windows Boot Manager',
-  active: true,
-  disk: '/dev/vda',
-  part: 1,
-  loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi',
-  args: '',
-};
-
-interface FakeState {
-  bootOrder: string[];
-  entries: Record<string, { label: string; loader: string; args: string; disk: string; part: number }>;
-}
 
 const newRoot = useScratchRoots();
 let root: TestRoot;
 
-/** A root with an ESP at /boot/efi, a command line, os-release NAME=Gentoo and a firmware holding Windows. */
-function efiRoot(options: Record<string, unknown> = { efibootmgr: FAKE, efivars: true, disk: '/dev/vda', part: 1 }): TestRoot {
-  const r = newRoot({ modules: true, config: { efistub: options } });
-  mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
-  mkdirSync(r.at('/etc/kernel'), { recursive: true });
-  mkdirSync(r.at('/var/fake'), { recursive: true });
-  writeFileSync(r.at('/etc/kernel/cmdline'), '# the root filesystem\nroot=/dev/vda2   ro\nquiet\n');
-  writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\nPRETTY_NAME="Gentoo Linux"\n');
-  writeFileSync(
-    r.at('/var/fake/efi.json'),
-    JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': WINDOWS } }),
-  );
-  return r;
-}
+/** An ESP at /boot/efi, a command line, os-release NAME=Gentoo, a firmware holding Windows. */
+const efiRoot = (options?: Record<string, unknown>): TestRoot =>
+  efistubRoot(newRoot, { options, cmdline: '# the root filesystem\nroot=/dev/vda2   ro\nquiet\n' });
 
-const env = (r: TestRoot, extra: Record<string, string> = {}) => ({
-  EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'),
-  ...extra,
-});
-const firmware = (r: TestRoot) => JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as FakeState;
-const calls = (r: TestRoot) =>
-  existsSync(r.at('/var/fake/efi.json.log'))
-    ? readFileSync(r.at('/var/fake/efi.json.log'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as string[])
-    : [];
+const env = fakeEfiEnv;
+const firmware = fakeFirmware;
+const calls = efibootmgrCalls;
 const add = (r: TestRoot, extra: string[]) =>
   kinstall(['add', '--root', r.root, '--layout', 'efistub', ...extra], { env: env(r) });
 
@@ -147,14 +120,14 @@ describe('efistub layout', () => {
   });
 
   it('bootOrderFirst=false puts the new entry last', async () => {
-    root = efiRoot({ efibootmgr: FAKE, efivars: true, disk: '/dev/vda', part: 1, bootOrderFirst: false });
+    root = efiRoot({ efibootmgr: FAKE_EFIBOOTMGR, efivars: true, disk: '/dev/vda', part: 1, bootOrderFirst: false });
     expect((await add(root, ['--initramfs', 'none', V, kernel.image])).exitCode).toBe(0);
     expect(firmware(root).bootOrder).toEqual(['0000', '0001']);
     expect(calls(root).at(-1)).toEqual(['--bootorder', '0000,0001']);
   });
 
   it('a failing efibootmgr after the entry was created rolls back the files and the entry', async () => {
-    root = efiRoot({ efibootmgr: FAKE, efivars: true, disk: '/dev/vda', part: 1, bootOrderFirst: false });
+    root = efiRoot({ efibootmgr: FAKE_EFIBOOTMGR, efivars: true, disk: '/dev/vda', part: 1, bootOrderFirst: false });
     const before = snapshotTree(root.boot);
     const stateBefore = firmware(root);
     const result = await kinstall(['add', '--root', root.root, '--layout', 'efistub', '--initramfs', 'none', V, kernel.image], {
@@ -204,13 +177,13 @@ describe('efistub layout', () => {
     // The vendor directory stays, as distributions leave EFI/<vendor>.
     expect(snapshotTree(root.boot)).toEqual({ ...before, 'efi/EFI/Gentoo': 'dir 755' });
     expect(calls(root).at(-1)).toEqual(['--delete-bootnum', '--bootnum', '0001']);
-    expect(firmware(root)).toMatchObject({ bootOrder: ['0000'], entries: { '0000': { label: WINDOWS.label } } });
+    expect(firmware(root)).toMatchObject({ bootOrder: ['0000'], entries: { '0000': { label: WINDOWS_ENTRY.label } } });
     expect(Object.keys(firmware(root).entries)).toEqual(['0000']);
   });
 });
 
 describe('test/fakes/efibootmgr rejects what efibootmgr rejects', () => {
-  const run = (r: TestRoot, args: string[]) => execa(FAKE, args, { env: env(r), reject: false });
+  const run = (r: TestRoot, args: string[]) => execa(FAKE_EFIBOOTMGR, args, { env: env(r), reject: false });
   it.each([
     ['--create without --loader', ['--create', '--label', 'x'], /needs --loader/],
     ['a loader path with /', ['--create', '--label', 'x', '--loader', '/EFI/x.efi'], /contains '\/'/],
@@ -227,7 +200,7 @@ describe('test/fakes/efibootmgr rejects what efibootmgr rejects', () => {
   });
 
   it('refuses to run without a state file', async () => {
-    const result = await execa(FAKE, ['-v'], { env: { EFIBOOTMGR_FAKE_STATE: '' }, reject: false });
+    const result = await execa(FAKE_EFIBOOTMGR, ['-v'], { env: { EFIBOOTMGR_FAKE_STATE: '' }, reject: false });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('refusing to run');
   });

@@ -1,67 +1,31 @@
 // Try-once installs with the efistub layout: `kinstall add --try` arms UEFI BootNext for the new
 // kernel and leaves the old default first in BootOrder; `kinstall confirm` makes it the default.
 // The firmware is test/fakes/efibootmgr's JSON state under a temporary root, never real EFI variables.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { efistubLayout } from '../../plugins/layout-efistub/index.js';
-import { kinstall, top } from '../helpers/cli.js';
+import { kinstall } from '../helpers/cli.js';
 import { testContext } from '../helpers/context.js';
 import { testKernel } from '../helpers/kernel.js';
+import { efibootmgrCalls, efistubRoot, FAKE_EFIBOOTMGR, fakeEfiEnv, fakeFirmware } from '../helpers/efistub-root.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
 const OLD = kernel.version;
 const NEW = `${kernel.version}-trial`;
-const FAKE = path.join(top, 'test/fakes/efibootmgr');
 const loader = (v: string) => `\\EFI\\Gentoo\\vmlinuz-${v}.efi`;
-const WINDOWS = {
-  label: 'Windows Boot Manager',
-  active: true,
-  disk: '/dev/vda',
-  part: 1,
-  loader: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi',
-  args: '',
-};
-const FIRMWARE_OPTIONS = { efibootmgr: FAKE, efivars: true, disk: '/dev/vda', part: 1 };
-
-interface FakeState {
-  bootOrder: string[];
-  bootNext?: string;
-  entries: Record<string, { label: string; loader: string; args: string; disk: string; part: number }>;
-}
 
 const newRoot = useScratchRoots();
 
 /** An ESP at /boot/efi, a command line, os-release NAME=Gentoo, a firmware holding Windows. */
-function efiRoot(options: Record<string, unknown> = FIRMWARE_OPTIONS): TestRoot {
-  const r = newRoot({ modules: true, config: { efistub: options } });
-  mkdirSync(r.at('/boot/efi/EFI'), { recursive: true });
-  mkdirSync(r.at('/etc/kernel'), { recursive: true });
-  mkdirSync(r.at('/var/fake'), { recursive: true });
-  writeFileSync(r.at('/etc/kernel/cmdline'), 'root=/dev/vda2 ro\n');
-  writeFileSync(r.at('/etc/os-release'), 'NAME=Gentoo\nID=gentoo\n');
-  writeFileSync(
-    r.at('/var/fake/efi.json'),
-    JSON.stringify({ bootCurrent: '0000', timeout: 1, bootOrder: ['0000'], entries: { '0000': WINDOWS } }),
-  );
-  return r;
-}
+const efiRoot = (options?: Record<string, unknown>): TestRoot =>
+  efistubRoot(newRoot, { options, cmdline: 'root=/dev/vda2 ro\n' });
 
-const fakeEnv = (r: TestRoot, extra: Record<string, string> = {}) => ({
-  EFIBOOTMGR_FAKE_STATE: r.at('/var/fake/efi.json'),
-  ...extra,
-});
-const firmware = (r: TestRoot) => JSON.parse(readFileSync(r.at('/var/fake/efi.json'), 'utf8')) as FakeState;
-const calls = (r: TestRoot) =>
-  existsSync(r.at('/var/fake/efi.json.log'))
-    ? readFileSync(r.at('/var/fake/efi.json.log'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as string[])
-    : [];
+const fakeEnv = fakeEfiEnv;
+const firmware = fakeFirmware;
+const calls = efibootmgrCalls;
 const cli = (r: TestRoot, args: string[], extra: Record<string, string> = {}) =>
   kinstall([...args, '--root', r.root], { env: fakeEnv(r, extra) });
 const add = (r: TestRoot, version: string, extra: string[] = [], env: Record<string, string> = {}) =>
@@ -135,7 +99,7 @@ describe('efistub add --try: BootNext boots the new kernel once', () => {
       ['--bootnext', '0002'],
     ]);
     expect(existsSync(root.at(`/boot/efi/EFI/Gentoo/vmlinuz-${NEW}.efi`))).toBe(true);
-    const shown = await execa(FAKE, ['-v'], { env: fakeEnv(root) });
+    const shown = await execa(FAKE_EFIBOOTMGR, ['-v'], { env: fakeEnv(root) });
     expect(shown.stdout.split('\n')[0]).toBe('BootNext: 0002');
     expect(await trialState(root, NEW)).toBe('armed');
     expect(await trialState(root, OLD)).toBe('default');
@@ -306,7 +270,7 @@ describe('efistub kinstall confirm: the trial entry goes first in BootOrder', ()
     const before = firmware(root);
     writeFileSync(
       root.at('/etc/kinstall/config.json'),
-      JSON.stringify({ targetHooks: 'host', efistub: { efibootmgr: FAKE, efivars: false } }),
+      JSON.stringify({ targetHooks: 'host', efistub: { efibootmgr: FAKE_EFIBOOTMGR, efivars: false } }),
     );
     const result = await cli(root, ['confirm', NEW]);
     expect(firmware(root)).toEqual(before);
@@ -319,7 +283,7 @@ describe('efistub kinstall confirm: the trial entry goes first in BootOrder', ()
 });
 
 describe('test/fakes/efibootmgr and BootNext, as efibootmgr does it', () => {
-  const run = (r: TestRoot, args: string[]) => execa(FAKE, args, { env: fakeEnv(r), reject: false });
+  const run = (r: TestRoot, args: string[]) => execa(FAKE_EFIBOOTMGR, args, { env: fakeEnv(r), reject: false });
   it.each([
     ['a BootNext naming no entry', ['--bootnext', '0007'], 12, 'efibootmgr: Boot entry 7 does not exist'],
     ['a BootNext that is not a number', ['-n', 'zz'], 35, 'efibootmgr: Invalid BootNext value: zz'],

@@ -32,21 +32,14 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
   const defaults = (grubDefault: string) =>
     `GRUB_DEFAULT=${grubDefault}\nGRUB_TIMEOUT=3\nGRUB_DISTRIBUTOR=Kinstall\nGRUB_CMDLINE_LINUX="console=ttyS0"\n`;
 
+  /** `kinstall add` for the grub layout without an initramfs, in grub-mkconfig's namespace: EXTRA then VERSION. */
+  const installGrub = (r: TestRoot, ...extra: string[]) =>
+    kinstallInNamespace(r, ['add', '--root', r.root, '--layout', 'grub', '--initramfs', 'none', ...extra, kernel.image]);
+
   /** A root with OLD installed by kinstall (grub.cfg generated) and a grubenv holding one variable of its own. */
   async function grubRootWithOld(grubDefault: string): Promise<TestRoot> {
     const r = prepareGrubRoot(newRoot(), defaults(grubDefault));
-    const first = await kinstallInNamespace(r, [
-      'add',
-      '--root',
-      r.root,
-      '--layout',
-      'grub',
-      '--initramfs',
-      'none',
-      '--force',
-      OLD,
-      kernel.image,
-    ]);
+    const first = await installGrub(r, '--force', OLD);
     expect(first.exitCode, first.stderr).toBe(0);
     execFileSync('grub-editenv', [r.at('/boot/grub/grubenv'), 'create']);
     execFileSync('grub-editenv', [r.at('/boot/grub/grubenv'), 'set', 'kept=by the admin']);
@@ -76,18 +69,7 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
 
   it('add --try: next_entry = the new kernel, saved_entry = the old one, status and confirm move the default', async () => {
     const r = await grubRootWithOld('saved');
-    const added = await kinstallInNamespace(r, [
-      'add',
-      '--try',
-      '--root',
-      r.root,
-      '--layout',
-      'grub',
-      '--initramfs',
-      'none',
-      V,
-      kernel.image,
-    ]);
+    const added = await installGrub(r, '--try', V);
     expect(added.exitCode, added.stderr).toBe(0);
     expect(added.stderr).toContain(`as a trial (${OLD} stays the default until kinstall confirm)`);
     expect(leakedMounts(r)).toEqual([]);
@@ -124,11 +106,10 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
 
   it('removing the trial kernel before its boot clears next_entry and kinstall_trial; saved_entry stays the old one', async () => {
     const r = await grubRootWithOld('saved');
-    const args = ['--root', r.root, '--layout', 'grub', '--initramfs', 'none'];
-    const added = await kinstallInNamespace(r, ['add', '--try', ...args, V, kernel.image]);
+    const added = await installGrub(r, '--try', V);
     expect(added.exitCode, added.stderr).toBe(0);
     const saved = entryId(r, OLD);
-    const removed = await kinstallInNamespace(r, ['remove', ...args.slice(0, 4), V]);
+    const removed = await kinstallInNamespace(r, ['remove', '--root', r.root, '--layout', 'grub', V]);
     expect(removed.exitCode, removed.stderr).toBe(0);
     expect(grubenv(r)).toEqual({ kept: 'by the admin', saved_entry: saved });
     expect(readFileSync(r.at('/boot/grub/grub.cfg'), 'utf8')).not.toContain(`vmlinuz-${V} `);
@@ -136,31 +117,9 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
 
   it('with GRUB_DISABLE_SUBMENU=y the entries are top level: next_entry and saved_entry are their bare ids', async () => {
     const r = prepareGrubRoot(newRoot(), `${defaults('saved')}GRUB_DISABLE_SUBMENU=y\n`);
-    const first = await kinstallInNamespace(r, [
-      'add',
-      '--root',
-      r.root,
-      '--layout',
-      'grub',
-      '--initramfs',
-      'none',
-      '--force',
-      OLD,
-      kernel.image,
-    ]);
+    const first = await installGrub(r, '--force', OLD);
     expect(first.exitCode, first.stderr).toBe(0);
-    const added = await kinstallInNamespace(r, [
-      'add',
-      '--try',
-      '--root',
-      r.root,
-      '--layout',
-      'grub',
-      '--initramfs',
-      'none',
-      V,
-      kernel.image,
-    ]);
+    const added = await installGrub(r, '--try', V);
     expect(added.exitCode, added.stderr).toBe(0);
     const cfg = readFileSync(r.at('/boot/grub/grub.cfg'), 'utf8');
     expect(cfg).not.toContain('submenu');
@@ -175,18 +134,7 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
   it('without GRUB_DEFAULT=saved, add --try is refused in preflight: exit 4, one line saying how to set it, nothing changed', async () => {
     const r = await grubRootWithOld('0');
     const before = snapshotTree(r.root);
-    const result = await kinstallInNamespace(r, [
-      'add',
-      '--try',
-      '--root',
-      r.root,
-      '--layout',
-      'grub',
-      '--initramfs',
-      'none',
-      V,
-      kernel.image,
-    ]);
+    const result = await installGrub(r, '--try', V);
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toMatch(
       new RegExp(
@@ -202,18 +150,7 @@ describe('grub: a trial through grubenv next_entry, with the real grub-mkconfig'
     writeFileSync(r.at('/etc/grub.d/10_linux'), '#!/bin/sh\necho "10_linux: broken on purpose" >&2\nexit 1\n');
     const env = readFileSync(r.at('/boot/grub/grubenv'));
     const before = snapshotTree(r.boot);
-    const result = await kinstallInNamespace(r, [
-      'add',
-      '--try',
-      '--root',
-      r.root,
-      '--layout',
-      'grub',
-      '--initramfs',
-      'none',
-      V,
-      kernel.image,
-    ]);
+    const result = await installGrub(r, '--try', V);
     expect(result.exitCode).toBe(5);
     expect(result.stderr).toMatch(/^kinstall: ETOOL: grub-mkconfig .*rolled back/m);
     expect(readFileSync(r.at('/boot/grub/grubenv')).equals(env)).toBe(true);

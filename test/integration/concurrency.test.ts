@@ -9,6 +9,8 @@ import { kinstall, kinstallBin } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
 import { useScratchRoots, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { testContext } from '../helpers/context.js';
+import { withLock } from '../../src/core/transaction/lock.js';
 
 const kernel = testKernel();
 const V = kernel.version;
@@ -168,6 +170,27 @@ describe('one kinstall at a time per root', () => {
     expect(readFileSync(root.at(`/boot/System.map-${V}.old`)).equals(readFileSync(kernel.systemMap))).toBe(true);
     expect(readFileSync(root.at('/var/log/installkernel.log'), 'utf8').match(/\tkinstall\t/g)).toHaveLength(2);
   }, 60_000);
+
+  it('locks taken and released in a tight loop by several runs at once: the lock directory a releasing run removes never fails a waiter', async () => {
+    const r = newRoot();
+    const ctx = await testContext(r.root);
+    let inside = 0;
+    let most = 0;
+    const worker = async () => {
+      for (let i = 0; i < 12; i += 1) {
+        await withLock(ctx, async () => {
+          inside += 1;
+          most = Math.max(most, inside);
+          await sleep(1);
+          inside -= 1;
+        });
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker(), worker()]);
+    expect(most).toBe(1);
+    // Each run unlinked the lock file it held as it released it.
+    expect(existsSync(r.at('/run/lock/kinstall.lock'))).toBe(false);
+  }, 120_000);
 
   it('four installs of different versions started at once all complete, one after another', async () => {
     root = newRoot();

@@ -19,7 +19,10 @@ const POLL_MS = 50;
 const ANNOUNCE_MS = 300;
 /** flock's exit code when the lock was not obtained in time. */
 const CONFLICT = 75;
-/** Files swapped under us this many times in a row: something else is deleting the lock file. */
+/**
+ * Files swapped under us this many times, and the wait is over: something else is deleting the lock
+ * file. Within the wait, a run that keeps losing the race to other waiters tries again.
+ */
 const MAX_RETRIES = 20;
 
 export interface HeldLock {
@@ -41,9 +44,14 @@ async function holderPid(file: string): Promise<string> {
 /**
  * Creates the lock's directory when missing and returns the directories it created, deepest
  * first, so that release can remove them again: a run that changes nothing leaves no trace.
+ * Undefined when a releasing run removed a parent while it was being created: try again.
  */
-async function makeLockDir(dir: string): Promise<string[]> {
-  const first = await mkdir(dir, { recursive: true });
+async function makeLockDir(dir: string): Promise<string[] | undefined> {
+  const first = await mkdir(dir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (first === null) return undefined;
   if (first === undefined) return [];
   const created: string[] = [];
   for (let d = dir; d.length >= first.length; d = path.dirname(d)) created.push(d);
@@ -99,10 +107,12 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
   let announced = false;
   try {
     for (let attempt = 1; ; attempt += 1) {
-      if (attempt > MAX_RETRIES)
+      if (attempt > MAX_RETRIES && (Date.now() - started) / 1000 >= waitSeconds)
         throw new KinstallError('ETOOL', { tool: 'flock', why: `${file} keeps being replaced while kinstall locks it` });
       throwIfInterrupted();
-      for (const dir of await makeLockDir(path.dirname(file))) if (!created.includes(dir)) created.push(dir);
+      const made = await makeLockDir(path.dirname(file));
+      if (made === undefined) continue;
+      for (const dir of made) if (!created.includes(dir)) created.push(dir);
       const left = Math.max(0, waitSeconds - (Date.now() - started) / 1000);
       const wait = left === 0 ? ['--nonblock'] : ['--timeout', left.toFixed(3)];
       const holder: Holder = execa(
@@ -139,6 +149,8 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
         if (result.exitCode === CONFLICT) {
           throw new KinstallError('ELOCKED', { pid: await holderPid(file), file, seconds: String(waitSeconds) });
         }
+        // The run releasing the lock removed its (then empty) directory before flock opened the file.
+        if (/No such file or directory/.test(String(result.stderr))) continue;
         const why =
           result.failed && result.exitCode === undefined
             ? result.originalMessage

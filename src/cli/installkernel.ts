@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Entry point of `installkernel`, as the kernel's `make install` and ebuilds call it.
-// The bins are minified bundles: a --verbose stack trace names the TypeScript sources (maps beside them),
-// loaded once this is on: the imports below come after it.
-if (process.argv.includes('-v') || process.argv.includes('--verbose')) process.setSourceMapsEnabled(true);
-const [{ processIo }, { runInstallkernel }] = await Promise.all([import('./io.js'), import('./run.js')]);
-process.exitCode = await runInstallkernel(processIo());
+// Entry point of `installkernel`, as the kernel's `make install` and ebuilds call it: the code-cached
+// bundle for a run that does work, the ESM chunks for help, version and --verbose (start.ts).
+import { startCli } from './start.js';
+
+process.exitCode = await startCli(import.meta.url, 'runInstallkernel', async () => {
+  const [io, run] = await Promise.all([import('./io.js'), import('./run.js')]);
+  return { ...io, ...run };
+});

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Entry point of `kinstall`.
-// The bins are minified bundles: a --verbose stack trace names the TypeScript sources (maps beside them),
-// loaded once this is on: the imports below come after it.
-if (process.argv.includes('-v') || process.argv.includes('--verbose')) process.setSourceMapsEnabled(true);
-const [{ processIo }, { runKinstall }] = await Promise.all([import('./io.js'), import('./run.js')]);
-process.exitCode = await runKinstall(processIo());
+// Entry point of `kinstall`: the code-cached bundle for a run that does work, the ESM chunks for
+// help, version and --verbose (start.ts).
+import { startCli } from './start.js';
+
+process.exitCode = await startCli(import.meta.url, 'runKinstall', async () => {
+  const [io, run] = await Promise.all([import('./io.js'), import('./run.js')]);
+  return { ...io, ...run };
+});

@@ -9,12 +9,15 @@
 // build writes V8's code cache for it (cli.cjs.cache): a run that does work compiles it from that
 // cache (src/cli/start.ts), ~20 ms less than importing the ESM chunks. Node 20 has no
 // module.enableCompileCache, hence vm.Script. Help, version and --verbose keep the ESM chunks.
+import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 import { build } from 'esbuild';
+import ts from 'typescript';
 
 const top = path.resolve(import.meta.dirname, '..');
 const outdir = path.join(top, 'dist/src/cli');
@@ -49,10 +52,15 @@ await build({
 });
 for (const bin of ['kinstall.js', 'installkernel.js']) chmodSync(path.join(outdir, bin), 0o755);
 
+// The CommonJS bundle: the module wrapper is part of the file (banner and footer), so the code the
+// build caches and the code start.ts compiles are the same bytes. Beyond CommonJS's five it takes
+// the ESM start's import() and import.meta.resolve: V8 11.3 (Node 20) drops the dynamic-import
+// callback of a script compiled from a code cache, so the bundle's own import() would throw there.
+const bundleFile = path.join(outdir, 'cli.cjs');
 await build({
   absWorkingDir: top,
   entryPoints: ['src/cli/bundle-entry.ts'],
-  outfile: path.join(outdir, 'cli.cjs'),
+  outfile: bundleFile,
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -60,25 +68,53 @@ await build({
   minify: true,
   sourcemap: true,
   external: ['typescript'],
-  // import.meta does not exist in a CommonJS script: its URL is the bundle's own (io.ts walks up
-  // from it to package.json); import.meta.resolve is absent, settings.ts falls back to require.resolve.
-  banner: { js: 'var kinstallImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
-  define: { 'import.meta.url': 'kinstallImportMetaUrl', 'import.meta.resolve': 'undefined' },
+  // Strict like the ESM chunks; import.meta.url is the bundle's own (io.ts walks up from it to package.json).
+  banner: {
+    js: '(function (exports, require, module, __filename, __dirname, Import, kinstallImportMetaResolve) {"use strict";var kinstallImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+  },
+  footer: { js: '})' },
+  define: { 'import.meta.url': 'kinstallImportMetaUrl', 'import.meta.resolve': 'kinstallImportMetaResolve' },
   logLevel: 'warning',
 });
-await writeCodeCache(path.join(outdir, 'cli.cjs'));
+callImportThroughParameter(bundleFile);
+await writeCodeCache(bundleFile);
+
+/**
+ * Every import() call in the bundle becomes a call of its `Import` parameter: the same length, so
+ * the source map stays true. Found by TypeScript's parser, so no string or comment is touched.
+ */
+function callImportThroughParameter(file) {
+  const text = readFileSync(file, 'utf8');
+  if (/\bImport\b/.test(text.slice(text.indexOf('{') + 1))) throw new Error(`${file}: already uses the name Import`);
+  const tree = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.JS);
+  const calls = [];
+  const visit = (node) => {
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword)
+      calls.push(node.expression.getStart(tree));
+    ts.forEachChild(node, visit);
+  };
+  visit(tree);
+  let out = text;
+  for (const at of calls) out = `${out.slice(0, at)}Import${out.slice(at + 'import'.length)}`;
+  writeFileSync(file, out);
+}
 
 /**
  * Compiles the bundle as start.ts does, runs its top level and that of the modules the verbs load
  * (loadVerbs: they only define things, no I/O at import time), so the functions that ran are in the
- * cache compiled, and writes it. A Node whose V8 rejects it compiles the source: slower, same run.
+ * cache compiled, and writes it, prefixed with the SHA-256 of the source and the data: V8 checks
+ * only the source's length and crashes on damaged data, so start.ts checks the digest first. A
+ * Node whose V8 rejects the cache compiles the source: slower, same run.
  */
 async function writeCodeCache(filename) {
-  const importModuleDynamically = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-  const script = new vm.Script(Module.wrap(readFileSync(filename, 'utf8')), { filename, importModuleDynamically });
+  const source = readFileSync(filename);
+  const script = new vm.Script(source.toString('utf8'), { filename });
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(filename), module, filename, path.dirname(filename));
+  const load = script.runInThisContext();
+  load(module.exports, createRequire(filename), module, filename, path.dirname(filename), (s) => import(s), import.meta.resolve);
   if (typeof module.exports.runKinstall !== 'function') throw new Error(`${filename}: no runKinstall export`);
   await module.exports.loadVerbs();
-  writeFileSync(`${filename}.cache`, script.createCachedData());
+  const data = script.createCachedData();
+  const digest = createHash('sha256').update(source).update(data).digest();
+  writeFileSync(`${filename}.cache`, Buffer.concat([digest, data]));
 }

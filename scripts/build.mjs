@@ -7,7 +7,7 @@
 // only when a config file exists.
 // A second esbuild build makes the whole CLI one CommonJS script, dist/src/cli/cli.cjs, and the
 // build writes V8's code cache for it (cli.cjs.cache): a run that does work compiles it from that
-// cache (src/cli/start.ts), ~20 ms less than importing the ESM chunks. Node 20 has no
+// cache (src/cli/load-bundle.ts), ~20 ms less than importing the ESM chunks. Node 20 has no
 // module.enableCompileCache, hence vm.Script. Help, version and --verbose keep the ESM chunks.
 import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
@@ -53,7 +53,7 @@ await build({
 for (const bin of ['kinstall.js', 'installkernel.js']) chmodSync(path.join(outdir, bin), 0o755);
 
 // The CommonJS bundle: the module wrapper is part of the file (banner and footer), so the code the
-// build caches and the code start.ts compiles are the same bytes. Beyond CommonJS's five it takes
+// build caches and the code load-bundle.ts compiles are the same bytes. Beyond CommonJS's five it takes
 // the ESM start's import() and import.meta.resolve: V8 11.3 (Node 20) drops the dynamic-import
 // callback of a script compiled from a code cache, so the bundle's own import() would throw there.
 const bundleFile = path.join(outdir, 'cli.cjs');
@@ -100,10 +100,10 @@ function callImportThroughParameter(file) {
 }
 
 /**
- * Compiles the bundle as start.ts does, runs its top level and that of the modules the verbs load
+ * Compiles the bundle as load-bundle.ts does, runs its top level and that of the modules the verbs load
  * (loadVerbs: they only define things, no I/O at import time), so the functions that ran are in the
  * cache compiled, and writes it, prefixed with the SHA-256 of the source and the data: V8 checks
- * only the source's length and crashes on damaged data, so start.ts checks the digest first. A
+ * only the source's length and crashes on damaged data, so load-bundle.ts checks the digest first. A
  * Node whose V8 rejects the cache compiles the source: slower, same run.
  */
 async function writeCodeCache(filename) {

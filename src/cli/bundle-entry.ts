@@ -1,5 +1,5 @@
 // The CommonJS bundle's entry (dist/src/cli/cli.cjs): the whole CLI in one script, which the bins
-// load through V8's code cache (start.ts) when a run does work.
+// load through V8's code cache (load-bundle.ts) when a run does work.
 export { runInstallkernel, runKinstall } from './run.js';
 export { processIo } from './io.js';
 

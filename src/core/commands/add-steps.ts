@@ -295,6 +295,8 @@ export async function commit(state: InstallState): Promise<void> {
 
 export async function activate(state: InstallState): Promise<void> {
   const { layout, kernel } = resolvedOf(state);
+  // The layout's tool reads the placed files from the disk (lilo maps their blocks).
+  if (layout.activate) await state.txn.settle();
   await layout.activate?.(state.ctx, kernel, state.plan, state.txn.forLayout(layout.name));
   state.txn.checkpoint('activated');
 }

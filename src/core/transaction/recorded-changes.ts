@@ -234,13 +234,19 @@ export abstract class RecordedChanges {
     return Promise.resolve();
   }
 
-  /** Every change on disk: each changed directory fsynced once (before the run is marked final). */
+  /**
+   * Every change on disk: each changed directory fsynced once (before the run is marked final),
+   * side by side (on ext4 they share the journal commits).
+   */
   protected async syncChanges(): Promise<void> {
-    for (const dir of this.unsynced)
-      await fsyncDir(dir).catch((error: NodeJS.ErrnoException) => {
-        // A directory the run emptied and removed has nothing left to sync.
-        if (error.code !== 'ENOENT') throw error;
-      });
+    await Promise.all(
+      [...this.unsynced].map((dir) =>
+        fsyncDir(dir).catch((error: NodeJS.ErrnoException) => {
+          // A directory the run emptied and removed has nothing left to sync.
+          if (error.code !== 'ENOENT') throw error;
+        }),
+      ),
+    );
     this.unsynced.clear();
   }
 

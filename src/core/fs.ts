@@ -1,7 +1,8 @@
 // File-system probes and the primitives every writer shares: one existence check per question
 // (anything at the path, a regular file, a directory), one directory fsync, and a copy and chmod
 // that also work on a FAT ESP, which keeps no permissions.
-import { chmod, constants, lstat, open, stat } from 'node:fs/promises';
+import { chmod, constants, copyFile, lstat, open, rm, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 
 /** Anything at the path, a dangling symlink included (lstat). */
 export const pathExists = (p: string): Promise<boolean> =>
@@ -75,12 +76,33 @@ export async function setMode(file: string, mode: number): Promise<void> {
 /** A kernel image in a few reads and writes: a stream's 64 KiB chunks made it ~220 round trips. */
 const COPY_CHUNK = 1 << 20;
 
+/** statfs(2) types of the filesystems that keep no modes: vfat (MSDOS_SUPER_MAGIC), FUSE (fusefat). */
+const MODELESS_FS = new Set([0x4d44, 0x65735546]);
+
 /**
  * Copies bytes to a new file (never over one) with the source's mode where the filesystem keeps
- * modes. Not copyFile(): libuv's fchmod of the copy fails it on fusefat (ENOSYS) and on vfat (EPERM)
- * after the whole copy, and libuv then deletes it.
+ * modes. There it is copyFile(): one call, the kernel copying (copy_file_range) while this process
+ * goes on. Not on a FAT ESP: libuv's fchmod of the copy fails it on fusefat (ENOSYS) and on vfat
+ * (EPERM) after the whole copy, and libuv then deletes it; there the bytes go in 1 MiB chunks.
  */
 export async function copyBytes(from: string, to: string): Promise<void> {
+  const type = await statfs(path.dirname(to)).then(
+    (info) => info.type,
+    () => undefined,
+  );
+  if (type !== undefined && !MODELESS_FS.has(type)) {
+    try {
+      return await copyFile(from, to, constants.COPYFILE_EXCL);
+    } catch (error) {
+      // A filesystem statfs did not tell apart (a network share without modes): the chunks below.
+      if (!NO_MODES.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      await rm(to, { force: true });
+    }
+  }
+  await copyInChunks(from, to);
+}
+
+async function copyInChunks(from: string, to: string): Promise<void> {
   const source = await open(from, 'r');
   try {
     const target = await open(to, 'wx', 0o600);

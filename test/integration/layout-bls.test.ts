@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFi
 import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
-import { useScratchRoots, type TestRoot } from '../helpers/root.js';
+import { useScratchRoots, writeHook, type TestRoot } from '../helpers/root.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 const kernel = testKernel();
@@ -168,5 +168,14 @@ describe('bls layout', () => {
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toContain(`${root.at('/etc/kernel/tries')} must hold a whole number of boot tries, found "three"`);
     expect(snapshotTree(root.root)).toEqual(before);
+  });
+
+  it('a preinst hook that rewrites /etc/kernel/cmdline: the entry carries the new line, not the one preflight read', async () => {
+    root = espRoot();
+    writeHook(root, '/etc/kernel/preinst.d', '10-cmdline', `echo 'root=/dev/vda2 rw quiet' > ${root.at('/etc/kernel/cmdline')}`);
+    const result = await add(root, '--layout', 'bls', '--initramfs', 'none');
+    expect(result.exitCode, result.stderr).toBe(0);
+    const entry = readFileSync(root.at(`/efi/loader/entries/${MACHINE_ID}-${V}.conf`), 'utf8');
+    expect(entry.split('\n').filter((l) => l.startsWith('options '))).toEqual(['options root=/dev/vda2 rw quiet']);
   });
 });

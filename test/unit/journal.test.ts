@@ -150,6 +150,69 @@ describe('Transaction with a journal', () => {
     expect(fsCalls.filter((c) => c === `fsync ${boot}`)).toEqual([`fsync ${boot}`]);
   });
 
+  it('a new file in an existing directory is journaled ahead; one in a new directory is journaled with its mkdirs, in one write each', async () => {
+    const { boot, journalFile } = scratch();
+    const before = snapshotTree(boot);
+    const saves = vi.spyOn(Journal.prototype, 'save');
+    try {
+      const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+      const p = emptyPlan();
+      p.write.push({ path: path.join(boot, 'new1'), content: '1\n' }, { path: path.join(boot, 'new2'), content: '2\n' });
+      await txn.journalPlans([p]);
+      // Ahead, nothing made yet: undone as nothing.
+      expect(new Journal(journalFile, dir).load()?.entries.map((e) => `${e.kind} ${path.basename(e.path)} ${e.prior}`)).toEqual([
+        'write new1 absent',
+        'write new2 absent',
+      ]);
+      expect(saves).toHaveBeenCalledTimes(1);
+      expect(txn.changedPaths).toEqual([]);
+      await txn.apply(p);
+      // Still absent when its change came: no second write for these two.
+      expect(saves).toHaveBeenCalledTimes(1);
+      const deep = emptyPlan();
+      deep.write.push({ path: path.join(boot, 'a/b/new3'), content: '3\n' });
+      await txn.apply(deep);
+      expect(saves).toHaveBeenCalledTimes(2);
+      expect(
+        new Journal(journalFile, dir)
+          .load()
+          ?.entries.slice(2)
+          .map((e) => `${e.kind} ${path.relative(boot, e.path)}`),
+      ).toEqual(['mkdir a', 'mkdir a/b', 'write a/b/new3']);
+      await txn.rollback();
+      expect(snapshotTree(boot)).toEqual(before);
+    } finally {
+      saves.mockRestore();
+    }
+  });
+
+  it('a new file is renamed into place, then fsynced while the run goes on, before the journal says committed', async () => {
+    const { boot, journalFile } = scratch();
+    const target = path.join(boot, 'fresh');
+    const p = emptyPlan();
+    p.write.push({ path: target, content: 'fresh\n' });
+    fsCalls.length = 0;
+    const realSave = Journal.prototype.save;
+    const saves = vi.spyOn(Journal.prototype, 'save').mockImplementation(function (this: Journal, data: JournalData) {
+      fsCalls.push(`journal ${data.phase}`);
+      realSave.call(this, data);
+    });
+    try {
+      const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+      await txn.apply(p);
+      await txn.settle();
+      const renamed = fsCalls.findIndex((c) => c.startsWith('rename ') && c.endsWith(` ${target}`));
+      const synced = fsCalls.indexOf(`fsync ${target}`);
+      expect(renamed, fsCalls.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(synced).toBeGreaterThan(renamed);
+      await txn.finish();
+      expect(fsCalls.indexOf('journal committed')).toBeGreaterThan(synced);
+      expect(readFileSync(target, 'utf8')).toBe('fresh\n');
+    } finally {
+      saves.mockRestore();
+    }
+  });
+
   it('finish drops the backups and the journal', async () => {
     const { boot, journalFile } = scratch();
     const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });

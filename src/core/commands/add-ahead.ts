@@ -68,7 +68,7 @@ export async function decideAhead(
   const hooks = state.hookOrder?.preinst.run ?? [];
   if (hooks.length > 0) return { reason: `preinst hook(s) run before its initramfs: ${hooks.map((h) => h.name).join(', ')}` };
   if (await holdsModules(kernel.moduleDir)) {
-    const stale = ctx.request.depmod === 'always' ? '--depmod always' : await staleIndexReason(kernel.moduleDir);
+    const stale = ctx.request.depmod === 'always' ? '--depmod always' : await staleIndexReason(kernel.moduleDir, ctx.exec);
     if (stale !== undefined) return { reason: `depmod runs before its initramfs (${stale})` };
   }
   if (await layout.buildsInitramfs?.(ctx, kernel)) return { reason: `layout ${layout.name} builds its own` };

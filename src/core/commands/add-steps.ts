@@ -60,6 +60,8 @@ export interface InstallState extends PipelineState {
   staged: string[];
   /** depmod rebuilt the module index in this install. */
   indexRebuilt?: boolean;
+  /** Whether the module index is current, looked at from resolve on (no step before depmod changes a module). */
+  indexCheck?: Promise<string | undefined>;
   /** The layout's plan; empty until the plan step. */
   plan: Plan;
   /** Every hook of both phases, found once before anything changes (the hooks step). */
@@ -174,6 +176,8 @@ export async function resolve(state: InstallState): Promise<void> {
       trial: trial.trial || undefined,
     },
   };
+  // find(1) looks at the module index while the steps up to depmod run.
+  if (ctx.request.depmod !== 'always') state.indexCheck = staleIndexReason(ctx.paths.moduleDir(version), ctx.exec);
   const as = trial.trial
     ? `, as a trial (${trial.previous ?? 'the previous default'} stays the default until kinstall confirm)`
     : '';
@@ -241,7 +245,7 @@ const DEPMOD_INPUTS = new Set(['modules.order', 'modules.builtin', 'modules.buil
 export async function depmod(state: InstallState): Promise<void> {
   const { ctx } = state;
   const { version, moduleDir: dir } = resolvedOf(state).kernel;
-  const stale = ctx.request.depmod === 'always' ? '--depmod always' : await staleIndexReason(dir);
+  const stale = ctx.request.depmod === 'always' ? '--depmod always' : await (state.indexCheck ?? staleIndexReason(dir, ctx.exec));
   if (stale === undefined) {
     ctx.log.debug(
       `depmod: the module index of ${version} is current (newer than every module, modules.order and modules.builtin): not run`,
@@ -295,6 +299,8 @@ export async function commit(state: InstallState): Promise<void> {
 
 export async function activate(state: InstallState): Promise<void> {
   const { layout, kernel } = resolvedOf(state);
+  // The layout's tool reads the placed files from the disk (lilo maps their blocks).
+  if (layout.activate) await state.txn.settle();
   await layout.activate?.(state.ctx, kernel, state.plan, state.txn.forLayout(layout.name));
   state.txn.checkpoint('activated');
 }

@@ -53,6 +53,8 @@ async function onTrial(ctx: Context, kernels: ListedKernel[], record?: TrialReco
 
 async function confirmInLayouts(state: ConfirmState): Promise<void> {
   const { ctx, version, kernels, record } = state;
+  // The layouts' tools read the files as they are on the disk (lilo maps their blocks).
+  await state.txn.settle();
   for (const kernel of kernels) {
     const layout = ctx.registry.layouts.find((l) => l.name === kernel.layout);
     await layout?.trial?.confirm(ctx, version, state.txn.forLayout(kernel.layout));

@@ -200,6 +200,8 @@ export async function commit(state: RemoveState): Promise<void> {
 }
 
 export async function deactivate(state: RemoveState): Promise<void> {
+  // The layouts' tools read the files as they are on the disk (lilo maps their blocks).
+  await state.txn.settle();
   for (const removal of state.removals) {
     for (const { layout, plan: p } of removal.targets) {
       await layout.deactivate?.(state.ctx, removal.version, p, state.txn.forLayout(layout.name));

@@ -1,29 +1,85 @@
 // Whether a kernel's module index (modules.dep and the rest depmod writes) is current: present, and
 // newer than every module, every directory holding one (a module deleted or renamed there), and
-// depmod's inputs modules.order and modules.builtin. A walk of stat calls, several times cheaper
-// than running depmod on a distribution kernel's thousands of modules.
+// depmod's inputs modules.order and modules.builtin. find(1) looks, in a process of its own, so the
+// look runs beside kinstall's own work; where find cannot run, a walk of stat calls here. Either is
+// several times cheaper than running depmod on a distribution kernel's thousands of modules.
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Exec } from '../exec.js';
 
 /** The index file whose age stands for the index (depmod writes modules.dep with the rest). */
 const INDEX = ['modules.dep', 'modules.dep.bin'];
 const INPUTS = ['modules.order', 'modules.builtin'];
 const MODULE = /\.ko(\.(xz|gz|zst))?$/;
 
-/** Why the index must be rebuilt, or undefined when it is current. */
-export async function staleIndexReason(moduleDir: string): Promise<string | undefined> {
+/**
+ * Why the index must be rebuilt, or undefined when it is current. With `exec`, find(1) walks the
+ * tree (the walk below where it cannot run).
+ */
+export async function staleIndexReason(moduleDir: string, exec?: Exec): Promise<string | undefined> {
   let indexTime = Infinity;
+  let oldest = '';
   for (const name of INDEX) {
     const info = await stat(path.join(moduleDir, name)).catch(() => undefined);
     if (!info) return `${name} is missing`;
-    indexTime = Math.min(indexTime, info.mtimeMs);
+    if (info.mtimeMs < indexTime) [indexTime, oldest] = [info.mtimeMs, path.join(moduleDir, name)];
   }
   for (const name of INPUTS) {
     const info = await stat(path.join(moduleDir, name)).catch(() => undefined);
     if (info && info.mtimeMs > indexTime) return `${name} is newer than the index`;
   }
+  const found = exec ? await newerByFind(exec, moduleDir, oldest) : undefined;
+  if (found === null) return undefined;
+  if (found !== undefined) {
+    const isDir = quietly(() => lstatSync(found))?.isDirectory() ?? false;
+    return isDir ? `${found} changed after the index was built` : `${found} is newer than the index`;
+  }
   return newerUnder(moduleDir, indexTime, true);
+}
+
+/** A path as a find(1) -path pattern matching only itself. */
+const literalPattern = (p: string) => p.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
+
+/**
+ * What the walk below finds, asked of find(1): the first module (by name, as the walk) or
+ * directory under `moduleDir` (not itself, not build/ or source/ at its top) modified after
+ * `reference`; null for none; undefined when find could not answer (missing, or an error without
+ * a find). One difference: a module that is a symlink is judged by the link's own time here.
+ */
+async function newerByFind(exec: Exec, moduleDir: string, reference: string): Promise<string | null | undefined> {
+  const names = ['*.ko', '*.ko.xz', '*.ko.gz', '*.ko.zst'].flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]);
+  const prune = ['build', 'source'].flatMap((n, i) => [...(i ? ['-o'] : []), '-path', literalPattern(path.join(moduleDir, n))]);
+  const result = await exec
+    .run(
+      'find',
+      [
+        moduleDir,
+        '-mindepth',
+        '1',
+        '(',
+        ...prune,
+        ')',
+        '-prune',
+        '-o',
+        '(',
+        '-type',
+        'd',
+        '-o',
+        ...names,
+        ')',
+        '-newer',
+        reference,
+        '-print',
+        '-quit',
+      ],
+      { reject: false, readOnly: true },
+    )
+    .catch(() => undefined);
+  if (!result) return undefined;
+  const first = result.stdout.split('\n').find((line) => line !== '');
+  if (first !== undefined) return first;
+  return result.exitCode === 0 && !result.spawnError ? null : undefined;
 }
 
 /** A probe's answer, or undefined where it fails (gone meanwhile, unreadable): the old promises' `.catch`. */

@@ -9,23 +9,42 @@ import type { KernelImageInfo } from '../types.js';
 
 const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
 
+/**
+ * A file of the target's configuration, read once per run (per context): preflight, the layout's
+ * plan and the hooks' environment all ask for the machine id, the entry token and the command line,
+ * and nothing in a run changes them.
+ */
+const targetFiles = new WeakMap<Context, Map<string, Promise<string | undefined>>>();
+/** After a hook ran: it may have changed them. */
+export function forgetTargetFiles(ctx: Context): void {
+  targetFiles.delete(ctx);
+}
+
+function readTargetFile(ctx: Context, file: string): Promise<string | undefined> {
+  let files = targetFiles.get(ctx);
+  if (!files) targetFiles.set(ctx, (files = new Map()));
+  const full = ctx.paths.under(file);
+  let text = files.get(full);
+  if (!text) files.set(full, (text = readText(full)));
+  return text;
+}
+
 /** os-release of the target: /etc/os-release, else /usr/lib/os-release. */
 export async function readOsRelease(ctx: Context): Promise<Record<string, string>> {
-  const text =
-    (await readText(ctx.paths.under('/etc/os-release'))) ?? (await readText(ctx.paths.under('/usr/lib/os-release'))) ?? '';
+  const text = (await readTargetFile(ctx, '/etc/os-release')) ?? (await readTargetFile(ctx, '/usr/lib/os-release')) ?? '';
   return parseInstallConf(text, 'os-release').values;
 }
 
 /** MACHINE_ID from the config, else /etc/machine-id (32 hex digits), else undefined. */
 export async function readMachineId(ctx: Context): Promise<string | undefined> {
   if (ctx.settings.machineId) return ctx.settings.machineId;
-  const id = (await readText(ctx.paths.under('/etc/machine-id')))?.trim();
+  const id = (await readTargetFile(ctx, '/etc/machine-id'))?.trim();
   return id && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
 }
 
 /** The BLS entry token: /etc/kernel/entry-token, else the machine id, else IMAGE_ID, else ID. */
 export async function readEntryToken(ctx: Context): Promise<string | undefined> {
-  const token = (await readText(ctx.paths.under('/etc/kernel/entry-token')))?.trim();
+  const token = (await readTargetFile(ctx, '/etc/kernel/entry-token'))?.trim();
   if (token) return token;
   const machineId = await readMachineId(ctx);
   if (machineId) return machineId;
@@ -55,7 +74,7 @@ export interface KernelCmdline {
 export async function readKernelCmdline(ctx: Context): Promise<KernelCmdline | undefined> {
   if (ctx.settings.cmdline !== undefined) return { cmdline: foldCmdline(ctx.settings.cmdline), source: 'settings' };
   for (const file of ['/etc/kernel/cmdline', '/usr/lib/kernel/cmdline']) {
-    const text = await readText(ctx.paths.under(file));
+    const text = await readTargetFile(ctx, file);
     if (text !== undefined) return { cmdline: foldCmdline(text), source: ctx.paths.under(file) };
   }
   if (ctx.isHostRoot && !(await inChroot())) {

@@ -18,6 +18,8 @@ export interface TransactionOptions {
   crashAfter?: string;
 }
 
+const mkdirEntry = (dir: string): JournalEntry => ({ kind: 'mkdir', path: dir, prior: 'absent' });
+
 /** Two entries for one path say the same: same change, same prior state, a backup in the same directory. */
 const sameIntent = (a: JournalEntry, b: JournalEntry): boolean =>
   a.kind === b.kind &&
@@ -82,17 +84,23 @@ export abstract class RecordedChanges {
     return path.join(path.dirname(target), `.${path.basename(target)}.kinstall-${tag}-${this.id}-${this.temps}`);
   }
 
-  protected async ensureDir(dir: string): Promise<void> {
+  /** The directories missing on the way to `dir`, outermost first. */
+  private async missingDirs(dir: string): Promise<string[]> {
     const missing: string[] = [];
     for (let d = dir; ; d = path.dirname(d)) {
       if (await pathExists(d)) break;
       missing.unshift(d);
       if (path.dirname(d) === d) break;
     }
-    for (const d of missing) {
-      this.record({ kind: 'mkdir', path: d, prior: 'absent' });
-      await mkdir(d, { mode: 0o755 });
-    }
+    return missing;
+  }
+
+  /** Journals the missing directories on the way to `dir` (one write), then creates them. */
+  protected async ensureDir(dir: string): Promise<void> {
+    const missing = await this.missingDirs(dir);
+    if (missing.length === 0) return;
+    this.record(...missing.map(mkdirEntry));
+    for (const d of missing) await mkdir(d, { mode: 0o755 });
   }
 
   /**
@@ -110,11 +118,12 @@ export abstract class RecordedChanges {
 
   /**
    * Journals many paths' prior states with one journal write, before any of their changes: a
-   * removal of many kernels writes and fsyncs the journal once, not once per file. Only files and
-   * trees: their undo needs a backup only the change itself makes, so an entry whose change never
-   * comes is undone as nothing (an absent path or a symlink is journaled as it changes, since its
-   * undo could not tell). Each entry is checked again just before its change (claim()), and the
-   * journal is rewritten first when the path changed since.
+   * removal of many kernels writes and fsyncs the journal once, not once per file. Files and trees
+   * (their undo needs a backup only the change itself makes), and absent paths a file is placed or
+   * written at (undone by removing what stands there, which is nothing if the change never came;
+   * the run holds the lock meanwhile): an entry whose change never comes is undone as nothing. A
+   * symlink is journaled as it changes, since its undo could not tell. Each entry is checked again
+   * just before its change (claim()), and the journal is rewritten first when the path changed since.
    */
   async journalAhead(changes: Array<{ path: string; kind: JournalEntry['kind']; tree?: boolean }>): Promise<void> {
     // A spilled backup is copied to another filesystem: journaled as it is made.
@@ -129,7 +138,10 @@ export abstract class RecordedChanges {
         (await pathExists(path.dirname(change.path))) ? this.entryFor(change.path, change.kind, change.tree) : undefined,
       ),
     );
-    const fresh = looked.filter((e): e is JournalEntry => e?.prior === 'file' || e?.prior === 'dir');
+    const fresh = looked.filter(
+      (e): e is JournalEntry =>
+        e?.prior === 'file' || e?.prior === 'dir' || (e?.prior === 'absent' && (e.kind === 'place' || e.kind === 'write')),
+    );
     for (const entry of fresh) this.ahead.set(entry.path, entry);
     if (fresh.length > 0) this.record(...fresh);
   }
@@ -137,13 +149,17 @@ export abstract class RecordedChanges {
   /**
    * The entry for a path's first change, journaled: the one journaled ahead when the path still
    * holds what it says, else a new one (a stale one taken out of the journal in the same write).
+   * `dirs`: the directories to create for it, journaled before it in the same write.
    */
-  private claim(entry: JournalEntry): JournalEntry {
+  private claim(entry: JournalEntry, dirs: JournalEntry[] = []): JournalEntry {
     const planned = this.ahead.get(entry.path);
     this.ahead.delete(entry.path);
-    if (planned && sameIntent(planned, entry)) return planned;
+    if (planned && sameIntent(planned, entry)) {
+      if (dirs.length > 0) this.record(...dirs);
+      return planned;
+    }
     if (planned && this.data) this.data.entries = this.data.entries.filter((e) => e !== planned);
-    this.record(entry);
+    this.record(...dirs, entry);
     return entry;
   }
 
@@ -156,8 +172,10 @@ export abstract class RecordedChanges {
       if (moveAway) await rm(target, { force: true });
       return;
     }
-    await this.ensureDir(path.dirname(target));
-    const now = await this.entryFor(target, kind);
+    // A file in a directory still to be made: both journaled in one write, then the directories made.
+    const missing = await this.missingDirs(path.dirname(target));
+    const now: JournalEntry | undefined =
+      missing.length > 0 ? { kind, path: target, prior: 'absent' } : await this.entryFor(target, kind);
     if (!now) {
       const info = await lstat(target);
       throw new Error(`${target} is a ${info.isDirectory() ? 'directory' : 'special file'}, not a file`);
@@ -171,7 +189,8 @@ export abstract class RecordedChanges {
       await fsyncDir(this.spillDir);
       await unlink(target);
     } else {
-      const entry = this.claim(now);
+      const entry = this.claim(now, missing.map(mkdirEntry));
+      for (const dir of missing) await mkdir(dir, { mode: 0o755 });
       if (entry.prior === 'symlink' && moveAway) await unlink(target);
       if (entry.prior === 'file' && entry.backup) await this.keepBackup(target, entry.backup, moveAway, copy);
     }
@@ -215,13 +234,19 @@ export abstract class RecordedChanges {
     return Promise.resolve();
   }
 
-  /** Every change on disk: each changed directory fsynced once (before the run is marked final). */
+  /**
+   * Every change on disk: each changed directory fsynced once (before the run is marked final),
+   * side by side (on ext4 they share the journal commits).
+   */
   protected async syncChanges(): Promise<void> {
-    for (const dir of this.unsynced)
-      await fsyncDir(dir).catch((error: NodeJS.ErrnoException) => {
-        // A directory the run emptied and removed has nothing left to sync.
-        if (error.code !== 'ENOENT') throw error;
-      });
+    await Promise.all(
+      [...this.unsynced].map((dir) =>
+        fsyncDir(dir).catch((error: NodeJS.ErrnoException) => {
+          // A directory the run emptied and removed has nothing left to sync.
+          if (error.code !== 'ENOENT') throw error;
+        }),
+      ),
+    );
     this.unsynced.clear();
   }
 

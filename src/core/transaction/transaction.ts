@@ -16,6 +16,8 @@ import { RecordedChanges, type TransactionOptions } from './recorded-changes.js'
 
 export class Transaction extends RecordedChanges implements TransactionHandle {
   private readonly rollbackActions: Array<() => Promise<void>> = [];
+  /** fsyncs of placed files still running (syncLater). */
+  private readonly syncing: Array<Promise<void>> = [];
 
   constructor(
     private readonly log: Logger,
@@ -35,13 +37,40 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     try {
       await fill(temp);
       await setMode(temp, mode);
-      await fsyncPath(temp);
       await rename(temp, target);
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
     }
+    this.syncLater(target);
     await this.done(path.dirname(target));
+  }
+
+  /**
+   * The new file's bytes reach the disk while the run goes on: its fsync starts now and is awaited
+   * before the run is marked final (finish) and before a bootloader tool reads the files (settle).
+   * Until then a lost write is undone like any other change: recovery decides from the journal,
+   * which was on disk first, and never from a new file's bytes.
+   */
+  private syncLater(file: string): void {
+    const synced = fsyncPath(file).catch((error: NodeJS.ErrnoException) => {
+      // Replaced or removed later in the run: what stands there now has its own fsync.
+      if (error.code !== 'ENOENT') throw error;
+    });
+    // Awaited in settle(); never an unhandled rejection meanwhile.
+    synced.catch(() => undefined);
+    this.syncing.push(synced);
+  }
+
+  /**
+   * Every file placed so far is on disk. Before a layout's tool runs on them (lilo maps the
+   * kernel's blocks) and before the run is marked final.
+   */
+  async settle(): Promise<void> {
+    const pending = this.syncing.splice(0);
+    const results = await Promise.allSettled(pending);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**
@@ -210,6 +239,8 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
   /** Puts every path back as it was, newest change first. Throws only if a restore failed. */
   async rollback(): Promise<void> {
     const failures: string[] = [];
+    // The new files' fsyncs end before those files are taken away; their failures no longer matter.
+    await Promise.allSettled(this.syncing.splice(0));
     if (this.data) {
       this.data.phase = 'rolling-back';
       this.journal?.save(this.data);
@@ -231,6 +262,7 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     this.rollbackActions.length = 0;
     if (this.data) {
       // Every change on disk before the journal says the run is final.
+      await this.settle();
       await this.syncChanges();
       this.data.phase = 'committed';
       this.journal?.save(this.data);

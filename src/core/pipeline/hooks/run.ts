@@ -3,6 +3,7 @@
 import { scopedLog, type Context } from '../../context.js';
 import { KinstallError } from '../../errors.js';
 import type { ExecResult } from '../../exec.js';
+import { forgetTargetFiles } from '../../system/system-info.js';
 import type { Hook } from './discover.js';
 import { hookArguments, hookEnvironment, readKernelInstallTarget, type HookInfo, type PathView } from './environment.js';
 import { BLOCKING_PHASES, STOP_REMAINING, type HookPhase } from './protocols.js';
@@ -63,6 +64,8 @@ export async function runHooks(
     log.info(`running ${hook.protocol} hook ${hook.path} ${args.join(' ')}`);
     const before = await snapshotStaging(info.stagingArea);
     const result = await runner.exec(hook, args, env);
+    // A hook may have written the target's configuration (/etc/kernel/cmdline): read it afresh.
+    forgetTargetFiles(ctx);
     outcome.ran.push(hook.path);
     const produced = newOutputs(info.stagingArea, before, await snapshotStaging(info.stagingArea), hook.name);
     for (const output of produced) log.info(`hook ${hook.name} left ${output.file} in the staging area`);

@@ -50,7 +50,24 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
 });
-for (const bin of ['kinstall.js', 'installkernel.js']) chmodSync(path.join(outdir, bin), 0o755);
+// Each bin starts as a shell script that runs itself with node (the second line is a comment to
+// JavaScript): without NODE_EXTRA_CA_CERTS, which Node 20 reads at every start (about 30 ms for a
+// system CA bundle) for TLS that kinstall never uses. The value goes under another name, and
+// start.ts gives it back to the environment the hooks and tools inherit.
+const SHELL_START = [
+  '#!/bin/sh',
+  '//bin/true; [ -z "${NODE_EXTRA_CA_CERTS+set}" ] || { KINSTALL_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS; export KINSTALL_NODE_EXTRA_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; exec node "$0" "$@"',
+];
+for (const bin of ['kinstall.js', 'installkernel.js']) {
+  const file = path.join(outdir, bin);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  if (!lines[0]?.startsWith('#!')) throw new Error(`${file} does not start with #!`);
+  writeFileSync(file, [...SHELL_START, ...lines.slice(1)].join('\n'));
+  // One line more above the code: the source map's first line maps nothing.
+  const map = JSON.parse(readFileSync(`${file}.map`, 'utf8'));
+  writeFileSync(`${file}.map`, JSON.stringify({ ...map, mappings: `;${map.mappings}` }));
+  chmodSync(file, 0o755);
+}
 
 // The CommonJS bundle: the module wrapper is part of the file (banner and footer), so the code the
 // build caches and the code load-bundle.ts compiles are the same bytes. Beyond CommonJS's five it takes

@@ -26,6 +26,12 @@ export async function startCli(
   run: 'runKinstall' | 'runInstallkernel',
   loadEsm: () => Promise<CliBundle>,
 ): Promise<number> {
+  // The bin's shell start took it out of node's own start (scripts/build.mjs): back for the children.
+  const caCerts = process.env.KINSTALL_NODE_EXTRA_CA_CERTS;
+  if (caCerts !== undefined) {
+    process.env.NODE_EXTRA_CA_CERTS = caCerts;
+    delete process.env.KINSTALL_NODE_EXTRA_CA_CERTS;
+  }
   const args = process.argv.slice(2);
   const loaded = startsLight(args) ? undefined : (await import('./load-bundle.js')).loadCliBundle(entryUrl);
   const say = (what: string) => process.env.KINSTALL_TEST_START && process.stderr.write(`kinstall: start: ${what}\n`);

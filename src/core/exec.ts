@@ -1,5 +1,7 @@
 // The one wrapper around execa: argv arrays only (never a shell), a timeout, output to the log,
 // and a dry-run mode that logs the command instead of running it.
+import { delimiter, join } from 'node:path';
+import { access, constants } from 'node:fs/promises';
 import { execa } from 'execa';
 import type { Logger } from './logger.js';
 import { KinstallError } from './errors.js';
@@ -123,8 +125,6 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
   }
 
   async function which(name: string): Promise<string | undefined> {
-    const { access, constants } = await import('node:fs/promises');
-    const { delimiter, join } = await import('node:path');
     if (name.includes('/'))
       return (await access(name, constants.X_OK).then(
         () => true,

@@ -2,6 +2,7 @@
 // against what booting this target needs (root filesystem and device drivers, the initramfs's
 // format and init, the layout's way of booting). Every unmet option is named in one error;
 // --force (or bootabilityCheck = "warn") installs anyway with a warning.
+import { readFile } from 'node:fs/promises';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';
 import { configValue, findKernelConfig, readKernelConfig } from '../system/kernel-config.js';
@@ -61,7 +62,6 @@ async function initramfsFacts(
 ): Promise<InitramfsFacts | undefined> {
   const { generator, prebuiltInitrds, kernel } = subject;
   if (prebuiltInitrds.length > 0) {
-    const { readFile } = await import('node:fs/promises');
     const compressions: InitramfsCompression[] = [];
     for (const file of prebuiltInitrds) {
       const layout = readInitramfsLayout(await readFile(file));

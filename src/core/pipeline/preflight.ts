@@ -1,5 +1,5 @@
 // Preflight: every check that can fail before anything changes, all collected and reported together.
-import { stat } from 'node:fs/promises';
+import { access, constants, lstat, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { bootRootCandidates, type BootRoot } from '../system/boot-root.js';
 import type { Context } from '../context.js';
@@ -102,7 +102,6 @@ async function checkArchitecture(ctx: Context, layout: Layout, kernel: StagedKer
  */
 export async function checkAreasInsideRoot(ctx: Context): Promise<string[]> {
   if (ctx.isHostRoot) return [];
-  const { realpath } = await import('node:fs/promises');
   const root = await realpath(ctx.paths.root).catch(() => ctx.paths.root);
   const areas: Array<[string, string]> = [
     ['boot dir', ctx.paths.boot],
@@ -123,7 +122,6 @@ export async function checkAreasInsideRoot(ctx: Context): Promise<string[]> {
  * commit. With a context, every path the plan writes, links or removes must stay inside its area.
  */
 export async function planTargetProblems(plan: Plan, ctx?: Context): Promise<string[]> {
-  const { lstat } = await import('node:fs/promises');
   const targets = [...plan.place.map((p) => p.to), ...plan.write.map((w) => w.path), ...plan.link.map((l) => l.path)];
   const problems: string[] = [];
   for (const target of targets) {
@@ -173,7 +171,6 @@ export async function previewPlanTargets(ctx: Context, layout: Layout, kernel: S
 
 /** A shared check for layouts that write into a directory: it exists, is a directory, is writable. */
 export async function checkWritableDir(dir: string, what: string): Promise<string[]> {
-  const { access, constants } = await import('node:fs/promises');
   const info = await stat(dir).catch(() => undefined);
   if (!info) return [`${what} ${dir} does not exist (create it, or mount the boot partition)`];
   if (!info.isDirectory()) return [`${what} ${dir} is not a directory`];
@@ -189,7 +186,6 @@ export async function checkWritableDir(dir: string, what: string): Promise<strin
 
 /** Mount points /etc/fstab declares (second field), as the target names them. */
 async function fstabMountPoints(ctx: Context): Promise<string[]> {
-  const { readFile } = await import('node:fs/promises');
   const text = await readFile(ctx.paths.under('/etc/fstab'), 'utf8').catch(() => '');
   return text
     .split('\n')
@@ -232,7 +228,6 @@ export async function checkBootRootMounted(ctx: Context, boot: BootRoot | undefi
 
 /** The deepest existing directory on the way to a path, resolved: where a write there really lands. */
 async function realParent(file: string): Promise<string | undefined> {
-  const { realpath } = await import('node:fs/promises');
   for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
     const real = await realpath(dir).catch(() => undefined);
     if (real !== undefined) return path.join(real, path.relative(dir, path.dirname(file)));
@@ -245,7 +240,6 @@ async function realParent(file: string): Promise<string | undefined> {
  * target's parent, resolved, stays inside the area (boot dir, ESP, else the root) it is named under.
  */
 async function checkTargetsStayInside(ctx: Context, targets: string[]): Promise<string[]> {
-  const { realpath } = await import('node:fs/promises');
   const within = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
   const areas = [ctx.paths.boot, ...(ctx.settings.bootRoot ? [ctx.paths.under(ctx.settings.bootRoot)] : []), ctx.paths.root].sort(
     (a, b) => b.length - a.length,

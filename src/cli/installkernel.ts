@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Entry point of `installkernel`, as the kernel's `make install` and ebuilds call it: the code-cached
-// bundle for a run that does work, the ESM chunks for help, version and --verbose (start.ts).
+// Entry point of `installkernel`, as the kernel's `make install` and ebuilds call it. Built as a small
+// CommonJS script (scripts/build.mjs): help and version come from light.cjs, --verbose from the ESM
+// chunks, any other run from the code-cached bundle (start.ts).
 import { startCli } from './start.js';
 
-process.exitCode = await startCli(import.meta.url, 'runInstallkernel', async () => {
-  const [io, run] = await Promise.all([import('./io.js'), import('./run.js')]);
-  return { ...io, ...run };
+void startCli(__filename, 'runInstallkernel').then((code) => {
+  process.exitCode = code;
 });

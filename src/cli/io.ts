@@ -1,6 +1,6 @@
 // What the CLI talks to (argv, env, stdout, stderr) and how it reports an error; the package's own
 // directory (its version, its shipped hooks.d).
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KinstallError } from '../core/errors.js';
@@ -27,16 +27,27 @@ export function processIo(): Io {
   };
 }
 
-/** The package's top directory (holds package.json and hooks.d), from dist/ or from src/. */
+/** A package.json's fields, or undefined where there is none. */
+function packageJson(dir: string): { name?: string; version?: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The package's top directory (holds package.json and hooks.d), from dist/ or from src/: the first
+ * package.json with a name on the way up (dist/src/cli's own only says its scripts are CommonJS).
+ */
 function packageDir(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  while (!packageJson(dir)?.name && path.dirname(dir) !== dir) dir = path.dirname(dir);
   return dir;
 }
 
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(path.join(packageDir(), 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+  return packageJson(packageDir())?.version ?? 'unknown';
 }
 
 export const shippedHooksDir = () => path.join(packageDir(), 'hooks.d');

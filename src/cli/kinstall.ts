@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-// Entry point of `kinstall`: the code-cached bundle for a run that does work, the ESM chunks for
-// help, version and --verbose (start.ts).
+// Entry point of `kinstall`. Built as a small CommonJS script (scripts/build.mjs): help and version
+// come from light.cjs, --verbose from the ESM chunks, any other run from the code-cached bundle (start.ts).
 import { startCli } from './start.js';
 
-process.exitCode = await startCli(import.meta.url, 'runKinstall', async () => {
-  const [io, run] = await Promise.all([import('./io.js'), import('./run.js')]);
-  return { ...io, ...run };
+void startCli(__filename, 'runKinstall').then((code) => {
+  process.exitCode = code;
 });

@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import type { Io } from './io.js';
 
@@ -58,12 +57,11 @@ type BundleWrapper = (
 ) => void;
 
 /**
- * cli.cjs beside the entry at `entryUrl`, compiled with its code cache (when there is a good one)
- * and run; undefined when there is no bundle (the CLI run from tsc's output): the caller starts the
- * ESM way.
+ * The bundle at `filename` (cli.cjs beside the bins), compiled with its code cache (when there is a
+ * good one) and run; undefined when there is no bundle (the CLI run from tsc's output): the caller
+ * starts the ESM way.
  */
-export function loadCliBundle(entryUrl: string): { bundle: CliBundle; codeCache: CodeCacheUse } | undefined {
-  const filename = path.join(path.dirname(fileURLToPath(entryUrl)), 'cli.cjs');
+export function loadCliBundle(filename: string): { bundle: CliBundle; codeCache: CodeCacheUse } | undefined {
   const source = readIfThere(filename);
   if (!source) return undefined;
   const cacheFile = readIfThere(`${filename}.cache`);
@@ -79,7 +77,8 @@ export function loadCliBundle(entryUrl: string): { bundle: CliBundle; codeCache:
     filename,
     path.dirname(filename),
     (specifier) => import(specifier),
-    import.meta.resolve,
+    // A CommonJS bin has no import.meta: the bundle resolves plugins with createRequire (settings.ts).
+    undefined,
   );
   const codeCache: CodeCacheUse = !cacheFile
     ? 'none'

@@ -1,8 +1,8 @@
 // The thin CLI: parse argv, pick the verb, catch signals, report errors as one coded line.
 import { noteInterrupt } from '../core/interrupt.js';
-import { ExitCode, KinstallError } from '../core/errors.js';
-import { commandHelp, installkernelHelp, kinstallHelp } from './help.js';
-import { packageVersion, reportError, type Io } from './io.js';
+import { KinstallError } from '../core/errors.js';
+import { installkernelAnswer, kinstallAnswer, verbOf } from './answers.js';
+import { reportError, type Io } from './io.js';
 import { parseCommandLine, refuseOptions, type ParsedCommandLine } from './options.js';
 
 /**
@@ -28,23 +28,10 @@ function catchSignals(io: Io): () => void {
   };
 }
 
+export { verbs } from './answers.js';
+
 // The verbs, the core and the plugins load only when a command runs: --version and --help never pay for them.
 const loadCommands = () => import('./commands.js');
-
-export const verbs = [
-  'add',
-  'stage',
-  'inspect',
-  'list',
-  'status',
-  'confirm',
-  'remove',
-  'prune',
-  'recover',
-  'verify',
-  'help',
-] as const;
-type Verb = (typeof verbs)[number];
 
 /** One run of a CLI: signals caught, argv parsed, any error reported as one coded line. */
 async function runCli(io: Io, main: (parsed: ParsedCommandLine) => Promise<number>): Promise<number> {
@@ -63,18 +50,9 @@ async function runCli(io: Io, main: (parsed: ParsedCommandLine) => Promise<numbe
 
 export function runKinstall(io: Io): Promise<number> {
   return runCli(io, async ({ values, positionals }) => {
-    const first = positionals[0];
-    const verb: Verb = verbs.includes(first as Verb) ? (first as Verb) : 'add';
-    const args = verbs.includes(first as Verb) ? positionals.slice(1) : positionals;
-    if (values.version) {
-      io.stdout(`kinstall ${packageVersion()}\n`);
-      return ExitCode.ok;
-    }
-    if (verb === 'help' || values.help) {
-      const topic = verb === 'help' ? args[0] : first && verbs.includes(first as Verb) ? first : undefined;
-      io.stdout(`${(topic && commandHelp[topic]) || kinstallHelp}\n`);
-      return ExitCode.ok;
-    }
+    const answered = kinstallAnswer(io, { values, positionals });
+    if (answered !== undefined) return answered;
+    const { verb, args } = verbOf(positionals);
     refuseOptions(values, ['all', 'jobs'], `kinstall ${verb}`);
     const { add, confirm, inspect, list, prune, recover, remove, stage, status, verify } = await loadCommands();
     if (verb !== 'add') refuseOptions(values, ['try'], `kinstall ${verb}`);
@@ -97,14 +75,8 @@ export function runKinstall(io: Io): Promise<number> {
 
 export function runInstallkernel(io: Io): Promise<number> {
   return runCli(io, async ({ values, positionals }) => {
-    if (values.help) {
-      io.stdout(`${installkernelHelp}\n`);
-      return ExitCode.ok;
-    }
-    if (values.version) {
-      io.stdout(`installkernel (kinstall) ${packageVersion()}\n`);
-      return ExitCode.ok;
-    }
+    const answered = installkernelAnswer(io, { values, positionals });
+    if (answered !== undefined) return answered;
     refuseOptions(values, ['build-dir', 'modules-dir'], 'installkernel');
     const { add, installAll } = await loadCommands();
     if (!values.all) refuseOptions(values, ['jobs'], 'installkernel without --all');

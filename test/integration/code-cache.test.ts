@@ -1,6 +1,6 @@
-// The bins' two starts (src/cli/start.ts): help, version and --verbose from the ESM chunks; a run
-// that does work from the CommonJS bundle (dist/src/cli/cli.cjs) compiled with the code cache the
-// build wrote. Both run the same code: a command gives the same files, output and exit code with the
+// The bins' three starts (src/cli/start.ts): help and version from light.cjs, --verbose from the
+// ESM chunks; a run that does work from the CommonJS bundle (dist/src/cli/cli.cjs) compiled with
+// the code cache the build wrote. Both run the same code: a command gives the same files, output and exit code with the
 // cache accepted, damaged, refused by V8 or missing, and without the bundle at all.
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
@@ -58,7 +58,7 @@ async function run(bin: string, args: string[]): Promise<Run> {
 const binOf = (pkg: string, name = 'kinstall.js') => path.join(pkg, 'dist/src/cli', name);
 const cacheDigest = (source: Buffer, data: Buffer) => createHash('sha256').update(source).update(data).digest();
 
-describe('help, version and --verbose: the ESM start', () => {
+describe('help and version: light.cjs; --verbose: the ESM start', () => {
   it.each([
     ['kinstall', kinstallBin, ['--version'], `kinstall ${version}`],
     ['kinstall', kinstallBin, ['--help'], 'Usage: kinstall [COMMAND] [OPTIONS] [ARGS]'],
@@ -69,10 +69,22 @@ describe('help, version and --verbose: the ESM start', () => {
     ['installkernel', installkernelBin, ['--help'], 'Usage: installkernel'],
   ])('%s %j', async (_name, bin, args, first) => {
     const result = await run(bin, args);
-    expect(result.start).toBe('kinstall: start: esm');
+    expect(result.start).toBe('kinstall: start: light');
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout.split('\n')[0]).toContain(first);
     expect(result.stderr).toBe('');
+  });
+
+  it('what light.cjs cannot answer goes on to the bundle: a usage error beside --help, a verb given "help" as an argument', async () => {
+    const usage = await run(kinstallBin, ['--help', '--no-such-option']);
+    expect(usage.start).toBe('kinstall: start: bundle, code cache accepted');
+    expect(usage.exitCode).toBe(2);
+    expect(usage.stderr).toMatch(/^kinstall: EUSAGE: Unknown option '--no-such-option'/);
+    const root = newRoot();
+    const verb = await run(kinstallBin, ['list', '--root', root.root, 'help']);
+    expect(verb.start).toBe('kinstall: start: bundle, code cache accepted');
+    expect(verb.exitCode).toBe(2);
+    expect(verb.stderr).toBe('kinstall: EUSAGE: list takes no arguments');
   });
 
   it('--verbose: the stack trace names the TypeScript sources; without it the bundle gives the same error line, no trace', async () => {

@@ -120,8 +120,17 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
   // Most machines have no config file: cosmiconfig (and its YAML and JS loaders) is loaded only for one.
   if (!configFile && !(await Promise.all(candidates.map(pathExists))).some(Boolean)) return null;
   try {
-    const { cosmiconfig } = await import('./config-explorer.js');
-    const explorer = cosmiconfig('kinstall', { searchStrategy: 'none', searchPlaces });
+    const { cosmiconfig, defaultLoaders } = await import('./config-explorer.js');
+    // JSON.parse first: cosmiconfig's own JSON loader (parse-json, with a code frame for a syntax
+    // error) takes milliseconds to load; it still reads a file JSON.parse refuses, for its message.
+    const json = (file: string, content: string): unknown => {
+      try {
+        return JSON.parse(content) as unknown;
+      } catch {
+        return defaultLoaders['.json'](file, content);
+      }
+    };
+    const explorer = cosmiconfig('kinstall', { searchStrategy: 'none', searchPlaces, loaders: { '.json': json } });
     if (configFile) return await explorer.load(configFile);
     return await explorer.search(under('/etc/kinstall'));
   } catch (error) {

@@ -9,7 +9,8 @@ import { describePlan } from '../core/types.js';
 import { inspectKernelImage } from '../core/system/kernel-image.js';
 import { stagedVersions } from '../core/system/neutral-location.js';
 import { listKernels } from '../core/commands/list.js';
-import { withLock } from '../core/transaction/lock.js';
+import { dropLockAhead, LOCK_PATH, lockAhead, withLock } from '../core/transaction/lock.js';
+import { createPaths } from '../core/paths.js';
 import { describeRecovery, recoverBeforeReading, recoverUnfinished, underLockRecovered } from '../core/transaction/recover.js';
 import { describeRemoval, removeKernel } from '../core/commands/remove.js';
 import { confirmKernel, kernelStatus } from '../core/commands/confirm.js';
@@ -40,20 +41,34 @@ const resolveFrom = (cwd: string, file: string | undefined) => (file === undefin
 
 export async function add(io: Io, values: ParsedValues, args: string[], bootDir?: string): Promise<number> {
   const request = { ...buildRequest(values, io.cwd, bootDir), progress: io.stderrIsTTY === true && !values.json };
-  const ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
-  return underLockRecovered(ctx, async () => {
-    await warnFallbackOnce(ctx);
-    const [version, image, systemMap] = args;
-    const result = await installKernel(ctx, {
-      version,
-      image: resolveFrom(io.cwd, image),
-      systemMap: resolveFrom(io.cwd, systemMap),
-      initrds: (values.initrd ?? []).map((f) => path.resolve(io.cwd, f)),
-      shippedHooksDir: shippedHooksDir(),
-    });
-    printInstall(io, ctx, result);
-    return ExitCode.ok;
-  });
+  // The lock is tried while the context is built (the config file, install.conf): taken over below.
+  const ahead = request.dryRun
+    ? undefined
+    : lockAhead(createPaths(path.resolve(request.cwd, request.root), '/boot').under(LOCK_PATH));
+  let ctx: Context;
+  try {
+    ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });
+  } catch (error) {
+    await dropLockAhead(ahead);
+    throw error;
+  }
+  return underLockRecovered(
+    ctx,
+    async () => {
+      await warnFallbackOnce(ctx);
+      const [version, image, systemMap] = args;
+      const result = await installKernel(ctx, {
+        version,
+        image: resolveFrom(io.cwd, image),
+        systemMap: resolveFrom(io.cwd, systemMap),
+        initrds: (values.initrd ?? []).map((f) => path.resolve(io.cwd, f)),
+        shippedHooksDir: shippedHooksDir(),
+      });
+      printInstall(io, ctx, result);
+      return ExitCode.ok;
+    },
+    ahead,
+  );
 }
 
 export async function stage(io: Io, values: ParsedValues, args: string[]): Promise<number> {

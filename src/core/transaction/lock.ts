@@ -30,8 +30,10 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+export const LOCK_PATH = '/run/lock/kinstall.lock';
+
 function lockFile(ctx: Context): string {
-  return ctx.paths.under('/run/lock/kinstall.lock');
+  return ctx.paths.under(LOCK_PATH);
 }
 
 /** The pid the current holder wrote into the lock file, for messages. */
@@ -99,12 +101,73 @@ async function stopHolder(holder: Holder): Promise<void> {
   await holder;
 }
 
-/** Takes the root's lock, waiting up to `waitSeconds` (lockTimeout) for another run to finish. */
-export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockTimeout): Promise<HeldLock> {
+const spawnHolder = (file: string, wait: string[]): Holder =>
+  execa('flock', ['--exclusive', ...wait, '--conflict-exit-code', String(CONFLICT), '--no-fork', file, 'cat'], {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    reject: false,
+    // Its own process group: a terminal's Ctrl-C must not drop the lock during the rollback.
+    detached: true,
+  });
+
+/** A try at the lock made before the run's context exists (lockAhead): held or not, and the directories it made. */
+export interface LockAhead {
+  file: string;
+  created: string[];
+  held?: { holder: Holder; pid: number };
+}
+
+/**
+ * Tries the lock once, without waiting, for a command that is about to build its context (reading
+ * the config file, the install.conf chain): flock starts and locks meanwhile, where the lock is
+ * free, instead of after. acquireLock takes it over, or waits the usual way when it was not got.
+ * `file` is the lock file under the root the command names (LOCK_PATH).
+ */
+export async function lockAhead(file: string): Promise<LockAhead> {
+  const created = (await makeLockDir(path.dirname(file)).catch(() => undefined)) ?? [];
+  const holder = spawnHolder(file, ['--nonblock']);
+  const pid = holder.pid;
+  let locked = false;
+  await Promise.race([lockedSignal(holder).then(() => (locked = true)), holder]);
+  if (locked && pid !== undefined) return { file, created, held: { holder, pid } };
+  await stopHolder(holder);
+  return { file, created };
+}
+
+/** Lets a held lock go: the file unlinked while still held (no run can lock that inode and think it is alone), then flock stopped. */
+async function letGo(file: string, holder: Holder, pid: number): Promise<void> {
+  if (await holdsCurrentFile(pid, file)) await unlink(file).catch(() => undefined);
+  await stopHolder(holder);
+}
+
+/** A try made ahead and not taken over (the command failed before it locked): let go, leaving no trace. */
+export async function dropLockAhead(ahead: Promise<LockAhead> | undefined): Promise<void> {
+  const early = await ahead?.catch(() => undefined);
+  if (early?.held) await letGo(early.file, early.held.holder, early.held.pid);
+  if (early) await removeEmptyDirs(early.created);
+}
+
+/**
+ * Takes the root's lock, waiting up to `waitSeconds` (lockTimeout) for another run to finish;
+ * `ahead`, a try lockAhead made for the same file, is taken over when it got the lock.
+ */
+export async function acquireLock(
+  ctx: Context,
+  waitSeconds = ctx.settings.lockTimeout,
+  ahead?: Promise<LockAhead>,
+): Promise<HeldLock> {
   const file = lockFile(ctx);
   const created: string[] = [];
   const started = Date.now();
   let announced = false;
+  const early = await ahead?.catch(() => undefined);
+  if (early) {
+    created.push(...early.created);
+    if (early.held && early.file === file && (await holdsCurrentFile(early.held.pid, file)))
+      return holding(file, early.held.holder, early.held.pid, created);
+    if (early.held) await letGo(early.file, early.held.holder, early.held.pid);
+  }
   try {
     for (let attempt = 1; ; attempt += 1) {
       if (attempt > MAX_RETRIES && (Date.now() - started) / 1000 >= waitSeconds)
@@ -115,18 +178,7 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
       for (const dir of made) if (!created.includes(dir)) created.push(dir);
       const left = Math.max(0, waitSeconds - (Date.now() - started) / 1000);
       const wait = left === 0 ? ['--nonblock'] : ['--timeout', left.toFixed(3)];
-      const holder: Holder = execa(
-        'flock',
-        ['--exclusive', ...wait, '--conflict-exit-code', String(CONFLICT), '--no-fork', file, 'cat'],
-        {
-          stdin: 'pipe',
-          stdout: 'pipe',
-          stderr: 'pipe',
-          reject: false,
-          // Its own process group: a terminal's Ctrl-C must not drop the lock during the rollback.
-          detached: true,
-        },
-      );
+      const holder = spawnHolder(file, wait);
       let ended = false;
       let locked = false;
       void holder.then(() => (ended = true));
@@ -162,16 +214,7 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
         await stopHolder(holder);
         continue;
       }
-      await writeFile(file, `${process.pid}\n`);
-      return {
-        file,
-        release: async () => {
-          // Unlinked while still held, so no run can lock this inode and think it is alone.
-          if (await holdsCurrentFile(pid, file)) await unlink(file).catch(() => undefined);
-          await stopHolder(holder);
-          await removeEmptyDirs(created);
-        },
-      };
+      return await holding(file, holder, pid, created);
     }
   } catch (error) {
     await removeEmptyDirs(created);
@@ -179,10 +222,25 @@ export async function acquireLock(ctx: Context, waitSeconds = ctx.settings.lockT
   }
 }
 
+/** The lock got: the holder's pid in the file, for messages; released by unlinking it, then stopping flock. */
+async function holding(file: string, holder: Holder, pid: number, created: string[]): Promise<HeldLock> {
+  await writeFile(file, `${process.pid}\n`);
+  return {
+    file,
+    release: async () => {
+      await letGo(file, holder, pid);
+      await removeEmptyDirs(created);
+    },
+  };
+}
+
 /** Runs a changing command under the lock; --dry-run changes nothing and takes no lock. */
-export async function withLock<T>(ctx: Context, run: () => Promise<T>): Promise<T> {
-  if (ctx.request.dryRun) return run();
-  const lock = await acquireLock(ctx);
+export async function withLock<T>(ctx: Context, run: () => Promise<T>, ahead?: Promise<LockAhead>): Promise<T> {
+  if (ctx.request.dryRun) {
+    await dropLockAhead(ahead);
+    return run();
+  }
+  const lock = await acquireLock(ctx, ctx.settings.lockTimeout, ahead);
   try {
     return await run();
   } finally {

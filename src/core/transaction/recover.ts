@@ -7,7 +7,7 @@ import { errorMessage, KinstallError } from '../errors.js';
 import { pathExists } from '../fs.js';
 import { Journal, JOURNAL_PATH, type JournalData } from './journal.js';
 import { completeEntries, undoEntries } from './journal-replay.js';
-import { acquireLock, withLock, type HeldLock } from './lock.js';
+import { acquireLock, withLock, type HeldLock, type LockAhead } from './lock.js';
 import { CRASH_POINT_ENV, crashHook } from './crash-points.js';
 import { assertTrusted } from '../pipeline/trust.js';
 
@@ -140,11 +140,15 @@ async function recoverBeforeCommand(ctx: Context): Promise<void> {
 }
 
 /** A changing command (add, stage, remove, prune, installkernel): under the lock, after recovery. */
-export function underLockRecovered<T>(ctx: Context, run: () => Promise<T>): Promise<T> {
-  return withLock(ctx, async () => {
-    await recoverBeforeCommand(ctx);
-    return run();
-  });
+export function underLockRecovered<T>(ctx: Context, run: () => Promise<T>, ahead?: Promise<LockAhead>): Promise<T> {
+  return withLock(
+    ctx,
+    async () => {
+      await recoverBeforeCommand(ctx);
+      return run();
+    },
+    ahead,
+  );
 }
 
 /**

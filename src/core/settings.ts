@@ -161,10 +161,15 @@ async function loadPlugins(names: string[], baseDir: string, registry: PluginReg
     try {
       // A plugin is code run as root: its file, and for a package the directory holding it, must be root's.
       const file = byPath ? path.resolve(baseDir, name) : resolvePackage(name);
-      if (file) {
-        await assertTrusted(file, 'plugin');
-        if (!byPath) await assertTrusted(path.dirname(file), 'plugin directory');
+      if (!file) {
+        // Nothing is run that could not be checked first.
+        problems.push(
+          `plugin ${name}: no such package where kinstall looks for it (${name} must resolve from kinstall's own package)`,
+        );
+        continue;
       }
+      await assertTrusted(file, 'plugin');
+      if (!byPath) await assertTrusted(path.dirname(file), 'plugin directory');
       const mod = (await import(spec)) as { default?: unknown };
       const exported = mod.default ?? mod;
       const items = Array.isArray(exported) ? exported : [exported];

@@ -184,6 +184,29 @@ describe('trust checks when running as root', () => {
     expect(existsSync(marker)).toBe(false);
     expect(state(root)).toEqual(before);
   });
+  it('refuses a plugin package kinstall cannot locate to check (exports for import only), without running it', async () => {
+    root = rootWithModules();
+    const marker = root.at('/var/tmp/plugin-ran');
+    const pkg = path.join(top, 'node_modules', `kinstall-test-esm-only-${process.pid}`);
+    outside = pkg;
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(
+      path.join(pkg, 'package.json'),
+      JSON.stringify({ name: path.basename(pkg), type: 'module', exports: { import: './index.js' } }),
+    );
+    writeFileSync(
+      path.join(pkg, 'index.js'),
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`,
+    );
+    chmodSync(path.join(pkg, 'index.js'), 0o646);
+    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: [path.basename(pkg)] }));
+    const before = state(root);
+    const result = await add(root);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain(`plugin ${path.basename(pkg)}: no such package where kinstall looks for it`);
+    expect(existsSync(marker)).toBe(false);
+    expect(state(root)).toEqual(before);
+  });
 });
 
 describe('what hooks see', () => {

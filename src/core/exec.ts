@@ -86,7 +86,6 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
       cwd: options.cwd,
       env: options.explicitEnv ? { ...options.env } : { ...baseEnv, ...options.env },
       extendEnv: false,
-      timeout: options.timeout ?? 600_000,
       reject: false,
       stripFinalNewline: true,
       input: options.input,
@@ -97,27 +96,36 @@ export function createExec(log: Logger, env: Record<string, string | undefined>,
     });
     const abort = commandAbortSignal();
     let grace: NodeJS.Timeout | undefined;
-    const stop = () => {
-      log.warn(`stopping ${file.split('/').pop()} (pid ${subprocess.pid ?? '?'})`);
+    const stop = (why = '') => {
+      log.warn(`stopping ${file.split('/').pop()} (pid ${subprocess.pid ?? '?'})${why}`);
       signalProcessGroup(subprocess.pid, 'SIGTERM');
       grace = setTimeout(() => signalProcessGroup(subprocess.pid, 'SIGKILL'), KILL_GRACE_MS);
     };
-    abort?.addEventListener('abort', stop, { once: true });
+    const onAbort = () => stop();
+    abort?.addEventListener('abort', onAbort, { once: true });
+    // The time limit: a plain timer stopping the whole group as an interrupt does (execa's own
+    // timeout option builds an abortable timer per command, milliseconds at a run's first command).
+    let timedOut = false;
+    const limit = setTimeout(() => {
+      timedOut = true;
+      stop(`: it ran longer than ${Math.round((options.timeout ?? 600_000) / 1000)} s`);
+    }, options.timeout ?? 600_000);
     const result = await subprocess;
-    abort?.removeEventListener('abort', stop);
+    clearTimeout(limit);
+    abort?.removeEventListener('abort', onAbort);
     clearTimeout(grace);
     // A stopped or timed-out command's group may outlive its leader: nothing of it may go on.
-    if (grace !== undefined || result.timedOut) signalProcessGroup(subprocess.pid, 'SIGKILL');
-    const spawnError = result.failed && result.exitCode === undefined && !result.timedOut ? result.originalMessage : undefined;
+    if (grace !== undefined) signalProcessGroup(subprocess.pid, 'SIGKILL');
+    const spawnError = result.failed && result.exitCode === undefined && !timedOut ? result.originalMessage : undefined;
     const outcome: ExecResult = {
-      exitCode: result.exitCode ?? (result.timedOut ? 124 : 127),
+      exitCode: result.exitCode ?? (timedOut ? 124 : 127),
       stdout: String(result.stdout ?? ''),
       stderr: String(result.stderr ?? ''),
       failed: result.failed,
       spawnError,
     };
     if (outcome.failed && options.reject !== false) {
-      const why = spawnError ?? (result.timedOut ? 'timed out' : `exit code ${outcome.exitCode}`);
+      const why = spawnError ?? (timedOut ? 'timed out' : `exit code ${outcome.exitCode}`);
       const lastLines = (outcome.stderr || outcome.stdout).split('\n').filter(Boolean).slice(-5);
       throw new KinstallError('ETOOL', { tool: file.split('/').pop() ?? file, why }, lastLines);
     }

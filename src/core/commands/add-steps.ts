@@ -60,7 +60,7 @@ export interface InstallState extends PipelineState {
   staged: string[];
   /** depmod rebuilt the module index in this install. */
   indexRebuilt?: boolean;
-  /** Whether the module index is current, looked at from resolve on (no step before depmod changes a module). */
+  /** Whether the module index is current, looked at from the stage step on (it changes no module). */
   indexCheck?: Promise<string | undefined>;
   /** The layout's plan; empty until the plan step. */
   plan: Plan;
@@ -176,8 +176,6 @@ export async function resolve(state: InstallState): Promise<void> {
       trial: trial.trial || undefined,
     },
   };
-  // find(1) looks at the module index while the steps up to depmod run.
-  if (ctx.request.depmod !== 'always') state.indexCheck = staleIndexReason(ctx.paths.moduleDir(version), ctx.exec);
   const as = trial.trial
     ? `, as a trial (${trial.previous ?? 'the previous default'} stays the default until kinstall confirm)`
     : '';
@@ -203,6 +201,9 @@ export async function recordTrial(state: InstallState): Promise<void> {
 export async function placeInNeutralLocation(state: InstallState): Promise<void> {
   const { ctx } = state;
   const { kernel, sources } = resolvedOf(state);
+  // find(1) looks at the module index while this step waits on its copies (nothing here changes a
+  // module); the steps before keep both cores to themselves.
+  if (ctx.request.depmod !== 'always') state.indexCheck = staleIndexReason(kernel.moduleDir, ctx.exec);
   if (!sources) return;
   const plan = await planNeutralLocation(ctx, sources);
   await state.txn.apply(plan);

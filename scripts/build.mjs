@@ -37,15 +37,10 @@ mkdirSync(outdir, { recursive: true });
 const PRODUCTION = { 'process.env.NODE_ENV': '"production"' };
 writeFileSync(path.join(outdir, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 
-// The ES modules for --verbose: the CLI split into chunks, the verbs' code loaded when a command runs.
-await build({
+/** What every esbuild build here shares: bundled, minified, source maps beside, for Node 20. */
+const common = {
   absWorkingDir: top,
-  entryPoints: { cli: 'src/cli/esm-cli.ts' },
-  outdir: path.join(outdir, 'esm'),
-  outExtension: { '.js': '.mjs' },
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   minify: true,
@@ -53,38 +48,41 @@ await build({
   // cosmiconfig's TypeScript loader would pull in TypeScript (a 3.5 MB chunk): it stays in
   // node_modules (a devDependency, so a .ts config file needs it installed, as before).
   external: ['typescript'],
+  logLevel: 'warning',
+};
+
+// The ES modules for --verbose: the CLI split into chunks, the verbs' code loaded when a command runs.
+await build({
+  ...common,
+  entryPoints: { cli: 'src/cli/esm-cli.ts' },
+  outdir: path.join(outdir, 'esm'),
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
+  format: 'esm',
   // The bundled CommonJS dependencies (winston's) call require() for Node's own modules.
   banner: {
     js: "import { createRequire as kinstallRequire } from 'node:module'; const require = kinstallRequire(import.meta.url);",
   },
   chunkNames: 'chunks/[name]-[hash]',
   define: PRODUCTION,
-  logLevel: 'warning',
 });
 
 // The bins, and the two scripts they require by path (so neither loads unless its start runs).
 const script = {
-  bundle: true,
+  ...common,
   format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  minify: true,
-  sourcemap: true,
-  logLevel: 'warning',
   // import.meta.url is the script's own (io.ts walks up from it to package.json).
   banner: { js: 'var kinstallImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': 'kinstallImportMetaUrl' },
 };
 await build({
   ...script,
-  absWorkingDir: top,
   entryPoints: ['src/cli/kinstall.ts', 'src/cli/installkernel.ts'],
   outdir,
 });
-await build({ ...script, absWorkingDir: top, entryPoints: ['src/cli/light.ts'], outfile: path.join(outdir, 'light.cjs') });
+await build({ ...script, entryPoints: ['src/cli/light.ts'], outfile: path.join(outdir, 'light.cjs') });
 await build({
   ...script,
-  absWorkingDir: top,
   entryPoints: ['src/cli/load-bundle.ts'],
   outfile: path.join(outdir, 'load-bundle.cjs'),
 });
@@ -114,23 +112,16 @@ for (const bin of ['kinstall.js', 'installkernel.js']) {
 // callback of a script compiled from a code cache, so the bundle's own import() would throw there.
 const bundleFile = path.join(outdir, 'cli.cjs');
 await build({
-  absWorkingDir: top,
+  ...common,
   entryPoints: ['src/cli/bundle-entry.ts'],
   outfile: bundleFile,
-  bundle: true,
   format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  minify: true,
-  sourcemap: true,
-  external: ['typescript'],
   // Strict like the ESM chunks; import.meta.url is the bundle's own (io.ts walks up from it to package.json).
   banner: {
     js: '(function (exports, require, module, __filename, __dirname, Import, kinstallImportMetaResolve) {"use strict";var kinstallImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
   },
   footer: { js: '})' },
   define: { ...PRODUCTION, 'import.meta.url': 'kinstallImportMetaUrl', 'import.meta.resolve': 'kinstallImportMetaResolve' },
-  logLevel: 'warning',
 });
 callImportThroughParameter(bundleFile);
 await writeCodeCache(bundleFile);
@@ -191,11 +182,11 @@ async function warmUp(bundle) {
     warmUpImage(image, version);
     const io = (argv) => ({ argv, env: process.env, cwd: root, stdout: () => {}, stderr: () => {}, stderrIsTTY: false });
     process.stderr.write = () => true;
-    const common = ['--root', root, '--layout', 'bls', '--esp', '/efi'];
+    const target = ['--root', root, '--layout', 'bls', '--esp', '/efi'];
     const codes = [
-      await bundle.runKinstall(io(['add', ...common, '--initramfs', 'none', version, image])),
+      await bundle.runKinstall(io(['add', ...target, '--initramfs', 'none', version, image])),
       await bundle.runKinstall(io(['list', '--root', root])),
-      await bundle.runKinstall(io(['remove', ...common, version])),
+      await bundle.runKinstall(io(['remove', ...target, version])),
     ];
     process.stderr.write = write;
     if (codes.some((code) => code !== 0)) console.warn(`build: the code cache's warm-up ended with ${codes.join(', ')}`);

@@ -52,6 +52,23 @@ function rootWithModules(): TestRoot {
   return r;
 }
 
+/**
+ * A plugin package in kinstall's own node_modules (where import() of a package name resolves) whose
+ * file others can write and which, if it ever runs, leaves `marker`; named in the root's config file.
+ */
+function evilPackage(kind: string, exports: unknown, marker: string): string {
+  const pkg = path.join(top, 'node_modules', `kinstall-test-${kind}-${process.pid}`);
+  outside = pkg;
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: path.basename(pkg), type: 'module', exports }));
+  writeFileSync(
+    path.join(pkg, 'index.js'),
+    `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`,
+  );
+  chmodSync(path.join(pkg, 'index.js'), 0o646);
+  writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: [path.basename(pkg)] }));
+  return pkg;
+}
 describe('trust checks when running as root', () => {
   it('is running as root (the checks below only apply to root)', () => {
     expect(process.getuid?.()).toBe(0);
@@ -163,20 +180,7 @@ describe('trust checks when running as root', () => {
   it('refuses a plugin named by package whose file others can write, without running it', async () => {
     root = rootWithModules();
     const marker = root.at('/var/tmp/plugin-ran');
-    // import() of a package name resolves from kinstall's own node_modules.
-    const pkg = path.join(top, 'node_modules', `kinstall-test-plugin-${process.pid}`);
-    outside = pkg;
-    mkdirSync(pkg, { recursive: true });
-    writeFileSync(
-      path.join(pkg, 'package.json'),
-      JSON.stringify({ name: path.basename(pkg), type: 'module', exports: './index.js' }),
-    );
-    writeFileSync(
-      path.join(pkg, 'index.js'),
-      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`,
-    );
-    chmodSync(path.join(pkg, 'index.js'), 0o646);
-    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: [path.basename(pkg)] }));
+    const pkg = evilPackage('plugin', './index.js', marker);
     const before = state(root);
     const result = await add(root);
     expect(result.exitCode, result.stderr).toBe(4);
@@ -184,22 +188,11 @@ describe('trust checks when running as root', () => {
     expect(existsSync(marker)).toBe(false);
     expect(state(root)).toEqual(before);
   });
+
   it('refuses a plugin package kinstall cannot locate to check (exports for import only), without running it', async () => {
     root = rootWithModules();
     const marker = root.at('/var/tmp/plugin-ran');
-    const pkg = path.join(top, 'node_modules', `kinstall-test-esm-only-${process.pid}`);
-    outside = pkg;
-    mkdirSync(pkg, { recursive: true });
-    writeFileSync(
-      path.join(pkg, 'package.json'),
-      JSON.stringify({ name: path.basename(pkg), type: 'module', exports: { import: './index.js' } }),
-    );
-    writeFileSync(
-      path.join(pkg, 'index.js'),
-      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\nexport default { name: 'evil', plan: async () => ({}) };\n`,
-    );
-    chmodSync(path.join(pkg, 'index.js'), 0o646);
-    writeFileSync(root.at('/etc/kinstall/config.json'), JSON.stringify({ plugins: [path.basename(pkg)] }));
+    const pkg = evilPackage('esm-only', { import: './index.js' }, marker);
     const before = state(root);
     const result = await add(root);
     expect(result.exitCode).not.toBe(0);

@@ -13,6 +13,11 @@ import { performance } from 'node:perf_hooks';
 
 const top = path.resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/**
+ * The measures of a fraction of a second (start, add and remove without an initramfs) take three
+ * times as many rounds: their medians move by several percent from one run to the next otherwise.
+ */
+const QUICK_RUNS = RUNS * 3;
 const KINSTALL = path.join(top, 'dist/src/cli/kinstall.js');
 const INSTALLKERNEL = path.join(top, 'dist/src/cli/installkernel.js');
 const kernelDir = execFileSync(path.join(top, 'scripts/fetch-test-kernel.sh'), { encoding: 'utf8' }).trim();
@@ -94,12 +99,12 @@ const median = (values) => {
 };
 
 /**
- * Medians of RUNS rounds; in each round every case runs once, starting with a different case each
- * round. A case is `{ name, prepare?() → context, command(context) → [argv, env] }`; prepare is untimed.
+ * Medians of `rounds` (RUNS) rounds; in each round every case runs once, starting with a different
+ * case each round. A case is `{ name, prepare?() → context, command(context) → [argv, env] }`; prepare is untimed.
  */
-function measure(cases) {
+function measure(cases, rounds = RUNS) {
   const times = Object.fromEntries(cases.map((c) => [c.name, []]));
-  for (let round = 0; round < RUNS; round += 1) {
+  for (let round = 0; round < rounds; round += 1) {
     for (let i = 0; i < cases.length; i += 1) {
       const c = cases[(round + i) % cases.length];
       const context = c.prepare?.();
@@ -140,11 +145,14 @@ const bareNodeEnv = Object.fromEntries(Object.entries(process.env).filter(([name
 
 // 1. start: --version and --help against node's own start.
 if (selected('start')) {
-  const m = measure([
-    { name: 'node', command: () => [[node, '-e', '0'], bareNodeEnv] },
-    { name: 'version', command: () => [[KINSTALL, '--version']] },
-    { name: 'help', command: () => [[KINSTALL, '--help']] },
-  ]);
+  const m = measure(
+    [
+      { name: 'node', command: () => [[node, '-e', '0'], bareNodeEnv] },
+      { name: 'version', command: () => [[KINSTALL, '--version']] },
+      { name: 'help', command: () => [[KINSTALL, '--help']] },
+    ],
+    QUICK_RUNS,
+  );
   for (const which of ['version', 'help']) {
     const ratio = m[which] / m.node;
     row(
@@ -162,26 +170,29 @@ if (selected('start')) {
 
 // 2. add without an initramfs, BLS layout: kinstall vs kernel-install (50-depmod + 90-loaderentry) vs Debian's copy.
 if (selected('add')) {
-  const m = measure([
-    {
-      name: 'kinstall',
-      prepare: () => newRoot(),
-      cleanup: dropRoot,
-      command: (r) => [[KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, IMAGE]],
-    },
-    {
-      name: 'kernel-install',
-      prepare: () => newRoot(),
-      cleanup: dropRoot,
-      command: (r) => [['kernel-install', 'add', V, IMAGE], kernelInstallEnv(r)],
-    },
-    {
-      name: 'installkernel',
-      prepare: () => newRoot(),
-      cleanup: dropRoot,
-      command: (r) => [['/usr/sbin/installkernel', V, IMAGE, MAP, path.join(r, 'boot')]],
-    },
-  ]);
+  const m = measure(
+    [
+      {
+        name: 'kinstall',
+        prepare: () => newRoot(),
+        cleanup: dropRoot,
+        command: (r) => [[KINSTALL, 'add', '--root', r, '--layout', 'bls', '--esp', '/efi', '--initramfs', 'none', V, IMAGE]],
+      },
+      {
+        name: 'kernel-install',
+        prepare: () => newRoot(),
+        cleanup: dropRoot,
+        command: (r) => [['kernel-install', 'add', V, IMAGE], kernelInstallEnv(r)],
+      },
+      {
+        name: 'installkernel',
+        prepare: () => newRoot(),
+        cleanup: dropRoot,
+        command: (r) => [['/usr/sbin/installkernel', V, IMAGE, MAP, path.join(r, 'boot')]],
+      },
+    ],
+    QUICK_RUNS,
+  );
   const ratio = m.kinstall / m['kernel-install'];
   row('add, BLS, no initramfs', m, {
     ratio: `${ratio.toFixed(2)}× kernel-install`,
@@ -225,20 +236,23 @@ if (selected('remove')) {
     else timeProcess(['kernel-install', 'add', V, IMAGE], kernelInstallEnv(r));
     return r;
   };
-  const m = measure([
-    {
-      name: 'kinstall',
-      prepare: installed('kinstall'),
-      cleanup: dropRoot,
-      command: (r) => [[KINSTALL, 'remove', '--root', r, '--layout', 'bls', '--esp', '/efi', V]],
-    },
-    {
-      name: 'kernel-install',
-      prepare: installed('kernel-install'),
-      cleanup: dropRoot,
-      command: (r) => [['kernel-install', 'remove', V], kernelInstallEnv(r)],
-    },
-  ]);
+  const m = measure(
+    [
+      {
+        name: 'kinstall',
+        prepare: installed('kinstall'),
+        cleanup: dropRoot,
+        command: (r) => [[KINSTALL, 'remove', '--root', r, '--layout', 'bls', '--esp', '/efi', V]],
+      },
+      {
+        name: 'kernel-install',
+        prepare: installed('kernel-install'),
+        cleanup: dropRoot,
+        command: (r) => [['kernel-install', 'remove', V], kernelInstallEnv(r)],
+      },
+    ],
+    QUICK_RUNS,
+  );
   const ratio = m.kinstall / m['kernel-install'];
   row('remove, BLS', m, {
     ratio: `${ratio.toFixed(2)}× kernel-install`,
@@ -336,7 +350,7 @@ if (selected('many')) {
 
 const load = os.loadavg()[0].toFixed(1);
 console.log(
-  `kinstall benchmark: ${RUNS} runs per figure (medians, ms), ${os.availableParallelism()} cores, load ${load}, kernel ${V}\n`,
+  `kinstall benchmark: ${RUNS} runs per figure, ${QUICK_RUNS} for start, add and remove (medians, ms), ${os.availableParallelism()} cores, load ${load}, kernel ${V}\n`,
 );
 console.log('| measure | kinstall | kernel-install | installkernel | other | ratio | target | pass |');
 console.log('|---|---:|---:|---:|---:|---|---|---|');

@@ -108,7 +108,7 @@ for (const bin of ['kinstall.js', 'installkernel.js']) {
 
 // The CommonJS bundle: the module wrapper is part of the file (banner and footer), so the code the
 // build caches and the code load-bundle.ts compiles are the same bytes. Beyond CommonJS's five it takes
-// the ESM start's import() and import.meta.resolve: V8 11.3 (Node 20) drops the dynamic-import
+// the bin's import(): V8 11.3 (Node 20) drops the dynamic-import
 // callback of a script compiled from a code cache, so the bundle's own import() would throw there.
 const bundleFile = path.join(outdir, 'cli.cjs');
 await build({
@@ -118,10 +118,10 @@ await build({
   format: 'cjs',
   // Strict like the ESM chunks; import.meta.url is the bundle's own (io.ts walks up from it to package.json).
   banner: {
-    js: '(function (exports, require, module, __filename, __dirname, Import, kinstallImportMetaResolve) {"use strict";var kinstallImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+    js: '(function (exports, require, module, __filename, __dirname, Import) {"use strict";var kinstallImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
   },
   footer: { js: '})' },
-  define: { ...PRODUCTION, 'import.meta.url': 'kinstallImportMetaUrl', 'import.meta.resolve': 'kinstallImportMetaResolve' },
+  define: { ...PRODUCTION, 'import.meta.url': 'kinstallImportMetaUrl' },
 });
 callImportThroughParameter(bundleFile);
 await writeCodeCache(bundleFile);
@@ -210,7 +210,7 @@ async function writeCodeCache(filename) {
   const script = new vm.Script(source.toString('utf8'), { filename });
   const module = { exports: {} };
   const load = script.runInThisContext();
-  load(module.exports, createRequire(filename), module, filename, path.dirname(filename), (s) => import(s), import.meta.resolve);
+  load(module.exports, createRequire(filename), module, filename, path.dirname(filename), (s) => import(s));
   if (typeof module.exports.runKinstall !== 'function') throw new Error(`${filename}: no runKinstall export`);
   await module.exports.loadVerbs();
   await warmUp(module.exports);

@@ -1,7 +1,7 @@
 // The verbs: each builds its context from the parsed options, calls the core and prints the result.
 import path from 'node:path';
 import { builtinPlugins } from '../../plugins/index.js';
-import { createContext, type Context } from '../core/context.js';
+import { createContext, requestRoot, type Context } from '../core/context.js';
 import { ExitCode, KinstallError } from '../core/errors.js';
 import { installKernel, type InstallResult } from '../core/commands/add.js';
 import { defaultJobs, installAllKernels } from '../core/commands/install-all.js';
@@ -9,8 +9,7 @@ import { describePlan } from '../core/types.js';
 import { inspectKernelImage } from '../core/system/kernel-image.js';
 import { stagedVersions } from '../core/system/neutral-location.js';
 import { listKernels } from '../core/commands/list.js';
-import { dropLockAhead, LOCK_PATH, lockAhead, withLock } from '../core/transaction/lock.js';
-import { createPaths } from '../core/paths.js';
+import { dropLockAhead, lockAhead, lockFileUnder, withLock } from '../core/transaction/lock.js';
 import { describeRecovery, recoverBeforeReading, recoverUnfinished, underLockRecovered } from '../core/transaction/recover.js';
 import { describeRemoval, removeKernel } from '../core/commands/remove.js';
 import { confirmKernel, kernelStatus } from '../core/commands/confirm.js';
@@ -42,9 +41,7 @@ const resolveFrom = (cwd: string, file: string | undefined) => (file === undefin
 export async function add(io: Io, values: ParsedValues, args: string[], bootDir?: string): Promise<number> {
   const request = { ...buildRequest(values, io.cwd, bootDir), progress: io.stderrIsTTY === true && !values.json };
   // The lock is tried while the context is built (the config file, install.conf): taken over below.
-  const ahead = request.dryRun
-    ? undefined
-    : lockAhead(createPaths(path.resolve(request.cwd, request.root), '/boot').under(LOCK_PATH));
+  const ahead = request.dryRun ? undefined : lockAhead(lockFileUnder(requestRoot(request)));
   let ctx: Context;
   try {
     ctx = await createContext({ request, registry: builtinPlugins(), env: io.env });

@@ -50,10 +50,9 @@ type BundleWrapper = (
   module: { exports: unknown },
   filename: string,
   dirname: string,
-  // import() and import.meta.resolve for the bundle: from here, beside it in dist/src/cli (V8 11.3
-  // drops the dynamic-import callback of a script compiled from a code cache).
+  // import() for the bundle: from here, beside it in dist/src/cli (V8 11.3 drops the dynamic-import
+  // callback of a script compiled from a code cache).
   importModule: (specifier: string) => Promise<unknown>,
-  resolveModule: ((specifier: string) => string) | undefined,
 ) => void;
 
 /**
@@ -70,16 +69,7 @@ export function loadCliBundle(filename: string): { bundle: CliBundle; codeCache:
   const script = new vm.Script(source.toString('utf8'), { filename, cachedData });
   const wrapper = script.runInThisContext() as BundleWrapper;
   const module = { exports: {} };
-  wrapper(
-    module.exports,
-    createRequire(filename),
-    module,
-    filename,
-    path.dirname(filename),
-    (specifier) => import(specifier),
-    // A CommonJS bin has no import.meta: the bundle resolves plugins with createRequire (settings.ts).
-    undefined,
-  );
+  wrapper(module.exports, createRequire(filename), module, filename, path.dirname(filename), (specifier) => import(specifier));
   const codeCache: CodeCacheUse = !cacheFile
     ? 'none'
     : !cachedData

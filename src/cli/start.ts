@@ -10,7 +10,7 @@ import type { CliBundle } from './load-bundle.js';
 /**
  * A cheap look at argv, on the safe side (the starts run the same code, so a wrong guess only costs
  * time): `verbose`, the run wants source-mapped stack traces (the ESM chunks); `answer`, it may only
- * print help or the version (light.js, which hands over when it cannot answer).
+ * print help or the version (light.cjs, which hands over when it cannot answer).
  */
 export function startKind(args: string[]): 'verbose' | 'answer' | 'work' {
   let answer = false;

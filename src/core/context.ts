@@ -46,10 +46,13 @@ export interface ContextInputs {
   log?: Logger;
 }
 
+/** The root a request names (--root, against the directory it was given in). */
+export const requestRoot = (request: Pick<Request, 'cwd' | 'root'>): string => path.resolve(request.cwd, request.root);
+
 export async function createContext(inputs: ContextInputs): Promise<Context> {
   const { request, env } = inputs;
   const log = inputs.log ?? createLogger({ verbose: request.verbose, quiet: request.json && !request.verbose });
-  const root = path.resolve(request.cwd, request.root);
+  const root = requestRoot(request);
   // Plugins loaded from the config file join a copy, so one registry can serve many contexts.
   const registry: PluginRegistry = { layouts: [...inputs.registry.layouts], generators: [...inputs.registry.generators] };
   const rootPaths = createPaths(root, '/boot');

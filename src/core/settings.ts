@@ -143,10 +143,8 @@ async function loadConfigFile(configFile: string | undefined, under: (p: string)
 /** Where a plugin named by package resolves, as import() will load it; undefined when it does not. */
 function resolvePackage(name: string): string | undefined {
   try {
-    const url =
-      typeof import.meta.resolve === 'function'
-        ? import.meta.resolve(name)
-        : pathToFileURL(createRequire(import.meta.url).resolve(name)).href;
+    // One rule for every start (the bundle has no import.meta.resolve): require's resolution from kinstall's own package.
+    const url = pathToFileURL(createRequire(import.meta.url).resolve(name)).href;
     return url.startsWith('file:') ? fileURLToPath(url) : undefined;
   } catch {
     return undefined;

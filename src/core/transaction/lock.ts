@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import type { Context } from '../context.js';
+import { createPaths } from '../paths.js';
 import { KinstallError } from '../errors.js';
 import { interruptedBy, throwIfInterrupted } from '../interrupt.js';
 
@@ -30,10 +31,11 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export const LOCK_PATH = '/run/lock/kinstall.lock';
+/** The lock file under a root. */
+export const lockFileUnder = (root: string): string => createPaths(root, '/boot').under('/run/lock/kinstall.lock');
 
 function lockFile(ctx: Context): string {
-  return ctx.paths.under(LOCK_PATH);
+  return lockFileUnder(ctx.paths.root);
 }
 
 /** The pid the current holder wrote into the lock file, for messages. */
@@ -122,7 +124,7 @@ export interface LockAhead {
  * Tries the lock once, without waiting, for a command that is about to build its context (reading
  * the config file, the install.conf chain): flock starts and locks meanwhile, where the lock is
  * free, instead of after. acquireLock takes it over, or waits the usual way when it was not got.
- * `file` is the lock file under the root the command names (LOCK_PATH).
+ * `file` is the lock file under the root the command names (lockFileUnder).
  */
 export async function lockAhead(file: string): Promise<LockAhead> {
   const created = (await makeLockDir(path.dirname(file)).catch(() => undefined)) ?? [];

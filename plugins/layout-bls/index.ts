@@ -1,7 +1,6 @@
 // The bls layout (alias systemd-boot), Boot Loader Specification Type #1: the kernel and initramfs
 // in BOOT/TOKEN/KVER/, an entry in BOOT/loader/entries/ naming them. The loader reads entries
 // itself, so there is nothing to activate and bootctl is not needed.
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   emptyPlan,
@@ -14,6 +13,7 @@ import {
   type Layout,
   type Plan,
   type StagedKernel,
+  quickFs,
 } from '../../src/core/plugin-api.js';
 import { planCountedFile, versionFiles } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
@@ -68,7 +68,7 @@ async function planRemove(ctx: Context, version: string): Promise<Plan> {
   if (!target) return result;
   result.remove.push(...(await versionEntries(target, version)));
   const dir = versionDir(target, version);
-  const names = await readdir(dir).catch(() => undefined);
+  const names = await quickFs.readdir(dir).catch(() => undefined);
   if (names === undefined) return result;
   for (const name of names.sort()) {
     if (await isPlainFile(path.join(dir, name))) result.remove.push(path.join(dir, name));
@@ -82,13 +82,13 @@ async function planRemove(ctx: Context, version: string): Promise<Plan> {
 async function list(ctx: Context): Promise<InstalledKernel[]> {
   const target = await findBootTarget(ctx);
   if (!target) return [];
-  const names = (await readdir(entriesDir(target)).catch(() => [] as string[])).filter(
+  const names = (await quickFs.readdir(entriesDir(target)).catch(() => [] as string[])).filter(
     (n) => n.startsWith(`${target.token}-`) && n.endsWith(ENTRY_EXT),
   );
   const kernels: InstalledKernel[] = [];
   for (const name of names.sort()) {
     const entry = path.join(entriesDir(target), name);
-    const fields = parseEntry(await readFile(entry, 'utf8').catch(() => ''));
+    const fields = parseEntry(await quickFs.readFile(entry, 'utf8').catch(() => ''));
     const version = fields.get('version')?.[0];
     const linux = fields.get('linux')?.[0];
     if (!version || !linux) continue;

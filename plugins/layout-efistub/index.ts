@@ -2,7 +2,7 @@
 // ESP/EFI/<vendor>/vmlinuz-KVER.efi with initramfs-KVER.img (and early microcode, microcode-KVER.img)
 // beside it, and one firmware boot entry (efibootmgr) names them. No auto-detection: an ESP alone
 // does not say the firmware boots kernels directly.
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   bootRootCandidates,
@@ -17,6 +17,7 @@ import {
   type Plan,
   type StagedKernel,
   type WrittenFile,
+  quickFs,
 } from '../../src/core/plugin-api.js';
 import { createFirmwareEntry, deleteFirmwareEntries, firmwareDisk, restoreFirmware, type FirmwareNote } from './entry.js';
 import { Efibootmgr, sameLoader } from './firmware.js';
@@ -134,7 +135,7 @@ async function planRemove(ctx: Context, version: string): Promise<Plan> {
 async function list(ctx: Context): Promise<InstalledKernel[]> {
   const target = await efistubTarget(ctx);
   if (!target) return [];
-  const names = await readdir(target.dir).catch(() => [] as string[]);
+  const names = await quickFs.readdir(target.dir).catch(() => [] as string[]);
   const kernels: InstalledKernel[] = [];
   for (const name of names) {
     const version = /^vmlinuz-(.+)\.efi$/.exec(name)?.[1];

@@ -1,8 +1,7 @@
 // GRUB's environment block (grubenv), read and written in GRUB's own format so GRUB's load_env and
 // save_env, and grub-editenv, read what kinstall writes: the header line, `name=value` lines (a
 // backslash escapes a backslash or a newline in a value), '#' padding to the block's size (1024).
-import { readFile } from 'node:fs/promises';
-import { KinstallError, type Context } from '../../src/core/plugin-api.js';
+import { KinstallError, type Context, quickFs } from '../../src/core/plugin-api.js';
 import { grubenvPath } from './options.js';
 
 const HEADER = '# GRUB Environment Block\n';
@@ -65,7 +64,7 @@ export function formatGrubenv(env: Grubenv, file: string): Buffer {
 /** The target's grubenv (host path and variables); an empty block when there is none yet. */
 export async function readGrubenv(ctx: Context): Promise<Grubenv & { file: string }> {
   const file = ctx.paths.under(grubenvPath(ctx));
-  const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+  const bytes = await quickFs.readFile(file).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw error;
   });

@@ -4,7 +4,6 @@
 // kernel's entry and pins saved_entry to the kernel that was the default, and confirm moves saved_entry.
 // GRUB keeps no trace of the boot it made once, so the trial's version is also kept in grubenv
 // (kinstall_trial, a variable GRUB loads and ignores) until confirm: that is how a spent trial is told.
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   compareVersions,
@@ -15,6 +14,7 @@ import {
   type TransactionHandle,
   type TrialBootState,
   type TrialSupport,
+  quickFs,
 } from '../../src/core/plugin-api.js';
 import { listCompatKernels } from '../shared/compat-files.js';
 import { formatGrubenv, readGrubenv, type Grubenv } from './grubenv.js';
@@ -25,10 +25,10 @@ import { grubConfigPath } from './options.js';
 async function readGrubDefault(ctx: Context): Promise<{ value: string | undefined; file: string }> {
   const main = ctx.paths.under('/etc/default/grub');
   const dropIns = ctx.paths.under('/etc/default/grub.d');
-  const extra = (await readdir(dropIns).catch(() => [] as string[])).filter((n) => n.endsWith('.cfg')).sort();
+  const extra = (await quickFs.readdir(dropIns).catch(() => [] as string[])).filter((n) => n.endsWith('.cfg')).sort();
   let found: { value: string | undefined; file: string } = { value: undefined, file: main };
   for (const file of [main, ...extra.map((n) => path.join(dropIns, n))]) {
-    const text = await readFile(file, 'utf8').catch(() => '');
+    const text = await quickFs.readFile(file, 'utf8').catch(() => '');
     for (const m of text.matchAll(/^\s*(?:export\s+)?GRUB_DEFAULT=("[^"]*"|'[^']*'|[^\s#;]*)/gm)) {
       found = { value: (m[1] ?? '').replace(/^(["'])(.*)\1$/, '$2'), file };
     }
@@ -43,7 +43,7 @@ interface LoaderState {
 }
 
 async function readLoader(ctx: Context): Promise<LoaderState | undefined> {
-  const cfg = await readFile(ctx.paths.under(grubConfigPath(ctx)), 'utf8').catch(() => undefined);
+  const cfg = await quickFs.readFile(ctx.paths.under(grubConfigPath(ctx)), 'utf8').catch(() => undefined);
   if (cfg === undefined) return undefined;
   return { cfg, menu: parseGrubMenu(cfg), env: await readGrubenv(ctx) };
 }

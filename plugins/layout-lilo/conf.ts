@@ -1,8 +1,7 @@
 // What the lilo layout needs from lilo.conf: its image= and initrd= paths, and the preflight
 // problems (missing file, no image=/boot/vmlinuz) that come with an example section to copy.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pluginOptions, type Context, type OptionSchema } from '../../src/core/plugin-api.js';
+import { pluginOptions, type Context, type OptionSchema, quickFs } from '../../src/core/plugin-api.js';
 
 /**
  * `command`: the lilo binary on the host (default /sbin/lilo); under --root it runs as `lilo -r ROOT`.
@@ -26,7 +25,7 @@ export interface LiloConf {
 
 /** The image=, initrd=, label= and global default= values, comments stripped and quotes removed; undefined when the file is missing. */
 export async function readLiloConf(ctx: Context): Promise<LiloConf | undefined> {
-  const text = await readFile(ctx.paths.under(liloConfig(ctx)), 'utf8').catch(() => undefined);
+  const text = await quickFs.readFile(ctx.paths.under(liloConfig(ctx)), 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
   const conf: LiloConf = { images: [], initrds: [], labels: new Map() };
   for (const raw of text.split('\n')) {

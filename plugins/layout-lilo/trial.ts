@@ -1,7 +1,6 @@
 // The lilo layout's trial: the map's default stays the previous kernel's label (vmlinuz.old's, `-D`)
 // and `lilo -R` makes the next boot, once, start the new kernel's (vmlinuz's). The boot loader
 // erases that one-shot command line when it uses it, so every later boot is the default again.
-import { lstat, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import {
   KinstallError,
@@ -10,6 +9,7 @@ import {
   type TransactionHandle,
   type TrialBootState,
   type TrialSupport,
+  quickFs,
 } from '../../src/core/plugin-api.js';
 import { confDefaultLabel, liloCommand, liloConfig, readLiloConf, versionlessPaths, type LiloConf } from './conf.js';
 import { liloArgs, runLilo, setNextBoot } from './run.js';
@@ -25,7 +25,7 @@ function trialLabels(ctx: Context, conf: LiloConf) {
 /** The label whose image= resolves (in the root) to `version`'s kernel. */
 async function labelBooting(ctx: Context, conf: LiloConf, version: string): Promise<string | undefined> {
   for (const image of conf.images) {
-    const real = await realpath(ctx.paths.under(image)).catch(() => undefined);
+    const real = await quickFs.realpath(ctx.paths.under(image)).catch(() => undefined);
     if (real && bootsVersion(path.basename(real), version)) return conf.labels.get(image);
   }
   return undefined;
@@ -65,8 +65,8 @@ async function preflight(ctx: Context, kernel: StagedKernel): Promise<string[]> 
     );
   }
   const link = path.join(ctx.paths.boot, 'vmlinuz');
-  const info = await lstat(link).catch(() => undefined);
-  const target = info?.isSymbolicLink() ? await readlink(link) : undefined;
+  const info = await quickFs.lstat(link).catch(() => undefined);
+  const target = info?.isSymbolicLink() ? await quickFs.readlink(link) : undefined;
   if (!info) {
     problems.push(`${link} does not exist: there is no kernel to fall back to; install ${kernel.version} without --try`);
   } else if (target !== undefined && bootsVersion(path.basename(target), kernel.version)) {

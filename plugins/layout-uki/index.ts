@@ -1,8 +1,7 @@
 // The uki layout: one Unified Kernel Image (kernel, initramfs, command line in one PE file) at
 // ESP/EFI/Linux/TOKEN-KVER.efi, where systemd-boot finds it without an entry file.
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { emptyPlan, totalSize } from '../../src/core/plugin-api.js';
+import { emptyPlan, totalSize, quickFs } from '../../src/core/plugin-api.js';
 import type { Context, InstalledKernel, Layout, Plan, StagedKernel } from '../../src/core/plugin-api.js';
 import { planCountedFile, versionFiles, versionOfFile } from '../shared/bls-naming.js';
 import { markBootDefault } from '../shared/boot-default.js';
@@ -53,7 +52,7 @@ async function list(ctx: Context): Promise<InstalledKernel[]> {
   const target = await findBootTarget(ctx);
   if (!target) return [];
   const kernels: InstalledKernel[] = [];
-  for (const name of (await readdir(linuxDir(target)).catch(() => [] as string[])).sort()) {
+  for (const name of (await quickFs.readdir(linuxDir(target)).catch(() => [] as string[])).sort()) {
     const version = versionOfFile(name, target.token, EXT);
     if (!version) continue;
     const file = path.join(linuxDir(target), name);
@@ -83,7 +82,7 @@ export const ukiLayout: Layout = {
   async inUse(ctx) {
     const target = await findBootTarget(ctx);
     if (!target) return undefined;
-    const names = await readdir(linuxDir(target)).catch(() => [] as string[]);
+    const names = await quickFs.readdir(linuxDir(target)).catch(() => [] as string[]);
     return names.some((n) => versionOfFile(n, target.token, EXT))
       ? `${linuxDir(target)} holds UKIs of ${target.token}`
       : undefined;

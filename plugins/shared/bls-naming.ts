@@ -1,8 +1,7 @@
 // How BLS entries and UKIs are named on the boot root, shared by the bls and uki layouts:
 // TOKEN-KVER, with boot counting (`+TRIES`, later `+LEFT-DONE`) from /etc/kernel/tries.
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Context } from '../../src/core/plugin-api.js';
+import { quickFs, type Context } from '../../src/core/plugin-api.js';
 
 /** A token becomes a directory and a file name prefix on a FAT filesystem. */
 export const validEntryToken = (token: string) => /^[A-Za-z0-9._+-]+$/.test(token) && token !== '.' && token !== '..';
@@ -12,7 +11,7 @@ export type TriesResult = { tries?: number; problem?: string };
 /** /etc/kernel/tries: absent → no counting; an integer N → `+N`; anything else is a problem to report. */
 export async function readBootTries(ctx: Context): Promise<TriesResult> {
   const file = ctx.paths.under('/etc/kernel/tries');
-  const text = await readFile(file, 'utf8').catch(() => undefined);
+  const text = await quickFs.readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return {};
   const value = text.trim();
   if (!/^[0-9]{1,9}$/.test(value))
@@ -48,7 +47,7 @@ export function versionOfFile(name: string, token: string, ext: string): string 
 
 /** This version's files in DIR: counted, uncounted, or half-way through counting. */
 export async function versionFiles(dir: string, token: string, version: string, ext: string): Promise<string[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+  const names = await quickFs.readdir(dir).catch(() => [] as string[]);
   return names.filter((n) => isVersionFile(n, token, version, ext)).map((n) => path.join(dir, n));
 }
 

@@ -4,13 +4,12 @@
 // (a trial, /etc/kernel/tries) ranks entries: good ones (no counter) first, then those with tries
 // left, which boot once or a few times before they are good or bad, then bad ones (no tries left),
 // which systemd-boot sorts last; a trial is not the default while it is being tried.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { compareVersions, type InstalledKernel } from '../../src/core/plugin-api.js';
+import { compareVersions, type InstalledKernel, quickFs } from '../../src/core/plugin-api.js';
 
 /** `default` from loader.conf: undefined when absent or one of the `@saved`-style specials. */
 async function defaultPattern(bootDir: string): Promise<string | undefined> {
-  const text = await readFile(path.join(bootDir, 'loader', 'loader.conf'), 'utf8').catch(() => '');
+  const text = await quickFs.readFile(path.join(bootDir, 'loader', 'loader.conf'), 'utf8').catch(() => '');
   const value = /^\s*default\s+(\S+)\s*$/m.exec(text)?.[1];
   return value && !value.startsWith('@') ? value : undefined;
 }

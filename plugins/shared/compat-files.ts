@@ -2,7 +2,6 @@
 // in the boot dir (vmlinuz-KVER, System.map-KVER, config-KVER, initramfs-KVER.img), the previous files
 // of a reinstalled version kept as *.old, and the version-less vmlinuz/initramfs.img links kept
 // pointing at the newest install when they exist, and moved to a remaining kernel when theirs is removed.
-import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   checkMountedPerFstab,
@@ -16,6 +15,7 @@ import {
   type InstalledKernel,
   type Plan,
   type StagedKernel,
+  quickFs,
 } from '../../src/core/plugin-api.js';
 
 const MODE = 0o644;
@@ -33,7 +33,7 @@ export function compatNames(version: string, prefix = 'vmlinuz') {
 }
 
 /** What is at the path, symlinks not followed; undefined when nothing is. */
-const lstatOrUndefined = (p: string) => lstat(p).catch(() => undefined);
+const lstatOrUndefined = (p: string) => quickFs.lstat(p).catch(() => undefined);
 
 /** Places `from` at `to`, first keeping what `to` holds now as `to.old`. */
 async function placeKeepingOld(plan: Plan, from: string, to: string): Promise<void> {
@@ -47,7 +47,7 @@ async function updateVersionless(plan: Plan, dir: string, name: string, targetNa
   const info = await lstatOrUndefined(current);
   if (!info) return;
   if (info.isSymbolicLink()) {
-    const old = await readlink(current);
+    const old = await quickFs.readlink(current);
     if (old === targetName) return;
     plan.link.push({ path: `${current}.old`, target: old });
     plan.link.push({ path: current, target: targetName });
@@ -104,7 +104,7 @@ const LINK_PAIRS: Array<{ name: string; fileOf(version: string, image: string): 
 async function linkTarget(file: string): Promise<string | null | undefined> {
   const info = await lstatOrUndefined(file);
   if (!info) return undefined;
-  return info.isSymbolicLink() ? readlink(file) : null;
+  return info.isSymbolicLink() ? quickFs.readlink(file) : null;
 }
 
 /**
@@ -125,7 +125,7 @@ async function planLinksAfterRemove(ctx: Context, plan: Plan, version: string): 
   );
   // No link to move (prune plans one removal per kernel): the boot dir need not be listed.
   if (links.every((l) => l.current === undefined && l.old === undefined)) return;
-  const remaining = compatImages(await readdir(boot).catch(() => [] as string[]))
+  const remaining = compatImages(await quickFs.readdir(boot).catch(() => [] as string[]))
     .filter((k) => k.version !== version)
     .sort((a, b) => compareVersions(b.version, a.version));
   for (const { pair, currentPath, current, old } of links) {
@@ -162,9 +162,9 @@ function compatImages(names: string[]): Array<{ version: string; image: string }
 
 export async function listCompatKernels(ctx: Context, layout: string): Promise<InstalledKernel[]> {
   const boot = ctx.paths.boot;
-  const names = await readdir(boot).catch(() => [] as string[]);
+  const names = await quickFs.readdir(boot).catch(() => [] as string[]);
   const kernels: InstalledKernel[] = [];
-  const defaultImage = await readlink(path.join(boot, 'vmlinuz')).catch(() => undefined);
+  const defaultImage = await quickFs.readlink(path.join(boot, 'vmlinuz')).catch(() => undefined);
   for (const { version, image: name } of compatImages(names)) {
     const roles = compatNames(version, name.slice(0, 7));
     const files = Object.values(roles)

@@ -1,7 +1,7 @@
 // The one wrapper around execa: argv arrays only (never a shell), a timeout, output to the log,
 // and a dry-run mode that logs the command instead of running it.
 import { delimiter, join } from 'node:path';
-import { access, constants } from 'node:fs/promises';
+import { access, constants } from './quick-fs.js';
 import { execa } from 'execa';
 import type { Logger } from './logger.js';
 import { KinstallError } from './errors.js';

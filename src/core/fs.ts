@@ -1,7 +1,8 @@
 // File-system probes and the primitives every writer shares: one existence check per question
 // (anything at the path, a regular file, a directory), one directory fsync, and a copy and chmod
 // that also work on a FAT ESP, which keeps no permissions.
-import { chmod, constants, copyFile, lstat, open, rm, stat, statfs } from 'node:fs/promises';
+import { chmod, constants, copyFile, open, rm } from 'node:fs/promises';
+import { lstat, stat, statfs } from './quick-fs.js';
 import path from 'node:path';
 
 /** Anything at the path, a dangling symlink included (lstat). */

@@ -1,6 +1,6 @@
 // Reader for the shell-style key=value files shared with Gentoo's installkernel and systemd's
 // kernel-install: /usr/lib/kernel/install.conf, /etc/kernel/install.conf, install.conf.d/*.conf.
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir } from './quick-fs.js';
 import path from 'node:path';
 
 export interface ConfValues {

@@ -1,5 +1,5 @@
 // Every system path kinstall touches, resolved under --root. Nothing else builds host paths.
-import { readlink } from 'node:fs/promises';
+import { readlink } from './quick-fs.js';
 import path from 'node:path';
 import { KinstallError, type ErrorCode } from './errors.js';
 import { pathExists } from './fs.js';

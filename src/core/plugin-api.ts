@@ -44,6 +44,8 @@ export { checkBootRootMounted, checkMountedPerFstab, checkWritableDir } from './
 export { resolveInRoot } from './paths.js';
 export { configValue, readKernelConfig } from './system/kernel-config.js';
 export { isDirectory, isFile, isPlainFile, pathExists, totalSize } from './fs.js';
+/** The core's read-only probes: fs/promises' signatures, made without the thread pool (quick-fs.ts). */
+export * as quickFs from './quick-fs.js';
 
 type OptionType = OptionSchema[string];
 

@@ -1,7 +1,7 @@
 // The space step of add, with --make-room (config makeRoom): when a filesystem the plan writes to
 // lacks room, the oldest kernels prune's rules allow to remove are removed first, inside the
 // install's own transaction (a later failure puts them back too), until the plan fits.
-import { stat } from 'node:fs/promises';
+import { stat } from '../quick-fs.js';
 import type { Context } from '../context.js';
 import { spaceShortages, throwShortages, type SpaceShortage } from '../pipeline/space.js';
 import type { PipelineState } from '../pipeline/pipeline.js';

@@ -1,6 +1,6 @@
 // The generic step runner: a table of named steps, each run in order with start/finish logged,
 // failures stamped with the step's name, and the transaction rolled back when a step fails.
-import { lstat } from 'node:fs/promises';
+import { lstat } from '../quick-fs.js';
 import { dir as tmpDir, type DirectoryResult } from 'tmp-promise';
 import type { Context } from '../context.js';
 import { errorMessage, ExitCode, KinstallError } from '../errors.js';

@@ -1,5 +1,5 @@
 // Preflight: every check that can fail before anything changes, all collected and reported together.
-import { access, constants, lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { access, constants, lstat, readFile, realpath, stat } from '../quick-fs.js';
 import path from 'node:path';
 import { bootRootCandidates, type BootRoot } from '../system/boot-root.js';
 import type { Context } from '../context.js';

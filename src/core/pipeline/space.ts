@@ -1,6 +1,6 @@
 // Free-space preflight for a plan: every filesystem the plan writes to must hold what it writes
 // (measured after the initramfs was generated) plus a margin, before anything is committed.
-import { lstat, stat, statfs } from 'node:fs/promises';
+import { lstat, stat, statfs } from '../quick-fs.js';
 import path from 'node:path';
 import { isDirectory } from '../fs.js';
 import { throwProblems } from './preflight.js';

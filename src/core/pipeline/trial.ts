@@ -2,7 +2,8 @@
 // in the target, and what each installed kernel's trial state is (for status, list and confirm).
 // The boot loader does the trying (each layout's TrialSupport); the record says which kernel was
 // tried and which one it falls back to, which loaders like GRUB and the firmware forget.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
+import { readFile } from '../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';

@@ -1,6 +1,6 @@
 // When kinstall runs as root it executes hooks and loads config files and plugins: each must be
 // owned by root and not writable by group or others, or anyone who can write it owns the machine.
-import { lstat, stat } from 'node:fs/promises';
+import { lstat, stat } from '../quick-fs.js';
 import { KinstallError } from '../errors.js';
 
 /** One line saying what is wrong with a file kinstall would run or load, or undefined. */

@@ -1,7 +1,7 @@
 // Finds where ESP layouts (bls, uki, efistub) put their files: --esp/BOOT_ROOT, else the first of
 // /efi, /boot/efi, /boot that is an ESP or XBOOTLDR. On the real root that means a mounted vfat;
 // under another --root (tests, chroots being prepared) a directory that holds EFI/ or loader/.
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { isDirectory } from '../fs.js';

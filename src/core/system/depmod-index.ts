@@ -4,7 +4,7 @@
 // look runs beside kinstall's own work; where find cannot run, a walk of stat calls here. Either is
 // several times cheaper than running depmod on a distribution kernel's thousands of modules.
 import { lstatSync, readdirSync, statSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat } from '../quick-fs.js';
 import path from 'node:path';
 import type { Exec } from '../exec.js';
 

@@ -1,6 +1,6 @@
 // A kernel's build configuration (`.config`, `include/config/auto.conf`, the neutral location's
 // `config`): read into option → value, where an option kbuild left unset reads as `n`.
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../quick-fs.js';
 import path from 'node:path';
 import { firstFile } from '../fs.js';
 import type { KernelConfig } from '../types.js';

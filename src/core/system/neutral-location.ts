@@ -3,7 +3,8 @@
 // same content alone (Gentoo's dist-kernels own them as symlinks into /usr/src).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { cp } from 'node:fs/promises';
+import { readdir, readFile, readlink, realpath, stat } from '../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { KinstallError } from '../errors.js';

@@ -1,7 +1,7 @@
 // What the target's root needs from the kernel: its filesystem type and the drivers of the
 // device under it. Under --root only /etc/fstab speaks (and /etc/crypttab); on the real root the
 // running system's root mount and the device chain sysfs shows for it.
-import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
+import { readdir, readFile, readlink, realpath } from '../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 

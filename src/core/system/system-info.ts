@@ -1,6 +1,7 @@
 // Facts about the target system that several layouts need: os-release, the machine id, the
 // BLS entry token and the kernel command line. All read under --root.
-import { open, readFile, realpath, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { readFile, realpath, stat } from '../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { parseInstallConf } from '../install-conf.js';

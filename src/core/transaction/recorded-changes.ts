@@ -2,7 +2,8 @@
 // its first change, a same-directory backup of a file it replaces, side names for temps and
 // backups, and the crash points between them.
 import { randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, readlink, rename, rm, unlink } from 'node:fs/promises';
+import { link, mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { lstat, readlink } from '../quick-fs.js';
 import path from 'node:path';
 import { copyBytes, fsyncDir, fsyncPath, pathExists } from '../fs.js';
 import { crashHook } from './crash-points.js';

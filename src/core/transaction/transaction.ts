@@ -1,7 +1,8 @@
 // The transaction: the only code that writes to the boot dir, the ESP and the neutral location.
 // Each change is journaled first (journal.ts), then made as a temp file in the target's directory,
 // fsynced and renamed over the target; what it replaces stays beside it until the run succeeded.
-import { lstat, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, open, rename, rm, symlink } from 'node:fs/promises';
+import { lstat } from '../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { errorMessage, isKinstallError } from '../errors.js';

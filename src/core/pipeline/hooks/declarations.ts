@@ -3,7 +3,8 @@
 // phases it acts in; without the line, every phase) and `# kinstall-needs: dkms` (programs that
 // must be installed in the target, on the hooks' PATH). The hook keeps its own checks: a
 // declaration only saves the process.
-import { access, constants, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { access, constants } from '../../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../../context.js';
 import type { HookPhase } from './protocols.js';

@@ -1,7 +1,7 @@
 // What runs in a phase: every protocol's directories read, masked by name, filtered (leftovers,
 // masks, redundant steps), and merged into one version-sorted order. Each skip keeps its reason,
 // for --verbose and --dry-run.
-import { access, constants, lstat, readdir, readlink } from 'node:fs/promises';
+import { access, constants, lstat, readdir, readlink } from '../../quick-fs.js';
 import path from 'node:path';
 import { scopedLog, type Context } from '../../context.js';
 import { isFile } from '../../fs.js';

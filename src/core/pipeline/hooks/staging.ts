@@ -1,6 +1,6 @@
 // The staging-area contract: what a hook leaves there (initrd*, microcode*, uki.efi) is an output
 // kinstall installs instead of making it again. Each file is credited to the hook that wrote it.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from '../../quick-fs.js';
 import path from 'node:path';
 
 /** The names a hook may leave as outputs, as installkernel and kernel-install define them. */

@@ -3,7 +3,8 @@
 // with the hook, however kinstall ends, so no mount outlives the run. Hooks outside the root
 // (kinstall's shipped hooks.d) run on the host. Before anything changes, preflight checks that the
 // target can start every hook it would run (its interpreter, its architecture).
-import { lstat, open, readlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { lstat, readlink } from '../../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../../context.js';
 import { KinstallError } from '../../errors.js';

@@ -1,7 +1,7 @@
 // File-system probes and the primitives every writer shares: one existence check per question
 // (anything at the path, a regular file, a directory), one directory fsync, and a copy and chmod
 // that also work on a FAT ESP, which keeps no permissions.
-import { chmod, constants, copyFile, open, rm } from 'node:fs/promises';
+import { chmod, constants, copyFile, link, open, rm } from 'node:fs/promises';
 import { lstat, stat, statfs } from './quick-fs.js';
 import path from 'node:path';
 
@@ -124,4 +124,19 @@ async function copyInChunks(from: string, to: string): Promise<void> {
   } finally {
     await source.close();
   }
+}
+
+/** Why link(2) refuses a second name where a copy still works: another filesystem, none (FAT), too many. */
+const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+/** A new name for `from` at `to` (a hard link), or a copy where the filesystem makes none; says which. */
+export async function linkOrCopy(from: string, to: string): Promise<'link' | 'copy'> {
+  try {
+    await link(from, to);
+    return 'link';
+  } catch (error) {
+    if (!NO_LINK.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  }
+  await copyBytes(from, to);
+  return 'copy';
 }

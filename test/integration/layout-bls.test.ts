@@ -1,7 +1,7 @@
 // The bls layout (systemd-boot, BLS Type #1) under a temporary --root: the real kernel, a real
 // dracut initramfs, the exact boot-root tree and entry text, reinstall, boot counting and remove.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { kinstall } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
@@ -62,6 +62,8 @@ describe('bls layout', () => {
       ].sort(),
     );
     expect(readFileSync(root.at(`/efi/${MACHINE_ID}/${V}/linux`)).equals(readFileSync(kernel.image))).toBe(true);
+    // The ESP here shares the neutral location's filesystem: the image's bytes were written once.
+    expect(statSync(root.at(`/efi/${MACHINE_ID}/${V}/linux`)).ino).toBe(statSync(root.at(`/lib/modules/${V}/vmlinuz`)).ino);
     expect(readFileSync(root.at(`/efi/${entry}`), 'utf8')).toBe(
       [
         'title Gentoo Linux',

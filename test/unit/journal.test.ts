@@ -24,7 +24,7 @@ import { Journal, type JournalData } from '../../src/core/transaction/journal.js
 import { completeEntries, undoEntries } from '../../src/core/transaction/journal-replay.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Transaction } from '../../src/core/transaction/transaction.js';
-import { emptyPlan } from '../../src/core/types.js';
+import { emptyPlan, type Plan } from '../../src/core/types.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 // Records the order of the calls that make a change durable (link, rename, fsync), passing each through.
@@ -221,6 +221,68 @@ describe('Transaction with a journal', () => {
     expect(readdirSync(boot).sort()).toEqual(['kept', 'link', 'sub']);
     expect(readlinkSync(path.join(boot, 'link'))).toBe('fresh');
     expect(existsSync(journalFile)).toBe(false);
+  });
+});
+
+describe('a file this run placed, placed again elsewhere', () => {
+  /** The neutral location's image (placed first, from outside) and where a layout puts it next. */
+  function twoPlaces(
+    secondDir: (scratchDir: string) => string,
+    mode?: number,
+  ): { first: string; second: string; plans: [Plan, Plan] } {
+    const { boot } = scratch();
+    const source = path.join(dir, 'bzImage');
+    writeFileSync(source, 'kernel bytes\n');
+    const first = path.join(boot, 'modules/vmlinuz');
+    const second = path.join(secondDir(dir), 'linux');
+    const one = emptyPlan();
+    one.place.push({ from: source, to: first });
+    const two = emptyPlan();
+    two.place.push({ from: first, to: second, ...(mode === undefined ? {} : { mode }) });
+    return { first, second, plans: [one, two] };
+  }
+
+  it('on the same filesystem: a hard link to the placed file (its bytes written once), which a rollback removes with it', async () => {
+    const { first, second, plans } = twoPlaces((d) => path.join(d, 'boot/esp/token/6.1.0'));
+    const before = snapshotTree(path.join(dir, 'boot'));
+    const txn = new Transaction(log, { journal: { file: path.join(dir, 'var/lib/kinstall/journal.json'), root: dir } });
+    fsCalls.length = 0;
+    await txn.apply(plans[0]);
+    await txn.apply(plans[1]);
+    expect(fsCalls.filter((c) => c.startsWith('link ')).map((c) => path.basename(c))).toEqual([
+      expect.stringMatching(/^\.linux\.kinstall-new-/),
+    ]);
+    expect(lstatSync(second).ino).toBe(lstatSync(first).ino);
+    expect(lstatSync(second).mode & 0o777).toBe(0o644);
+    expect(readFileSync(second, 'utf8')).toBe('kernel bytes\n');
+    await txn.rollback();
+    expect(snapshotTree(path.join(dir, 'boot'))).toEqual(before);
+  });
+
+  it('with another mode, or a file the run did not place: a copy', async () => {
+    const { first, second, plans } = twoPlaces((d) => path.join(d, 'boot/esp'), 0o600);
+    const txn = new Transaction(log, { journal: { file: path.join(dir, 'var/lib/kinstall/journal.json'), root: dir } });
+    await txn.apply(plans[0]);
+    await txn.apply(plans[1]);
+    expect(lstatSync(second).ino).not.toBe(lstatSync(first).ino);
+    expect(lstatSync(second).mode & 0o777).toBe(0o600);
+    expect(lstatSync(first).mode & 0o777).toBe(0o644);
+    // The source of the first place was never placed by the run: copied, not linked.
+    expect(lstatSync(first).ino).not.toBe(lstatSync(path.join(dir, 'bzImage')).ino);
+    await txn.finish();
+  });
+
+  it('on another filesystem (link(2) says EXDEV): a copy of the bytes', async () => {
+    const shm = mkdtempSync('/dev/shm/kinstall-journal-');
+    extra.push(shm);
+    const { first, second, plans } = twoPlaces(() => path.join(shm, 'esp'));
+    expect(lstatSync(shm).dev, '/dev/shm must be another filesystem than the scratch dir').not.toBe(lstatSync(dir).dev);
+    const txn = new Transaction(log, { journal: { file: path.join(dir, 'var/lib/kinstall/journal.json'), root: '/' } });
+    await txn.apply(plans[0]);
+    await txn.apply(plans[1]);
+    expect(readFileSync(second, 'utf8')).toBe('kernel bytes\n');
+    expect(lstatSync(second).dev).not.toBe(lstatSync(first).dev);
+    await txn.finish();
   });
 });
 

@@ -6,7 +6,7 @@ import { lstat } from '../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { errorMessage, isKinstallError } from '../errors.js';
-import { copyBytes, fsyncDir, fsyncPath, setMode } from '../fs.js';
+import { copyBytes, fsyncDir, fsyncPath, linkOrCopy, setMode } from '../fs.js';
 import { throwIfInterrupted } from '../interrupt.js';
 import { CRASH_POINT_ENV } from './crash-points.js';
 import { JOURNAL_PATH, type JournalData, type JournalEntry } from './journal.js';
@@ -19,6 +19,8 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
   private readonly rollbackActions: Array<() => Promise<void>> = [];
   /** fsyncs of placed files still running (syncLater). */
   private readonly syncing: Array<Promise<void>> = [];
+  /** Files this run placed (a fresh inode no one else names), with their modes. */
+  private readonly placed = new Map<string, number>();
 
   constructor(
     private readonly log: Logger,
@@ -139,8 +141,24 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
     await this.journalPlans([plan]);
     for (const item of plan.place) {
       throwIfInterrupted();
+      const mode = item.mode ?? 0o644;
       this.log.debug(`place ${item.from} -> ${item.to}`);
-      await this.placeBytes(item.to, 'place', (temp) => copyBytes(item.from, temp), item.mode ?? 0o644);
+      // A file this run placed, going elsewhere with the same mode (the neutral location's image into
+      // the boot dir or ESP): a second name for its inode where the filesystem is the same, so its
+      // bytes are written and fsynced once; a copy on another filesystem or a FAT ESP. kinstall
+      // replaces files by rename, never in place, so nothing of its own makes the two names differ.
+      const linkable = this.placed.get(item.from) === mode;
+      await this.placeBytes(
+        item.to,
+        'place',
+        async (temp) => {
+          if (linkable && (await linkOrCopy(item.from, temp)) === 'link')
+            this.log.debug(`  a hard link to ${item.from} (the same filesystem)`);
+          else if (!linkable) await copyBytes(item.from, temp);
+        },
+        mode,
+      );
+      this.placed.set(item.to, mode);
     }
     for (const item of plan.write) {
       throwIfInterrupted();
@@ -276,6 +294,7 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
   private reset(): void {
     if (this.data) this.journal?.delete();
     this.data = undefined;
+    this.placed.clear();
     this.forget();
   }
 }

@@ -60,7 +60,7 @@ export interface InstallState extends PipelineState {
   staged: string[];
   /** depmod rebuilt the module index in this install. */
   indexRebuilt?: boolean;
-  /** Whether the module index is current, looked at from the stage step on (it changes no module). */
+  /** Whether the module index is current, looked at from the preflight step on (startIndexCheck). */
   indexCheck?: Promise<string | undefined>;
   /** The layout's plan; empty until the plan step. */
   plan: Plan;
@@ -197,13 +197,23 @@ export async function recordTrial(state: InstallState): Promise<void> {
   await state.txn.apply(planTrialRecord(ctx, record));
 }
 
+/**
+ * From the preflight step on, find(1) looks at the module index on the other core while this
+ * process checks and stages (no step before depmod changes a module); the depmod step takes the
+ * answer. Not under --dry-run (no depmod step) or --depmod always.
+ */
+export function startIndexCheck(state: InstallState): void {
+  const { ctx } = state;
+  if (ctx.request.dryRun || ctx.request.depmod === 'always' || state.indexCheck) return;
+  state.indexCheck = staleIndexReason(resolvedOf(state).kernel.moduleDir, ctx.exec);
+  // A run that fails before the depmod step never asks.
+  state.indexCheck.catch(() => undefined);
+}
+
 /** Step 3: the kernel's files into the neutral location, through the transaction. */
 export async function placeInNeutralLocation(state: InstallState): Promise<void> {
   const { ctx } = state;
   const { kernel, sources } = resolvedOf(state);
-  // find(1) looks at the module index while this step waits on its copies (nothing here changes a
-  // module); the steps before keep both cores to themselves.
-  if (ctx.request.depmod !== 'always') state.indexCheck = staleIndexReason(kernel.moduleDir, ctx.exec);
   if (!sources) return;
   const plan = await planNeutralLocation(ctx, sources);
   await state.txn.apply(plan);

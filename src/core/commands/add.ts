@@ -23,6 +23,7 @@ import {
   recordTrial,
   resolve,
   resolvedOf,
+  startIndexCheck,
   type InstallInput,
   type InstallState,
 } from './add-steps.js';
@@ -51,7 +52,13 @@ export interface InstallResult {
 
 const installSteps: Step<InstallState>[] = [
   { name: 'resolve', run: resolve },
-  { name: 'preflight', run: (s) => runPreflight(s.ctx, resolvedOf(s)) },
+  {
+    name: 'preflight',
+    run: (s) => {
+      startIndexCheck(s);
+      return runPreflight(s.ctx, resolvedOf(s));
+    },
+  },
   { name: 'bootability', run: (s) => checkBootability(s.ctx, resolvedOf(s)) },
   { name: 'hooks', run: findHooks },
   { name: 'stage', mutates: true, run: placeInNeutralLocation },

@@ -5,7 +5,9 @@
 // polling of /proc, no sleep on the uncontended path). When kinstall ends in any way
 // (even SIGKILL) the pipe closes, cat exits and the kernel drops the lock: nothing stale is left to
 // take over, and the lock interoperates with a shell's `flock /run/lock/kinstall.lock …`.
-import { mkdir, readdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { rmdir, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from '../quick-fs.js';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -49,13 +51,16 @@ async function holderPid(file: string): Promise<string> {
  * Creates the lock's directory when missing and returns the directories it created, deepest
  * first, so that release can remove them again: a run that changes nothing leaves no trace.
  * Undefined when a releasing run removed a parent while it was being created: try again.
+ * Synchronous: lockAhead starts flock before the command reads anything else.
  */
-async function makeLockDir(dir: string): Promise<string[] | undefined> {
-  const first = await mkdir(dir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
+function makeLockDir(dir: string): string[] | undefined {
+  let first: string | undefined;
+  try {
+    first = mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
-  });
-  if (first === null) return undefined;
+  }
   if (first === undefined) return [];
   const created: string[] = [];
   for (let d = dir; d.length >= first.length; d = path.dirname(d)) created.push(d);
@@ -127,7 +132,12 @@ export interface LockAhead {
  * `file` is the lock file under the root the command names (lockFileUnder).
  */
 export async function lockAhead(file: string): Promise<LockAhead> {
-  const created = (await makeLockDir(path.dirname(file)).catch(() => undefined)) ?? [];
+  let created: string[] = [];
+  try {
+    created = makeLockDir(path.dirname(file)) ?? [];
+  } catch {
+    // flock reports it, as it would without the try.
+  }
   const holder = spawnHolder(file, ['--nonblock']);
   const pid = holder.pid;
   let locked = false;
@@ -175,7 +185,7 @@ export async function acquireLock(
       if (attempt > MAX_RETRIES && (Date.now() - started) / 1000 >= waitSeconds)
         throw new KinstallError('ETOOL', { tool: 'flock', why: `${file} keeps being replaced while kinstall locks it` });
       throwIfInterrupted();
-      const made = await makeLockDir(path.dirname(file));
+      const made = makeLockDir(path.dirname(file));
       if (made === undefined) continue;
       for (const dir of made) if (!created.includes(dir)) created.push(dir);
       const left = Math.max(0, waitSeconds - (Date.now() - started) / 1000);

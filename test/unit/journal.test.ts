@@ -88,14 +88,14 @@ describe('Transaction with a journal', () => {
     await txn.apply(plan(boot));
     const data = new Journal(journalFile, dir).load();
     expect(data?.phase).toBe('committing');
-    // The plan's files are journaled ahead in one write; a new path (in a directory still to be
-    // made: with its mkdirs) and a symlink are journaled as they come.
+    // The plan's files are journaled ahead in one write, a new path in a directory still to be made
+    // with its mkdirs (first); a symlink is journaled as it comes.
     expect(data?.entries.map((e) => `${e.kind} ${path.relative(boot, e.path)} ${e.prior}`)).toEqual([
-      'write kept file',
-      'remove doomed file',
       'mkdir sub absent',
       'mkdir sub/dir absent',
+      'write kept file',
       'write sub/dir/fresh absent',
+      'remove doomed file',
       'link link symlink',
     ]);
     expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
@@ -150,7 +150,7 @@ describe('Transaction with a journal', () => {
     expect(fsCalls.filter((c) => c === `fsync ${boot}`)).toEqual([`fsync ${boot}`]);
   });
 
-  it('a new file in an existing directory is journaled ahead; one in a new directory is journaled with its mkdirs, in one write each', async () => {
+  it('new files are journaled ahead, one in a new directory with its mkdirs, in one write per plan', async () => {
     const { boot, journalFile } = scratch();
     const before = snapshotTree(boot);
     const saves = vi.spyOn(Journal.prototype, 'save');
@@ -169,8 +169,12 @@ describe('Transaction with a journal', () => {
       await txn.apply(p);
       // Still absent when its change came: no second write for these two.
       expect(saves).toHaveBeenCalledTimes(1);
+      // A file in a new directory and one beside: one write, the mkdirs first, before any change.
       const deep = emptyPlan();
-      deep.write.push({ path: path.join(boot, 'a/b/new3'), content: '3\n' });
+      deep.write.push({ path: path.join(boot, 'a/b/new3'), content: '3\n' }, { path: path.join(boot, 'new4'), content: '4\n' });
+      await txn.journalPlans([deep]);
+      expect(saves).toHaveBeenCalledTimes(2);
+      expect(existsSync(path.join(boot, 'a'))).toBe(false);
       await txn.apply(deep);
       expect(saves).toHaveBeenCalledTimes(2);
       expect(
@@ -178,7 +182,7 @@ describe('Transaction with a journal', () => {
           .load()
           ?.entries.slice(2)
           .map((e) => `${e.kind} ${path.relative(boot, e.path)}`),
-      ).toEqual(['mkdir a', 'mkdir a/b', 'write a/b/new3']);
+      ).toEqual(['mkdir a', 'mkdir a/b', 'write a/b/new3', 'write new4']);
       await txn.rollback();
       expect(snapshotTree(boot)).toEqual(before);
     } finally {
@@ -186,16 +190,21 @@ describe('Transaction with a journal', () => {
     }
   });
 
-  it('a new file is renamed into place, then fsynced while the run goes on, before the journal says committed', async () => {
+  it('a new file is renamed into place, then fsynced while the run goes on; with nothing to complete, the journal goes without a committed write', async () => {
     const { boot, journalFile } = scratch();
     const target = path.join(boot, 'fresh');
     const p = emptyPlan();
     p.write.push({ path: target, content: 'fresh\n' });
     fsCalls.length = 0;
     const realSave = Journal.prototype.save;
+    const realDelete = Journal.prototype.delete;
     const saves = vi.spyOn(Journal.prototype, 'save').mockImplementation(function (this: Journal, data: JournalData) {
       fsCalls.push(`journal ${data.phase}`);
       realSave.call(this, data);
+    });
+    const deletes = vi.spyOn(Journal.prototype, 'delete').mockImplementation(function (this: Journal) {
+      fsCalls.push('journal deleted');
+      realDelete.call(this);
     });
     try {
       const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
@@ -206,8 +215,35 @@ describe('Transaction with a journal', () => {
       expect(renamed, fsCalls.join('\n')).toBeGreaterThanOrEqual(0);
       expect(synced).toBeGreaterThan(renamed);
       await txn.finish();
-      expect(fsCalls.indexOf('journal committed')).toBeGreaterThan(synced);
+      // The new file and its directory are on disk before the journal goes: the run is final then.
+      expect(fsCalls.indexOf('journal deleted')).toBeGreaterThan(fsCalls.indexOf(`fsync ${boot}`));
+      expect(fsCalls.indexOf(`fsync ${boot}`)).toBeGreaterThan(synced);
+      expect(fsCalls.filter((c) => c.startsWith('journal '))).toEqual(['journal committing', 'journal deleted']);
+      expect(existsSync(journalFile)).toBe(false);
       expect(readFileSync(target, 'utf8')).toBe('fresh\n');
+    } finally {
+      saves.mockRestore();
+      deletes.mockRestore();
+    }
+  });
+
+  it('with a backup to drop, the journal says committed (after the fsyncs) before it is dropped', async () => {
+    const { boot, journalFile } = scratch();
+    fsCalls.length = 0;
+    const realSave = Journal.prototype.save;
+    const saves = vi.spyOn(Journal.prototype, 'save').mockImplementation(function (this: Journal, data: JournalData) {
+      fsCalls.push(`journal ${data.phase}`);
+      realSave.call(this, data);
+    });
+    try {
+      const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
+      const p = emptyPlan();
+      p.write.push({ path: path.join(boot, 'kept'), content: 'new kept\n' });
+      await txn.apply(p);
+      await txn.finish();
+      expect(fsCalls.indexOf('journal committed')).toBeGreaterThan(fsCalls.indexOf(`fsync ${boot}`));
+      expect(readdirSync(boot).filter((n) => n.includes('.kinstall-'))).toEqual([]);
+      expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
     } finally {
       saves.mockRestore();
     }
@@ -368,11 +404,11 @@ describe('the on-disk journal (format 2): paths relative to the root', () => {
     };
     expect(raw.format).toBe(2);
     expect(raw.entries.map((e) => e.path)).toEqual([
-      'boot/kept',
-      'boot/doomed',
       'boot/sub',
       'boot/sub/dir',
+      'boot/kept',
       'boot/sub/dir/fresh',
+      'boot/doomed',
       'boot/link',
     ]);
     // The two files that existed (kept, doomed) have a backup; the rest did not exist.

@@ -98,9 +98,13 @@ export class Journal {
     readonly root: string,
   ) {}
 
+  /** The journal's directory exists: made (or found) by the first save. */
+  private dirMade = false;
+
   save(data: JournalData): void {
     const dir = path.dirname(this.file);
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if (!this.dirMade) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    this.dirMade = true;
     const temp = `${this.file}.tmp-${process.pid}`;
     const fd = openSync(temp, 'w', 0o600);
     try {

@@ -41,6 +41,8 @@ export abstract class RecordedChanges {
   private spillDir?: string;
   /** Entries journaled ahead of their change (journalAhead), by path, until remember() makes it. */
   private readonly ahead = new Map<string, JournalEntry>();
+  /** Directories journaled (mkdir) ahead of the change that makes them (journalAhead). */
+  private readonly aheadDirs = new Set<string>();
   /** Directories whose changes are not fsynced yet: all are, before the run is marked final. */
   private readonly unsynced = new Set<string>();
 
@@ -100,7 +102,8 @@ export abstract class RecordedChanges {
   protected async ensureDir(dir: string): Promise<void> {
     const missing = await this.missingDirs(dir);
     if (missing.length === 0) return;
-    this.record(...missing.map(mkdirEntry));
+    const unjournaled = missing.filter((d) => !this.aheadDirs.has(d));
+    if (unjournaled.length > 0) this.record(...unjournaled.map(mkdirEntry));
     for (const d of missing) await mkdir(d, { mode: 0o755 });
   }
 
@@ -134,17 +137,25 @@ export abstract class RecordedChanges {
     );
     // Nothing changes meanwhile: the paths are looked at side by side.
     const looked = await Promise.all(
-      wanted.map(async (change) =>
-        // A missing directory is journaled (mkdir) as remember() creates it.
-        (await pathExists(path.dirname(change.path))) ? this.entryFor(change.path, change.kind, change.tree) : undefined,
-      ),
+      wanted.map(async (change): Promise<{ entry?: JournalEntry; dirs: string[] }> => {
+        const dirs = await this.missingDirs(path.dirname(change.path));
+        if (dirs.length === 0) return { entry: await this.entryFor(change.path, change.kind, change.tree), dirs };
+        // A file in a directory still to be made: journaled ahead with the mkdirs remember() makes.
+        const entry: JournalEntry = { kind: change.kind, path: change.path, prior: 'absent' };
+        return change.tree ? { dirs: [] } : { entry, dirs };
+      }),
     );
     const fresh = looked.filter(
-      (e): e is JournalEntry =>
-        e?.prior === 'file' || e?.prior === 'dir' || (e?.prior === 'absent' && (e.kind === 'place' || e.kind === 'write')),
+      (l): l is { entry: JournalEntry; dirs: string[] } =>
+        l.entry?.prior === 'file' ||
+        l.entry?.prior === 'dir' ||
+        (l.entry?.prior === 'absent' && (l.entry.kind === 'place' || l.entry.kind === 'write')),
     );
-    for (const entry of fresh) this.ahead.set(entry.path, entry);
-    if (fresh.length > 0) this.record(...fresh);
+    // Each directory once, a parent before its children (each list is outermost first).
+    const dirs = [...new Set(fresh.flatMap((l) => l.dirs))].filter((d) => !this.aheadDirs.has(d));
+    for (const { entry } of fresh) this.ahead.set(entry.path, entry);
+    for (const d of dirs) this.aheadDirs.add(d);
+    if (fresh.length > 0) this.record(...dirs.map(mkdirEntry), ...fresh.map((l) => l.entry));
   }
 
   /**
@@ -190,7 +201,7 @@ export abstract class RecordedChanges {
       await fsyncDir(this.spillDir);
       await unlink(target);
     } else {
-      const entry = this.claim(now, missing.map(mkdirEntry));
+      const entry = this.claim(now, missing.filter((d) => !this.aheadDirs.has(d)).map(mkdirEntry));
       for (const dir of missing) await mkdir(dir, { mode: 0o755 });
       if (entry.prior === 'symlink' && moveAway) await unlink(target);
       if (entry.prior === 'file' && entry.backup) await this.keepBackup(target, entry.backup, moveAway, copy);
@@ -255,6 +266,7 @@ export abstract class RecordedChanges {
   protected forget(): void {
     this.touched.clear();
     this.ahead.clear();
+    this.aheadDirs.clear();
     this.unsynced.clear();
   }
 }

@@ -283,10 +283,17 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
       // Every change on disk before the journal says the run is final.
       await this.settle();
       await this.syncChanges();
-      this.data.phase = 'committed';
-      this.journal?.save(this.data);
-      this.crash('committed');
-      for (const dropped of await completeEntries(this.data)) this.log.debug(`removed ${dropped}`);
+      // Nothing to complete (every path was new: no backup, no emptied directory): deleting the
+      // journal is what makes the run final, one journal write fewer. Until then a crash is undone.
+      if (this.data.entries.some((e) => e.backup !== undefined) || this.data.emptiedDirs.length > 0) {
+        this.data.phase = 'committed';
+        this.journal?.save(this.data);
+        this.crash('committed');
+        for (const dropped of await completeEntries(this.data)) this.log.debug(`removed ${dropped}`);
+      } else {
+        this.reset();
+        this.crash('committed');
+      }
     }
     this.reset();
   }

@@ -106,7 +106,11 @@ async function append(ctx: Context, file: string, text: string): Promise<void> {
  */
 export async function recordHistory(ctx: Context, event: HistoryEvent, options: { installkernelLog: boolean }): Promise<void> {
   const now = new Date();
-  await append(ctx, historyRecordFile(ctx), jsonLine(ctx, event, now));
-  if (event.action === 'install' && options.installkernelLog)
-    await append(ctx, ctx.paths.historyLog, installkernelLine(ctx, event, now));
+  // Two files, each appended to on its own: side by side.
+  await Promise.all([
+    append(ctx, historyRecordFile(ctx), jsonLine(ctx, event, now)),
+    event.action === 'install' && options.installkernelLog
+      ? append(ctx, ctx.paths.historyLog, installkernelLine(ctx, event, now))
+      : undefined,
+  ]);
 }

@@ -3,7 +3,7 @@
 // phases it acts in; without the line, every phase) and `# kinstall-needs: dkms` (programs that
 // must be installed in the target, on the hooks' PATH). The hook keeps its own checks: a
 // declaration only saves the process.
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { access, constants } from '../../quick-fs.js';
 import path from 'node:path';
 import type { Context } from '../../context.js';
@@ -22,14 +22,16 @@ export interface HookDeclarations {
 }
 
 export async function readHookDeclarations(file: string): Promise<HookDeclarations> {
-  const handle = await open(file, 'r');
+  // One small read, made by the synchronous calls as quick-fs makes its probes: through the thread
+  // pool it is three round trips, slow while find(1) holds the other core (startIndexCheck).
+  const fd = openSync(file, 'r');
   let head: string;
   try {
     const buffer = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
+    const bytesRead = readSync(fd, buffer, 0, HEAD_BYTES, 0);
     head = buffer.subarray(0, bytesRead).toString('utf8');
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   const declared: HookDeclarations = { needs: [] };
   for (const line of head.split('\n')) {

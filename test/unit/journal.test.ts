@@ -69,6 +69,24 @@ function scratch(): { boot: string; journalFile: string } {
 
 const log = createLogger({ verbose: false, quiet: true });
 
+/** Records the journal's writes (`journal PHASE`) and its deletion in fsCalls, passing them through; returns the undo. */
+function recordJournal(): () => void {
+  const realSave = Journal.prototype.save;
+  const realDelete = Journal.prototype.delete;
+  const saves = vi.spyOn(Journal.prototype, 'save').mockImplementation(function (this: Journal, data: JournalData) {
+    fsCalls.push(`journal ${data.phase}`);
+    realSave.call(this, data);
+  });
+  const deletes = vi.spyOn(Journal.prototype, 'delete').mockImplementation(function (this: Journal) {
+    fsCalls.push('journal deleted');
+    realDelete.call(this);
+  });
+  return () => {
+    saves.mockRestore();
+    deletes.mockRestore();
+  };
+}
+
 function plan(boot: string) {
   const p = emptyPlan();
   p.write.push(
@@ -196,16 +214,7 @@ describe('Transaction with a journal', () => {
     const p = emptyPlan();
     p.write.push({ path: target, content: 'fresh\n' });
     fsCalls.length = 0;
-    const realSave = Journal.prototype.save;
-    const realDelete = Journal.prototype.delete;
-    const saves = vi.spyOn(Journal.prototype, 'save').mockImplementation(function (this: Journal, data: JournalData) {
-      fsCalls.push(`journal ${data.phase}`);
-      realSave.call(this, data);
-    });
-    const deletes = vi.spyOn(Journal.prototype, 'delete').mockImplementation(function (this: Journal) {
-      fsCalls.push('journal deleted');
-      realDelete.call(this);
-    });
+    const restore = recordJournal();
     try {
       const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
       await txn.apply(p);
@@ -222,19 +231,14 @@ describe('Transaction with a journal', () => {
       expect(existsSync(journalFile)).toBe(false);
       expect(readFileSync(target, 'utf8')).toBe('fresh\n');
     } finally {
-      saves.mockRestore();
-      deletes.mockRestore();
+      restore();
     }
   });
 
   it('with a backup to drop, the journal says committed (after the fsyncs) before it is dropped', async () => {
     const { boot, journalFile } = scratch();
     fsCalls.length = 0;
-    const realSave = Journal.prototype.save;
-    const saves = vi.spyOn(Journal.prototype, 'save').mockImplementation(function (this: Journal, data: JournalData) {
-      fsCalls.push(`journal ${data.phase}`);
-      realSave.call(this, data);
-    });
+    const restore = recordJournal();
     try {
       const txn = new Transaction(log, { journal: { file: journalFile, root: dir } });
       const p = emptyPlan();
@@ -243,9 +247,14 @@ describe('Transaction with a journal', () => {
       await txn.finish();
       expect(fsCalls.indexOf('journal committed')).toBeGreaterThan(fsCalls.indexOf(`fsync ${boot}`));
       expect(readdirSync(boot).filter((n) => n.includes('.kinstall-'))).toEqual([]);
+      expect(fsCalls.filter((c) => c.startsWith('journal '))).toEqual([
+        'journal committing',
+        'journal committed',
+        'journal deleted',
+      ]);
       expect(readFileSync(path.join(boot, 'kept'), 'utf8')).toBe('new kept\n');
     } finally {
-      saves.mockRestore();
+      restore();
     }
   });
 

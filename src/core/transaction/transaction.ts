@@ -152,9 +152,9 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
         item.to,
         'place',
         async (temp) => {
-          if (linkable && (await linkOrCopy(item.from, temp)) === 'link')
+          if (!linkable) return copyBytes(item.from, temp);
+          if ((await linkOrCopy(item.from, temp)) === 'link')
             this.log.debug(`  a hard link to ${item.from} (the same filesystem)`);
-          else if (!linkable) await copyBytes(item.from, temp);
         },
         mode,
       );
@@ -279,23 +279,23 @@ export class Transaction extends RecordedChanges implements TransactionHandle {
   /** The run succeeded: mark it final, then drop the backups. */
   async finish(): Promise<void> {
     this.rollbackActions.length = 0;
-    if (this.data) {
+    const data = this.data;
+    // Nothing to complete (every path was new: no backup, no emptied directory): deleting the
+    // journal (reset) is what makes the run final, one journal write fewer. Until then a crash is undone.
+    const completes = data !== undefined && (data.entries.some((e) => e.backup !== undefined) || data.emptiedDirs.length > 0);
+    if (data) {
       // Every change on disk before the journal says the run is final.
       await this.settle();
       await this.syncChanges();
-      // Nothing to complete (every path was new: no backup, no emptied directory): deleting the
-      // journal is what makes the run final, one journal write fewer. Until then a crash is undone.
-      if (this.data.entries.some((e) => e.backup !== undefined) || this.data.emptiedDirs.length > 0) {
-        this.data.phase = 'committed';
-        this.journal?.save(this.data);
+      if (completes) {
+        data.phase = 'committed';
+        this.journal?.save(data);
         this.crash('committed');
-        for (const dropped of await completeEntries(this.data)) this.log.debug(`removed ${dropped}`);
-      } else {
-        this.reset();
-        this.crash('committed');
+        for (const dropped of await completeEntries(data)) this.log.debug(`removed ${dropped}`);
       }
     }
     this.reset();
+    if (data && !completes) this.crash('committed');
   }
 
   private reset(): void {
